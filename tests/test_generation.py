@@ -194,6 +194,30 @@ def test_dropping_and_refilling_rows_does_not_change_results(tiny, kw) -> None:
                                   atol=1e-4)
 
 
+SYSTEM = "You are a careful programmer. Answer with one code block. "
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(prefill_chunk=2), dict(batch_size=3),
+                                dict(fast_attention=False, prefill_chunk=1, batch_size=4)])
+def test_shared_prefix_and_chunked_prefill_do_not_change_results(tiny, kw) -> None:
+    model, tok = tiny
+    prompts = [[{"role": "system", "content": SYSTEM}, {"role": "user", "content": t}]
+               for t in PROMPTS]
+    p = SamplingParams(temperature=1.5, top_k=25, top_p=0.95, max_new_tokens=24, n=2, seed=3)
+    plain = HFGenerator(model, tok, batch_size=kw.get("batch_size", 10), progress=False,
+                        fast_attention=False, prefill_chunk=0, min_shared_prefix=0)
+    ref = plain.generate(prompts, p)
+    gen = HFGenerator(model, tok, **{"batch_size": 10, "progress": False, **kw})
+    got = gen.generate(prompts, p)
+    assert ids_of(got) == ids_of(ref)
+    for g1, g2 in zip(got, ref, strict=True):
+        for c1, c2 in zip(g1, g2, strict=True):
+            assert torch.allclose(torch.tensor(c1.base_logprobs), torch.tensor(c2.base_logprobs),
+                                  atol=1e-4)
+    # The system prompt really ran once per prefill instead of once per prompt.
+    assert gen.last_stats["prefill_tokens"] < plain.last_stats["prefill_tokens"]
+
+
 def test_top_k_zero_top_p_one_samples_full_distribution(tiny) -> None:
     model, tok = tiny
     p = SamplingParams(temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=8, seed=0)

@@ -25,10 +25,12 @@ from typing import Any
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
+from selfdistill.generation.attention import decode_attention, plan_chunks
 from selfdistill.generation.base import Chat, Completion
 from selfdistill.generation.chat import chat_token_ids, eos_token_ids
 from selfdistill.generation.params import SamplingParams
 from selfdistill.generation.sampling import sample_tokens, sequence_uniforms
+from selfdistill.merged_lora import merged_lora
 
 
 class _GrowLayer(DynamicLayer):
@@ -143,6 +145,18 @@ class _Batch:
     alive: list[bool]
 
 
+def _common_prefix_len(prompts: list[list[int]]) -> int:
+    """Length of the longest common token prefix, leaving every prompt >= 1 own token."""
+    n = min(len(p) for p in prompts) - 1
+    first = prompts[0]
+    for p in prompts[1:]:
+        i = 0
+        while i < n and p[i] == first[i]:
+            i += 1
+        n = i
+    return max(n, 0)
+
+
 def _uses_only_full_attention(model: Any) -> bool:
     """True unless the config declares sliding-window or linear-attention layers."""
     cfg = model.config
@@ -156,8 +170,12 @@ class HFGenerator:
 
     def __init__(self, model: Any, tokenizer: Any, batch_size: int = 64, progress: bool = True,
                  refill: bool = True, drop_finished: bool = True,
-                 compact_fraction: float = 0.125) -> None:
-        """batch_size: rows decoded together; compact_fraction: dead-row share that triggers compaction."""
+                 compact_fraction: float = 0.125, fast_attention: bool = True,
+                 prefill_chunk: int = 16, min_shared_prefix: int = 16) -> None:
+        """batch_size: rows decoded together; compact_fraction: dead-row share that triggers
+        compaction; fast_attention: decode steps use attention.decode_attention_forward;
+        prefill_chunk: unique prompts per prefill forward (0 = all at once);
+        min_shared_prefix: shortest common prompt prefix worth running once (0 = never)."""
         if not _uses_only_full_attention(model):
             raise ValueError("HFGenerator supports full-attention decoder models only "
                              "(sliding-window / hybrid caches are not handled).")
@@ -168,6 +186,9 @@ class HFGenerator:
         self.refill = refill
         self.drop_finished = drop_finished
         self.compact_fraction = compact_fraction
+        self.fast_attention = fast_attention
+        self.prefill_chunk = prefill_chunk
+        self.min_shared_prefix = min_shared_prefix if min_shared_prefix > 0 else 10**9
         self.eos_ids = eos_token_ids(tokenizer, model)
         cfg = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") \
             else model.config
@@ -205,8 +226,10 @@ class HFGenerator:
         queue.reverse()  # pop() from the end takes the longest
         t0 = time.perf_counter()
         self._t_forward, self._rows_forward, self._steps = 0.0, 0, 0
+        self._prefill_tokens = 0
         n_tokens = 0
-        with torch.inference_mode(), _Progress(show, len(seqs)) as bar:
+        # A peft LoRA adapter is folded into the weights while decoding (bit-exact restore).
+        with merged_lora(self.model), torch.inference_mode(), _Progress(show, len(seqs)) as bar:
             batch: _Batch | None = None
             while queue or batch is not None:
                 free = self.batch_size - (sum(batch.alive) if batch else 0)
@@ -230,7 +253,8 @@ class HFGenerator:
         self.last_stats = {"seconds": dt, "new_tokens": float(new_tokens),
                            "tokens_per_s": new_tokens / max(dt, 1e-9),
                            "forward_seconds": self._t_forward, "decode_steps": float(self._steps),
-                           "row_steps": float(self._rows_forward)}
+                           "row_steps": float(self._rows_forward),
+                           "prefill_tokens": float(self._prefill_tokens)}
         return self._completions(seqs, params, len(prompt_ids))
 
     # ---- engine ---------------------------------------------------------------------
@@ -247,13 +271,49 @@ class HFGenerator:
         return out.logits[:, -1]
 
     def _prefill(self, seqs: list[_Seq], params: SamplingParams) -> _Batch:
+        """Prefill seqs (longest prompt first) into one batch.
+
+        The prompts' common token prefix (system prompt, chat template) runs once and its
+        cache is copied to every row; the rest is prefilled in chunks of similar lengths
+        (the queue is length-sorted), so little compute goes to padding. Chunks are merged
+        like a refill. Rows may then hold padding between the prefix and their suffix:
+        attention masks and explicit position ids make that exact.
+        """
+        order: dict[int, list[_Seq]] = {}  # unique prompt -> its rows, in queue order
+        for s in seqs:
+            order.setdefault(s.prompt_index, []).append(s)
+        prompts = [rows[0].prompt_ids for rows in order.values()]
+        shared = _common_prefix_len(prompts) if len(prompts) > 1 else 0
+        shared = shared if shared >= self.min_shared_prefix else 0
+        prefix = self._prefix_cache(prompts[0][:shared], params) if shared else None
+        groups = list(order.values())
+        size = self.prefill_chunk or len(groups)
+        batch: _Batch | None = None
+        for i in range(0, len(groups), size):
+            chunk = [s for rows in groups[i : i + size] for s in rows]
+            new = self._prefill_chunk(chunk, params, prefix, shared)
+            batch = new if batch is None else self._merge(batch, new)
+        assert batch is not None
+        return batch
+
+    def _prefix_cache(self, prefix: list[int], params: SamplingParams) -> _GrowCache:
+        """A one-row cache holding the shared prefix."""
+        cache = _GrowCache(self.num_layers, 0)
+        ids = torch.tensor([prefix], dtype=torch.long, device=self.device)
+        pos = torch.arange(len(prefix), device=self.device)[None]
+        self._prefill_tokens += ids.numel()
+        self._forward(ids, torch.ones_like(ids), pos, cache)
+        return cache
+
+    def _prefill_chunk(self, seqs: list[_Seq], params: SamplingParams,
+                       prefix: _GrowCache | None, shared: int) -> _Batch:
         dev = self.device
         uniq: dict[int, int] = {}
         prompts: list[list[int]] = []
         for s in seqs:
             if s.prompt_index not in uniq:
                 uniq[s.prompt_index] = len(prompts)
-                prompts.append(s.prompt_ids)
+                prompts.append(s.prompt_ids[shared:])
         width = max(len(p) for p in prompts)
         ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(prompts), width), dtype=torch.long)
@@ -261,8 +321,14 @@ class HFGenerator:
             ids[r, width - len(p):] = torch.tensor(p, dtype=torch.long)
             mask[r, width - len(p):] = 1
         ids, mask = ids.to(dev), mask.to(dev)
-        pos = (mask.cumsum(-1) - 1).clamp_min(0)
+        pos = (mask.cumsum(-1) - 1).clamp_min(0) + shared
         cache = _GrowCache(self.num_layers, params.max_new_tokens + 1)
+        if prefix is not None:
+            for layer, src in zip(cache.layers, prefix.layers, strict=True):
+                shape = (len(prompts), -1, -1, -1)
+                layer.update(src.keys.expand(shape), src.values.expand(shape))
+            mask = torch.cat([mask.new_ones((len(prompts), shared)), mask], dim=1)
+        self._prefill_tokens += ids.numel()
         logits = self._forward(ids, mask, pos, cache)
         expand = torch.tensor([uniq[s.prompt_index] for s in seqs], device=dev)
         if len(prompts) != len(seqs) or not bool((expand == torch.arange(len(seqs), device=dev)).all()):
@@ -278,7 +344,19 @@ class HFGenerator:
     def _decode_step(self, b: _Batch, params: SamplingParams) -> None:
         ones = torch.ones((b.mask.shape[0], 1), dtype=b.mask.dtype, device=b.mask.device)
         b.mask = torch.cat([b.mask, ones], dim=1)
-        logits = self._forward(b.next_tok[:, None], b.mask, b.pos[:, None], b.cache)
+        if self.fast_attention:
+            # A ready 4D additive mask (transformers passes it through untouched) and row
+            # chunks that skip shared left padding; see attention.py.
+            dtype = next(self.model.parameters()).dtype
+            add = torch.zeros(b.mask.shape, dtype=dtype, device=b.mask.device)
+            add.masked_fill_(b.mask == 0, torch.finfo(dtype).min)
+            width = b.mask.shape[1]
+            chunks = plan_chunks((b.mask.cumsum(1) == 0).sum(1).tolist(), width)
+            with decode_attention(self.model, chunks) as on:
+                logits = self._forward(b.next_tok[:, None], add[:, None, None, :] if on else b.mask,
+                                       b.pos[:, None], b.cache)
+        else:
+            logits = self._forward(b.next_tok[:, None], b.mask, b.pos[:, None], b.cache)
         b.pos = b.pos + 1
         self._sample_into(b, logits, params)
 

@@ -1,0 +1,119 @@
+"""Decode-step attention for the HF backend: grouped-query attention as two batched matmuls.
+
+Why: at decode time (one query per row) attention is bound by reading the KV cache, and
+torch's CPU flash kernel for q_len=1 with a padding mask spends ~25% more than two plain
+`bmm`s over the cache in place. The query heads of one KV group are stacked as the matmul's
+rows, so K/V are read once per group and never repeated (no `repeat_kv` copy).
+
+Rows can be split into contiguous chunks that each skip the leading columns that are
+padding for all of their rows (left padding of short prompts), so a batch of mixed prompt
+lengths does not pay for its longest prompt in every row.
+
+Prefill (q_len > 1), and anything unusual (softcap, sliding window, dropout, a mask that is
+not ours), goes to transformers' own SDPA path, so results there are unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+
+NAME = "selfdistill_decode"
+# Row chunks of the current decode step: (row_start, row_end, first_column) triples.
+_CHUNKS: contextvars.ContextVar[list[tuple[int, int, int]] | None] = contextvars.ContextVar(
+    "selfdistill_decode_chunks", default=None)
+_SWITCHABLE = {"sdpa", "eager"}  # implementations computing exactly this maths
+
+
+def decode_attention_forward(module: Any, query: torch.Tensor, key: torch.Tensor,
+                             value: torch.Tensor, attention_mask: torch.Tensor | None,
+                             scaling: float | None = None, dropout: float = 0.0,
+                             **kwargs: Any) -> tuple[torch.Tensor, None]:
+    """Attention for [B, H, 1, D] queries over a [B, KV, L, D] cache; SDPA otherwise."""
+    chunks = _CHUNKS.get()
+    b, h, q_len, d = query.shape
+    kv = key.shape[1]
+    usable = (chunks is not None and q_len == 1 and dropout == 0.0 and h % kv == 0
+              and attention_mask is not None and attention_mask.dtype.is_floating_point
+              and attention_mask.dim() == 4 and attention_mask.shape[-1] == key.shape[2]
+              and kwargs.get("softcap") is None and kwargs.get("sliding_window") is None
+              and key.shape[-1] == value.shape[-1] == d)
+    if not usable:
+        return sdpa_attention_forward(module, query, key, value, attention_mask,
+                                      dropout=dropout, scaling=scaling, **kwargs)
+    g = h // kv
+    scale = scaling if scaling is not None else d**-0.5
+    out = query.new_empty((b, kv, g, d))
+    q = query.reshape(b, kv, g, d)
+    for r0, r1, c0 in chunks:
+        n = r1 - r0
+        k = key[r0:r1, :, c0:]
+        v = value[r0:r1, :, c0:]
+        length = k.shape[2]
+        # [n, 1, 1, L] additive mask -> [n*kv, g, L]; baddbmm fuses the mask add.
+        m = attention_mask[r0:r1, :, :, c0:].expand(n, kv, g, length).reshape(n * kv, g, length)
+        s = torch.baddbmm(m, q[r0:r1].reshape(n * kv, g, d),
+                          k.reshape(n * kv, length, d).transpose(1, 2), alpha=scale)
+        p = torch.softmax(s, dim=-1)
+        out[r0:r1] = torch.bmm(p, v.reshape(n * kv, length, d)).view(n, kv, g, d)
+    # Same layout as SDPA's output after its transpose: [B, q_len, H, D].
+    return out.view(b, h, d).unsqueeze(1), None
+
+
+AttentionInterface.register(NAME, decode_attention_forward)
+ALL_MASK_ATTENTION_FUNCTIONS.register(NAME, sdpa_mask)  # prefill masks as for SDPA
+
+
+def plan_chunks(first_col: list[int], width: int, max_chunks: int = 4,
+                min_saving: float = 0.05) -> list[tuple[int, int, int]]:
+    """Split rows into <= max_chunks equal contiguous ranges, each skipping its shared padding.
+
+    first_col[r] is row r's first unmasked column of a width-column cache. A split is kept
+    only if it cuts the attended cells by at least min_saving of the whole (each chunk costs
+    two more small matmuls per layer).
+    """
+    rows = len(first_col)
+    if rows == 0:
+        return []
+    whole = [(0, rows, min(first_col))]
+    full = rows * (width - whole[0][2])
+    best, best_cost = whole, full
+    for k in range(2, max_chunks + 1):
+        if rows < 2 * k:
+            break
+        bounds = [round(i * rows / k) for i in range(k + 1)]
+        plan = [(a, z, min(first_col[a:z])) for a, z in zip(bounds, bounds[1:], strict=False)]
+        cost = sum((z - a) * (width - c) for a, z, c in plan)
+        if cost < best_cost:
+            best, best_cost = plan, cost
+    if full - best_cost < min_saving * full:
+        return whole
+    return best
+
+
+@contextlib.contextmanager
+def decode_attention(model: Any, chunks: list[tuple[int, int, int]] | None) -> Iterator[bool]:
+    """Route model's attention through decode_attention_forward with these row chunks.
+
+    Yields False (and changes nothing) when the model uses an implementation we must not
+    replace (flash attention, flex, paged, ...).
+    """
+    cfg = model.config
+    current = getattr(cfg, "_attn_implementation", None)
+    if current not in _SWITCHABLE and current != NAME:
+        yield False
+        return
+    token = _CHUNKS.set(chunks)
+    cfg._attn_implementation = NAME
+    try:
+        yield True
+    finally:
+        cfg._attn_implementation = current
+        _CHUNKS.reset(token)

@@ -1,0 +1,61 @@
+"""Run a peft LoRA model with its adapter folded into the base weights, restored bit-exactly.
+
+Why: with the adapter live, every targeted linear runs two extra small matmuls plus a
+scale and an add over its whole output; for inference-only passes (sampling, teacher
+scoring) that is ~20-30% of a forward on CPU. peft's merge_adapter()/unmerge_adapter()
+removes it but adds and subtracts the delta in place, so the base weights drift by
+rounding on every cycle (thousands of cycles in a discovery run). Here the merged weight
+is a new tensor swapped in by storage pointer and the original is swapped back on exit:
+the base weights are bit-identical afterwards, and whatever LoRA values are live on entry
+(the student's, or the EMA teacher's inside Teacher.weights()) are the ones merged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+
+def _lora_layers(model: Any) -> list[Any]:
+    """peft LoRA layers of model (empty without peft or without an adapter)."""
+    try:
+        from peft.tuners.lora import LoraLayer
+    except ImportError:  # peft is a dependency, but keep plain models working without it
+        return []
+    return [m for m in model.modules() if isinstance(m, LoraLayer)]
+
+
+@contextlib.contextmanager
+def merged_lora(model: Any) -> Iterator[int]:
+    """Inside, model's active LoRA adapters are merged (no LoRA matmuls); yields layers merged.
+
+    No gradients flow to the adapter inside (the merge is computed without autograd), so
+    use it for sampling and teacher scoring, never for the student's training forward.
+    Models without LoRA layers, disabled adapters or already-merged layers pass through.
+    """
+    swapped: list[tuple[Any, Any, torch.Tensor, list[str]]] = []
+    try:
+        with torch.no_grad():
+            for layer in _lora_layers(model):
+                if getattr(layer, "disable_adapters", False) or layer.merged:
+                    continue
+                names = [a for a in layer.active_adapters if a in layer.lora_A]
+                if not names:
+                    continue
+                base = layer.get_base_layer()
+                original = base.weight.data
+                merged = original.clone()
+                for a in names:
+                    merged += layer.get_delta_weight(a).to(merged.dtype)
+                base.weight.data = merged
+                layer.merged_adapters.extend(names)
+                swapped.append((layer, base, original, names))
+        yield len(swapped)
+    finally:
+        for layer, base, original, names in swapped:
+            base.weight.data = original
+            for a in names:
+                layer.merged_adapters.remove(a)
