@@ -39,6 +39,8 @@ warnings.filterwarnings("ignore")
 def main() -> None:
     """Run the interleaved comparison and print medians and ratios."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--recipe", default="recipes/discover_cpu.yaml",
+                    help="base config (loss/teacher/optim settings); flags below override it")
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--problem", default="builtin/hard-edit-distance")
     ap.add_argument("--batch", type=int, default=8)
@@ -51,11 +53,13 @@ def main() -> None:
 
     import torch
 
+    from selfdistill.config import load_config
     from selfdistill.problems.registry import find_problem
     from selfdistill.recipes.discover import DiscoverConfig, Discoverer
 
-    cfg = DiscoverConfig(problem=args.problem, budget=args.batch * args.steps, seeds=1,
-                         stop_at_success=False)
+    cfg = load_config(args.recipe, recipe="discover")[1] if args.recipe else DiscoverConfig()
+    cfg.problem, cfg.budget, cfg.seeds = args.problem, args.batch * args.steps, 1
+    cfg.stop_at_success = False
     cfg.model.spec = args.model
     cfg.sampling.batch = args.batch
     cfg.sampling.gen_batch_size = args.batch
@@ -106,12 +110,20 @@ def main() -> None:
     split = {k: statistics.median(x[f"seconds_{k}"] / x["n"] for x in sdpo_upd)
              for k in ("sample", "grade", "update")}
     plain_sample = statistics.median(x["seconds_sample"] / x["n"] for x in steps["best_of_k"])
+    # Inside an update: student scoring (forward with grad), teacher scoring, backward, rest
+    # (optimiser, EMA, teacher-prompt building).
+    inner = {k: statistics.median(x["metrics"][f"seconds_{k}"] / x["n"] for x in sdpo_upd)
+             for k in ("student", "teacher", "backward")}
+    inner["other"] = split["update"] - sum(inner.values())
+    teacher_prompt = statistics.median(x["metrics"]["teacher_prompt_length_mean"]
+                                       for x in sdpo_upd)
     out = {
         "problem": problem.id, "batch": args.batch, "max_new_tokens": args.max_new_tokens,
         "steps_per_run": args.steps, "rounds": args.rounds,
         "best_of_k_s_per_attempt": med_plain, "sdpo_s_per_attempt": med_sdpo,
         "steady_state_ratio": ratio, "whole_run_ratio": run_ratio,
         "sdpo_split_s_per_attempt": split, "best_of_k_sample_s_per_attempt": plain_sample,
+        "update_split_s_per_attempt": inner, "teacher_prompt_tokens": teacher_prompt,
         "tokens_per_attempt": {"best_of_k": tokens(steps["best_of_k"]),
                                "sdpo": tokens(steps["sdpo"])},
         "per_step_best_of_k": plain, "per_step_sdpo": sdpo,
@@ -127,6 +139,8 @@ def main() -> None:
           f"{out['tokens_per_attempt']['sdpo']:.0f}")
     print(f"update-only overhead: {split['update'] / plain_sample:.2f}x of best_of_k's "
           f"sampling time per attempt")
+    print("update split (s/attempt): " + ", ".join(f"{k} {v:.3f}" for k, v in inner.items())
+          + f"; teacher prompt {teacher_prompt:.0f} tokens")
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(out, fh, indent=2)

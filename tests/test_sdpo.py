@@ -248,6 +248,58 @@ def test_shared_prefix_scoring_matches_packed_scoring(model, tok):
     torch.testing.assert_close(at.support_logp, ref.support_logp.detach(), atol=1e-5, rtol=1e-4)
 
 
+def test_common_prefix_with_own_middles_matches_packed_scoring(model, tok):
+    """Distinct teacher prompts: the common prefix runs once, each row's own tokens after it."""
+    from selfdistill.scoring import pack_sequences, score_tokens
+    from selfdistill.sdpo import score_shared_prefix
+
+    prompts = [chat_token_ids(tok, [{"role": "user", "content": CHAT[0]["content"] + x}])
+               for x in (" Feedback: " + FB, " Feedback: none.", "")]
+    shared = 0
+    while all(len(p) > shared and p[shared] == prompts[0][shared] for p in prompts):
+        shared += 1
+    assert shared >= 16 and len({len(p) for p in prompts}) == 3
+    comps = [tok(t, add_special_tokens=False)["input_ids"] for t in (GOOD, BAD, "x")]
+    ids, att, comp = pack_sequences(prompts, comps, tok.pad_token_id)
+    params = [p for p in model.parameters() if p.requires_grad]
+    ref = score_tokens(model, ids, att, comp, topk=5)
+    g_ref = torch.autograd.grad((ref.support_logp.exp() * ref.mask[..., None]).sum(), params)
+    got = score_shared_prefix(model, prompts[0][:shared], comps, topk=5, pad_id=tok.pad_token_id,
+                              middles=[p[shared:] for p in prompts])
+    g_got = torch.autograd.grad((got.support_logp.exp() * got.mask[..., None]).sum(), params)
+    assert torch.equal(got.mask, ref.mask) and torch.equal(got.support_idx, ref.support_idx)
+    for a, b in ((got.logp_taken, ref.logp_taken), (got.support_logp, ref.support_logp),
+                 (got.tail_logp, ref.tail_logp), *zip(g_got, g_ref, strict=True)):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_merged_lora_matches_live_adapter_and_restores_bit_exactly(model, tok):
+    from selfdistill.merged_lora import merged_lora
+
+    ids = torch.tensor([chat_token_ids(tok, CHAT)])
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with torch.no_grad():
+        live = model(input_ids=ids).logits
+        with merged_lora(model) as n_merged:
+            merged = model(input_ids=ids).logits
+        with model.disable_adapter():
+            plain = model(input_ids=ids).logits
+    assert n_merged == 4  # q_proj and v_proj in 2 layers
+    torch.testing.assert_close(merged, live, atol=1e-4, rtol=0)
+    assert not torch.allclose(plain, live, atol=1e-3)  # the adapter really matters here
+    for n, p in model.named_parameters():
+        assert torch.equal(p, before[n]), n
+    # Gradients after a merged pass are the live adapter's gradients.
+    loss = model(input_ids=ids).logits.sum()
+    params = [p for p in model.parameters() if p.requires_grad]
+    g_ref = torch.autograd.grad(loss, params)
+    with merged_lora(model), torch.no_grad():
+        model(input_ids=ids)
+    g_got = torch.autograd.grad(model(input_ids=ids).logits.sum(), params)
+    for a, b in zip(g_got, g_ref, strict=True):
+        assert torch.equal(a, b)
+
+
 @pytest.mark.parametrize("algorithm", ["sdpo", "hybrid"])
 def test_shared_prefix_step_equals_packed_step(model, tok, algorithm):
     teacher = Teacher(model, "ema", rate=0.1)

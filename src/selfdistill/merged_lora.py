@@ -28,6 +28,26 @@ def _lora_layers(model: Any) -> list[Any]:
     return [m for m in model.modules() if isinstance(m, LoraLayer)]
 
 
+def _merged_weight(layer: Any, weight: torch.Tensor, names: list[str]) -> torch.Tensor:
+    """weight + the adapters' deltas, as a new tensor."""
+    plain = (not getattr(layer, "fan_in_fan_out", False)
+             and not any(getattr(layer, "use_dora", {}).get(a, False) for a in names)
+             and all(layer.lora_A[a].weight.dtype == weight.dtype == torch.float32
+                     and hasattr(layer.lora_A[a], "weight") and layer.lora_A[a].weight.dim() == 2
+                     for a in names))
+    if not plain:  # conv, DoRA, fan-in-fan-out, low precision: peft's own delta
+        merged = weight.clone()
+        for a in names:
+            merged += layer.get_delta_weight(a).to(merged.dtype)
+        return merged
+    # One fused pass over the weight per adapter: W + s * B @ A.
+    merged = torch.addmm(weight, layer.lora_B[names[0]].weight, layer.lora_A[names[0]].weight,
+                         alpha=layer.scaling[names[0]])
+    for a in names[1:]:
+        merged.addmm_(layer.lora_B[a].weight, layer.lora_A[a].weight, alpha=layer.scaling[a])
+    return merged
+
+
 @contextlib.contextmanager
 def merged_lora(model: Any) -> Iterator[int]:
     """Inside, model's active LoRA adapters are merged (no LoRA matmuls); yields layers merged.
@@ -47,10 +67,7 @@ def merged_lora(model: Any) -> Iterator[int]:
                     continue
                 base = layer.get_base_layer()
                 original = base.weight.data
-                merged = original.clone()
-                for a in names:
-                    merged += layer.get_delta_weight(a).to(merged.dtype)
-                base.weight.data = merged
+                base.weight.data = _merged_weight(layer, original, names)
                 layer.merged_adapters.extend(names)
                 swapped.append((layer, base, original, names))
         yield len(swapped)

@@ -52,6 +52,7 @@ from selfdistill.losses import (
     topk_tail_distill_loss,
     with_tail,
 )
+from selfdistill.merged_lora import merged_lora
 from selfdistill.scoring import (
     DEFAULT_CHUNK_SIZE,
     TokenScores,
@@ -97,8 +98,10 @@ class SDPOLossConfig:
     max_grad_norm: float | None = 1.0
     micro_batch_size: int = 8
     # Run a prompt shared by several samples once and reuse its KV cache (student: the G
-    # rollouts of a group; teacher: identical re-prompts, e.g. one sibling solution).
+    # rollouts of a group; teacher: identical re-prompts, e.g. one sibling solution, or the
+    # common prefix -- system prompt and question -- of distinct feedback re-prompts).
     share_prefix: bool = True
+    min_shared_prefix: int = 16  # distinct prompts share their common prefix from this length
     chunk_size: int = DEFAULT_CHUNK_SIZE
     # Keep a micro-batch's logits for backward when they hold at most this many elements
     # (no recomputation); above it, each chunk's logits are recomputed in backward.
@@ -375,12 +378,15 @@ def score_shared_prefix(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     pad_id: int = 0,
     checkpoint_chunks: bool | None = None,
+    middles: Sequence[Sequence[int]] | None = None,
 ) -> TokenScores:
     """Like scoring.score_tokens for n completions of ONE prompt: the prompt runs once.
 
     The prompt's KV cache (with its autograd graph) is repeated over the n completions, so
     the prompt's cost is paid once instead of n times; gradients flow into it through the
-    cache. Output is completion-aligned [n, T(, K)], T = longest completion.
+    cache. middles[i] (optional): row i's own unscored tokens between the shared prefix
+    and its completion (e.g. teacher re-prompts sharing their question but not their
+    feedback). Output is completion-aligned [n, T(, K)], T = longest completion.
     """
     if topk is not None and at_idx is not None:
         raise ValueError("pass either topk or at_idx, not both")
@@ -397,29 +403,39 @@ def score_shared_prefix(
 
     n, p = len(completions), len(prefix_ids)
     t = max((len(c) for c in completions), default=0)
+    mids = [list(m) for m in middles] if middles is not None else [[] for _ in completions]
+    if len(mids) != n:
+        raise ValueError(f"{len(mids)} middles for {n} completions")
+    seqs = [m + list(c) for m, c in zip(mids, completions, strict=True)]
+    width = max((len(x) for x in seqs), default=0)
     pre = torch.tensor([list(prefix_ids)], dtype=torch.long, device=device)
     out = decoder(input_ids=pre, attention_mask=torch.ones_like(pre),
                   position_ids=torch.arange(p, device=device)[None], use_cache=True)
     cache = out.past_key_values
-    h_last = out.last_hidden_state[:, -1:]  # predicts each completion's first token
+    h_last = out.last_hidden_state[:, -1:]  # predicts each row's first own token
+    seq = torch.full((n, max(width, 1)), pad_id, dtype=torch.long, device=device)
+    smask = torch.zeros((n, max(width, 1)), dtype=torch.bool, device=device)
     comp = torch.full((n, t), pad_id, dtype=torch.long, device=device)
     cmask = torch.zeros((n, t), dtype=torch.bool, device=device)
-    for i, c in enumerate(completions):
+    for i, (x, c) in enumerate(zip(seqs, completions, strict=True)):
+        seq[i, : len(x)] = torch.as_tensor(x, dtype=torch.long)
+        smask[i, : len(x)] = True
         comp[i, : len(c)] = torch.as_tensor(list(c), dtype=torch.long)
         cmask[i, : len(c)] = True
-    if t > 1:
+    if width > 1:
         cache.batch_repeat_interleave(n)
-        att = torch.cat([torch.ones((n, p), dtype=torch.long, device=device), cmask.long()], 1)
-        pos = (p + torch.arange(t - 1, device=device)).expand(n, t - 1)
-        # The last completion token predicts nothing: feed tokens 0..T-2 only.
-        hs = decoder(input_ids=comp[:, :-1], attention_mask=att[:, :-1], position_ids=pos,
+        att = torch.cat([torch.ones((n, p), dtype=torch.long, device=device), smask.long()], 1)
+        pos = (p + torch.arange(width - 1, device=device)).expand(n, width - 1)
+        # The last token of a row predicts nothing: feed tokens 0..W-2 only.
+        hs = decoder(input_ids=seq[:, :-1], attention_mask=att[:, :-1], position_ids=pos,
                      past_key_values=cache, use_cache=True).last_hidden_state
-        h = torch.cat([h_last.expand(n, 1, -1), hs], dim=1)
+        h = torch.cat([h_last.expand(n, 1, -1), hs], dim=1)  # h[:, s] predicts seq[:, s]
     else:
         h = h_last.expand(n, 1, -1)
     del cache
     rows, slots = cmask.nonzero(as_tuple=True)
-    hh = h[rows, slots]
+    offsets = torch.tensor([len(m) for m in mids], dtype=torch.long, device=device)
+    hh = h[rows, slots + offsets[rows]]
     targets = comp[rows, slots]
     idx = at_idx[rows, slots].long() if at_idx is not None else None
     if checkpoint_chunks is None:
@@ -470,6 +486,15 @@ def _score_rows(
     ckpt = None
     if torch.is_grad_enabled():  # small micro-batches keep their logits: no recomputation
         ckpt = sum(len(c) for c in completions) * vocab > cfg.keep_logits_max_elements
+    if cfg.share_prefix and len({tuple(p) for p in prompts}) == n > 1:
+        # Distinct prompts (teacher re-prompts): share their common prefix, if long enough.
+        shared = _common_prefix_len(prompts)
+        if shared >= cfg.min_shared_prefix:
+            return score_shared_prefix(
+                model, prompts[0][:shared], completions, topk=topk,
+                at_idx=None if at_idx is None else at_idx[:, :t], temperature=cfg.temperature,
+                chunk_size=cfg.chunk_size, pad_id=pad_id, checkpoint_chunks=ckpt,
+                middles=[p[shared:] for p in prompts])
     if not cfg.share_prefix or len({tuple(p) for p in prompts}) == n:
         ids, att, comp = pack_sequences(prompts, completions, pad_id)
         return score_tokens(model, ids.to(device), att.to(device), comp.to(device), topk=topk,
@@ -508,6 +533,18 @@ def _score_rows(
             out.support_idx[r, :w] = sub.support_idx
             out.tail_logp = _put_rows(out.tail_logp, r, sub.tail_logp, w)
     return out
+
+
+def _common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
+    """Length of the longest common prefix of token sequences."""
+    n = min(len(x) for x in seqs)
+    first = seqs[0]
+    for x in seqs[1:]:
+        i = 0
+        while i < n and x[i] == first[i]:
+            i += 1
+        n = i
+    return n
 
 
 def _put_rows(full: Tensor, rows: Tensor, part: Tensor, width: int) -> Tensor:
@@ -722,7 +759,8 @@ def _teacher_scores(
     n, t = st.mask.shape
     idx = st.support_idx[rows] if st.support_idx is not None else None
     tcfg = dataclasses.replace(cfg, chunk_size=min(cfg.chunk_size, cfg.teacher_chunk_size))
-    with teacher.weights():
+    # No gradients here: the (EMA) adapter is folded into the weights for the pass.
+    with teacher.weights(), merged_lora(model):
         sub = _score_rows(model, [mb[i].teacher_ids for i in rows],
                           [mb[i].completion_ids for i in rows], tcfg, pad_id, at_idx=idx)
     out = TokenScores(logp_taken=torch.zeros((n, t), device=device), mask=st.mask.clone())

@@ -406,24 +406,16 @@ class Discoverer:
                               stop=list(s.stop))
 
     def _sampler(self, adapter: bool) -> SampleFn:
-        """Sampling with the live adapter (merged into the base weights for the duration:
-        no per-layer LoRA matmuls while decoding) or with the adapter disabled."""
+        """Sampling with the live adapter (the generator folds it into the weights while
+        decoding) or with the adapter disabled."""
 
         def sample(chat: Chat, n: int, seed: int) -> list[Completion]:
             self.model.eval()
             params = self._params(n, seed)
-            if not hasattr(self.model, "disable_adapter"):  # full fine-tuning
+            if adapter or not hasattr(self.model, "disable_adapter"):  # or full fine-tuning
                 return self.gen.generate([chat], params, progress=False)[0]
-            if not adapter:
-                with self.model.disable_adapter():
-                    return self.gen.generate([chat], params, progress=False)[0]
-            with self._torch.no_grad():
-                self.model.merge_adapter()
-            try:
+            with self.model.disable_adapter():
                 return self.gen.generate([chat], params, progress=False)[0]
-            finally:
-                with self._torch.no_grad():
-                    self.model.unmerge_adapter()
 
         return sample
 
