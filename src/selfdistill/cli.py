@@ -399,6 +399,12 @@ _mount_assist()
 
 def main() -> None:
     """Console entry point."""
+    import warnings
+
+    # A library deprecation inside peft/transformers, printed on every model wrap: noise for
+    # users of this CLI (it does not concern their inputs).
+    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*",
+                            category=FutureWarning)
     app()
 
 
