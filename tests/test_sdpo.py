@@ -273,6 +273,32 @@ def test_common_prefix_with_own_middles_matches_packed_scoring(model, tok):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
+def test_rows_of_very_different_lengths_run_in_groups_with_equal_scores(model, tok, monkeypatch):
+    import selfdistill.sdpo as sdpo_mod
+    from selfdistill.scoring import pack_sequences, score_tokens
+    from selfdistill.sdpo import score_shared_prefix
+
+    plans = []
+    real = sdpo_mod.plan_chunks
+    monkeypatch.setattr(sdpo_mod, "plan_chunks", lambda *a, **k: plans.append(real(*a, **k))
+                        or plans[-1])
+    prefix = chat_token_ids(tok, CHAT)
+    texts = [GOOD * 3, BAD * 3, "x", "no", GOOD, "def f(): pass"]
+    mids = [tok(" feedback " * k, add_special_tokens=False)["input_ids"] for k in (9, 0, 7, 1, 0, 2)]
+    comps = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+    ids, att, comp = pack_sequences([prefix + m for m in mids], comps, tok.pad_token_id)
+    params = [p for p in model.parameters() if p.requires_grad]
+    ref = score_tokens(model, ids, att, comp, topk=5)
+    g_ref = torch.autograd.grad((ref.support_logp.exp() * ref.mask[..., None]).sum(), params)
+    got = score_shared_prefix(model, prefix, comps, topk=5, pad_id=tok.pad_token_id, middles=mids)
+    g_got = torch.autograd.grad((got.support_logp.exp() * got.mask[..., None]).sum(), params)
+    assert len(plans[-1]) > 1  # really split into length groups
+    assert torch.equal(got.mask, ref.mask) and torch.equal(got.support_idx, ref.support_idx)
+    for a, b in ((got.logp_taken, ref.logp_taken), (got.support_logp, ref.support_logp),
+                 (got.tail_logp, ref.tail_logp), *zip(g_got, g_ref, strict=True)):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
 def test_merged_lora_matches_live_adapter_and_restores_bit_exactly(model, tok):
     from selfdistill.merged_lora import merged_lora
 

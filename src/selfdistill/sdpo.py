@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -36,7 +37,9 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
+from transformers.cache_utils import DynamicCache
 
+from selfdistill.generation.attention import plan_chunks
 from selfdistill.generation.base import Chat, Completion
 from selfdistill.generation.chat import chat_token_ids
 from selfdistill.losses import (
@@ -413,29 +416,54 @@ def score_shared_prefix(
                   position_ids=torch.arange(p, device=device)[None], use_cache=True)
     cache = out.past_key_values
     h_last = out.last_hidden_state[:, -1:]  # predicts each row's first own token
-    seq = torch.full((n, max(width, 1)), pad_id, dtype=torch.long, device=device)
-    smask = torch.zeros((n, max(width, 1)), dtype=torch.bool, device=device)
     comp = torch.full((n, t), pad_id, dtype=torch.long, device=device)
     cmask = torch.zeros((n, t), dtype=torch.bool, device=device)
-    for i, (x, c) in enumerate(zip(seqs, completions, strict=True)):
-        seq[i, : len(x)] = torch.as_tensor(x, dtype=torch.long)
-        smask[i, : len(x)] = True
+    for i, c in enumerate(completions):
         comp[i, : len(c)] = torch.as_tensor(list(c), dtype=torch.long)
         cmask[i, : len(c)] = True
-    if width > 1:
-        cache.batch_repeat_interleave(n)
-        att = torch.cat([torch.ones((n, p), dtype=torch.long, device=device), smask.long()], 1)
-        pos = (p + torch.arange(width - 1, device=device)).expand(n, width - 1)
-        # The last token of a row predicts nothing: feed tokens 0..W-2 only.
-        hs = decoder(input_ids=seq[:, :-1], attention_mask=att[:, :-1], position_ids=pos,
-                     past_key_values=cache, use_cache=True).last_hidden_state
-        h = torch.cat([h_last.expand(n, 1, -1), hs], dim=1)  # h[:, s] predicts seq[:, s]
-    else:
-        h = h_last.expand(n, 1, -1)
+    # Rows with their own middles (teacher re-prompts: feedback of very different lengths)
+    # run in length groups, so little compute goes to right padding; each group gets its
+    # own copy of the prefix cache. Completions alone (the student) stay one batch.
+    order = sorted(range(n), key=lambda i: -len(seqs[i]))
+    groups = [order[a:z] for a, z, _ in
+              plan_chunks([width - len(seqs[i]) for i in order], width, max_chunks=3,
+                          min_saving=0.10)] if n > 1 and any(mids) else [list(range(n))]
+    prefix_kv = [(layer.keys, layer.values) for layer in cache.layers] if len(groups) > 1 \
+        else None
+    hh_parts, row_parts, slot_parts = [], [], []
+    for g in groups:
+        g_rows = torch.tensor(g, dtype=torch.long, device=device)
+        w = max(len(seqs[i]) for i in g)
+        if w > 1:
+            if prefix_kv is None:
+                cache.batch_repeat_interleave(len(g))
+                g_cache = cache
+            else:
+                g_cache = DynamicCache()
+                for li, (k, v) in enumerate(prefix_kv):
+                    shape = (len(g), -1, -1, -1)
+                    g_cache.update(k.expand(shape), v.expand(shape), li)
+            seq = torch.full((len(g), w), pad_id, dtype=torch.long, device=device)
+            smask = torch.zeros((len(g), w), dtype=torch.long, device=device)
+            for r, i in enumerate(g):
+                seq[r, : len(seqs[i])] = torch.as_tensor(seqs[i], dtype=torch.long)
+                smask[r, : len(seqs[i])] = 1
+            att = torch.cat([smask.new_ones((len(g), p)), smask], 1)
+            pos = (p + torch.arange(w - 1, device=device)).expand(len(g), w - 1)
+            # The last token of a row predicts nothing: feed tokens 0..W-2 only.
+            hs = decoder(input_ids=seq[:, :-1], attention_mask=att[:, :-1], position_ids=pos,
+                         past_key_values=g_cache, use_cache=True).last_hidden_state
+            h = torch.cat([h_last.expand(len(g), 1, -1), hs], dim=1)  # h[:, s] predicts seq[:, s]
+        else:
+            h = h_last.expand(len(g), 1, -1)
+        r_loc, s_loc = cmask[g_rows].nonzero(as_tuple=True)
+        offsets = torch.tensor([len(mids[i]) for i in g], dtype=torch.long, device=device)
+        hh_parts.append(h[r_loc, s_loc + offsets[r_loc]])
+        row_parts.append(g_rows[r_loc])
+        slot_parts.append(s_loc)
     del cache
-    rows, slots = cmask.nonzero(as_tuple=True)
-    offsets = torch.tensor([len(m) for m in mids], dtype=torch.long, device=device)
-    hh = h[rows, slots + offsets[rows]]
+    # Scores are placed back by (row, slot), so the groups' order does not matter.
+    rows, slots, hh = torch.cat(row_parts), torch.cat(slot_parts), torch.cat(hh_parts)
     targets = comp[rows, slots]
     idx = at_idx[rows, slots].long() if at_idx is not None else None
     if checkpoint_chunks is None:
@@ -488,7 +516,7 @@ def _score_rows(
         ckpt = sum(len(c) for c in completions) * vocab > cfg.keep_logits_max_elements
     if cfg.share_prefix and len({tuple(p) for p in prompts}) == n > 1:
         # Distinct prompts (teacher re-prompts): share their common prefix, if long enough.
-        shared = _common_prefix_len(prompts)
+        shared = len(os.path.commonprefix([list(p) for p in prompts]))
         if shared >= cfg.min_shared_prefix:
             return score_shared_prefix(
                 model, prompts[0][:shared], completions, topk=topk,
@@ -533,18 +561,6 @@ def _score_rows(
             out.support_idx[r, :w] = sub.support_idx
             out.tail_logp = _put_rows(out.tail_logp, r, sub.tail_logp, w)
     return out
-
-
-def _common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
-    """Length of the longest common prefix of token sequences."""
-    n = min(len(x) for x in seqs)
-    first = seqs[0]
-    for x in seqs[1:]:
-        i = 0
-        while i < n and x[i] == first[i]:
-            i += 1
-        n = i
-    return n
 
 
 def _put_rows(full: Tensor, rows: Tensor, part: Tensor, width: int) -> Tensor:

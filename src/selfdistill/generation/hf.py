@@ -17,6 +17,7 @@ the whole vocabulary each step. Here:
 from __future__ import annotations
 
 import inspect
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -145,18 +146,6 @@ class _Batch:
     alive: list[bool]
 
 
-def _common_prefix_len(prompts: list[list[int]]) -> int:
-    """Length of the longest common token prefix, leaving every prompt >= 1 own token."""
-    n = min(len(p) for p in prompts) - 1
-    first = prompts[0]
-    for p in prompts[1:]:
-        i = 0
-        while i < n and p[i] == first[i]:
-            i += 1
-        n = i
-    return max(n, 0)
-
-
 def _uses_only_full_attention(model: Any) -> bool:
     """True unless the config declares sliding-window or linear-attention layers."""
     cfg = model.config
@@ -283,7 +272,9 @@ class HFGenerator:
         for s in seqs:
             order.setdefault(s.prompt_index, []).append(s)
         prompts = [rows[0].prompt_ids for rows in order.values()]
-        shared = _common_prefix_len(prompts) if len(prompts) > 1 else 0
+        # Leave every prompt >= 1 own token: its last position gives the first logits.
+        shared = 0 if len(prompts) == 1 else min(len(os.path.commonprefix(prompts)),
+                                                  min(map(len, prompts)) - 1)
         shared = shared if shared >= self.min_shared_prefix else 0
         prefix = self._prefix_cache(prompts[0][:shared], params) if shared else None
         groups = list(order.values())
