@@ -276,7 +276,7 @@ class HFGenerator:
         shared = 0 if len(prompts) == 1 else min(len(os.path.commonprefix(prompts)),
                                                   min(map(len, prompts)) - 1)
         shared = shared if shared >= self.min_shared_prefix else 0
-        prefix = self._prefix_cache(prompts[0][:shared], params) if shared else None
+        prefix = self._prefix_cache(prompts[0][:shared]) if shared else None
         groups = list(order.values())
         size = self.prefill_chunk or len(groups)
         batch: _Batch | None = None
@@ -287,7 +287,7 @@ class HFGenerator:
         assert batch is not None
         return batch
 
-    def _prefix_cache(self, prefix: list[int], params: SamplingParams) -> _GrowCache:
+    def _prefix_cache(self, prefix: list[int]) -> _GrowCache:
         """A one-row cache holding the shared prefix."""
         cache = _GrowCache(self.num_layers, 0)
         ids = torch.tensor([prefix], dtype=torch.long, device=self.device)
