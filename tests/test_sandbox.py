@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
+from procinfo import fd_table, host_children
 
 from selfdistill.execution import SandboxConfig, SandboxError, get_pool, grade, grade_many
 from selfdistill.execution.sandbox import Worker
@@ -18,20 +18,6 @@ def _stdio(expected: str) -> Problem:
     return Problem(id="p", statement="", tests=[TestCase("stdio", "", expected)])
 
 
-def _fd_table() -> dict[str, str]:
-    table = {}
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            table[fd] = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:  # the directory listing's own descriptor
-            pass
-    return table
-
-
-def _host_children() -> set[int]:
-    me = os.getpid()
-    path = Path(f"/proc/{me}/task/{me}/children")
-    return {int(x) for x in path.read_text().split()} if path.exists() else set()
 
 
 def test_no_code_runs_nothing() -> None:
@@ -109,8 +95,8 @@ def test_no_leaks_after_1000_runs() -> None:
     """1,000 ordinary runs leave no process, file descriptor or temporary directory behind."""
     pool = get_pool(CFG)
     pool.start()
-    children = _host_children()
-    fds = _fd_table()
+    children = host_children()
+    fds = fd_table()
     tmp = {n for n in os.listdir("/tmp") if n.startswith("sdjob-")}
     problems = [
         (Problem("a", "", [TestCase("assert", "assert add(2, 3) == 5")], entry_point="add"),
@@ -125,8 +111,8 @@ def test_no_leaks_after_1000_runs() -> None:
     verdicts = grade_many(items, config=CFG)
     want = ["accepted", "accepted", "accepted", "wrong_answer"]
     assert [v.status for v in verdicts] == [want[i % 4] for i in range(1000)]
-    assert _host_children() == children
-    assert _fd_table() == fds
+    assert host_children() == children
+    assert fd_table() == fds
     assert {n for n in os.listdir("/tmp") if n.startswith("sdjob-")} == tmp
     for stat in pool.stats():
         assert stat["tmp_entries"] == [] and stat["children"] == []

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from procinfo import fd_table, host_children
 
 from selfdistill.execution import SandboxConfig, get_pool, grade_many
 from selfdistill.problems.schema import Problem, TestCase
@@ -72,20 +73,6 @@ def _sandbox_processes() -> list[tuple[int, str]]:
     return found
 
 
-def _fd_table() -> dict[str, str]:
-    table = {}
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            table[fd] = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:  # the directory listing's own descriptor
-            pass
-    return table
-
-
-def _host_children() -> set[int]:
-    me = os.getpid()
-    path = Path(f"/proc/{me}/task/{me}/children")
-    return {int(x) for x in path.read_text().split()} if path.exists() else set()
 
 
 def _host_tmp_entries() -> set[str]:
@@ -113,8 +100,8 @@ def test_hostile_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
     pool = get_pool(CONFIG)
     pool.start()  # start the workers before taking the snapshots
     isolation = pool.isolation()
-    children_before = _host_children()
-    fds_before = _fd_table()
+    children_before = host_children()
+    fds_before = fd_table()
     tmp_before = _host_tmp_entries()
 
     items = [(_problem(c, subs), _fill(c["code"], subs)) for c in cases]
@@ -139,11 +126,11 @@ def test_hostile_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
     # The host is untouched.
     assert CANARY.exists() and hashlib.sha256(CANARY.read_bytes()).hexdigest() == canary_before
     assert (HOSTILE / "corpus.py").exists()
-    assert _fd_table() == fds_before
+    assert fd_table() == fds_before
     with pytest.raises(BlockingIOError):
         listener.accept()  # nobody reached the host's loopback
     listener.close()
-    assert _host_children() == children_before, "a worker died or a process leaked"
+    assert host_children() == children_before, "a worker died or a process leaked"
     assert _host_tmp_entries() == tmp_before
     if os.geteuid() == 0 and "uid" in isolation:
         assert _sandbox_processes() == []
