@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from selfdistill.cli_errors import friendly
+from selfdistill.cli_errors import friendly, quiet_hf
 from selfdistill.errors import UserError
 from selfdistill.models import DEFAULT_MODEL
 
@@ -27,20 +26,6 @@ model_app = typer.Typer(help="Fetch and inspect models.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 
 
-def _quiet_hf() -> None:
-    """Keep transformers' own progress bars and warnings out of the CLI's output."""
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except Exception:  # noqa: BLE001 - cosmetics only
-        pass
-
-
 # ---------------------------------------------------------------- model
 
 
@@ -49,7 +34,7 @@ def _quiet_hf() -> None:
 def model_fetch(alias: str = typer.Argument(DEFAULT_MODEL, help="Embedded model alias."),
                 force: bool = typer.Option(False, help="Rebuild the cache.")) -> None:
     """Dequantize the embedded model once and cache it as safetensors."""
-    _quiet_hf()
+    quiet_hf()
     from selfdistill.models import fetch_embedded
 
     with console.status(f"Dequantizing {alias} (first time only)..."):
@@ -62,7 +47,7 @@ def model_fetch(alias: str = typer.Argument(DEFAULT_MODEL, help="Embedded model 
 def model_info_cmd(spec: str = typer.Argument(DEFAULT_MODEL, help="Alias, dir, .gguf or hub id.")
                    ) -> None:
     """Print architecture, parameter count, dtype, context length and chat template."""
-    _quiet_hf()
+    quiet_hf()
     from rich.table import Table
 
     from selfdistill.models import model_info
@@ -104,7 +89,7 @@ def generate_cmd(
     dtype: str = typer.Option("float32"),
 ) -> None:
     """Stream one chat answer from a model (a quick smoke test)."""
-    _quiet_hf()
+    quiet_hf()
     import threading
 
     import torch
@@ -229,7 +214,7 @@ def evaluate_cmd(
     run_dir: str = typer.Option(None, help="Default: runs/eval-<model>-<benchmark>."),
 ) -> None:
     """Sample, grade in the sandbox and report pass@k with CIs (resumes where it stopped)."""
-    _quiet_hf()
+    quiet_hf()
     import re
 
     from selfdistill.config import EvalConfig, EvaluateConfig, ModelConfig, write_run_config
@@ -285,7 +270,7 @@ _OVERRIDES = typer.Argument(None, help="key=value overrides, e.g. train.lr=2e-5.
 @friendly
 def ssd_sample(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES) -> None:
     """The frozen model answers each training prompt at T_train (resumable, kill-safe)."""
-    _quiet_hf()
+    quiet_hf()
     from selfdistill.recipes import ssd
 
     cfg, run_dir = _ssd_cfg(recipe, overrides)
@@ -297,7 +282,7 @@ def ssd_sample(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES) -> 
 @friendly
 def ssd_train(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES) -> None:
     """Fine-tune on the model's own answers (loss on answer tokens only; resumes)."""
-    _quiet_hf()
+    quiet_hf()
     from selfdistill.recipes import ssd
 
     cfg, run_dir = _ssd_cfg(recipe, overrides)
@@ -310,7 +295,7 @@ def ssd_train(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES) -> N
 def ssd_evaluate(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES,
                  ssd_model: str = typer.Option(None, help="Default: RUN/train/final.")) -> None:
     """Base vs SSD over the T_eval sweep; the gain over the best-tuned base temperature."""
-    _quiet_hf()
+    quiet_hf()
     from selfdistill.recipes import ssd
 
     cfg, run_dir = _ssd_cfg(recipe, overrides)
@@ -322,7 +307,7 @@ def ssd_evaluate(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES,
 @friendly
 def ssd_grid(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES) -> None:
     """T_train x T_eval grid without truncation; quadratic fit against T_eff."""
-    _quiet_hf()
+    quiet_hf()
     from selfdistill.recipes import ssd
 
     cfg, run_dir = _ssd_cfg(recipe, overrides)
@@ -334,7 +319,7 @@ def ssd_grid(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES) -> No
 @friendly
 def ssd_run(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES) -> None:
     """sample -> train -> evaluate, then print the report's path."""
-    _quiet_hf()
+    quiet_hf()
     from selfdistill.recipes import ssd
 
     cfg, run_dir = _ssd_cfg(recipe, overrides)
@@ -356,7 +341,7 @@ app.add_typer(sdpo_app, name="sdpo")
 def sdpo_train(recipe: str = typer.Argument(None, help="An SDPO recipe YAML."),
                overrides: list[str] = _OVERRIDES) -> None:
     """Rollouts, sandbox grading, teacher re-prompts, distillation steps (resumable)."""
-    _quiet_hf()
+    quiet_hf()
     from selfdistill.recipes.sdpo import run_sdpo_train
 
     cfg, run_dir = _recipe_cfg("sdpo", recipe, overrides)
@@ -373,7 +358,7 @@ def _mount_discover() -> None:
     def quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            _quiet_hf()
+            quiet_hf()
             return fn(*args, **kwargs)
 
         return wrapper
@@ -399,12 +384,6 @@ _mount_assist()
 
 def main() -> None:
     """Console entry point."""
-    import warnings
-
-    # A library deprecation inside peft/transformers, printed on every model wrap: noise for
-    # users of this CLI (it does not concern their inputs).
-    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*",
-                            category=FutureWarning)
     app()
 
 

@@ -1,8 +1,11 @@
-"""One way for every command to fail on bad input: one readable line and a non-zero exit."""
+"""One way for every command to fail on bad input (one readable line and a non-zero exit),
+and to keep library noise out of the output."""
 
 from __future__ import annotations
 
 import functools
+import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -35,3 +38,24 @@ def friendly(fn: Callable[..., Any] | None = None, *, interrupted: str = INTERRU
         return wrapper
 
     return deco(fn) if fn is not None else deco
+
+
+def quiet_hf(all_warnings: bool = False) -> None:
+    """Keep transformers' progress bars and log lines (and, if asked, warnings) out of a command's output."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # A library deprecation inside peft/transformers, printed on every model wrap: it does
+    # not concern the user's inputs.
+    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*",
+                            category=FutureWarning)
+    if all_warnings:  # the interactive assistant: a chat screen, not a log
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=UserWarning)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except Exception:  # noqa: BLE001 - cosmetics only
+        pass

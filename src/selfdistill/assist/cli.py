@@ -9,7 +9,6 @@ Also runnable on its own: ``python -m selfdistill.assist.cli ...``.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from rich.console import Console
 
 from selfdistill.assist.session import SessionConfig
 from selfdistill.assist.update import UpdateConfig
-from selfdistill.cli_errors import friendly
+from selfdistill.cli_errors import friendly, quiet_hf
 from selfdistill.errors import UserError
 
 _err = Console(stderr=True, soft_wrap=True)
@@ -33,23 +32,6 @@ assist_app = typer.Typer(
 
 
 _friendly = friendly(interrupted="the profile keeps its last committed adapter.")
-
-
-def _quiet() -> None:
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        import warnings
-
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-        warnings.filterwarnings("ignore", category=FutureWarning)
-        warnings.filterwarnings("ignore", category=UserWarning)
-    except Exception:  # noqa: BLE001 - cosmetics only
-        pass
 
 
 def _config(max_new_tokens: int, lr: float, steps: int, threads: int | None,
@@ -78,7 +60,7 @@ def run_assist(model_spec: str | None, profile: str, script: str | Path | None =
     """Start the chat: the TUI on a terminal, plain lines otherwise, or replay a script."""
     from selfdistill.assist.session import PlainOutput, Session, load_script, play_script
 
-    _quiet()
+    quiet_hf(all_warnings=True)
     cfg = _config(max_new_tokens, lr, steps, threads, loss, baseline)
     turns: list[Any] | None = None
     if script is not None:
@@ -112,7 +94,7 @@ def run_assist_learn(profile: str, log_path: str | Path, *, model_spec: str | No
     """Offline hindsight self-distillation over logged turns; one committed version per batch."""
     from selfdistill.assist.session import PlainOutput, Session, learn_from_log
 
-    _quiet()
+    quiet_hf(all_warnings=True)
     cfg = _config(256, lr, steps, threads, loss, baseline)
     with Session(profile, model_spec, cfg, PlainOutput(), root=home) as session:
         results = learn_from_log(session, log_path, batch_size=batch_size)
@@ -129,7 +111,7 @@ def run_assist_demo(script: str | Path | None = None, model_spec: str | None = N
     from selfdistill.assist.demo import run_demo
     from selfdistill.assist.session import PlainOutput
 
-    _quiet()
+    quiet_hf(all_warnings=True)
     cfg = _config(max_new_tokens, lr, steps, threads, loss, baseline)
     return run_demo(script, model_spec, cfg, PlainOutput(), home=home, control=control,
                     show=show)
