@@ -48,16 +48,21 @@ class ModelConfig:
 
 
 @dataclass
-class SamplingConfig:
-    """Sampling knobs; truncation order is temperature -> top-k -> top-p."""
+class SamplerConfig:
+    """The sampler's knobs every recipe shares; truncation order is temperature -> top-k -> top-p."""
 
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
-    max_new_tokens: int = 384
-    n: int = 1
-    seed: int = 0
-    batch_size: int = 32
+    max_new_tokens: int = 1024
+
+    def sampling_params(self, n: int, seed: int, stop: list[str] | None = None) -> Any:
+        """generation.SamplingParams for n answers per prompt with this seed."""
+        from selfdistill.generation.params import SamplingParams
+
+        return SamplingParams(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p,
+                              max_new_tokens=self.max_new_tokens, n=n, seed=seed,
+                              stop=list(stop or []))
 
 
 @dataclass
@@ -105,16 +110,16 @@ class TrainConfig:
 
 
 @dataclass
-class SSDSampleConfig:
+class SSDSampleConfig(SamplerConfig):
     """SSD's data-synthesis step: the frozen model answers training prompts hot."""
 
-    source: str = "builtin:train"
-    limit: int | None = None
-    n: int = 1
     temperature: float = 1.6
     top_k: int = 20
     top_p: float = 0.8
     max_new_tokens: int = 384
+    source: str = "builtin:train"
+    limit: int | None = None
+    n: int = 1
     seed: int = 0
     batch_size: int = 32
     drop_empty: bool = True

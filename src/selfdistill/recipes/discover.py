@@ -47,7 +47,13 @@ from typing import Any
 
 import numpy as np
 
-from selfdistill.config import ModelConfig, OptimConfig, register_recipe, write_run_config
+from selfdistill.config import (
+    ModelConfig,
+    OptimConfig,
+    SamplerConfig,
+    register_recipe,
+    write_run_config,
+)
 from selfdistill.errors import UserError
 from selfdistill.generation.base import Chat, Completion
 from selfdistill.multiturn import MultiturnContext, PastAttempt, build_multiturn_chat
@@ -61,14 +67,10 @@ SEED_STRIDE = 1_000_003
 
 
 @dataclass
-class DiscoverSamplingConfig:
-    """The sampler every method shares: B attempts per step, temperature -> top-k -> top-p."""
+class DiscoverSamplingConfig(SamplerConfig):
+    """The sampler every method shares (SamplerConfig's knobs) and B attempts per step."""
 
     batch: int = 16  # B: attempts per step
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    max_new_tokens: int = 1024
     gen_batch_size: int = 16  # rows decoded at once by the HF backend
     # Stop strings (cut from the text; e.g. "\n```\n" ends an answer at its closing code
     # fence and skips the prose after it -- a CPU speed knob, off in the paper's setting).
@@ -398,12 +400,7 @@ class Discoverer:
         return opt, teacher
 
     def _params(self, n: int, seed: int) -> Any:
-        from selfdistill.generation import SamplingParams
-
-        s = self.cfg.sampling
-        return SamplingParams(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
-                              max_new_tokens=s.max_new_tokens, n=n, seed=seed,
-                              stop=list(s.stop))
+        return self.cfg.sampling.sampling_params(n, seed, self.cfg.sampling.stop)
 
     def _sampler(self, adapter: bool) -> SampleFn:
         """Sampling with the live adapter (the generator folds it into the weights while

@@ -35,6 +35,7 @@ from selfdistill.config import (
     EvalConfig,
     ModelConfig,
     OptimConfig,
+    SamplerConfig,
     register_recipe,
     write_run_config,
 )
@@ -55,14 +56,10 @@ class SDPODataConfig:
 
 
 @dataclass
-class SDPORolloutConfig:
-    """How the G answers per prompt are sampled and graded."""
+class SDPORolloutConfig(SamplerConfig):
+    """How the G answers per prompt are sampled (SamplerConfig's knobs) and graded."""
 
     n: int = 8  # G: rollouts per prompt
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    max_new_tokens: int = 1024
     backend: str = "hf"  # hf | vllm
     batch_size: int = 64
     timeout_s: float = 6.0  # sandbox wall-clock limit per test
@@ -351,7 +348,6 @@ def run_sdpo_train(cfg: SDPOConfig, run_dir: str | Path) -> Path:
     from accelerate.utils import gather_object
 
     from selfdistill.execution import SandboxConfig, format_feedback, grade_many
-    from selfdistill.generation import SamplingParams
     from selfdistill.problems.registry import load_source
     from selfdistill.prompts import build_chat, extract_code
     from selfdistill.sdpo import build_teacher_batch, make_groups, sdpo_step
@@ -437,9 +433,7 @@ def run_sdpo_train(cfg: SDPOConfig, run_dir: str | Path) -> Path:
                                       cfg.data.shuffle)[rank::world]
             mine = [problems[i] for i in idx]
             chats = [build_chat(p) for p in mine]
-            params = SamplingParams(temperature=r.temperature, top_k=r.top_k, top_p=r.top_p,
-                                    max_new_tokens=r.max_new_tokens, n=r.n,
-                                    seed=(cfg.seed * 1_000_003 + step) * 1009 + rank)
+            params = r.sampling_params(r.n, (cfg.seed * 1_000_003 + step) * 1009 + rank)
             model.eval()
             if main:
                 console.print(f"step {step + 1}/{cfg.steps}: sampling {len(mine)} x {r.n} "

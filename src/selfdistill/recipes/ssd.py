@@ -20,7 +20,6 @@ from typing import Any
 
 from selfdistill.config import SSDConfig, TrainConfig
 from selfdistill.errors import UserError
-from selfdistill.generation import SamplingParams
 from selfdistill.records import read_jsonl, write_json_atomic
 from selfdistill.report import fmt_ci, fmt_pct, markdown_table, plot_heatmap
 from selfdistill.stages import console, sample_stage
@@ -80,8 +79,7 @@ def run_sample(cfg: SSDConfig, run_dir: Path) -> dict[str, Any]:
         raise UserError(f"No training prompts in '{s.source}'.")
     model, tok = load_model(cfg.model.spec, dtype=cfg.model.dtype)
     gen = make_generator(model, tok, s.backend, s.batch_size)
-    params = SamplingParams(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
-                            max_new_tokens=s.max_new_tokens, n=s.n, seed=s.seed)
+    params = s.sampling_params(s.n, s.seed)
     out = run_dir / "sample"
     records = sample_stage(gen, problems, params, out / "samples.jsonl",
                            chunk_size=s.batch_size, keep_token_ids=True,
