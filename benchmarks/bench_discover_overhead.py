@@ -53,7 +53,7 @@ def main() -> None:
 
     import torch
 
-    from selfdistill.config import load_config
+    from selfdistill.core.config import load_config
     from selfdistill.problems.registry import find_problem
     from selfdistill.recipes.discover import DiscoverConfig, Discoverer
 

@@ -126,7 +126,7 @@ class Ours:
             import selfdistill.sdpo as sd
 
             def no_teacher(model: Any, teacher: Any, mb: Any, st: Any, *a: Any) -> Any:
-                from selfdistill.scoring import TokenScores
+                from selfdistill.distill.scoring import TokenScores
 
                 return TokenScores(logp_taken=st.logp_taken.detach(), mask=st.mask,
                                    support_idx=st.support_idx,

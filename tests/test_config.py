@@ -9,7 +9,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from selfdistill.config import RECIPES, SSDConfig, dump_yaml, load_config, parse_override
+from selfdistill.core.config import RECIPES, SSDConfig, dump_yaml, load_config, parse_override
 from selfdistill.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]

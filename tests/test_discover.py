@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from selfdistill.config import load_config
+from selfdistill.core.config import load_config
 from selfdistill.errors import UserError
 from selfdistill.generation import Completion
 from selfdistill.metrics import pass_at_k

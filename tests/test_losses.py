@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfdistill.losses import (
+from selfdistill.distill.losses import (
     categorical_divergence,
     grpo_advantages,
     hybrid_advantages,

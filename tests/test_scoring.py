@@ -7,8 +7,8 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from selfdistill.losses import topk_tail_distill_loss
-from selfdistill.scoring import (
+from selfdistill.distill.losses import topk_tail_distill_loss
+from selfdistill.distill.scoring import (
     gather_logprobs_at,
     pack_sequences,
     pad_completion_values,

@@ -179,7 +179,7 @@ def test_teacher_equal_to_student_gives_zero_loss_and_ratio_one(model, tok):
     r = rollout(tok, BAD, False, FB)
     model.eval()
     with torch.no_grad():
-        from selfdistill.scoring import pack_sequences, token_logprobs_and_topk
+        from selfdistill.distill.scoring import pack_sequences, token_logprobs_and_topk
 
         ids, att, comp = pack_sequences([r.prompt_ids], [r.completion_ids], tok.pad_token_id)
         own = token_logprobs_and_topk(model, ids, att, comp, None).logp_taken[0].tolist()
@@ -227,7 +227,7 @@ def test_config_validation():
 
 
 def test_shared_prefix_scoring_matches_packed_scoring(model, tok):
-    from selfdistill.scoring import pack_sequences, score_tokens
+    from selfdistill.distill.scoring import pack_sequences, score_tokens
     from selfdistill.sdpo import score_shared_prefix
 
     prefix = chat_token_ids(tok, CHAT)
@@ -250,7 +250,7 @@ def test_shared_prefix_scoring_matches_packed_scoring(model, tok):
 
 def test_common_prefix_with_own_middles_matches_packed_scoring(model, tok):
     """Distinct teacher prompts: the common prefix runs once, each row's own tokens after it."""
-    from selfdistill.scoring import pack_sequences, score_tokens
+    from selfdistill.distill.scoring import pack_sequences, score_tokens
     from selfdistill.sdpo import score_shared_prefix
 
     prompts = [chat_token_ids(tok, [{"role": "user", "content": CHAT[0]["content"] + x}])
@@ -275,7 +275,7 @@ def test_common_prefix_with_own_middles_matches_packed_scoring(model, tok):
 
 def test_rows_of_very_different_lengths_run_in_groups_with_equal_scores(model, tok, monkeypatch):
     import selfdistill.sdpo as sdpo_mod
-    from selfdistill.scoring import pack_sequences, score_tokens
+    from selfdistill.distill.scoring import pack_sequences, score_tokens
     from selfdistill.sdpo import score_shared_prefix
 
     plans = []

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import selfdistill.recipes.sdpo as sdpo_recipe  # registers the "sdpo" recipe
-from selfdistill.config import load_config
+from selfdistill.core.config import load_config
+from selfdistill.core.records import read_jsonl
 from selfdistill.errors import UserError
-from selfdistill.records import read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 SDPO_RECIPES = sorted((REPO / "recipes").glob("sdpo_*.yaml"))

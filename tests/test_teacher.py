@@ -10,7 +10,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from selfdistill.scoring import gather_logprobs_at, pack_sequences, token_logprobs_and_topk
+from selfdistill.distill.scoring import gather_logprobs_at, pack_sequences, token_logprobs_and_topk
 from selfdistill.teacher import (
     RepromptConfig,
     RepromptStats,

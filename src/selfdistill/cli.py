@@ -67,7 +67,7 @@ def model_info_cmd(spec: str = typer.Argument(DEFAULT_MODEL, help="Alias, dir, .
 def config_cmd(recipe: str = typer.Argument(..., help="A recipe YAML file."),
                overrides: list[str] = typer.Argument(None, help="key=value overrides.")) -> None:
     """Print a recipe's resolved config (exit 2 on an unknown key or a mistyped value)."""
-    from selfdistill.config import dump_yaml, load_config
+    from selfdistill.core.config import dump_yaml, load_config
 
     name, cfg = load_config(recipe, overrides or [])
     sys.stdout.write(dump_yaml(cfg, name))
@@ -217,7 +217,7 @@ def evaluate_cmd(
     quiet_hf()
     import re
 
-    from selfdistill.config import EvalConfig, EvaluateConfig, ModelConfig, write_run_config
+    from selfdistill.core.config import EvalConfig, EvaluateConfig, ModelConfig, write_run_config
     from selfdistill.recipes.evaluate import run_evaluate
 
     temps = _floats(temperatures) or [temperature]
@@ -247,7 +247,7 @@ def _recipe_cfg(name: str, recipe: str | None, overrides: list[str] | None
     """Resolve a recipe file + overrides (the file is optional) and record it in the run dir."""
     from pathlib import Path
 
-    from selfdistill.config import load_config, write_run_config
+    from selfdistill.core.config import load_config, write_run_config
 
     overrides = list(overrides or [])
     if recipe and "=" in recipe and not Path(recipe).exists():

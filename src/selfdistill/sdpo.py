@@ -39,10 +39,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 from transformers.cache_utils import DynamicCache
 
-from selfdistill.generation.attention import plan_chunks
-from selfdistill.generation.base import Chat, Completion
-from selfdistill.generation.chat import chat_token_ids
-from selfdistill.losses import (
+from selfdistill.distill.losses import (
     Divergence,
     Reduction,
     categorical_divergence,
@@ -55,8 +52,7 @@ from selfdistill.losses import (
     topk_tail_distill_loss,
     with_tail,
 )
-from selfdistill.merged_lora import merged_lora
-from selfdistill.scoring import (
+from selfdistill.distill.scoring import (
     DEFAULT_CHUNK_SIZE,
     TokenScores,
     _score_chunk,
@@ -65,6 +61,10 @@ from selfdistill.scoring import (
     pad_completion_values,
     score_tokens,
 )
+from selfdistill.generation.attention import plan_chunks
+from selfdistill.generation.base import Chat, Completion
+from selfdistill.generation.chat import chat_token_ids
+from selfdistill.merged_lora import merged_lora
 from selfdistill.teacher import RepromptConfig, RepromptStats, Teacher, build_teacher_chats
 
 Algorithm = Literal["sdpo", "grpo", "hybrid"]

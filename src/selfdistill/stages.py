@@ -24,10 +24,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from selfdistill.core.records import JsonlWriter, read_jsonl
 from selfdistill.generation import Generator, SamplingParams
 from selfdistill.problems import Problem
 from selfdistill.prompts import build_chat, extract_code
-from selfdistill.records import JsonlWriter, read_jsonl
 
 Key = tuple[str, int]
 console = Console(stderr=True)

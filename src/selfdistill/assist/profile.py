@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from selfdistill.core.records import JsonlWriter, read_jsonl
 from selfdistill.errors import UserError
-from selfdistill.records import JsonlWriter, read_jsonl
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 STATE = "state.json"

@@ -547,7 +547,7 @@ def parse_logged_turn(rec: dict[str, Any], system_prompt: str | None = SYSTEM_PR
 def learn_from_log(session: Session, log_path: str | Path, batch_size: int = 4
                    ) -> list[UpdateResult]:
     """Hindsight self-distillation over logged (prompt, answer, follow-up) turns, in batches."""
-    from selfdistill.records import read_jsonl
+    from selfdistill.core.records import read_jsonl
 
     p = Path(log_path)
     if not p.is_file():

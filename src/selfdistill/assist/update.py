@@ -33,15 +33,15 @@ from typing import Any, Literal
 
 import torch
 
-from selfdistill.generation.base import Chat
-from selfdistill.generation.chat import chat_token_ids
-from selfdistill.losses import (
+from selfdistill.distill.losses import (
     reduce_loss,
     sampled_token_advantage,
     sampled_token_distill_loss,
     topk_tail_distill_loss,
 )
-from selfdistill.scoring import gather_logprobs_at, pack_sequences, score_tokens
+from selfdistill.distill.scoring import gather_logprobs_at, pack_sequences, score_tokens
+from selfdistill.generation.base import Chat
+from selfdistill.generation.chat import chat_token_ids
 from selfdistill.teacher import RepromptConfig, Teacher, TeacherPromptTemplate, build_teacher_chats
 
 PAUSE_ENV = "SELFDISTILL_ASSIST_PAUSE_AT"

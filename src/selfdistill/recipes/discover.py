@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from selfdistill.config import (
+from selfdistill.core.config import (
     ModelConfig,
     OptimConfig,
     SamplerConfig,
@@ -490,7 +490,7 @@ def _check_fingerprint(run_dir: Path, cfg: DiscoverConfig) -> None:
 
     Keys present on only one side (a field added to a config class since) are ignored.
     """
-    from selfdistill.records import write_json_atomic
+    from selfdistill.core.records import write_json_atomic
 
     path = run_dir / "fingerprint.json"
     fp = _fingerprint(cfg)
@@ -526,7 +526,7 @@ def run_units(
     first step (its step log is truncated). The model is loaded only if work remains.
     report_only: run nothing, return the finished units only (a partial report).
     """
-    from selfdistill.records import JsonlWriter, read_jsonl
+    from selfdistill.core.records import JsonlWriter, read_jsonl
     from selfdistill.stages import console, progress_bar
 
     run_dir = Path(run_dir)
@@ -716,7 +716,7 @@ def _fmt_att(e: dict[str, Any] | None) -> str:
 def write_report(run_dir: str | Path, summary: dict[str, Any], cfg: DiscoverConfig,
                  n_problems: int, title: str) -> Path:
     """RUN/report.md + RUN/discovery_at_k.png + RUN/summary.json from summarize_results."""
-    from selfdistill.records import write_json_atomic
+    from selfdistill.core.records import write_json_atomic
     from selfdistill.report import markdown_table, plot_curves_with_ci
 
     run_dir = Path(run_dir)

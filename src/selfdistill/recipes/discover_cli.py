@@ -31,7 +31,7 @@ _MAXTOK = typer.Option(None, "--max-new-tokens", help="Answer length cap in toke
 
 def _build_cfg(recipe: str | None, overrides: list[str] | None, flags: dict[str, Any]) -> Any:
     """Load the recipe (or defaults), apply flags, then key=value overrides."""
-    from selfdistill.config import load_config
+    from selfdistill.core.config import load_config
     from selfdistill.recipes.discover import METHODS
 
     keys = {"model": "model.spec", "problem": "problem", "source": "source",

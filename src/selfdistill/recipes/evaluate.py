@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selfdistill.config import EvalConfig
+from selfdistill.core.config import EvalConfig
+from selfdistill.core.records import write_json_atomic
 from selfdistill.errors import UserError
 from selfdistill.generation import Generator, SamplingParams
 from selfdistill.metrics import summarize
 from selfdistill.problems import Problem
-from selfdistill.records import write_json_atomic
 from selfdistill.report import fmt_ci, fmt_pct, markdown_table, plot_curves_with_ci
 from selfdistill.stages import console, grade_stage, per_problem_counts, sample_stage
 

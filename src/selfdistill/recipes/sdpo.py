@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selfdistill.config import (
+from selfdistill.core.config import (
     EvalConfig,
     ModelConfig,
     OptimConfig,
@@ -284,7 +284,7 @@ class _Logger:
     """metrics.jsonl + TensorBoard on rank 0; a no-op elsewhere."""
 
     def __init__(self, run_dir: Path, enabled: bool):
-        from selfdistill.records import JsonlWriter
+        from selfdistill.core.records import JsonlWriter
 
         self.enabled = enabled
         self.metrics = JsonlWriter(run_dir / "metrics.jsonl") if enabled else None

@@ -18,9 +18,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from selfdistill.config import SSDConfig, TrainConfig
+from selfdistill.core.config import SSDConfig, TrainConfig
+from selfdistill.core.records import read_jsonl, write_json_atomic
 from selfdistill.errors import UserError
-from selfdistill.records import read_jsonl, write_json_atomic
 from selfdistill.report import fmt_ci, fmt_pct, markdown_table, plot_heatmap
 from selfdistill.stages import console, sample_stage
 

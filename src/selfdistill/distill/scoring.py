@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from selfdistill.losses import log_floor
+from selfdistill.distill.losses import log_floor
 
 DEFAULT_CHUNK_SIZE = 512  # tokens per LM-head chunk: 512 x 151,936 fp32 = 311 MB for Qwen
 
