@@ -1,4 +1,4 @@
-"""One SDPO training step: selfdistill.sdpo.sdpo_step vs TRL 1.16's experimental SDPOTrainer.
+"""One SDPO training step: selfdistill.distill.step.sdpo_step vs TRL 1.16's experimental SDPOTrainer.
 
 Same model (the embedded SmolLM2-135M-Instruct, fp32, CPU), same LoRA (r 16 on all linear
 projections), same batch (P prompts x G rollouts with fixed completions, fixed rewards and
@@ -105,17 +105,19 @@ def make_batch(tok: Any, n_prompts: int, g: int, n_tokens: int) -> list[dict[str
 
 
 class Ours:
-    """selfdistill.sdpo on its own model copy."""
+    """selfdistill.distill.step on its own model copy."""
 
     def __init__(self, batch: list[dict[str, Any]], algorithm: str = "sdpo",
                  student_only: bool = False, share_prefix: bool = True):
         import torch
         from peft import get_peft_model
 
+        from selfdistill.distill.objective import SDPOLossConfig
+        from selfdistill.distill.teacher_context import RepromptConfig
+        from selfdistill.distill.teacher_weights import Teacher
         from selfdistill.generation.chat import chat_token_ids
         from selfdistill.models import load_model
-        from selfdistill.sdpo import Group, Rollout, SDPOLossConfig
-        from selfdistill.teacher import RepromptConfig, Teacher
+        from selfdistill.rollouts import Group, Rollout
 
         model, self.tok = load_model("smollm2-135m-instruct")
         torch.manual_seed(0)
@@ -123,7 +125,7 @@ class Ours:
         if student_only:
             # The identical step with no teacher: no teacher state ("live" holds nothing)
             # and the teacher forward replaced by the detached student scores.
-            import selfdistill.sdpo as sd
+            import selfdistill.distill.step as sd
 
             def no_teacher(model: Any, teacher: Any, mb: Any, st: Any, *a: Any) -> Any:
                 from selfdistill.distill.scoring import TokenScores
@@ -138,7 +140,7 @@ class Ours:
         self.teacher = Teacher(self.model, kind, EMA) if algorithm != "grpo" else None
         self.opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad],
                                      lr=LR, weight_decay=0.0)
-        self.cfg = SDPOLossConfig(algorithm=algorithm, top_k=TOP_K, add_tail=True,
+        self.cfg = SDPOLossConfig(algorithm=algorithm, support_size=TOP_K, add_tail=True,
                                   divergence="reverse_kl", is_clip=2.0, max_grad_norm=1.0,
                                   micro_batch_size=64, share_prefix=share_prefix)
         self.reprompt = RepromptConfig()
@@ -153,7 +155,8 @@ class Ours:
         self.last: dict[str, Any] = {}
 
     def step(self) -> float:
-        from selfdistill.sdpo import build_teacher_batch, sdpo_step
+        from selfdistill.distill.step import sdpo_step
+        from selfdistill.distill.teacher_context import build_teacher_batch
 
         t0 = time.perf_counter()
         tb = (build_teacher_batch(self.groups, self.tok, self.reprompt)

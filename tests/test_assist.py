@@ -29,7 +29,7 @@ ANSWER = "```python\ndef add(a, b):\n    return a + b\n```\n\nThis function adds
 
 
 def _cfg() -> SessionConfig:
-    return SessionConfig(max_new_tokens=8, update=UpdateConfig(steps=2, lr=1e-2, topk=8))
+    return SessionConfig(max_new_tokens=8, update=UpdateConfig(steps=2, lr=1e-2, support_size=8))
 
 
 def _session(root: Path, model: Path | None, name: str = "p") -> Session:

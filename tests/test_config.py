@@ -98,3 +98,21 @@ def test_any_unknown_top_level_key_is_an_error(key: str) -> None:
         return
     with pytest.raises(UserError):
         load_config(None, [f"{key}=1"], recipe="ssd")
+
+
+def test_renamed_loss_keys_are_read_with_a_warning(tmp_path):
+    """loss.top_k / loss.temperature (old names) still load, warn, and map to the new keys."""
+    import selfdistill.recipes.sdpo  # noqa: F401  (registers the recipe)
+
+    path = tmp_path / "r.yaml"
+    path.write_text("recipe: sdpo\nloss:\n  top_k: 7\n  temperature: 0.5\nrollout:\n  top_k: 3\n")
+    with pytest.warns(FutureWarning, match="'loss.top_k' is now 'loss.support_size'"):
+        _, cfg = load_config(path)
+    assert (cfg.loss.support_size, cfg.loss.scoring_temperature) == (7, 0.5)
+    assert cfg.rollout.top_k == 3  # the sampling knob keeps its name
+    with pytest.warns(FutureWarning):
+        _, cfg = load_config(path, ["loss.support_size=9"])
+    assert cfg.loss.support_size == 9  # the current name wins over the old one
+    with pytest.warns(FutureWarning, match="loss.top_k"):
+        _, cfg = load_config(None, ["loss.top_k=4"], recipe="sdpo")
+    assert cfg.loss.support_size == 4

@@ -13,7 +13,6 @@ from selfdistill.core.config import load_config
 from selfdistill.errors import UserError
 from selfdistill.generation import Completion
 from selfdistill.metrics import pass_at_k
-from selfdistill.multiturn import PastAttempt, build_multiturn_chat, char_length
 from selfdistill.recipes.discover import (
     DiscoverConfig,
     RunResult,
@@ -27,6 +26,7 @@ from selfdistill.recipes.discover import (
     validate,
     write_report,
 )
+from selfdistill.recipes.discover.multiturn import PastAttempt, build_multiturn_chat, char_length
 
 REPO = Path(__file__).resolve().parents[1]
 CHAT = [{"role": "system", "content": "sys"}, {"role": "user", "content": "solve it"}]
@@ -75,7 +75,7 @@ def run(method, ok, budget=12, batch=4, seed=0, stop=True):
     def context(history):
         contexts.append(len(history))
         hist = [{"role": r, "content": "x"} for a in history for r in ("assistant", "user")]
-        from selfdistill.multiturn import MultiturnContext
+        from selfdistill.recipes.discover.multiturn import MultiturnContext
 
         return MultiturnContext(CHAT + hist, len(history), 0, 0)
 
@@ -334,13 +334,13 @@ def test_discover_recipes_resolve_and_validate(path):
 def test_paper_settings_in_gpu_recipe():
     _, cfg = load_config(REPO / "recipes" / "discover_paper_gpu.yaml")
     assert cfg.sampling.batch == 16 and cfg.optim.lr == pytest.approx(1e-6)
-    assert cfg.loss.top_k == 20 and cfg.loss.divergence == "reverse_kl"
+    assert cfg.loss.support_size == 20 and cfg.loss.divergence == "reverse_kl"
     assert cfg.teacher.kind == "ema" and cfg.teacher.rate == pytest.approx(0.01)
     assert cfg.sampling.temperature == 1.0
 
 
 def test_cli_flags_override_recipe():
-    from selfdistill.recipes.discover_cli import _build_cfg
+    from selfdistill.recipes.discover.cli import _build_cfg
 
     cfg = _build_cfg(str(REPO / "recipes" / "discover_cpu.yaml"), ["optim.lr=0.5"],
                      {"budget": 7, "batch": 3, "methods": "sdpo,multiturn", "model": "x/y",
@@ -356,7 +356,7 @@ def test_cli_flags_override_recipe():
 def test_resume_tolerates_config_fields_added_since(tmp_path):
     run_units(small_cfg(), [P("a")], tmp_path, discoverer_factory=FakeDiscoverer)
     fp = json.loads((tmp_path / "fingerprint.json").read_text())
-    fp.pop("loss.top_k")  # as if SDPOLossConfig had gained a field after the run
+    fp.pop("loss.support_size")  # as if SDPOLossConfig had gained a field after the run
     (tmp_path / "fingerprint.json").write_text(json.dumps(fp))
     out = run_units(small_cfg(), [P("a")], tmp_path, discoverer_factory=FakeDiscoverer)
     assert len(out) == 4

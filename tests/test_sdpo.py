@@ -9,19 +9,14 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
+from selfdistill.distill.objective import SDPOLossConfig, accumulate_gradients
+from selfdistill.distill.step import sdpo_step
+from selfdistill.distill.teacher_context import build_teacher_batch
+from selfdistill.distill.teacher_weights import Teacher
 from selfdistill.execution import Verdict
 from selfdistill.generation import Completion
 from selfdistill.generation.chat import chat_token_ids
-from selfdistill.sdpo import (
-    Group,
-    Rollout,
-    SDPOLossConfig,
-    accumulate_gradients,
-    build_teacher_batch,
-    make_groups,
-    sdpo_step,
-)
-from selfdistill.teacher import Teacher
+from selfdistill.rollouts import Group, Rollout, make_groups
 
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing`:FutureWarning")
 
@@ -94,7 +89,7 @@ def test_teacher_batch_kinds_and_counts(tok):
 def test_sdpo_step_lowers_loss_on_the_same_batch(model, tok):
     teacher = Teacher(model, "frozen")
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
-    cfg = SDPOLossConfig(top_k=5, micro_batch_size=2)
+    cfg = SDPOLossConfig(support_size=5, micro_batch_size=2)
     gs = groups(tok)
     m1 = sdpo_step(model, teacher, opt, gs, tok, cfg)
     assert m1.loss > 0 and m1.teacher_student_kl > 0 and m1.grad_norm > 0
@@ -109,7 +104,7 @@ def test_sdpo_step_lowers_loss_on_the_same_batch(model, tok):
 
 def test_no_context_samples_contribute_zero_gradient(model, tok):
     teacher = Teacher(model, "ema", rate=0.1)
-    cfg = SDPOLossConfig(top_k=5)
+    cfg = SDPOLossConfig(support_size=5)
     teacher_chat = [{"role": "user", "content": "Hint: " + GOOD}]
     a = rollout(tok, BAD, False, FB)
     b = rollout(tok, "nothing useful", False, None)
@@ -143,7 +138,7 @@ def test_micro_batching_does_not_change_gradients(model, tok):
     out = []
     for mbs in (1, 8):
         zero(model)
-        cfg = SDPOLossConfig(top_k=5, micro_batch_size=mbs)
+        cfg = SDPOLossConfig(support_size=5, micro_batch_size=mbs)
         acc = accumulate_gradients(model, teacher, groups(tok), tok, cfg, tb.chats)
         out.append((acc["loss"], grads(model)))
     assert out[0][0] == pytest.approx(out[1][0], rel=1e-5)
@@ -166,7 +161,7 @@ def test_hybrid_interpolates_grpo_and_sampled_token_sdpo(model, tok):
     # lam = 0: only the SDPO token advantage, i.e. sampled-token SDPO (up to the denominator:
     # hybrid averages over all tokens, sdpo over tokens with a teacher context).
     hyb0 = g(algorithm="hybrid", lam=0.0, is_clip=None)
-    sdpo = g(algorithm="sdpo", top_k=0, is_clip=None)
+    sdpo = g(algorithm="sdpo", support_size=0, is_clip=None)
     flat = [r for gr in groups(tok) for r in gr.rollouts]
     all_tok = sum(len(r.completion_ids) for r in flat)
     ctx_tok = sum(len(r.completion_ids) for r, c in zip(flat, tb.chats, strict=True) if c)
@@ -185,7 +180,7 @@ def test_teacher_equal_to_student_gives_zero_loss_and_ratio_one(model, tok):
         own = token_logprobs_and_topk(model, ids, att, comp, None).logp_taken[0].tolist()
     r.behaviour_logprobs = own
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0)
-    m = sdpo_step(model, teacher, opt, [Group(CHAT, [r])], tok, SDPOLossConfig(top_k=5),
+    m = sdpo_step(model, teacher, opt, [Group(CHAT, [r])], tok, SDPOLossConfig(support_size=5),
                   teacher_chats=[CHAT])
     assert abs(m.loss) < 1e-5 and abs(m.teacher_student_kl) < 1e-5
     assert m.is_ratio_mean == pytest.approx(1.0, abs=1e-4) and m.is_clipped_frac == 0
@@ -197,7 +192,7 @@ def test_full_finetune_and_ema_teacher(tok):
     ref = copy.deepcopy(model)
     teacher = Teacher(model, "ema", rate=0.5)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    m = sdpo_step(model, teacher, opt, groups(tok), tok, SDPOLossConfig(top_k=3))
+    m = sdpo_step(model, teacher, opt, groups(tok), tok, SDPOLossConfig(support_size=3))
     assert m.loss > 0 and teacher.steps == 1
     moved = [n for (n, p), q in zip(model.named_parameters(), ref.parameters(), strict=True)
              if not torch.equal(p, q)]
@@ -227,8 +222,8 @@ def test_config_validation():
 
 
 def test_shared_prefix_scoring_matches_packed_scoring(model, tok):
+    from selfdistill.distill.prefix_scoring import score_shared_prefix
     from selfdistill.distill.scoring import pack_sequences, score_tokens
-    from selfdistill.sdpo import score_shared_prefix
 
     prefix = chat_token_ids(tok, CHAT)
     comps = [tok(t, add_special_tokens=False)["input_ids"] for t in (GOOD, BAD, "x")]
@@ -250,8 +245,8 @@ def test_shared_prefix_scoring_matches_packed_scoring(model, tok):
 
 def test_common_prefix_with_own_middles_matches_packed_scoring(model, tok):
     """Distinct teacher prompts: the common prefix runs once, each row's own tokens after it."""
+    from selfdistill.distill.prefix_scoring import score_shared_prefix
     from selfdistill.distill.scoring import pack_sequences, score_tokens
-    from selfdistill.sdpo import score_shared_prefix
 
     prompts = [chat_token_ids(tok, [{"role": "user", "content": CHAT[0]["content"] + x}])
                for x in (" Feedback: " + FB, " Feedback: none.", "")]
@@ -274,9 +269,9 @@ def test_common_prefix_with_own_middles_matches_packed_scoring(model, tok):
 
 
 def test_rows_of_very_different_lengths_run_in_groups_with_equal_scores(model, tok, monkeypatch):
-    import selfdistill.sdpo as sdpo_mod
+    import selfdistill.distill.prefix_scoring as sdpo_mod
+    from selfdistill.distill.prefix_scoring import score_shared_prefix
     from selfdistill.distill.scoring import pack_sequences, score_tokens
-    from selfdistill.sdpo import score_shared_prefix
 
     plans = []
     real = sdpo_mod.plan_chunks
@@ -333,7 +328,7 @@ def test_shared_prefix_step_equals_packed_step(model, tok, algorithm):
     out = []
     for share in (True, False):
         zero(model)
-        cfg = SDPOLossConfig(algorithm=algorithm, top_k=5, share_prefix=share,
+        cfg = SDPOLossConfig(algorithm=algorithm, support_size=5, share_prefix=share,
                              micro_batch_size=3)
         acc = accumulate_gradients(model, teacher, groups(tok), tok, cfg, tb.chats)
         out.append((acc, grads(model)))
@@ -360,9 +355,9 @@ def _dist_worker(rank: int, world: int, port: int, tok_dir: str, out: str) -> No
         # Rank r holds group r only; the token denominator is summed across ranks.
         flat = [len(g.rollouts) for g in gs]
         lo = sum(flat[:rank])
-        accumulate_gradients(model, teacher, [gs[rank]], tok, SDPOLossConfig(top_k=5),
+        accumulate_gradients(model, teacher, [gs[rank]], tok, SDPOLossConfig(support_size=5),
                              tb.chats[lo : lo + flat[rank]])
-        from selfdistill.sdpo import all_reduce_gradients
+        from selfdistill.core.distributed import all_reduce_gradients
 
         all_reduce_gradients([p for p in model.parameters() if p.requires_grad])
         torch.save(grads(model), f"{out}/rank{rank}.pt")
@@ -384,7 +379,7 @@ def test_two_rank_gradients_equal_the_single_process_gradients(tok, tiny_model_d
         r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     tb = build_teacher_batch(groups(tok))
     accumulate_gradients(model, Teacher(model, "frozen"), groups(tok), tok,
-                         SDPOLossConfig(top_k=5), tb.chats)
+                         SDPOLossConfig(support_size=5), tb.chats)
     ref = grads(model)
     for rank in range(2):
         got = torch.load(tmp_path / f"rank{rank}.pt")

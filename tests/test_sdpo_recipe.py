@@ -31,7 +31,7 @@ def test_shipped_sdpo_recipes_load_and_validate(path):
 
 def test_gpu_recipe_has_the_paper_settings():
     _, cfg = load_config(REPO / "recipes" / "sdpo_qwen3_8b_lcb_v6.yaml")
-    assert (cfg.rollout.n, cfg.optim.lr, cfg.loss.top_k, cfg.loss.divergence) == (
+    assert (cfg.rollout.n, cfg.optim.lr, cfg.loss.support_size, cfg.loss.divergence) == (
         8, 1e-6, 20, "reverse_kl")
     assert (cfg.teacher.kind, cfg.teacher.rate, cfg.rollout.temperature) == ("ema", 0.01, 1.0)
     assert cfg.rollout.backend == "vllm" and cfg.loss.algorithm == "sdpo"

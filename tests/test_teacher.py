@@ -11,14 +11,14 @@ from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from selfdistill.distill.scoring import gather_logprobs_at, pack_sequences, token_logprobs_and_topk
-from selfdistill.teacher import (
+from selfdistill.distill.teacher_context import (
     RepromptConfig,
     RepromptStats,
-    Teacher,
     TeacherPromptTemplate,
     build_teacher_chats,
-    strip_reasoning,
+    solution_text,
 )
+from selfdistill.distill.teacher_weights import Teacher
 
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing`:FutureWarning")
 
@@ -131,9 +131,9 @@ def test_random_sibling_choice_and_reasoning_strip():
         assert "s0" not in user_text(chats[0])
         seen.add(user_text(chats[3]).split("\n\n")[2])
     assert seen == {"s0", "s1", "s2"}
-    assert strip_reasoning("<think>a</think>\nX<think>b</think>Y") == "XY"
-    assert strip_reasoning("reasoning...</think>\nanswer") == "answer"
-    assert strip_reasoning("answer <think>unfinished") == "answer"
+    assert solution_text("<think>a</think>\nX<think>b</think>Y") == "XY"
+    assert solution_text("reasoning...</think>\nanswer") == "answer"
+    assert solution_text("answer <think>unfinished") == "answer"
     # An answer that is all reasoning is no demonstration.
     chats, stats = build_teacher_chats(PROMPT, ["<think>x</think>", "f"], [True, False], [None] * 2)
     assert chats == [None, None] and stats.no_context == 2

@@ -353,7 +353,7 @@ def sdpo_train(recipe: str = typer.Argument(None, help="An SDPO recipe YAML."),
 
 
 def _mount_discover() -> None:
-    from selfdistill.recipes.discover_cli import discover_bench_cmd, discover_cmd
+    from selfdistill.recipes.discover.cli import discover_bench_cmd, discover_cmd
 
     def quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)

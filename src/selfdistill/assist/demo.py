@@ -114,10 +114,10 @@ def _replay(name: str, root: Path, spec: str | None, cfg: SessionConfig | None,
 
 def _show(session: Session, items: list[HeldOut]) -> None:
     """Print the live model's greedy answers to some held-out prompts."""
-    from selfdistill.generation import SamplingParams
+    from selfdistill.core.config import sampling_params
 
-    params = SamplingParams(temperature=0.0, top_k=0, max_new_tokens=session.cfg.max_new_tokens,
-                            return_logprobs=False)
+    params = sampling_params(0.0, max_new_tokens=session.cfg.max_new_tokens,
+                             return_logprobs=False)
     chats = [request_chat(it.prompt, session.cfg.system_prompt) for it in items]
     for it, outs in zip(items, session._gen().generate(chats, params), strict=True):
         print(f"-- after the updates, greedy answer to: {it.prompt}\n{outs[0].text.strip()}\n--",

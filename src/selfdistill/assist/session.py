@@ -136,14 +136,6 @@ def request_chat(request: str, system_prompt: str | None = SYSTEM_PROMPT) -> Cha
 # ------------------------------------------------------------------------------ model
 
 
-def _lora_targets(model: Any, wanted: list[str]) -> list[str]:
-    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
-    found = [t for t in wanted if t in names]
-    if not found:
-        raise UserError(f"The model has none of the LoRA target modules {wanted}.")
-    return found
-
-
 def adapter_state(model: Any) -> dict[str, Any]:
     """The adapter's tensors (peft's saved-state naming), cloned."""
     from peft import get_peft_model_state_dict
@@ -167,8 +159,8 @@ def open_profile_model(profile: Profile, model_spec: str | None, cfg: SessionCon
                        ) -> tuple[Any, Any, str]:
     """Load base model + the profile's live adapter (creating the profile if new)."""
     import torch
-    from peft import LoraConfig, PeftModel, get_peft_model
 
+    from selfdistill.core.lora import add_lora, load_lora
     from selfdistill.models import DEFAULT_MODEL, load_model
 
     if profile.exists():
@@ -179,16 +171,13 @@ def open_profile_model(profile: Profile, model_spec: str | None, cfg: SessionCon
                             f"'{model_spec}'; drop --model or use another --profile.")
         profile.recover()
         base, tok = load_model(spec)
-        model = PeftModel.from_pretrained(base, str(profile.current_dir()), is_trainable=True)
+        model = load_lora(base, str(profile.current_dir()))
     else:
         spec = _norm_spec(model_spec or DEFAULT_MODEL)
         base, tok = load_model(spec)
         torch.manual_seed(cfg.seed)
         lora = cfg.lora
-        lcfg = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=0.0,
-                          target_modules=_lora_targets(base, lora.targets), task_type="CAUSAL_LM")
-        model = get_peft_model(base, lcfg)
-        model.peft_config["default"].base_model_name_or_path = spec
+        model = add_lora(base, lora.r, lora.alpha, lora.targets, base_spec=spec)
         profile.create(spec, lora, lambda d: model.save_pretrained(str(d)))
     model.eval()
     return model, tok, spec
@@ -226,10 +215,11 @@ class Session:
     # ---- generation ----------------------------------------------------------------
     def _gen(self) -> Any:
         if self._generator is None:
+            from selfdistill.core.lora import base_model
             from selfdistill.generation import make_generator
 
             # The base model object carries the injected LoRA layers: it generates with them.
-            self._generator = make_generator("hf", model=self.model.get_base_model(),
+            self._generator = make_generator("hf", model=base_model(self.model),
                                              tokenizer=self.tokenizer, progress=False,
                                              batch_size=8)
         return self._generator
@@ -237,13 +227,12 @@ class Session:
     def sample(self, chat: Chat, n: int = 1, temperature: float | None = None,
                seed: int | None = None) -> list[str]:
         """n answers from the current model (greedy unless temperature > 0)."""
-        from selfdistill.generation import SamplingParams
+        from selfdistill.core.config import sampling_params
 
         t = self.cfg.temperature if temperature is None else temperature
-        params = SamplingParams(temperature=t, top_k=0, top_p=1.0, n=n,
-                                max_new_tokens=self.cfg.max_new_tokens,
-                                seed=self.cfg.seed if seed is None else seed,
-                                return_logprobs=False)
+        params = sampling_params(t, n=n, max_new_tokens=self.cfg.max_new_tokens,
+                                 seed=self.cfg.seed if seed is None else seed,
+                                 return_logprobs=False)
         return [c.text.strip() for c in self._gen().generate([chat], params)[0]]
 
     def ask(self, request: str, answer: str | None = None) -> str:

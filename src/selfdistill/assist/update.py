@@ -40,9 +40,15 @@ from selfdistill.distill.losses import (
     topk_tail_distill_loss,
 )
 from selfdistill.distill.scoring import gather_logprobs_at, pack_sequences, score_tokens
+from selfdistill.distill.step import optimizer_step
+from selfdistill.distill.teacher_context import (
+    RepromptConfig,
+    TeacherPromptTemplate,
+    build_teacher_chats,
+)
+from selfdistill.distill.teacher_weights import Teacher
 from selfdistill.generation.base import Chat
 from selfdistill.generation.chat import chat_token_ids
-from selfdistill.teacher import RepromptConfig, Teacher, TeacherPromptTemplate, build_teacher_chats
 
 PAUSE_ENV = "SELFDISTILL_ASSIST_PAUSE_AT"
 
@@ -75,7 +81,7 @@ class UpdateConfig:
 
     lr: float = 1e-4
     steps: int = 4  # AdamW steps per correction (fresh optimiser each update)
-    topk: int = 20
+    support_size: int = 20  # K: the teacher's top-K ids the student is pulled toward
     loss: Literal["topk_kl", "advantage"] = "topk_kl"
     divergence: Literal["reverse_kl", "forward_kl", "jsd"] = "reverse_kl"
     max_grad_norm: float = 1.0
@@ -171,52 +177,82 @@ def _token_text(tokenizer: Any, tid: int) -> str:
     return tokenizer.decode([tid]) or f"<{tid}>"
 
 
+@dataclass
+class _Targets:
+    """The frozen teacher's targets for one update, and the student's starting scores."""
+
+    t: Any  # teacher TokenScores on its own top-K support
+    s0: Any  # the student before the update, at the teacher's support
+    q0: Any  # the teacher with a neutral follow-up (baseline "neutral"), else None
+    target_logp: torch.Tensor
+    target_tail: torch.Tensor
+    reference: torch.Tensor  # what the advantage is measured against
+
+
+def _teacher_targets(model: Any, tokenizer: Any, examples: Sequence[Example], cfg: UpdateConfig,
+                     student: tuple[torch.Tensor, ...]) -> _Targets:
+    """Score the teacher once (pre-update adapter, its own top-K support) and, for the
+    neutral baseline, turn it into the contrastive target q' ~ p0 * q / q0."""
+    comps = [e.completion_ids for e in examples]
+    t_ids, t_att, t_cm = _batch(tokenizer, [e.teacher_chat for e in examples], comps)
+    teacher = Teacher(model, kind="frozen")  # the adapter as it was before this update
+    with teacher.weights():
+        t = score_tokens(model, t_ids, t_att, t_cm, topk=cfg.support_size)
+    assert t.support_idx is not None and t.support_logp is not None
+    with torch.no_grad():
+        s0 = gather_logprobs_at(model, *student, t.support_idx)
+    if cfg.baseline not in ("none", "neutral"):
+        raise ValueError(f"unknown baseline {cfg.baseline!r}; use none or neutral")
+    if not (cfg.baseline == "neutral" and all(e.baseline_chat for e in examples)):
+        return _Targets(t, s0, None, t.support_logp, t.tail_logp, s0.logp_taken)
+    # Contrastive target q' ~ p0 * q / q0 on the K ids + tail: the teacher's shift caused
+    # by the feedback's content, applied to the student's own starting distribution.
+    b_ids, b_att, b_cm = _batch(tokenizer, [e.baseline_chat for e in examples], comps)
+    with teacher.weights():
+        q0 = gather_logprobs_at(model, b_ids, b_att, b_cm, t.support_idx)
+    s_full = torch.cat([s0.support_logp, s0.tail_logp.unsqueeze(-1)], -1)
+    t_full = torch.cat([t.support_logp, t.tail_logp.unsqueeze(-1)], -1)
+    b_full = torch.cat([q0.support_logp, q0.tail_logp.unsqueeze(-1)], -1)
+    target = torch.log_softmax(s_full + t_full - b_full, dim=-1)
+    return _Targets(t, s0, q0, target[..., :-1], target[..., -1], q0.logp_taken)
+
+
+def _disliked(tokenizer: Any, comps: list[list[int]], adv: torch.Tensor, mask: torch.Tensor
+              ) -> list[tuple[str, float]]:
+    """The (at most) three answer tokens with the lowest advantage."""
+    n_tok = int(mask.sum())
+    masked = torch.where(mask, adv, torch.full_like(adv, float("inf")))
+    flat = masked.flatten()
+    worst = torch.topk(-flat, k=min(3, n_tok)).indices if n_tok else torch.tensor([], dtype=torch.long)
+    cols = mask.shape[1]
+    out = []
+    for i in worst.tolist():
+        b, j = divmod(i, cols)
+        out.append((_token_text(tokenizer, int(comps[b][j])), float(adv[b, j])))
+    return out
+
+
 def distill_update(model: Any, tokenizer: Any, examples: Sequence[Example], kind: str,
                    cfg: UpdateConfig | None = None,
                    on_step: Callable[[int, int, float], None] | None = None) -> UpdateResult:
-    """Take cfg.steps optimiser steps pulling the student toward the hindsight teacher."""
+    """Take cfg.steps optimiser steps pulling the student toward the hindsight teacher.
+
+    The loss is the shared one (losses.py) and every step is distill.step.optimizer_step,
+    as in SDPO; unlike sdpo_step the teacher's targets are scored once, on the teacher's
+    own top-K support, and reused for all steps (a frozen pre-update teacher).
+    """
     cfg = cfg or UpdateConfig()
     if not examples:
         raise ValueError("no examples to learn from")
     t0 = time.perf_counter()
     comps = [e.completion_ids for e in examples]
-    s_ids, s_att, s_cm = _batch(tokenizer, [e.prompt_chat for e in examples], comps)
-    t_ids, t_att, t_cm = _batch(tokenizer, [e.teacher_chat for e in examples], comps)
-    teacher = Teacher(model, kind="frozen")  # the adapter as it was before this update
-    with teacher.weights():
-        t = score_tokens(model, t_ids, t_att, t_cm, topk=cfg.topk)
-    assert t.support_idx is not None and t.support_logp is not None
-    with torch.no_grad():
-        s0 = gather_logprobs_at(model, s_ids, s_att, s_cm, t.support_idx)
-    mask = t.mask
-    target_logp, target_tail = t.support_logp, t.tail_logp
-    reference = s0.logp_taken
-    use_baseline = cfg.baseline == "neutral" and all(e.baseline_chat for e in examples)
-    if use_baseline:
-        # Contrastive target q' ~ p0 * q / q0 on the K ids + tail: the teacher's shift caused
-        # by the feedback's content, applied to the student's own starting distribution.
-        b_ids, b_att, b_cm = _batch(tokenizer, [e.baseline_chat for e in examples], comps)
-        with teacher.weights():
-            q0 = gather_logprobs_at(model, b_ids, b_att, b_cm, t.support_idx)
-        s_full = torch.cat([s0.support_logp, s0.tail_logp.unsqueeze(-1)], -1)
-        t_full = torch.cat([t.support_logp, t.tail_logp.unsqueeze(-1)], -1)
-        b_full = torch.cat([q0.support_logp, q0.tail_logp.unsqueeze(-1)], -1)
-        target = torch.log_softmax(s_full + t_full - b_full, dim=-1)
-        target_logp, target_tail = target[..., :-1], target[..., -1]
-        reference = q0.logp_taken
-    elif cfg.baseline not in ("none", "neutral"):
-        raise ValueError(f"unknown baseline {cfg.baseline!r}; use none or neutral")
-    adv = sampled_token_advantage(t.logp_taken, reference)
+    student = _batch(tokenizer, [e.prompt_chat for e in examples], comps)
+    tg = _teacher_targets(model, tokenizer, examples, cfg, student)
+    mask = tg.t.mask
+    adv = sampled_token_advantage(tg.t.logp_taken, tg.reference)
     n_tok = int(mask.sum())
     mean_adv = float((adv * mask).sum() / max(n_tok, 1))
-    masked = torch.where(mask, adv, torch.full_like(adv, float("inf")))
-    flat = masked.flatten()
-    worst = torch.topk(-flat, k=min(3, n_tok)).indices if n_tok else torch.tensor([], dtype=torch.long)
-    cols = mask.shape[1]
-    disliked = []
-    for i in worst.tolist():
-        b, j = divmod(i, cols)
-        disliked.append((_token_text(tokenizer, int(comps[b][j])), float(adv[b, j])))
+    disliked = _disliked(tokenizer, comps, adv, mask)
 
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
@@ -225,23 +261,22 @@ def distill_update(model: Any, tokenizer: Any, examples: Sequence[Example], kind
     model.train()
     try:
         for step in range(cfg.steps):
-            s = gather_logprobs_at(model, s_ids, s_att, s_cm, t.support_idx)
+            s = gather_logprobs_at(model, *student, tg.t.support_idx)
             if cfg.loss == "topk_kl":
                 per_tok = topk_tail_distill_loss(
-                    s.support_logp, target_logp, student_tail_logp=s.tail_logp,
-                    teacher_tail_logp=target_tail, divergence=cfg.divergence, mask=mask)
+                    s.support_logp, tg.target_logp, student_tail_logp=s.tail_logp,
+                    teacher_tail_logp=tg.target_tail, divergence=cfg.divergence, mask=mask)
             elif cfg.loss == "advantage":
                 # Target log-prob of the taken token: the teacher's, or the contrastive one.
-                taken = t.logp_taken if not use_baseline else (
-                    s0.logp_taken + t.logp_taken - q0.logp_taken)
+                taken = tg.t.logp_taken if tg.q0 is None else (
+                    tg.s0.logp_taken + tg.t.logp_taken - tg.q0.logp_taken)
                 per_tok = sampled_token_distill_loss(s.logp_taken, taken, mask=mask)
             else:
                 raise ValueError(f"unknown loss {cfg.loss!r}; use topk_kl or advantage")
             loss = reduce_loss(per_tok, mask, "token_mean")
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            opt.step()
+            optimizer_step(opt, cfg.max_grad_norm)
             losses.append(float(loss.detach()))
             if on_step is not None:
                 on_step(step + 1, cfg.steps, losses[-1])

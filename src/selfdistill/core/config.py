@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -58,11 +59,21 @@ class SamplerConfig:
 
     def sampling_params(self, n: int, seed: int, stop: list[str] | None = None) -> Any:
         """generation.SamplingParams for n answers per prompt with this seed."""
-        from selfdistill.generation.params import SamplingParams
+        return sampling_params(self.temperature, top_k=self.top_k, top_p=self.top_p,
+                               max_new_tokens=self.max_new_tokens, n=n, seed=seed, stop=stop)
 
-        return SamplingParams(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p,
-                              max_new_tokens=self.max_new_tokens, n=n, seed=seed,
-                              stop=list(stop or []))
+
+def sampling_params(temperature: float, *, top_k: int = 0, top_p: float = 1.0,
+                    max_new_tokens: int = 512, n: int = 1, seed: int | None = 0,
+                    stop: list[str] | None = None, return_logprobs: bool = True) -> Any:
+    """The one SamplingParams builder; its greedy rule: at temperature 0 no truncation
+    applies (top_k 0, top_p 1), whatever the section's sampling knobs say."""
+    from selfdistill.generation.params import SamplingParams
+
+    greedy = temperature == 0
+    return SamplingParams(temperature=temperature, top_k=0 if greedy else top_k,
+                          top_p=1.0 if greedy else top_p, max_new_tokens=max_new_tokens, n=n,
+                          seed=seed, stop=list(stop or []), return_logprobs=return_logprobs)
 
 
 @dataclass
@@ -229,8 +240,26 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     return value
 
 
+def _renamed(cls: type, key: str, prefix: str) -> str:
+    """The current name of a config key a class has renamed (warns once per use), else key.
+
+    A config class lists its renamed keys as RENAMED = {old: new}; old names are read for
+    one release so that existing recipe files keep working.
+    """
+    new = getattr(cls, "RENAMED", {}).get(key)
+    if new is None:
+        return key
+    warnings.warn(f"config key '{prefix}{key}' is now '{prefix}{new}'; the old name will stop "
+                  "working in the next release.", FutureWarning, stacklevel=3)
+    return new
+
+
 def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     types_ = _field_types(cls)
+    old = getattr(cls, "RENAMED", {})
+    if any(k in old for k in data):  # a value under the current name wins (e.g. an override)
+        data = {**{_renamed(cls, k, prefix): v for k, v in data.items() if k in old},
+                **{k: v for k, v in data.items() if k not in old}}
     unknown = sorted(set(data) - set(types_))
     if unknown:
         raise UserError(
@@ -248,6 +277,7 @@ def _set_dotted(tree: dict[str, Any], cls: type, dotted: str, raw: str) -> None:
     for i, part in enumerate(parts):
         types_ = _field_types(cur_cls)
         where = ".".join(parts[:i])
+        part = _renamed(cur_cls, part, where + "." if where else "")
         if part not in types_:
             valid = ", ".join((where + "." if where else "") + k for k in types_)
             raise UserError(f"Unknown config key '{dotted}'; valid keys here: {valid}.")

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from selfdistill.core.lora import base_model
 from selfdistill.distill.losses import log_floor
 
 DEFAULT_CHUNK_SIZE = 512  # tokens per LM-head chunk: 512 x 151,936 fp32 = 311 MB for Qwen
@@ -89,18 +90,11 @@ def _completion_index(completion_mask: Tensor) -> tuple[Tensor, Tensor, Tensor, 
     return rows, pos, slots, t
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The transformers model under a peft / accelerate wrapper (LoRA layers stay injected)."""
-    model = getattr(model, "module", model)  # DDP
-    get_base = getattr(model, "get_base_model", None)
-    return get_base() if callable(get_base) else model
-
-
 def _hidden_and_head(
     model: nn.Module, input_ids: Tensor, attention_mask: Tensor
 ) -> tuple[Tensor, nn.Module, float | None]:
     """Final hidden states [B, L, H], the LM head, and the logit soft-cap (Gemma-2 style) if any."""
-    base = _unwrap(model)
+    base = base_model(model)
     # Positions from the mask so left padding does not shift RoPE positions.
     position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
     out = base.get_decoder()(
@@ -109,14 +103,19 @@ def _hidden_and_head(
         position_ids=position_ids,
         use_cache=False,
     )
+    head, softcap = head_and_softcap(base)
+    return out.last_hidden_state, head, softcap
+
+
+def head_and_softcap(base: nn.Module) -> tuple[nn.Module, float | None]:
+    """The LM head and the logit soft-cap (Gemma-2 style) if any; a logit_scale is refused."""
     cfg = getattr(base, "config", None)
-    softcap = getattr(cfg, "final_logit_softcapping", None)
     if getattr(cfg, "logit_scale", None) not in (None, 1.0):
         raise NotImplementedError("models with a logit_scale are not supported by chunked scoring")
-    return out.last_hidden_state, base.get_output_embeddings(), softcap
+    return base.get_output_embeddings(), getattr(cfg, "final_logit_softcapping", None)
 
 
-def _score_chunk(
+def score_chunk(
     h: Tensor,
     targets: Tensor,
     idx: Tensor | None,
@@ -175,34 +174,41 @@ def score_tokens(
     h = hidden[rows, pos - 1]  # the state *before* a token predicts it
     targets = input_ids[rows, pos]
     idx = at_idx[rows, slots].long() if at_idx is not None else None
+    k = topk if topk is not None else (at_idx.shape[-1] if at_idx is not None else 0)
+    return scores_from_hidden(h, targets, idx, rows, slots, (input_ids.shape[0], t), head,
+                              softcap, topk=topk, k=k, temperature=temperature,
+                              chunk_size=chunk_size, checkpoint_chunks=checkpoint_chunks)
+
+
+def scores_from_hidden(
+    h: Tensor, targets: Tensor, idx: Tensor | None, rows: Tensor, slots: Tensor,
+    shape: tuple[int, int], head: nn.Module, softcap: float | None, *, topk: int | None,
+    k: int, temperature: float, chunk_size: int, checkpoint_chunks: bool | None,
+) -> TokenScores:
+    """TokenScores [B, T(, K)] from the hidden states h [N, H] that predict N completion tokens.
+
+    Token i is targets[i] at (rows[i], slots[i]); idx [N, K] (optional) are given support
+    ids. The LM head runs a chunk of tokens at a time (checkpointed when grad is on).
+    """
     if checkpoint_chunks is None:
         checkpoint_chunks = torch.is_grad_enabled() and h.requires_grad
-
     parts: list[tuple[Tensor, ...]] = []
     for s in range(0, h.shape[0], chunk_size):
         e = s + chunk_size
         args = (h[s:e], targets[s:e], None if idx is None else idx[s:e])
-        if checkpoint_chunks:
-            out = checkpoint(
-                _score_chunk, *args, head, topk, temperature, softcap, use_reentrant=False
-            )
+        if checkpoint_chunks:  # recompute the chunk's logits in backward instead of keeping them
+            parts.append(checkpoint(score_chunk, *args, head, topk, temperature, softcap,
+                                    use_reentrant=False))
         else:
-            out = _score_chunk(*args, head, topk, temperature, softcap)
-        parts.append(out)
-
-    b = input_ids.shape[0]
-    mask = torch.zeros((b, t), dtype=torch.bool, device=input_ids.device)
+            parts.append(score_chunk(*args, head, topk, temperature, softcap))
+    mask = torch.zeros(shape, dtype=torch.bool, device=h.device)
     mask[rows, slots] = True
-    k = topk if topk is not None else (at_idx.shape[-1] if at_idx is not None else 0)
 
     def place(j: int, trailing: tuple[int, ...], dtype: torch.dtype) -> Tensor:
         # Scatter the packed per-token values back to [B, T, ...]; index_put keeps the graph.
-        flat = (
-            torch.cat([p[j] for p in parts])
-            if parts
-            else torch.zeros((0, *trailing), dtype=dtype, device=input_ids.device)
-        )
-        full = torch.zeros((b, t, *trailing), dtype=flat.dtype, device=flat.device)
+        flat = (torch.cat([p[j] for p in parts]) if parts
+                else torch.zeros((0, *trailing), dtype=dtype, device=h.device))
+        full = torch.zeros((*shape, *trailing), dtype=flat.dtype, device=flat.device)
         return full.index_put((rows, slots), flat)
 
     scores = TokenScores(logp_taken=place(0, (), torch.float32), mask=mask)

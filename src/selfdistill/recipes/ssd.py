@@ -141,11 +141,10 @@ def train_sft(model_spec: str, dtype: str, records: list[dict[str, Any]], tc: Tr
     torch.manual_seed(tc.seed)
     peft_config = None
     if tc.method == "lora":
-        from peft import LoraConfig
+        from selfdistill.core.lora import lora_config
 
-        peft_config = LoraConfig(r=tc.lora_r, lora_alpha=tc.lora_alpha,
-                                 lora_dropout=tc.lora_dropout,
-                                 target_modules=tc.lora_targets, task_type="CAUSAL_LM")
+        peft_config = lora_config(model, tc.lora_r, tc.lora_alpha, tc.lora_targets,
+                                  tc.lora_dropout)
     import os
 
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out_dir / "tb"))

@@ -1,0 +1,103 @@
+"""Kill-safe checkpoints of an online run: model (adapter or full), optimiser, scheduler,
+teacher, RNG streams and the step, written to step-N.tmp and renamed into place."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+
+def latest_checkpoint(ckpt_dir: Path) -> Path | None:
+    """The newest complete RUN/checkpoints/step-N (None when there is none)."""
+    done = [p for p in ckpt_dir.glob("step-*") if (p / "state.json").is_file()
+            and not p.name.endswith(".tmp")]
+    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+
+
+def checkpoint_step(ckpt: Path) -> int:
+    """The step a checkpoint was written after."""
+    return int(json.loads((ckpt / "state.json").read_text())["step"])
+
+
+def save_model(model: Any, tok: Any, out: Path, spec: str) -> None:
+    """Adapter (with a portable base spec) or full model + tokenizer into out."""
+    model.save_pretrained(str(out))
+    tok.save_pretrained(str(out))
+    cfg_path = out / "adapter_config.json"
+    if cfg_path.is_file():  # point the adapter at the spec, not this machine's cache path
+        data = json.loads(cfg_path.read_text())
+        data["base_model_name_or_path"] = spec
+        cfg_path.write_text(json.dumps(data, indent=2))
+
+
+def save_final(model: Any, tok: Any, final: Path, spec: str, state: dict[str, Any],
+               state_name: str) -> Path:
+    """RUN/final (the trained model plus a small JSON state file), via final.tmp + rename."""
+    tmp = final.with_name(final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_model(model, tok, tmp, spec)
+    (tmp / state_name).write_text(json.dumps(state))
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    return final
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch CPU RNG states."""
+    import numpy as np
+    import torch
+
+    return {"python": random.getstate(), "numpy": np.random.get_state(),
+            "torch": torch.get_rng_state()}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what rng_state() returned."""
+    import numpy as np
+    import torch
+
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+def save_checkpoint(run_dir: Path, step: int, model: Any, tok: Any, optimizer: Any,
+                    scheduler: Any, teacher: Any, spec: str, keep: int = 2) -> Path:
+    """RUN/checkpoints/step-N written to step-N.tmp then renamed (a kill never leaves half)."""
+    import torch
+
+    ckpt_dir = run_dir / "checkpoints"
+    final = ckpt_dir / f"step-{step}"
+    tmp = ckpt_dir / f"step-{step}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_model(model, tok, tmp / "model", spec)
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "teacher": teacher.state_dict() if teacher is not None else None,
+                "rng": rng_state()}, tmp / "trainer_state.pt")
+    (tmp / "state.json").write_text(json.dumps({"step": step, "time": time.time()}))
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    olds = sorted((p for p in ckpt_dir.glob("step-*") if not p.name.endswith(".tmp")),
+                  key=lambda p: int(p.name.split("-")[1]))
+    for p in olds[:-keep] if keep > 0 else []:
+        shutil.rmtree(p, ignore_errors=True)
+    return final
+
+
+def load_trainer_state(ckpt: Path, optimizer: Any, scheduler: Any, teacher: Any,
+                       restore_rng: bool) -> None:
+    """Restore optimiser, scheduler, teacher (and the RNG streams when restore_rng)."""
+    import torch
+
+    state = torch.load(ckpt / "trainer_state.pt", weights_only=False)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if teacher is not None and state["teacher"] is not None:
+        teacher.load_state_dict(state["teacher"])
+    if restore_rng:
+        set_rng_state(state["rng"])

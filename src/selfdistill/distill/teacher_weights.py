@@ -1,0 +1,128 @@
+"""The SDPO teacher's weights on the student's own model (its prompts: teacher_context.py).
+
+The teacher is the student model re-prompted with hindsight (a successful sibling answer
+and/or the environment's feedback). It only scores the student's tokens (scoring.py),
+never samples. Its weights are one of:
+
+- "ema": exponential moving average of the student, updated after every optimiser step;
+- "trust_region": (1 - a) * initial + a * current, recomputed each time it is used;
+- "frozen": the initial weights; "live": the current weights (no copy at all).
+
+Only the *trainable* parameters are tracked (requires_grad at construction). Under LoRA
+those are the adapter tensors, so the teacher costs one adapter-sized copy, never a second
+base model; the teacher forward swaps the copies into the live model and swaps back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+TeacherKind = Literal["ema", "trust_region", "frozen", "live"]
+TEACHER_KINDS: tuple[str, ...] = ("ema", "trust_region", "frozen", "live")
+
+
+class Teacher:
+    """Teacher weights over the student's own model; use `with teacher.weights():` to score.
+
+    kind: "ema" | "trust_region" | "frozen" | "live".
+    rate: the EMA update rate (ema), or the weight a of the current model in the
+    trust-region mix (1 - a) * initial + a * current. Ignored by frozen and live.
+    Call update() after every optimiser step (a no-op except for ema).
+    """
+
+    def __init__(self, model: nn.Module, kind: TeacherKind = "ema", rate: float = 0.01):
+        if kind not in TEACHER_KINDS:
+            raise ValueError(f"unknown teacher kind {kind!r}; use one of {TEACHER_KINDS}")
+        if kind in ("ema", "trust_region") and not 0.0 <= rate <= 1.0:
+            raise ValueError(f"teacher rate must lie in [0, 1], got {rate}")
+        self.model = model
+        self.kind: TeacherKind = kind
+        self.rate = float(rate)
+        self.steps = 0
+        # Trainable parameters only: under LoRA these are the adapter tensors.
+        self._params: dict[str, nn.Parameter] = {
+            n: p for n, p in model.named_parameters() if p.requires_grad
+        }
+        if not self._params and kind != "live":
+            raise ValueError("the model has no trainable parameters to build a teacher from")
+        self._store: dict[str, Tensor] = {}
+        with torch.no_grad():
+            for name, p in self._params.items():
+                if kind == "ema":
+                    # fp32 master copy: a 1% update vanishes in bf16 rounding otherwise.
+                    self._store[name] = p.detach().to(torch.float32, copy=True)
+                elif kind in ("trust_region", "frozen"):
+                    self._store[name] = p.detach().clone()
+
+    @property
+    def stored_numel(self) -> int:
+        """Number of elements the teacher holds in its own tensors (0 for live)."""
+        return sum(t.numel() for t in self._store.values())
+
+    @torch.no_grad()
+    def update(self) -> None:
+        """Advance the teacher after an optimiser step: ema <- (1 - rate) * ema + rate * student."""
+        self.steps += 1
+        if self.kind != "ema":
+            return
+        for name, p in self._params.items():
+            self._store[name].lerp_(p.detach().to(torch.float32), self.rate)
+
+    def _teacher_tensor(self, name: str, p: Tensor) -> Tensor:
+        """The tensor the teacher uses in place of parameter p (model dtype and device)."""
+        stored = self._store[name]
+        if self.kind == "trust_region":
+            mixed = torch.lerp(stored.to(torch.float32), p.detach().to(torch.float32), self.rate)
+            return mixed.to(p.dtype)
+        # frozen holds an exact copy; ema holds fp32 and is cast only for low-precision models.
+        return stored if stored.dtype == p.dtype else stored.to(p.dtype)
+
+    @contextmanager
+    def weights(self, eval_mode: bool = True) -> Iterator[nn.Module]:
+        """Inside, the model computes with teacher weights, without gradients (and without dropout).
+
+        The swap exchanges tensor storage pointers, so leaving restores the student's weights
+        bit-exactly. Run teacher scoring before the student's forward or after its backward.
+        """
+        was_training = self.model.training
+        saved: dict[str, Tensor] = {}
+        with torch.no_grad():
+            try:
+                if self.kind != "live":
+                    for name, p in self._params.items():
+                        replacement = self._teacher_tensor(name, p)
+                        saved[name] = p.data
+                        p.data = replacement
+                if eval_mode:
+                    self.model.eval()
+                yield self.model
+            finally:
+                for name, data in saved.items():
+                    self._params[name].data = data
+                self.model.train(was_training)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The teacher's own state, for checkpoints (the model's weights are saved separately)."""
+        return {
+            "kind": self.kind,
+            "rate": self.rate,
+            "steps": self.steps,
+            "tensors": {k: v.detach().cpu().clone() for k, v in self._store.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state saved by state_dict() for the same model and kind."""
+        if state["kind"] != self.kind:
+            raise ValueError(f"checkpoint teacher kind {state['kind']!r} != {self.kind!r}")
+        if set(state["tensors"]) != set(self._store):
+            raise ValueError("checkpoint teacher tensors do not match this model's parameters")
+        self.rate = float(state["rate"])
+        self.steps = int(state["steps"])
+        with torch.no_grad():
+            for k, v in state["tensors"].items():
+                self._store[k].copy_(v)

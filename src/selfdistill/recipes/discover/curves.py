@@ -1,0 +1,133 @@
+"""discovery@k curves with bootstrap CIs, attempts to first success, per-problem speed-ups.
+
+discovery@k itself is metrics.discovery_at_k (runs) and metrics.best_of_k_discovery_mean
+(the best-of-k baseline); this module pools a recipe's RunResults into them and adds the
+joint bootstrap over (problem, seed) runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from selfdistill.recipes.discover.loop import RunResult
+
+
+def default_ks(budget: int, batch: int) -> list[int]:
+    """Curve points: powers of two, multiples of the batch (at most ~24) and the budget."""
+    ks = {1, budget}
+    k = 1
+    while k <= budget:
+        ks.add(k)
+        k *= 2
+    step = batch * max(1, math.ceil(budget / batch / 24))
+    ks.update(range(step, budget + 1, step))
+    return sorted(ks)
+
+
+def _times(results: Sequence[RunResult]) -> np.ndarray:
+    return np.array([np.inf if r.attempt_index is None else float(r.attempt_index)
+                     for r in results])
+
+
+def best_of_k_curve(results: Sequence[RunResult], ks: Sequence[int]) -> np.ndarray:
+    """Mean over problems of the unbiased pass@k of each problem's pooled samples (all seeds)."""
+    from selfdistill.metrics import best_of_k_discovery_mean
+
+    pooled: dict[str, list[int]] = {}
+    for r in results:
+        n, c = pooled.setdefault(r.problem_id, [0, 0])
+        pooled[r.problem_id] = [n + r.attempts_used, c + r.n_correct]
+    ns = [v[0] for v in pooled.values()]
+    cs = [v[1] for v in pooled.values()]
+    return np.array(best_of_k_discovery_mean(ns, cs, ks))
+
+
+def method_curve(method: str, results: Sequence[RunResult], ks: Sequence[int]) -> np.ndarray:
+    """discovery@k of one method (metrics.py): unbiased best-of-k estimator, or the fraction
+    of runs whose first success came within k attempts."""
+    from selfdistill.metrics import discovery_at_k
+
+    if method == "best_of_k":
+        return best_of_k_curve(results, ks)
+    return np.array(discovery_at_k([r.attempt_index for r in results], ks))
+
+
+def curve_with_ci(method: str, results: Sequence[RunResult], ks: Sequence[int],
+                  conf: float = 0.90, n_boot: int = 2000, seed: int = 0
+                  ) -> list[tuple[int, float, float, float]]:
+    """(k, mean, lo, hi) with a percentile bootstrap over runs (problem x seed units)."""
+    mean = method_curve(method, results, ks)
+    rng = np.random.default_rng(seed)
+    n = len(results)
+    boots = np.empty((n_boot, len(ks)))
+    if method == "best_of_k":
+        for b in range(n_boot):
+            idx = rng.integers(0, n, n)
+            boots[b] = best_of_k_curve([results[i] for i in idx], ks)
+    else:
+        ind = np.stack([_times(results) <= k for k in ks], axis=1).astype(float)  # [n, K]
+        boots = ind[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
+    alpha = 1 - conf
+    lo = np.nanquantile(boots, alpha / 2, axis=0)
+    hi = np.nanquantile(boots, 1 - alpha / 2, axis=0)
+    return [(int(k), float(m), float(a), float(b)) for k, m, a, b in zip(ks, mean, lo, hi,
+                                                                          strict=True)]
+
+
+def attempts_summary(results: Sequence[RunResult], budget: int, conf: float = 0.90,
+                     n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Mean attempts to first success: among solved runs, and censored at the budget."""
+    from selfdistill.metrics import bootstrap_ci
+
+    t = _times(results)
+    solved = t[np.isfinite(t)]
+    cens = np.minimum(t, float(budget))
+    out: dict[str, Any] = {"runs": int(t.size), "solved": int(solved.size)}
+    out["mean_solved"] = ({"mean": float(solved.mean()),
+                           "ci": list(bootstrap_ci(solved, n_boot=n_boot, conf=conf, seed=seed))}
+                          if solved.size else None)
+    out["mean_censored"] = {"mean": float(cens.mean()),
+                            "ci": list(bootstrap_ci(cens, n_boot=n_boot, conf=conf, seed=seed))}
+    return out
+
+
+def summarize_results(results: Sequence[RunResult], methods: Sequence[str], budget: int,
+                      batch: int, ks: Sequence[int] | None = None, conf: float = 0.90,
+                      n_boot: int = 2000) -> dict[str, Any]:
+    """Curves with CIs, attempts to first success, and per-problem speed-ups vs best-of-k."""
+    ks = list(ks or default_ks(budget, batch))
+    plot_ks = sorted(set(ks) | set(range(1, budget + 1, max(1, budget // 64))) | {budget})
+    by_method = {m: [r for r in results if r.method == m] for m in methods}
+    by_method = {m: rs for m, rs in by_method.items() if rs}
+    out: dict[str, Any] = {"budget": budget, "batch": batch, "ks": ks, "conf": conf,
+                           "methods": {}, "problems": {}}
+    for m, rs in by_method.items():
+        out["methods"][m] = {
+            "curve": curve_with_ci(m, rs, ks, conf, n_boot),
+            "plot_curve": curve_with_ci(m, rs, plot_ks, conf, min(n_boot, 500)),
+            "attempts": attempts_summary(rs, budget, conf, n_boot),
+            "wall_seconds_per_attempt": sum(r.seconds for r in rs)
+            / max(1, sum(r.attempts_used for r in rs)),
+        }
+    pids = sorted({r.problem_id for r in results})
+    for pid in pids:
+        row: dict[str, Any] = {}
+        for m, rs in by_method.items():
+            mine = [r for r in rs if r.problem_id == pid]
+            if not mine:
+                continue
+            t = _times(mine)
+            row[m] = {"solved": int(np.isfinite(t).sum()), "runs": len(mine),
+                      "mean_censored": float(np.minimum(t, budget).mean()),
+                      "attempt_indices": [r.attempt_index for r in mine]}
+        if "best_of_k" in row:
+            base = row["best_of_k"]["mean_censored"]
+            for m in row:
+                if m != "best_of_k":
+                    row[m]["speedup_vs_best_of_k"] = base / row[m]["mean_censored"]
+        out["problems"][pid] = row
+    return out

@@ -1,0 +1,134 @@
+"""The real model behind the discovery loop: sampler, grader and SDPO update per run.
+
+The base model is loaded once. Under LoRA it is wrapped once; each sdpo run re-seeds and
+re-initialises the adapter (B = 0, so the run starts from the base model) and builds a
+fresh optimiser and teacher. Full fine-tuning restores a snapshot instead. Baselines
+sample with the adapter disabled (the plain base model).
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import Callable
+from typing import Any
+
+from selfdistill.generation.base import Chat, Completion
+from selfdistill.recipes.discover.config import DiscoverConfig
+from selfdistill.recipes.discover.loop import RunResult, SampleFn, run_discovery
+from selfdistill.recipes.discover.multiturn import (
+    MultiturnContext,
+    PastAttempt,
+    build_multiturn_chat,
+    token_length_fn,
+)
+
+
+class Discoverer:
+    """The loaded model, its generator and per-run SDPO state; runs one unit at a time."""
+
+    def __init__(self, cfg: DiscoverConfig, model: Any = None, tokenizer: Any = None):
+        from selfdistill.core.lora import base_model, make_trainable
+        from selfdistill.execution import SandboxConfig
+        from selfdistill.generation import make_generator
+
+        self.cfg = cfg
+        if model is None:
+            from selfdistill.models import load_model
+
+            model, tokenizer = load_model(cfg.model.spec, dtype=cfg.model.dtype)
+        self.tok = tokenizer
+        self.model = make_trainable(model, cfg.optim)
+        self._snapshot = None if cfg.optim.method == "lora" else {
+            n: p.detach().to("cpu", copy=True) for n, p in self.model.named_parameters()}
+        self.gen_model = base_model(self.model)
+        self.gen = make_generator("hf", model=self.gen_model, tokenizer=tokenizer,
+                                  batch_size=cfg.sampling.gen_batch_size, progress=False)
+        self.sandbox = SandboxConfig(timeout_s=cfg.timeout_s)
+        self.reprompt = cfg.teacher.reprompt()
+        window = cfg.multiturn.max_context_tokens
+        if window is None:
+            window = int(getattr(self.gen_model.config, "max_position_embeddings", 2048))
+        self.window = window
+
+    def reset(self, seed: int) -> tuple[Any, Any]:
+        """Fresh trainable weights (seeded LoRA init or the snapshot), optimiser and teacher."""
+        import torch
+
+        from selfdistill.core.lora import reset_lora
+        from selfdistill.core.optim import make_optimizer
+        from selfdistill.distill.teacher_weights import Teacher
+
+        if self._snapshot is None:
+            reset_lora(self.model, seed)
+        else:
+            with torch.no_grad():
+                for n, p in self.model.named_parameters():
+                    p.copy_(self._snapshot[n].to(p.device, p.dtype))
+        opt = make_optimizer(self.model, self.cfg.optim)
+        teacher = Teacher(self.model, self.cfg.teacher.kind, self.cfg.teacher.rate)  # type: ignore[arg-type]
+        return opt, teacher
+
+    def _sampler(self, adapter: bool) -> SampleFn:
+        """Sampling with the live adapter (the generator folds it into the weights while
+        decoding) or with the adapter disabled."""
+
+        def sample(chat: Chat, n: int, seed: int) -> list[Completion]:
+            self.model.eval()
+            params = self.cfg.sampling.sampling_params(n, seed, self.cfg.sampling.stop)
+            if adapter or not hasattr(self.model, "disable_adapter"):  # or full fine-tuning
+                return self.gen.generate([chat], params, progress=False)[0]
+            with self.model.disable_adapter():
+                return self.gen.generate([chat], params, progress=False)[0]
+
+        return sample
+
+    def _update_fn(self, problem: Any, seed: int) -> Callable[..., dict[str, float]]:
+        """The sdpo method's update: one SDPO step on the batch just graded (fresh run state)."""
+        from selfdistill.distill.step import sdpo_step
+        from selfdistill.distill.teacher_context import build_teacher_batch
+        from selfdistill.rollouts import make_group
+
+        opt, teacher = self.reset(seed)
+        rng = random.Random(seed)
+
+        def update(chat: Chat, comps: list[Completion], verdicts: list[Any],
+                   fbs: list[str]) -> dict[str, float]:
+            groups = [make_group(chat, comps, verdicts, fbs, problem_id=problem.id)]
+            tb = build_teacher_batch(groups, self.tok, self.reprompt,
+                                     max_prompt_tokens=self.cfg.teacher.max_prompt_tokens,
+                                     rng=rng)
+            m = sdpo_step(self.model, teacher, opt, groups, self.tok, self.cfg.loss,
+                          teacher_batch=tb)
+            self.model.eval()
+            return m.as_dict()
+
+        return update
+
+    def run(self, method: str, problem: Any, seed: int,
+            on_step: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+        """One (method, problem, seed) unit on the real model and sandbox."""
+        from selfdistill.execution import format_feedback
+        from selfdistill.prompts import build_chat, extract_code
+        from selfdistill.rollouts import grade_answers
+
+        cfg = self.cfg
+        chat = build_chat(problem)
+        update = self._update_fn(problem, seed) if method == "sdpo" else None
+        context = None
+        if method == "multiturn":
+            length_fn = token_length_fn(self.tok)
+            limit = self.window - cfg.sampling.max_new_tokens
+
+            def context(history: list[PastAttempt]) -> MultiturnContext:
+                return build_multiturn_chat(chat, history, max_prompt_length=limit,
+                                            length_fn=length_fn)
+
+        return run_discovery(
+            method, chat, budget=cfg.budget, batch=cfg.sampling.batch, seed=seed,
+            sample=self._sampler(adapter=method == "sdpo"),
+            grade=functools.partial(grade_answers, problem, sandbox_config=self.sandbox),
+            feedback=format_feedback, update=update, context=context,
+            stop_at_success=cfg.stop_at_success, problem_id=problem.id,
+            code_of=functools.partial(extract_code, entry_point=problem.entry_point),
+            on_step=on_step)

@@ -1,0 +1,95 @@
+"""`selfdistill sdpo train`'s configuration: the recipe's YAML sections and their checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from selfdistill.core.config import (
+    EvalConfig,
+    ModelConfig,
+    OptimConfig,
+    SamplerConfig,
+    register_recipe,
+)
+from selfdistill.distill.objective import ALGORITHMS, SDPOLossConfig
+from selfdistill.distill.teacher_context import TeacherConfig
+from selfdistill.errors import UserError
+
+
+@dataclass
+class SDPODataConfig:
+    """Which prompts to train on and how many per step (global, split across processes)."""
+
+    source: str = "builtin:train"
+    limit: int | None = None
+    prompts_per_step: int = 8
+    shuffle: bool = True
+
+
+@dataclass
+class SDPORolloutConfig(SamplerConfig):
+    """How the G answers per prompt are sampled (SamplerConfig's knobs) and graded."""
+
+    n: int = 8  # G: rollouts per prompt
+    backend: str = "hf"  # hf | vllm
+    batch_size: int = 64
+    timeout_s: float = 6.0  # sandbox wall-clock limit per test
+    reward: str = "binary"  # binary (all tests pass) | fraction (tests passed / total)
+    vllm_gpu_memory_utilization: float = 0.3
+
+
+@dataclass
+class SDPOOptimConfig(OptimConfig):
+    """Parameters trained and the optimiser (AdamW), plus the learning-rate schedule."""
+
+    lr_schedule: str = "constant"  # constant | cosine
+    warmup_steps: int = 0
+
+
+@dataclass
+class SDPOConfig:
+    """`selfdistill sdpo train`: online RL by self-distillation on graded rollouts."""
+
+    run_dir: str = "runs/sdpo"
+    seed: int = 0
+    steps: int = 100
+    save_every: int = 10  # checkpoint every N steps (and at the end); 0 = only at the end
+    keep_checkpoints: int = 2
+    eval_every: int = 0  # dev evaluation every N steps (0 = never); also before step 1 if > 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: SDPODataConfig = field(default_factory=SDPODataConfig)
+    rollout: SDPORolloutConfig = field(default_factory=SDPORolloutConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    loss: SDPOLossConfig = field(default_factory=SDPOLossConfig)
+    optim: SDPOOptimConfig = field(default_factory=SDPOOptimConfig)
+    eval: EvalConfig = field(default_factory=lambda: EvalConfig(benchmark="builtin:dev"))
+
+
+register_recipe("sdpo", SDPOConfig)
+
+
+def validate_teacher_and_optim(teacher: TeacherConfig, optim: OptimConfig) -> None:
+    """The checks every online recipe shares: teacher kind and what is trained."""
+    from selfdistill.distill.teacher_weights import TEACHER_KINDS
+
+    if teacher.kind not in TEACHER_KINDS:
+        raise UserError(f"teacher.kind must be one of {', '.join(TEACHER_KINDS)}.")
+    if optim.method not in ("lora", "full"):
+        raise UserError("optim.method must be 'lora' or 'full'.")
+
+
+def validate(cfg: SDPOConfig) -> None:
+    """Reject inconsistent settings with one readable sentence."""
+    if cfg.loss.algorithm not in ALGORITHMS:
+        raise UserError(f"loss.algorithm must be one of {', '.join(ALGORITHMS)}.")
+    if cfg.loss.divergence not in ("reverse_kl", "forward_kl", "jsd"):
+        raise UserError("loss.divergence must be reverse_kl, forward_kl or jsd.")
+    validate_teacher_and_optim(cfg.teacher, cfg.optim)
+    if cfg.optim.lr_schedule not in ("constant", "cosine"):
+        raise UserError("optim.lr_schedule must be 'constant' or 'cosine'.")
+    if cfg.rollout.backend not in ("hf", "vllm"):
+        raise UserError("rollout.backend must be 'hf' or 'vllm'.")
+    if cfg.rollout.reward not in ("binary", "fraction"):
+        raise UserError("rollout.reward must be 'binary' or 'fraction'.")
+    if cfg.rollout.n < 1 or cfg.data.prompts_per_step < 1 or cfg.steps < 1:
+        raise UserError("rollout.n, data.prompts_per_step and steps must be >= 1.")

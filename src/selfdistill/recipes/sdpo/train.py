@@ -1,0 +1,250 @@
+"""SDPO training (Hübotter et al. 2026): sample G answers per prompt, grade, self-distil.
+
+Each step: this process's share of the step's prompts -> G rollouts each (hf or vllm)
+-> sandbox verdicts + judge feedback (rollouts.sample_and_grade) -> teacher contexts
+(successful sibling / feedback) -> distill.step.sdpo_step (student + teacher scoring,
+loss, backward, all-reduce, clip, optimiser, teacher update). algorithm = sdpo | grpo |
+hybrid; LoRA or full fine-tuning.
+
+Multi-process: `accelerate launch --multi_gpu --num_processes N -m selfdistill.cli sdpo
+train ...` (on CPU too, over gloo; `--cpu` alone starts one process) or torchrun. Each
+rank samples its shard of the step's prompts, gradients are summed across ranks inside
+sdpo_step, only rank 0 writes files.
+
+Run directory:
+    RUN/config.yaml
+    RUN/metrics.jsonl          one row per step (+ eval rows), see distill.step.StepMetrics
+    RUN/rollouts.jsonl         every rollout: text, verdict, reward, feedback, context kind
+    RUN/tb/                    TensorBoard scalars
+    RUN/checkpoints/step-N/    adapter or full model, optimizer, scheduler, teacher, RNG, step
+    RUN/eval/step-N/           periodic dev evaluation (recipes/evaluate layout)
+    RUN/final/                 the trained model (loadable by models.load_model)
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from selfdistill.core.checkpoint import (
+    checkpoint_step,
+    latest_checkpoint,
+    load_trainer_state,
+    save_checkpoint,
+    save_final,
+)
+from selfdistill.core.config import write_run_config
+from selfdistill.core.tracking import MetricsLogger
+from selfdistill.errors import UserError
+from selfdistill.recipes.sdpo.config import SDPOConfig, validate
+
+
+def step_prompt_indices(n_problems: int, step: int, per_step: int, seed: int,
+                        shuffle: bool = True) -> list[int]:
+    """The problem indices of a (0-based) step: epochs of seeded permutations, no repeats within one."""
+    out = []
+    for j in range(per_step):
+        g = step * per_step + j
+        epoch, pos = divmod(g, n_problems)
+        order = list(range(n_problems))
+        if shuffle:
+            random.Random(seed * 1_000_003 + epoch).shuffle(order)
+        out.append(order[pos])
+    return out
+
+
+@dataclass
+class _Trainer:
+    """What the loop drives: model, tokenizer, teacher, optimiser, schedule and generator."""
+
+    model: Any
+    tok: Any
+    teacher: Any
+    optimizer: Any
+    scheduler: Any
+    gen: Any
+
+
+def _build_trainer(cfg: SDPOConfig, resume: Path | None, device: Any, world: int) -> _Trainer:
+    """The trainable model (from the checkpoint when resuming), teacher, AdamW, LR schedule
+    and the rollout generator."""
+    import torch
+
+    from selfdistill.core.lora import make_trainable
+    from selfdistill.core.optim import lr_lambda, make_optimizer
+    from selfdistill.distill.teacher_weights import Teacher
+    from selfdistill.models import load_model
+
+    o = cfg.optim
+    full_resume = resume is not None and o.method == "full"
+    model, tok = load_model(str(resume / "model") if full_resume else cfg.model.spec,
+                            dtype=cfg.model.dtype)
+    adapter = str(resume / "model") if resume is not None and o.method == "lora" else None
+    model = make_trainable(model, o, adapter_dir=adapter)
+    model.to(device)
+    teacher = (Teacher(model, cfg.teacher.kind, cfg.teacher.rate)  # type: ignore[arg-type]
+               if cfg.loss.needs_teacher else None)
+    optimizer = make_optimizer(model, o)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_lambda(o.lr_schedule, o.warmup_steps, cfg.steps))
+    if resume is not None:  # per-rank streams are re-seeded from (seed, step, rank) anyway
+        load_trainer_state(resume, optimizer, scheduler, teacher, restore_rng=world == 1)
+    return _Trainer(model, tok, teacher, optimizer, scheduler, _make_generator(cfg, model, tok))
+
+
+def _make_generator(cfg: SDPOConfig, model: Any, tok: Any) -> Any:
+    """The rollout generator: HF on the live model, or vLLM fed the merged weights."""
+    from selfdistill.core.lora import base_model, merged_weights
+    from selfdistill.generation import make_generator
+
+    r = cfg.rollout
+    if r.backend == "vllm":
+        gen = make_generator("vllm", model=cfg.model.spec, dtype=cfg.model.dtype,
+                             gpu_memory_utilization=r.vllm_gpu_memory_utilization,
+                             progress=False)
+        gen.refresh_weights(merged_weights(model))
+        return gen
+    return make_generator("hf", model=base_model(model), tokenizer=tok,
+                          batch_size=r.batch_size, progress=False)
+
+
+def _evaluate(cfg: SDPOConfig, model: Any, gen: Any, run_dir: Path, step: int,
+              logger: MetricsLogger) -> None:
+    """Dev evaluation (rank 0) through recipes/evaluate; pass@1 per temperature to the logs."""
+    from selfdistill.recipes.evaluate import evaluate_at_temperatures, load_benchmark
+
+    problems = load_benchmark(cfg.eval.benchmark, cfg.eval.limit)
+    model.eval()
+    results = evaluate_at_temperatures(gen, problems, cfg.eval, run_dir / "eval" / f"step-{step}",
+                                       label=f"step {step}")
+    row: dict[str, Any] = {}
+    for r in results:
+        p1 = r.pass1()
+        if p1:
+            row[f"pass@1_T{r.temperature:g}"] = p1["mean"]
+        row[f"no_code_T{r.temperature:g}"] = r.no_code_rate
+    logger.log(step, row, prefix="eval")
+
+
+def _rollout_records(step: int, rank: int, groups: list[Any], kinds: list[str]
+                     ) -> list[dict[str, Any]]:
+    """One rollouts.jsonl row per rollout of this rank, with its teacher-context kind."""
+    flat = [(g, j, ro) for g in groups for j, ro in enumerate(g.rollouts)]
+    return [{"step": step + 1, "rank": rank, "problem_id": g.problem_id, "sample_idx": j,
+             "text": ro.text, "n_tokens": len(ro.completion_ids),
+             "finish_reason": ro.finish_reason, "passed": ro.passed, "status": ro.status,
+             "reward": ro.reward, "feedback": ro.feedback, "teacher_context": kind}
+            for (g, j, ro), kind in zip(flat, kinds, strict=True)]
+
+
+def run_sdpo_train(cfg: SDPOConfig, run_dir: str | Path) -> Path:
+    """`selfdistill sdpo train`: the SDPO loop; resumes from RUN/checkpoints; returns RUN/final."""
+    import torch
+    from accelerate import Accelerator
+
+    from selfdistill.problems.registry import load_source
+    from selfdistill.stages import console
+
+    validate(cfg)
+    run_dir = Path(run_dir)
+    acc = Accelerator(cpu=not torch.cuda.is_available())
+    rank, world, main = acc.process_index, acc.num_processes, acc.is_main_process
+    if main:
+        write_run_config(run_dir, cfg, "sdpo")
+    final = run_dir / "final"
+    problems = load_source(cfg.data.source)[: cfg.data.limit or None]
+    if not problems:
+        raise UserError(f"No training prompts in '{cfg.data.source}'.")
+
+    resume = latest_checkpoint(run_dir / "checkpoints")
+    start = checkpoint_step(resume) if resume is not None else 0
+    if resume is not None and main:
+        console.print(f"resuming SDPO from {resume} (step {start})")
+    if start >= cfg.steps and final.exists():
+        if main:
+            console.print(f"SDPO already trained to step {start}: {final}")
+        return final
+
+    random.seed(cfg.seed + rank)
+    torch.manual_seed(cfg.seed + rank)
+    tr = _build_trainer(cfg, resume, acc.device, world)
+    logger = MetricsLogger(run_dir, main)
+    if main:
+        console.print(f"SDPO ({cfg.loss.algorithm}, {cfg.optim.method}, teacher "
+                      f"{cfg.teacher.kind}) on {len(problems)} prompts from {cfg.data.source}: "
+                      f"{cfg.steps} steps x {cfg.data.prompts_per_step} prompts x "
+                      f"G={cfg.rollout.n}; {world} process(es)")
+    try:
+        if cfg.eval_every and start == 0 and main:
+            _evaluate(cfg, tr.model, tr.gen, run_dir, 0, logger)
+        acc.wait_for_everyone()
+        for step in range(start, cfg.steps):
+            _train_step(cfg, tr, problems, step, rank, world, logger)
+            done = step + 1
+            if cfg.eval_every and done % cfg.eval_every == 0 and main:
+                _evaluate(cfg, tr.model, tr.gen, run_dir, done, logger)
+            if ((cfg.save_every and done % cfg.save_every == 0) or done == cfg.steps) and main:
+                save_checkpoint(run_dir, done, tr.model, tr.tok, tr.optimizer, tr.scheduler,
+                                tr.teacher, cfg.model.spec, cfg.keep_checkpoints)
+            acc.wait_for_everyone()
+        if main:
+            save_final(tr.model, tr.tok, final, cfg.model.spec,
+                       {"steps": cfg.steps, "config": asdict(cfg)}, "sdpo_state.json")
+        acc.wait_for_everyone()
+    finally:
+        logger.close()
+    return final
+
+
+def _train_step(cfg: SDPOConfig, tr: _Trainer, problems: list[Any], step: int, rank: int,
+                world: int, logger: MetricsLogger) -> None:
+    """One step: this rank's prompts -> graded rollouts -> teacher contexts -> sdpo_step -> logs."""
+    from accelerate.utils import gather_object
+
+    from selfdistill.core.lora import merged_weights
+    from selfdistill.distill.step import sdpo_step
+    from selfdistill.distill.teacher_context import build_teacher_batch
+    from selfdistill.execution import SandboxConfig
+    from selfdistill.rollouts import sample_and_grade
+    from selfdistill.stages import console
+
+    t_step = time.perf_counter()
+    r = cfg.rollout
+    idx = step_prompt_indices(len(problems), step, cfg.data.prompts_per_step, cfg.seed,
+                              cfg.data.shuffle)[rank::world]
+    mine = [problems[i] for i in idx]
+    params = r.sampling_params(r.n, (cfg.seed * 1_000_003 + step) * 1009 + rank)
+    tr.model.eval()
+    if rank == 0:
+        console.print(f"step {step + 1}/{cfg.steps}: sampling {len(mine)} x {r.n} "
+                      f"answers (rank 0 shard)", style="dim")
+    batch = sample_and_grade(tr.gen, mine, params, reward=r.reward,
+                             sandbox_config=SandboxConfig(timeout_s=r.timeout_s))
+    tb = build_teacher_batch(batch.groups, tr.tok, cfg.teacher.reprompt(),
+                             max_prompt_tokens=cfg.teacher.max_prompt_tokens,
+                             rng=random.Random(cfg.seed * 7919 + step * 31 + rank))
+    m = sdpo_step(tr.model, tr.teacher, tr.optimizer, batch.groups, tr.tok, cfg.loss,
+                  teacher_batch=tb, scheduler=tr.scheduler)
+    if r.backend == "vllm":
+        tr.gen.refresh_weights(merged_weights(tr.model))
+
+    recs = _rollout_records(step, rank, batch.groups, tb.kinds)  # every rank's, written by 0
+    all_recs = gather_object([recs]) if world > 1 else [recs]
+    row = m.as_dict()
+    row.update({"seconds_generate": batch.seconds_generate,
+                "seconds_grade": batch.seconds_grade,
+                "seconds_total": time.perf_counter() - t_step,
+                "epoch": (step + 1) * cfg.data.prompts_per_step / len(problems)})
+    if rank == 0:
+        logger.log_rollouts([x for part in all_recs for x in part])
+        logger.log(step + 1, row)
+        console.print(
+            f"step {step + 1}/{cfg.steps}: reward {m.reward_mean:.3f} pass "
+            f"{m.pass_rate:.3f} loss {m.loss:.4g} KL {m.teacher_student_kl:.4g} "
+            f"ctx sol/fb/none {m.with_solution}/{m.feedback_only}/{m.no_context} "
+            f"len {m.response_length_mean:.0f} ({row['seconds_total']:.0f}s: gen "
+            f"{batch.seconds_generate:.0f}, grade {batch.seconds_grade:.0f}, "
+            f"step {m.seconds:.0f})")
