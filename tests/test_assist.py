@@ -13,14 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from selfdistill.assist.model import adapter_state
+from selfdistill.assist.offline import parse_logged_turn
+from selfdistill.assist.output import PlainOutput
 from selfdistill.assist.profile import Profile
-from selfdistill.assist.session import (
-    PlainOutput,
-    Session,
-    SessionConfig,
-    adapter_state,
-    parse_logged_turn,
-)
+from selfdistill.assist.session import Session, SessionConfig
 from selfdistill.assist.update import UpdateConfig
 from selfdistill.errors import UserError
 

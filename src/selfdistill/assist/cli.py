@@ -58,7 +58,9 @@ def run_assist(model_spec: str | None, profile: str, script: str | Path | None =
                threads: int | None = None, loss: str = "topk_kl",
                baseline: str = "none", home: Path | None = None) -> None:
     """Start the chat: the TUI on a terminal, plain lines otherwise, or replay a script."""
-    from selfdistill.assist.session import PlainOutput, Session, load_script, play_script
+    from selfdistill.assist.output import PlainOutput
+    from selfdistill.assist.script import load_script, play_script
+    from selfdistill.assist.session import Session
 
     quiet_hf(all_warnings=True)
     cfg = _config(max_new_tokens, lr, steps, threads, loss, baseline)
@@ -92,7 +94,9 @@ def run_assist_learn(profile: str, log_path: str | Path, *, model_spec: str | No
                      threads: int | None = None, loss: str = "topk_kl",
                      baseline: str = "none", home: Path | None = None) -> list[Any]:
     """Offline hindsight self-distillation over logged turns; one committed version per batch."""
-    from selfdistill.assist.session import PlainOutput, Session, learn_from_log
+    from selfdistill.assist.offline import learn_from_log
+    from selfdistill.assist.output import PlainOutput
+    from selfdistill.assist.session import Session
 
     quiet_hf(all_warnings=True)
     cfg = _config(256, lr, steps, threads, loss, baseline)
@@ -109,7 +113,7 @@ def run_assist_demo(script: str | Path | None = None, model_spec: str | None = N
                     max_new_tokens: int = 160) -> dict[str, Any]:
     """The measurable demo: held-out preference margins before/after the script's corrections."""
     from selfdistill.assist.demo import run_demo
-    from selfdistill.assist.session import PlainOutput
+    from selfdistill.assist.output import PlainOutput
 
     quiet_hf(all_warnings=True)
     cfg = _config(max_new_tokens, lr, steps, threads, loss, baseline)

@@ -15,14 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from selfdistill.assist.session import (
-    Output,
-    Session,
-    SessionConfig,
-    load_script,
-    play_script,
-    request_chat,
-)
+from selfdistill.assist.output import Output
+from selfdistill.assist.script import load_script, play_script
+from selfdistill.assist.session import Session, SessionConfig, request_chat
 from selfdistill.assist.update import answer_token_logprobs
 from selfdistill.errors import UserError
 

@@ -18,12 +18,12 @@ Input lines (the same in the TUI and in scripts)::
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from selfdistill.assist.model import load_adapter_weights, open_profile_model
+from selfdistill.assist.output import Output, PlainOutput
 from selfdistill.assist.profile import LoraSettings, Profile
 from selfdistill.assist.update import (
     UpdateConfig,
@@ -48,59 +48,6 @@ HELP = """\
 /reset          go back to the fresh adapter (= the base model)
 /history        list the updates behind the live adapter
 /help  /quit"""
-
-
-class Output(Protocol):
-    """What a Session needs from its front end."""
-
-    def answer(self, text: str) -> None:
-        """Show the assistant's answer."""
-
-    def info(self, text: str) -> None:
-        """Show a status line."""
-
-    def error(self, text: str) -> None:
-        """Show a problem with the user's input (the session goes on)."""
-
-    def busy(self, what: str) -> contextlib.AbstractContextManager[Any]:
-        """A context shown while something slow runs (generation)."""
-
-    def update_progress(self, total: int) -> contextlib.AbstractContextManager[Any]:
-        """A context yielding a callback(step, total, loss) while an update runs."""
-
-
-class PlainOutput:
-    """Plain-text front end (script mode, logs): everything goes to stdout, line by line."""
-
-    def __init__(self, echo: bool = True) -> None:
-        """echo: print progress lines too."""
-        self.echo = echo
-
-    def answer(self, text: str) -> None:
-        """Print the answer between markers."""
-        print(f"assistant> {text}\n<<<", flush=True)
-
-    def info(self, text: str) -> None:
-        """Print a status line."""
-        print(text, flush=True)
-
-    def error(self, text: str) -> None:
-        """Print an error line."""
-        print(f"error: {text}", flush=True)
-
-    @contextlib.contextmanager
-    def busy(self, what: str) -> Iterator[None]:
-        """Nothing to animate in plain mode."""
-        yield
-
-    @contextlib.contextmanager
-    def update_progress(self, total: int) -> Iterator[Any]:
-        """Print one line per optimiser step."""
-        def cb(step: int, n: int, loss: float) -> None:
-            if self.echo:
-                print(f"  update step {step}/{n} loss {loss:.4f}", flush=True)
-
-        yield cb
 
 
 @dataclass
@@ -131,61 +78,6 @@ def request_chat(request: str, system_prompt: str | None = SYSTEM_PROMPT) -> Cha
     """The chat the assistant answers: the system prompt and one user request."""
     chat: Chat = [{"role": "system", "content": system_prompt}] if system_prompt else []
     return [*chat, {"role": "user", "content": request}]
-
-
-# ------------------------------------------------------------------------------ model
-
-
-def adapter_state(model: Any) -> dict[str, Any]:
-    """The adapter's tensors (peft's saved-state naming), cloned."""
-    from peft import get_peft_model_state_dict
-
-    return {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
-
-
-def load_adapter_weights(model: Any, adapter_dir: Path) -> None:
-    """Overwrite the live adapter with the tensors saved in adapter_dir (bit-exact)."""
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    sd = load_file(str(adapter_dir / "adapter_model.safetensors"))
-    result = set_peft_model_state_dict(model, sd)
-    unexpected = getattr(result, "unexpected_keys", None)
-    if unexpected:
-        raise RuntimeError(f"adapter {adapter_dir} does not fit the model: {unexpected[:3]}")
-
-
-def open_profile_model(profile: Profile, model_spec: str | None, cfg: SessionConfig
-                       ) -> tuple[Any, Any, str]:
-    """Load base model + the profile's live adapter (creating the profile if new)."""
-    import torch
-
-    from selfdistill.core.lora import add_lora, load_lora
-    from selfdistill.models import DEFAULT_MODEL, load_model
-
-    if profile.exists():
-        meta = profile.meta()
-        spec = meta["model"]
-        if model_spec is not None and _norm_spec(model_spec) != spec:
-            raise UserError(f"Profile '{profile.name}' was created with model '{spec}', not "
-                            f"'{model_spec}'; drop --model or use another --profile.")
-        profile.recover()
-        base, tok = load_model(spec)
-        model = load_lora(base, str(profile.current_dir()))
-    else:
-        spec = _norm_spec(model_spec or DEFAULT_MODEL)
-        base, tok = load_model(spec)
-        torch.manual_seed(cfg.seed)
-        lora = cfg.lora
-        model = add_lora(base, lora.r, lora.alpha, lora.targets, base_spec=spec)
-        profile.create(spec, lora, lambda d: model.save_pretrained(str(d)))
-    model.eval()
-    return model, tok, spec
-
-
-def _norm_spec(spec: str) -> str:
-    p = Path(spec).expanduser()
-    return str(p.resolve()) if p.exists() else spec
 
 
 # ------------------------------------------------------------------------------ session
@@ -442,131 +334,3 @@ def _describe_run(raw: dict[str, Any], timeout_s: float) -> tuple[bool, str]:
 
 
 
-# ------------------------------------------------------------------------------ scripts
-
-
-def load_script(path: str | Path) -> tuple[dict[str, Any], list[Any]]:
-    """Read a script YAML: a list of turns, or {turns: [...], model:, profile:, ...}."""
-    import yaml
-
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"Script not found: {path}")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        raise UserError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
-    if isinstance(data, list):
-        return {}, data
-    if isinstance(data, dict) and isinstance(data.get("turns"), list):
-        return {k: v for k, v in data.items() if k != "turns"}, data["turns"]
-    raise UserError(f"{path}: expected a list of turns or a mapping with a 'turns' list.")
-
-
-_TURN_KEYS = ("user", "feedback", "fb", "demo", "run", "accept", "undo", "reset", "history",
-              "quit")
-
-
-def play_turn(session: Session, turn: Any, where: str = "turn") -> bool:
-    """Play one script turn (a typed line, or a one-command mapping); False means quit."""
-    if isinstance(turn, str):
-        print(f"you> {turn}", flush=True)
-        return session.handle(turn)
-    if not isinstance(turn, dict):
-        raise UserError(f"{where}: a turn is a string or a mapping, got {type(turn).__name__}")
-    keys = [k for k in turn if k in _TURN_KEYS]
-    extra = set(turn) - set(_TURN_KEYS) - {"answer", "stdin"}
-    if len(keys) != 1 or extra:
-        raise UserError(f"{where}: a turn needs exactly one of {', '.join(_TURN_KEYS)} "
-                        f"(got {', '.join(map(str, turn))})")
-    key, val = keys[0], turn[keys[0]]
-    if key == "user" and "answer" in turn:
-        print(f"you> {val}", flush=True)
-        try:
-            session.ask(str(val), answer=str(turn["answer"]))
-        except UserError as e:
-            session.out.error(str(e))
-        return True
-    if key == "run":
-        print(f"you> /run {val or ''}".rstrip(), flush=True)
-        try:
-            session.run(val or None, stdin=str(turn.get("stdin", "")))
-        except UserError as e:
-            session.out.error(str(e))
-        return True
-    cmd = {"user": "", "feedback": "/fb", "fb": "/fb", "demo": "/demo"}.get(key, f"/{key}")
-    arg = "" if val in (None, True) or key in ("accept", "undo", "reset", "history", "quit") \
-        else str(val)
-    line = f"{cmd} {arg}".strip() if cmd else arg
-    print(f"you> {line}", flush=True)
-    return session.handle(line)
-
-
-def play_script(session: Session, turns: list[Any]) -> None:
-    """Replay a whole session from script turns."""
-    for i, turn in enumerate(turns, 1):
-        if not play_turn(session, turn, where=f"turn {i}"):
-            break
-
-
-# ------------------------------------------------------------------------------ offline
-
-
-def parse_logged_turn(rec: dict[str, Any], system_prompt: str | None = SYSTEM_PROMPT
-                      ) -> tuple[Chat, str, str]:
-    """(prompt chat, answer, follow-up) from a logged record.
-
-    Accepted shapes: {"prompt"|"request": str, "answer": str, "followup"|"feedback": str}, or
-    {"messages": [..., user, assistant, user]} (the last user message is the follow-up).
-    """
-    if isinstance(rec.get("messages"), list):
-        msgs = rec["messages"]
-        if len(msgs) < 3 or [m.get("role") for m in msgs[-3:]] != ["user", "assistant", "user"]:
-            raise ValueError("messages must end with user, assistant, user")
-        return ([{"role": m["role"], "content": m["content"]} for m in msgs[:-2]],
-                msgs[-2]["content"], msgs[-1]["content"])
-    prompt = rec.get("prompt", rec.get("request"))
-    followup = rec.get("followup", rec.get("feedback"))
-    if not isinstance(prompt, str) or not isinstance(rec.get("answer"), str) \
-            or not isinstance(followup, str) or not followup.strip():
-        raise ValueError("needs prompt, answer and followup strings")
-    return request_chat(prompt, system_prompt), rec["answer"], followup
-
-
-def learn_from_log(session: Session, log_path: str | Path, batch_size: int = 4
-                   ) -> list[UpdateResult]:
-    """Hindsight self-distillation over logged (prompt, answer, follow-up) turns, in batches."""
-    from selfdistill.core.records import read_jsonl
-
-    p = Path(log_path)
-    if not p.is_file():
-        raise UserError(f"Log not found: {log_path}")
-    if batch_size < 1:
-        raise UserError("batch size must be >= 1")
-    try:
-        records = read_jsonl(p)
-    except ValueError as e:
-        raise UserError(f"{log_path} is not JSONL: {e}") from None
-    turns: list[tuple[Chat, str, str]] = []
-    skipped = 0
-    for rec in records:
-        try:
-            turns.append(parse_logged_turn(rec, session.cfg.system_prompt))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            skipped += 1
-    if not turns:
-        raise UserError(f"{log_path}: no usable (prompt, answer, followup) turns "
-                        f"({skipped} records skipped).")
-    session.out.info(f"{len(turns)} turns from {p.name} ({skipped} skipped), "
-                     f"batches of {batch_size}")
-    results = []
-    for b in range(0, len(turns), batch_size):
-        chunk = turns[b:b + batch_size]
-        exs = [hindsight_example(session.tokenizer, c, a, f) for c, a, f in chunk]
-        users = [[m["content"] for m in c if m["role"] == "user"] for c, _, _ in chunk]
-        results.append(session._commit("feedback", exs, {
-            "source": str(p), "request": users[0][-1] if users[0] else "",
-            "followup": chunk[0][2], "turns": [
-                {"request": u[-1] if u else "", "answer": a, "followup": f}
-                for u, (_, a, f) in zip(users, chunk, strict=True)]}))
-    return results

@@ -229,15 +229,8 @@ def token_logprobs_and_topk(
     temperature: float = 1.0,
 ) -> TokenScores:
     """Student side: log p of the taken tokens and of the model's own top-K ids (+ tail)."""
-    return score_tokens(
-        model,
-        input_ids,
-        attention_mask,
-        completion_mask,
-        topk=k,
-        temperature=temperature,
-        chunk_size=chunk_size,
-    )
+    return score_tokens(model, input_ids, attention_mask, completion_mask, topk=k,
+                        temperature=temperature, chunk_size=chunk_size)
 
 
 def gather_logprobs_at(
@@ -250,12 +243,5 @@ def gather_logprobs_at(
     temperature: float = 1.0,
 ) -> TokenScores:
     """Teacher side: log p of the taken tokens and at given ids idx [B, T, K] (+ tail outside them)."""
-    return score_tokens(
-        model,
-        input_ids,
-        attention_mask,
-        completion_mask,
-        at_idx=idx,
-        temperature=temperature,
-        chunk_size=chunk_size,
-    )
+    return score_tokens(model, input_ids, attention_mask, completion_mask, at_idx=idx,
+                        temperature=temperature, chunk_size=chunk_size)
