@@ -17,12 +17,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def _tiny_model_dir(root: Path) -> Path:
     """Save a 2-layer random Llama with the embedded model's tokenizer (or a GPT-2-like one)."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from tiny import tiny_llama
+    from transformers import AutoTokenizer
 
     from selfdistill.models import DEFAULT_MODEL, _cached_dir
 
-    torch.manual_seed(0)
     real = _cached_dir(DEFAULT_MODEL)
     if (real / "tokenizer.json").is_file():
         tok = AutoTokenizer.from_pretrained(real)
@@ -30,11 +29,8 @@ def _tiny_model_dir(root: Path) -> Path:
         from selfdistill.models import fetch_embedded
 
         tok = AutoTokenizer.from_pretrained(fetch_embedded(DEFAULT_MODEL))
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=2048, tie_word_embeddings=True,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    model = LlamaForCausalLM(cfg)
+    model = tiny_llama(len(tok), 0, max_position_embeddings=2048, tie_word_embeddings=True,
+                       bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
     out = root / "tiny-llama"
     model.save_pretrained(out)
     tok.save_pretrained(out)

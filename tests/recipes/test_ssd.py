@@ -142,7 +142,7 @@ def test_ssd_run_end_to_end_on_the_embedded_model(tmp_path: Path) -> None:
              "eval.limit=4", "eval.temperatures=0.0,0.8", "eval.max_new_tokens=64",
              "train.save_steps=1000"),
         env=_env(tmp_path), capture_output=True, text=True, timeout=900,
-        cwd=Path(__file__).resolve().parents[1])
+        cwd=Path(__file__).resolve().parents[2])
     assert res.returncode == 0, res.stderr[-3000:]
     report = (run / "report.md").read_text()
     assert "best-tuned base temperature" in report and "SSD" in report

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from peft import LoraConfig, get_peft_model
-from transformers import LlamaConfig, LlamaForCausalLM
+from tiny import tiny_llama, tiny_lora_llama
 
 from selfdistill.distill.losses import topk_tail_distill_loss
 from selfdistill.distill.scoring import (
@@ -26,20 +25,7 @@ COMPLETIONS = [[11, 12, 13], [14, 15, 16, 17, 18], [19]]
 
 def tiny_lora_model(seed: int = 0):
     """A 2-layer Llama (hidden 32, vocab 100) with a non-zero LoRA on q/v."""
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=V,
-        max_position_embeddings=64,
-        initializer_range=0.3,  # peaked distributions, not near-uniform ones
-    )
-    model = LlamaForCausalLM(cfg)
-    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    return get_peft_model(model, lora).eval()
+    return tiny_lora_llama(seed, vocab_size=V).eval()
 
 
 def full_logp(model, prompt, completion):
@@ -214,17 +200,9 @@ def _saved_bytes_during(fn) -> int:
 
 
 def test_checkpointed_chunks_do_not_keep_full_logits_for_backward():
-    torch.manual_seed(0)
     vocab = 4096
-    cfg = LlamaConfig(
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        vocab_size=vocab,
-    )
-    model = LlamaForCausalLM(cfg)
+    model = tiny_llama(vocab, 0, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                       num_attention_heads=2, num_key_value_heads=1)
     completions = [list(range(5, 205)), list(range(300, 400))]
     ids, att, comp = pack_sequences([[1, 2], [3]], completions, pad_id=0)
     full_logits_bytes = 300 * vocab * 4

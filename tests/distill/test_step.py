@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 
 import pytest
+import tiny
 import torch
-from peft import LoraConfig, get_peft_model
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer
 
 from selfdistill.distill.objective import SDPOLossConfig, accumulate_gradients
 from selfdistill.distill.step import sdpo_step
@@ -33,19 +33,13 @@ def tok(tiny_model_dir):
 
 def tiny_llama(tok, seed=0):
     """2 layers, hidden 32, the real vocabulary; large init so distributions are peaked."""
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=512, initializer_range=0.3,
-                      tie_word_embeddings=True, eos_token_id=tok.eos_token_id)
-    return LlamaForCausalLM(cfg)
+    return tiny.tiny_llama(len(tok), seed, max_position_embeddings=512, initializer_range=0.3,
+                           tie_word_embeddings=True, eos_token_id=tok.eos_token_id)
 
 
 @pytest.fixture
 def model(tok):
-    base = tiny_llama(tok)
-    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    return get_peft_model(base, lora)
+    return tiny.with_lora(tiny_llama(tok))
 
 
 def rollout(tok, text, passed, feedback=None, behaviour=None):
@@ -347,8 +341,7 @@ def _dist_worker(rank: int, world: int, port: int, tok_dir: str, out: str) -> No
                             world_size=world)
     try:
         tok = AutoTokenizer.from_pretrained(tok_dir)
-        model = get_peft_model(tiny_llama(tok), LoraConfig(
-            r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+        model = tiny.with_lora(tiny_llama(tok))
         teacher = Teacher(model, "frozen")
         gs = groups(tok)
         tb = build_teacher_batch(gs)
@@ -375,8 +368,7 @@ def test_two_rank_gradients_equal_the_single_process_gradients(tok, tiny_model_d
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     mp.spawn(_dist_worker, args=(2, port, str(tiny_model_dir), str(tmp_path)), nprocs=2)
-    model = get_peft_model(tiny_llama(tok), LoraConfig(
-        r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    model = tiny.with_lora(tiny_llama(tok))
     tb = build_teacher_batch(groups(tok))
     accumulate_gradients(model, Teacher(model, "frozen"), groups(tok), tok,
                          SDPOLossConfig(support_size=5), tb.chats)

@@ -16,7 +16,7 @@ from selfdistill.core.config import load_config
 from selfdistill.core.records import read_jsonl
 from selfdistill.errors import UserError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SDPO_RECIPES = sorted((REPO / "recipes").glob("sdpo_*.yaml"))
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
@@ -115,9 +115,9 @@ def test_two_process_accelerate_run(tiny_model_dir, tmp_path):
     script = tmp_path / "drive.py"
     script.write_text(textwrap.dedent(f"""
         import sys
-        sys.path.insert(0, {str(REPO / "tests")!r})
+        sys.path.insert(0, {str(REPO / "tests" / "recipes")!r})
         import selfdistill.recipes.sdpo as r
-        from test_sdpo_recipe import tiny_config
+        from test_sdpo import tiny_config
         from pathlib import Path
         cfg = tiny_config(Path({str(tiny_model_dir)!r}), 2)
         r.run_sdpo_train(cfg, {str(tmp_path / "run")!r})

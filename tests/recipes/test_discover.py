@@ -28,7 +28,7 @@ from selfdistill.recipes.discover import (
 )
 from selfdistill.recipes.discover.multiturn import PastAttempt, build_multiturn_chat, char_length
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHAT = [{"role": "system", "content": "sys"}, {"role": "user", "content": "solve it"}]
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from selfdistill.core.config import RECIPES, SSDConfig, dump_yaml, load_config, parse_override
 from selfdistill.errors import UserError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RECIPE_FILES = sorted((REPO / "recipes").glob("*.yaml"))
 
 

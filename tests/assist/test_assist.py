@@ -21,7 +21,7 @@ from selfdistill.assist.session import Session, SessionConfig
 from selfdistill.assist.update import UpdateConfig
 from selfdistill.errors import UserError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ANSWER = "```python\ndef add(a, b):\n    return a + b\n```\n\nThis function adds two numbers."
 
 

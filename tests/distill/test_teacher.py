@@ -7,8 +7,7 @@ import random
 
 import pytest
 import torch
-from peft import LoraConfig, get_peft_model
-from transformers import LlamaConfig, LlamaForCausalLM
+from tiny import tiny_llama, tiny_lora_llama
 
 from selfdistill.distill.scoring import gather_logprobs_at, pack_sequences, token_logprobs_and_topk
 from selfdistill.distill.teacher_context import (
@@ -149,21 +148,7 @@ def test_stats_add_up():
 
 
 def tiny_lora_model(seed: int = 0, dropout: float = 0.0):
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=100,
-        max_position_embeddings=64,
-        initializer_range=0.3,
-    )
-    lora = LoraConfig(
-        r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False, lora_dropout=dropout
-    )
-    return get_peft_model(LlamaForCausalLM(cfg), lora)
+    return tiny_lora_llama(seed, dropout=dropout)
 
 
 def trainable(model):
@@ -305,16 +290,8 @@ def test_lora_teacher_holds_adapter_copies_only():
 
 
 def test_full_finetune_teacher_tracks_all_weights():
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        vocab_size=50,
-    )
-    model = LlamaForCausalLM(cfg)
+    model = tiny_llama(50, 0, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                       num_attention_heads=2, num_key_value_heads=1)
     teacher = Teacher(model, "ema", rate=0.5)
     assert teacher.stored_numel == sum(p.numel() for p in model.parameters())
 
