@@ -206,13 +206,10 @@ def run_train(cfg: SSDConfig, run_dir: Path) -> Path:
 
 def run_evaluate(cfg: SSDConfig, run_dir: Path, ssd_model: str | None = None) -> Path:
     """`ssd evaluate`: base vs SSD over the T_eval sweep; the gain over the best-tuned base."""
-    from selfdistill.models import load_model
     from selfdistill.recipes.evaluate import (
         best_temperature,
         difficulty_table,
-        evaluate_at_temperatures,
         load_benchmark,
-        make_generator,
         plot_temperature_sweep,
         results_table,
     )
@@ -221,15 +218,7 @@ def run_evaluate(cfg: SSDConfig, run_dir: Path, ssd_model: str | None = None) ->
     if not Path(ssd_model).exists() and "/" not in ssd_model:
         raise UserError(f"No SSD model at {ssd_model}: run `selfdistill ssd train` first.")
     problems = load_benchmark(cfg.eval.benchmark, cfg.eval.limit)
-    results = {}
-    for label, spec in (("base", cfg.model.spec), ("ssd", ssd_model)):
-        model, tok = load_model(spec, dtype=cfg.model.dtype)
-        if hasattr(model, "merge_and_unload"):
-            model = model.merge_and_unload()  # LoRA: merged weights decode faster
-        gen = make_generator(model, tok, cfg.eval.backend, cfg.eval.batch_size)
-        results[label] = evaluate_at_temperatures(gen, problems, cfg.eval,
-                                                  run_dir / "eval" / label, label=label)
-        del model, gen
+    results = _sweep_models(cfg, problems, {"base": cfg.model.spec, "ssd": ssd_model}, run_dir)
     base_best, ssd_best = best_temperature(results["base"]), best_temperature(results["ssd"])
     paired = _paired_gain(base_best, ssd_best, seed=cfg.eval.seed)
     plot = plot_temperature_sweep(results, run_dir / "pass1_vs_temperature.png",
@@ -275,6 +264,24 @@ def run_evaluate(cfg: SSDConfig, run_dir: Path, ssd_model: str | None = None) ->
                 for label, rs in results.items()},
     })
     return report
+
+
+def _sweep_models(cfg: SSDConfig, problems: list[Any], specs: dict[str, str], run_dir: Path
+                  ) -> dict[str, Any]:
+    """Every model (label -> spec) over the T_eval sweep, one model in memory at a time."""
+    from selfdistill.models import load_model
+    from selfdistill.recipes.evaluate import evaluate_at_temperatures, make_generator
+
+    results = {}
+    for label, spec in specs.items():
+        model, tok = load_model(spec, dtype=cfg.model.dtype)
+        if hasattr(model, "merge_and_unload"):
+            model = model.merge_and_unload()  # LoRA: merged weights decode faster
+        gen = make_generator(model, tok, cfg.eval.backend, cfg.eval.batch_size)
+        results[label] = evaluate_at_temperatures(gen, problems, cfg.eval,
+                                                  run_dir / "eval" / label, label=label)
+        del model, gen
+    return results
 
 
 def _paired_gain(base: Any, ssd: Any, seed: int = 0) -> dict[str, Any]:

@@ -91,12 +91,8 @@ def run_discovery(
     secs = {"sample": 0.0, "grade": 0.0, "update": 0.0}
     while used < budget:
         b = min(batch, budget - used)
-        chat, ctx_info = prompt_chat, {}
-        if method == "multiturn":
-            mc = context(history)  # type: ignore[misc]
-            chat = mc.chat
-            ctx_info = {"context_kept": mc.kept, "context_dropped": mc.dropped,
-                        "context_length": mc.length}
+        chat, ctx_info = _step_chat(prompt_chat, context if method == "multiturn" else None,
+                                    history)
         comps, verdicts, fbs, rec = _attempt_batch(sample, grade, feedback, chat, b,
                                                    step_seed(seed, steps), used, secs)
         rec.update({"method": method, "problem_id": problem_id, "seed": seed, **ctx_info})
@@ -129,6 +125,17 @@ def run_discovery(
         seconds_sample=secs["sample"], seconds_grade=secs["grade"],
         seconds_update=secs["update"], solution=solution,
     )
+
+
+def _step_chat(prompt_chat: Chat, context: ContextFn | None, history: list[PastAttempt]
+               ) -> tuple[Chat, dict[str, Any]]:
+    """This step's chat: the prompt, or (multiturn) the prompt with past attempts, and what
+    the context kept and dropped, for the log."""
+    if context is None:
+        return prompt_chat, {}
+    mc = context(history)
+    return mc.chat, {"context_kept": mc.kept, "context_dropped": mc.dropped,
+                     "context_length": mc.length}
 
 
 def _check_plugins(method: str, update: UpdateFn | None, context: ContextFn | None) -> None:
