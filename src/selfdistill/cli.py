@@ -258,8 +258,12 @@ def _recipe_cfg(name: str, recipe: str | None, overrides: list[str] | None
     return cfg, run_dir
 
 
-def _ssd_cfg(recipe: str | None, overrides: list[str] | None) -> tuple[Any, Any]:
-    return _recipe_cfg("ssd", recipe, overrides)
+def _ssd(recipe: str | None, overrides: list[str] | None) -> tuple[Any, Any, Any]:
+    """(the ssd recipe module, its resolved config, the run directory) for an ssd command."""
+    quiet_hf()
+    from selfdistill.recipes import ssd
+
+    return (ssd, *_recipe_cfg("ssd", recipe, overrides))
 
 
 _RECIPE_ARG = typer.Argument(None, help="An SSD recipe YAML (default: built-in CPU defaults).")
@@ -270,10 +274,7 @@ _OVERRIDES = typer.Argument(None, help="key=value overrides, e.g. train.lr=2e-5.
 @friendly
 def ssd_sample(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES) -> None:
     """The frozen model answers each training prompt at T_train (resumable, kill-safe)."""
-    quiet_hf()
-    from selfdistill.recipes import ssd
-
-    cfg, run_dir = _ssd_cfg(recipe, overrides)
+    ssd, cfg, run_dir = _ssd(recipe, overrides)
     ssd.run_sample(cfg, run_dir)
     console.print(f"[green]samples:[/] {run_dir / 'sample' / 'samples.jsonl'}")
 
@@ -282,10 +283,7 @@ def ssd_sample(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES) -> 
 @friendly
 def ssd_train(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES) -> None:
     """Fine-tune on the model's own answers (loss on answer tokens only; resumes)."""
-    quiet_hf()
-    from selfdistill.recipes import ssd
-
-    cfg, run_dir = _ssd_cfg(recipe, overrides)
+    ssd, cfg, run_dir = _ssd(recipe, overrides)
     final = ssd.run_train(cfg, run_dir)
     console.print(f"[green]SSD model:[/] {final}")
 
@@ -295,10 +293,7 @@ def ssd_train(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES) -> N
 def ssd_evaluate(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES,
                  ssd_model: str = typer.Option(None, help="Default: RUN/train/final.")) -> None:
     """Base vs SSD over the T_eval sweep; the gain over the best-tuned base temperature."""
-    quiet_hf()
-    from selfdistill.recipes import ssd
-
-    cfg, run_dir = _ssd_cfg(recipe, overrides)
+    ssd, cfg, run_dir = _ssd(recipe, overrides)
     report = ssd.run_evaluate(cfg, run_dir, ssd_model)
     console.print(f"[green]report:[/] {report.resolve()}")
 
@@ -307,10 +302,7 @@ def ssd_evaluate(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES,
 @friendly
 def ssd_grid(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES) -> None:
     """T_train x T_eval grid without truncation; quadratic fit against T_eff."""
-    quiet_hf()
-    from selfdistill.recipes import ssd
-
-    cfg, run_dir = _ssd_cfg(recipe, overrides)
+    ssd, cfg, run_dir = _ssd(recipe, overrides)
     report = ssd.run_grid(cfg, run_dir)
     console.print(f"[green]grid report:[/] {report.resolve()}")
 
@@ -319,10 +311,7 @@ def ssd_grid(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES) -> No
 @friendly
 def ssd_run(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES) -> None:
     """sample -> train -> evaluate, then print the report's path."""
-    quiet_hf()
-    from selfdistill.recipes import ssd
-
-    cfg, run_dir = _ssd_cfg(recipe, overrides)
+    ssd, cfg, run_dir = _ssd(recipe, overrides)
     console.print(f"[bold]SSD run[/] -> {run_dir.resolve()}")
     report = ssd.run_all(cfg, run_dir)
     console.print(report.read_text(), markup=False, highlight=False)
