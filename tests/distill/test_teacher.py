@@ -13,11 +13,11 @@ from selfdistill.distill.scoring import gather_logprobs_at, pack_sequences, toke
 from selfdistill.distill.teacher_context import (
     RepromptConfig,
     RepromptStats,
-    TeacherPromptTemplate,
     build_teacher_chats,
     solution_text,
 )
 from selfdistill.distill.teacher_weights import Teacher
+from selfdistill.prompt_templates import TeacherPromptTemplate
 
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing`:FutureWarning")
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from selfdistill.assist.session import SYSTEM_PROMPT, request_chat
+from selfdistill.assist.session import request_chat
 from selfdistill.assist.update import UpdateResult, hindsight_example
 from selfdistill.errors import UserError
 from selfdistill.generation.base import Chat
+from selfdistill.prompt_templates import ASSISTANT_SYSTEM_PROMPT
 
 if TYPE_CHECKING:
     from selfdistill.assist.session import Session
 
 
-def parse_logged_turn(rec: dict[str, Any], system_prompt: str | None = SYSTEM_PROMPT
+def parse_logged_turn(rec: dict[str, Any], system_prompt: str | None = ASSISTANT_SYSTEM_PROMPT
                       ) -> tuple[Chat, str, str]:
     """(prompt chat, answer, follow-up) from a logged record.
 

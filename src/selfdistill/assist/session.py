@@ -34,8 +34,7 @@ from selfdistill.assist.update import (
 )
 from selfdistill.errors import UserError
 from selfdistill.generation.base import Chat
-
-SYSTEM_PROMPT = "You are a helpful coding assistant. Answer with correct, clear Python code."
+from selfdistill.prompt_templates import ASSISTANT_SYSTEM_PROMPT
 
 HELP = """\
 <text>          ask for something (a new request)
@@ -56,7 +55,7 @@ class SessionConfig:
 
     max_new_tokens: int = 256
     temperature: float = 0.0  # greedy answers by default
-    system_prompt: str | None = SYSTEM_PROMPT
+    system_prompt: str | None = ASSISTANT_SYSTEM_PROMPT
     run_timeout_s: float = 10.0
     update: UpdateConfig = field(default_factory=UpdateConfig)
     lora: LoraSettings = field(default_factory=LoraSettings)
@@ -74,7 +73,7 @@ class Turn:
     corrected: bool = False
 
 
-def request_chat(request: str, system_prompt: str | None = SYSTEM_PROMPT) -> Chat:
+def request_chat(request: str, system_prompt: str | None = ASSISTANT_SYSTEM_PROMPT) -> Chat:
     """The chat the assistant answers: the system prompt and one user request."""
     chat: Chat = [{"role": "system", "content": system_prompt}] if system_prompt else []
     return [*chat, {"role": "user", "content": request}]

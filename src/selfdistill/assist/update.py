@@ -43,29 +43,20 @@ from selfdistill.distill.scoring import gather_logprobs_at, pack_sequences, scor
 from selfdistill.distill.step import optimizer_step
 from selfdistill.distill.teacher_context import (
     RepromptConfig,
-    TeacherPromptTemplate,
     build_teacher_chats,
 )
 from selfdistill.distill.teacher_weights import Teacher
 from selfdistill.generation.base import Chat
 from selfdistill.generation.chat import chat_token_ids
+from selfdistill.prompt_templates import (
+    DEMO_TEMPLATE,
+    HINDSIGHT_TEMPLATE,
+    NEUTRAL_FOLLOWUP,
+    TeacherPromptTemplate,
+)
 
 PAUSE_ENV = "SELFDISTILL_ASSIST_PAUSE_AT"
 
-# The follow-up goes into the teacher's user turn as an instruction known in advance.
-HINDSIGHT_TEMPLATE = TeacherPromptTemplate(
-    reprompt="{prompt}{feedback}",
-    feedback="\n\n(Important - follow this feedback from the user: {feedback})",
-)
-# SDFT's teacher prompt: the demonstration as an in-context example, then "answer yourself".
-DEMO_TEMPLATE = TeacherPromptTemplate(
-    reprompt="{prompt}{solution}Now answer the request with a response of your own, "
-             "written the same way as the example.",
-    solution="\n\nThis is an example of a good response to this request:\n\n{solution}\n\n",
-)
-
-
-NEUTRAL_FOLLOWUP = "Thanks, that answer is fine."
 
 
 def pause_point(name: str) -> None:

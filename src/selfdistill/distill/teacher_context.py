@@ -18,31 +18,12 @@ from typing import Any, Literal
 
 from selfdistill.generation.base import Chat
 from selfdistill.generation.chat import chat_token_ids
+from selfdistill.prompt_templates import TeacherPromptTemplate
 from selfdistill.prompts import strip_reasoning
 from selfdistill.rollouts import Group
 
 # "none" also covers a context that did not fit max_prompt_tokens (counted in stats.too_long).
 ContextKind = Literal["solution", "feedback", "none"]
-
-
-@dataclass
-class TeacherPromptTemplate:
-    """The teacher's user message; defaults are the SDPO paper's."""
-
-    reprompt: str = "{prompt}{solution}{feedback}Correctly solve the original question."
-    solution: str = "\n\nCorrect solution:\n\n{solution}\n\n"
-    feedback: str = (
-        "\n\nThe following is feedback from your unsuccessful earlier attempt:\n\n{feedback}\n\n"
-    )
-    truncation_marker: str = "\n[... truncated]"
-
-    def render(self, prompt: str, solution: str | None, feedback: str | None) -> str:
-        """The teacher user message; a None part is left out with its header."""
-        return self.reprompt.format(
-            prompt=prompt,
-            solution="" if solution is None else self.solution.format(solution=solution),
-            feedback="" if feedback is None else self.feedback.format(feedback=feedback),
-        )
 
 
 @dataclass

@@ -18,11 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from selfdistill.generation.base import Chat
-
-FEEDBACK_TURN = (
-    "The following is feedback from your unsuccessful earlier attempt:\n\n{feedback}\n\n"
-    "Correctly solve the original question."
-)
+from selfdistill.prompt_templates import MULTITURN_FEEDBACK_TURN
 
 
 @dataclass
@@ -43,7 +39,7 @@ class MultiturnContext:
     length: int  # length_fn(chat)
 
 
-def history_turns(history: Sequence[PastAttempt], template: str = FEEDBACK_TURN) -> Chat:
+def history_turns(history: Sequence[PastAttempt], template: str = MULTITURN_FEEDBACK_TURN) -> Chat:
     """Assistant/user turn pairs for past attempts, oldest first."""
     turns: Chat = []
     for a in history:
@@ -73,7 +69,7 @@ def build_multiturn_chat(
     *,
     max_prompt_length: int | None,
     length_fn: Callable[[Chat], int] = char_length,
-    template: str = FEEDBACK_TURN,
+    template: str = MULTITURN_FEEDBACK_TURN,
 ) -> MultiturnContext:
     """The prompt plus the most recent past attempts that fit max_prompt_length (FIFO drop).
 
