@@ -89,12 +89,15 @@ def generate_cmd(
     dtype: str = typer.Option("float32"),
 ) -> None:
     """Stream one chat answer from a model (a quick smoke test)."""
+    if temperature < 0 or top_k < 0 or not 0 < top_p <= 1 or max_new_tokens < 1:
+        raise UserError("Need temperature >= 0, top-k >= 0, 0 < top-p <= 1, max-new-tokens >= 1.")
     quiet_hf()
     import threading
 
     import torch
     from transformers import TextIteratorStreamer
 
+    from selfdistill.core.config import sampling_params
     from selfdistill.models import load_model
 
     model, tok = load_model(spec, dtype=dtype)
@@ -105,9 +108,10 @@ def generate_cmd(
     torch.manual_seed(seed)
     kwargs: dict[str, Any] = dict(**ids, max_new_tokens=max_new_tokens, streamer=streamer,
                                   pad_token_id=tok.pad_token_id)
-    if temperature > 0:
+    p = sampling_params(temperature, top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens)
+    if not p.greedy:
         # top_k passed explicitly: transformers otherwise applies top_k=50 silently.
-        kwargs.update(do_sample=True, temperature=temperature, top_k=top_k, top_p=top_p)
+        kwargs.update(do_sample=True, temperature=p.temperature, top_k=p.top_k, top_p=p.top_p)
     else:
         kwargs.update(do_sample=False, top_k=None, top_p=None, temperature=None)
     thread = threading.Thread(target=model.generate, kwargs=kwargs, daemon=True)
