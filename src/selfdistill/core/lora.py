@@ -10,7 +10,8 @@
 - make_trainable: a model loaded for training (LoRA-wrapped or full) as online recipes use it.
 - base_model: the transformers model under DDP / peft wrappers (LoRA layers stay injected),
   which generators drive and chunked scoring calls into.
-- merged_weights: HF-named weights with the adapter merged in (pushing into vLLM).
+- merge_for_inference / merged_weights: the adapter merged in for evaluation, or as
+  HF-named weights (pushing into vLLM).
 
 Inference-only folding of an adapter into the weights lives in merged_lora.py (the
 generation backends import it).
@@ -102,6 +103,11 @@ def base_model(model: Any) -> Any:
     model = getattr(model, "module", model)  # DDP
     get_base = getattr(model, "get_base_model", None)
     return get_base() if callable(get_base) else model
+
+
+def merge_for_inference(model: Any) -> Any:
+    """A peft model with its adapter merged in and unloaded (faster decoding), else the model."""
+    return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
 
 
 def merged_weights(model: Any) -> list[tuple[str, Any]]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from selfdistill.core.config import SSDConfig, TrainConfig
+from selfdistill.core.lora import merge_for_inference
 from selfdistill.core.records import read_jsonl, write_json_atomic
 from selfdistill.errors import UserError
 from selfdistill.report import fmt_ci, fmt_pct, markdown_table, plot_heatmap
@@ -275,8 +276,7 @@ def _sweep_models(cfg: SSDConfig, problems: list[Any], specs: dict[str, str], ru
     results = {}
     for label, spec in specs.items():
         model, tok = load_model(spec, dtype=cfg.model.dtype)
-        if hasattr(model, "merge_and_unload"):
-            model = model.merge_and_unload()  # LoRA: merged weights decode faster
+        model = merge_for_inference(model)
         gen = make_generator(model, tok, cfg.eval.backend, cfg.eval.batch_size)
         results[label] = evaluate_at_temperatures(gen, problems, cfg.eval,
                                                   run_dir / "eval" / label, label=label)
@@ -337,8 +337,7 @@ def run_grid(cfg: SSDConfig, run_dir: Path) -> Path:
         from selfdistill.recipes.evaluate import make_generator
 
         model, tok = load_model(str(sub_dir / "train" / "final"), dtype=cfg.model.dtype)
-        if hasattr(model, "merge_and_unload"):
-            model = model.merge_and_unload()
+        model = merge_for_inference(model)
         ecfg = dataclasses.replace(cfg.eval, temperatures=list(g.eval_temperatures), top_k=0,
                                    top_p=1.0, k_values=[1])
         res = evaluate_at_temperatures(make_generator(model, tok, ecfg.backend, ecfg.batch_size),
