@@ -30,3 +30,38 @@ def test_every_module_is_in_the_table():
         top = rel.split("/")[0]
         assert rel in named or top in packages or str(Path(rel).parent) in packages, \
             f"{rel} is missing from docs/architecture.md's module table"
+
+
+# The sandbox's standalone worker script runs alone in the jail (no imports from the
+# package), so it keeps its protocol in one file; the built-in problem sets are data.
+LONG_MODULES_OK = {"execution/_zygote.py"}
+# Known and not yet split: the HF decoding loop (~490 lines), owned by the generation work.
+KNOWN_LONG = {"generation/hf.py"}
+DATA_MODULES = {"problems/builtin/easy.py", "problems/builtin/medium.py",
+                "problems/builtin/hard.py"}
+
+
+def _modules() -> list[tuple[str, Path]]:
+    return [(f.relative_to(PKG).as_posix(), f) for f in sorted(PKG.rglob("*.py"))]
+
+
+def test_no_module_over_450_lines():
+    long = [rel for rel, f in _modules() if rel not in LONG_MODULES_OK | DATA_MODULES | KNOWN_LONG
+            and len(f.read_text().splitlines()) > 450]
+    assert not long, f"modules over 450 lines: {long}"
+
+
+def test_no_function_over_70_lines_without_a_reason():
+    """A longer function says why in its docstring ("Long: ...")."""
+    import ast
+
+    long = []
+    for rel, f in _modules():
+        if rel in LONG_MODULES_OK:
+            continue
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > 70 and "Long:" not in (ast.get_docstring(node) or ""):
+                    long.append(f"{rel}:{node.name} ({n} lines)")
+    assert not long, f"functions over 70 lines without a reason: {long}"
