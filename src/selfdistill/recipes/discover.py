@@ -34,6 +34,7 @@ batch.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -47,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from selfdistill.analysis.credit import CreditLogConfig
 from selfdistill.config import (
     ModelConfig,
     OptimConfig,
@@ -120,6 +122,7 @@ class DiscoverConfig:
     optim: DiscoverOptimConfig = field(default_factory=DiscoverOptimConfig)
     multiturn: DiscoverMultiturnConfig = field(default_factory=DiscoverMultiturnConfig)
     report: DiscoverReportConfig = field(default_factory=DiscoverReportConfig)
+    credit: CreditLogConfig = field(default_factory=CreditLogConfig)  # analysis/credit.py
 
 
 register_recipe("discover", DiscoverConfig)
@@ -372,6 +375,7 @@ class Discoverer:
             window = int(getattr(self.gen_model.config, "max_position_embeddings", 2048))
         self.window = window
         self._torch = torch
+        self.credit: Any = None  # a CreditRecorder set by run_units (analysis/credit.py)
 
     # -- per-run state ---------------------------------------------------------------
 
@@ -437,6 +441,7 @@ class Discoverer:
         if method == "sdpo":
             opt, teacher = self.reset(seed)
             rng = random.Random(seed)
+            n_step = itertools.count(1)
 
             def update(chat_: Chat, comps: list[Completion], verdicts: list[Any],
                        fbs: list[str]) -> dict[str, float]:
@@ -445,6 +450,9 @@ class Discoverer:
                 tb = build_teacher_batch(groups, self.tok, self.reprompt,
                                          max_prompt_tokens=cfg.teacher.max_prompt_tokens,
                                          rng=rng)
+                if self.credit is not None:  # per-token credit before the step (analysis/credit.py)
+                    self.credit.record(self.model, teacher, self.tok, groups, tb, step=next(n_step),
+                                       temperature=cfg.loss.temperature, method=method, seed=seed)
                 m = sdpo_step(self.model, teacher, opt, groups, self.tok, cfg.loss,
                               teacher_batch=tb)
                 self.model.eval()
@@ -526,6 +534,7 @@ def run_units(
     first step (its step log is truncated). The model is loaded only if work remains.
     report_only: run nothing, return the finished units only (a partial report).
     """
+    from selfdistill.analysis.credit import CreditRecorder
     from selfdistill.records import JsonlWriter, read_jsonl
     from selfdistill.stages import console, progress_bar
 
@@ -547,6 +556,7 @@ def run_units(
         return [done[u] for u in units if u in done]
     if todo:
         disc = (discoverer_factory or (lambda: Discoverer(cfg)))()
+        disc.credit = CreditRecorder(run_dir / "credit.jsonl", cfg.credit, cfg.model.spec)
         writer = JsonlWriter(run_dir / "results.jsonl")
         try:
             with progress_bar() as bar:
@@ -716,8 +726,10 @@ def _fmt_att(e: dict[str, Any] | None) -> str:
 def write_report(run_dir: str | Path, summary: dict[str, Any], cfg: DiscoverConfig,
                  n_problems: int, title: str) -> Path:
     """RUN/report.md + RUN/discovery_at_k.png + RUN/summary.json from summarize_results."""
+    from selfdistill.analysis.credit_view import append_credit_section
     from selfdistill.records import write_json_atomic
     from selfdistill.report import markdown_table, plot_curves_with_ci
+    from selfdistill.report_html import write_html_report
 
     run_dir = Path(run_dir)
     write_json_atomic(run_dir / "summary.json", summary)
@@ -791,6 +803,8 @@ def write_report(run_dir: str | Path, summary: dict[str, Any], cfg: DiscoverConf
     ])
     path = run_dir / "report.md"
     path.write_text(text + "\n")
+    append_credit_section(path)  # links to saved token credit (analysis/credit_view.py)
+    write_html_report(path)  # report.html beside it (report_html.py)
     return path
 
 

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from selfdistill.analysis.credit import CreditLogConfig, CreditRecorder
 from selfdistill.config import (
     EvalConfig,
     ModelConfig,
@@ -106,6 +107,7 @@ class SDPOConfig:
     loss: SDPOLossConfig = field(default_factory=SDPOLossConfig)
     optim: SDPOOptimConfig = field(default_factory=SDPOOptimConfig)
     eval: EvalConfig = field(default_factory=lambda: EvalConfig(benchmark="builtin:dev"))
+    credit: CreditLogConfig = field(default_factory=CreditLogConfig)  # analysis/credit.py
 
 
 register_recipe("sdpo", SDPOConfig)
@@ -347,6 +349,7 @@ def run_sdpo_train(cfg: SDPOConfig, run_dir: str | Path) -> Path:
     from accelerate import Accelerator
     from accelerate.utils import gather_object
 
+    from selfdistill.analysis.run_reports import write_sdpo_report
     from selfdistill.execution import SandboxConfig, format_feedback, grade_many
     from selfdistill.problems.registry import load_source
     from selfdistill.prompts import build_chat, extract_code
@@ -418,6 +421,7 @@ def run_sdpo_train(cfg: SDPOConfig, run_dir: str | Path) -> Path:
         dont_reprompt_on_self_success=t.dont_reprompt_on_self_success,
         sibling_choice=t.sibling_choice)  # type: ignore[arg-type]
     logger = _Logger(run_dir, main)
+    credit = CreditRecorder(run_dir / "credit.jsonl", cfg.credit, cfg.model.spec) if main else None
     if main:
         console.print(f"SDPO ({cfg.loss.algorithm}, {o.method}, teacher {t.kind}) on "
                       f"{len(problems)} prompts from {cfg.data.source}: {cfg.steps} steps x "
@@ -452,6 +456,9 @@ def run_sdpo_train(cfg: SDPOConfig, run_dir: str | Path) -> Path:
             tb = build_teacher_batch(groups, tok, reprompt,
                                      max_prompt_tokens=t.max_prompt_tokens,
                                      rng=random.Random(cfg.seed * 7919 + step * 31 + rank))
+            if credit is not None:  # a few rollouts' per-token credit, before the step
+                credit.record(model, teacher, tok, groups, tb, step=step + 1,
+                              temperature=cfg.loss.temperature)
             m = sdpo_step(model, teacher, optimizer, groups, tok, cfg.loss,
                           teacher_batch=tb, scheduler=scheduler)
             if r.backend == "vllm":
@@ -499,6 +506,7 @@ def run_sdpo_train(cfg: SDPOConfig, run_dir: str | Path) -> Path:
                                                              "config": asdict(cfg)}))
             shutil.rmtree(final, ignore_errors=True)
             tmp.rename(final)
+            write_sdpo_report(run_dir)  # report.md + report.html (analysis/run_reports.py)
         acc.wait_for_everyone()
     finally:
         logger.close()

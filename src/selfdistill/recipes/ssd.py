@@ -22,6 +22,7 @@ from selfdistill.config import SSDConfig, TrainConfig
 from selfdistill.errors import UserError
 from selfdistill.records import read_jsonl, write_json_atomic
 from selfdistill.report import fmt_ci, fmt_pct, markdown_table, plot_heatmap
+from selfdistill.report_html import write_html_report
 from selfdistill.stages import console, sample_stage
 
 # ---------------------------------------------------------------- sample
@@ -268,6 +269,7 @@ def run_evaluate(cfg: SSDConfig, run_dir: Path, ssd_model: str | None = None) ->
     ])
     report = run_dir / "report.md"
     report.write_text(text + "\n")
+    write_html_report(report)  # report.html beside it (report_html.py)
     write_json_atomic(run_dir / "results.json", {
         "base_best": {"temperature": base_best.temperature, "pass@1": base_best.pass1()},
         "ssd_best": {"temperature": ssd_best.temperature, "pass@1": ssd_best.pass1()},
@@ -361,6 +363,7 @@ def run_grid(cfg: SSDConfig, run_dir: Path) -> Path:
     ])
     report = run_dir / "grid_report.md"
     report.write_text(text + "\n")
+    write_html_report(report)  # grid_report.html beside it (report_html.py)
     return report
 
 
