@@ -274,3 +274,57 @@ def test_credit_command_on_the_embedded_model_for_the_talks_example(tmp_path):
     assert any(a < 0 for a in advs) and all(math.isfinite(a) for a in advs)
     worst = min(range(len(advs)), key=advs.__getitem__)
     assert f"{advs[worst]:+.2f} (#{worst})" in r.output  # the summary names the real minimum
+
+
+def test_cli_renders_an_assistant_update_with_its_own_teacher(tmp_path, tiny_model_dir):
+    """`credit --profile P --update 1` re-scores the update's answer with the pre-update
+    adapter and the assistant's hindsight template; its A_t are the update's own."""
+    from selfdistill.assist.session import PlainOutput, Session, SessionConfig
+    from selfdistill.assist.update import UpdateConfig
+    from selfdistill.cli import app
+
+    root = tmp_path / "profiles"
+    cfg = SessionConfig(max_new_tokens=8, update=UpdateConfig(steps=1, lr=1e-2, topk=8))
+    with Session("p", str(tiny_model_dir), cfg, PlainOutput(echo=False), root=root) as s:
+        s.ask("add two numbers", answer=GOOD + "\n\nThis adds them.")
+        res = s.feedback("no explanation after the code")
+    out = tmp_path / "u.html"
+    r = CliRunner().invoke(app, ["credit", "--profile", "p", "--update", "1", "--home",
+                                 str(root), "--out", str(out), "--text"])
+    assert r.exit_code == 0, r.output
+    page = out.read_text()
+    assert "Important - follow this feedback from the user" in page  # the hindsight template
+    data = json.loads(re.search(r'id="credit-data">(.*?)</script>', page, re.S).group(1))[0]
+    advs = [t - s for s, t in zip(data["tok"]["s"], data["tok"]["t"], strict=True)]
+    assert len(advs) == res.tokens
+    assert sum(advs) / len(advs) == pytest.approx(res.mean_advantage, abs=1e-3)
+    worst_text, worst_adv = res.disliked[0]
+    assert min(advs) == pytest.approx(worst_adv, abs=1e-3)  # the update's "teacher disliked"
+    r = CliRunner().invoke(app, ["credit", "--profile", "p", "--update", "7", "--home",
+                                 str(root)])
+    assert r.exit_code == 2 and "no update v7" in r.output
+
+
+def test_saved_credit_is_the_advantage_the_sdpo_step_trains_with(tok, tmp_path):
+    """Recorded before the step, the credit's token-mean A_t equals the step's own
+    advantage_mean (sampled-token SDPO advantage over the same loss tokens)."""
+    from selfdistill.sdpo import SDPOLossConfig, sdpo_step
+
+    model = get_peft_model(tiny_llama(tok), LoraConfig(r=4, target_modules=["q_proj", "v_proj"],
+                                                       init_lora_weights=False))
+    teacher = Teacher(model, kind="ema", rate=0.5)
+    with torch.no_grad():  # make the EMA teacher differ from the student
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.3 * torch.randn_like(p))
+    groups = _groups(tok)
+    tb = build_teacher_batch(groups, tok)
+    rec = CreditRecorder(tmp_path / "c.jsonl", CreditLogConfig(rollouts_per_step=3,
+                                                                max_tokens=1000))
+    saved = rec.record(model, teacher, tok, groups, tb, step=1)
+    assert len(saved) == 2  # the passing rollout has no teacher context (no self-reprompt)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0)
+    m = sdpo_step(model, teacher, opt, groups, tok, SDPOLossConfig(top_k=5), teacher_batch=tb)
+    advs = [a for r in saved for a in r.advantages]
+    assert m.loss_tokens == len(advs)
+    assert sum(advs) / len(advs) == pytest.approx(m.advantage_mean, abs=1e-4)
