@@ -450,9 +450,10 @@ class Discoverer:
                 tb = build_teacher_batch(groups, self.tok, self.reprompt,
                                          max_prompt_tokens=cfg.teacher.max_prompt_tokens,
                                          rng=rng)
-                if self.credit is not None:  # per-token credit before the step (analysis/credit.py)
-                    self.credit.record(self.model, teacher, self.tok, groups, tb, step=next(n_step),
-                                       temperature=cfg.loss.temperature, method=method, seed=seed)
+                if self.credit is not None:  # per-token credit, before the step (credit.py)
+                    self.credit.record(self.model, teacher, self.tok, groups, tb,
+                                       step=next(n_step), temperature=cfg.loss.temperature,
+                                       method=method, seed=seed)
                 m = sdpo_step(self.model, teacher, opt, groups, self.tok, cfg.loss,
                               teacher_batch=tb)
                 self.model.eval()
