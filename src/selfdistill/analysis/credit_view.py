@@ -107,13 +107,18 @@ def scale_of(records: Sequence[CreditRecord]) -> float:
     return max([0.1, *[x for x in m if math.isfinite(x)]])
 
 
-def _title(rec: CreditRecord, i: int) -> str:
+def _label(rec: CreditRecord) -> str:
+    """Where a saved rollout came from, e.g. 'step 3, builtin/x, seed 0, rollout 2'."""
     m = rec.meta
     bits = [f"step {m['step']}" if "step" in m else "", str(m.get("problem_id") or ""),
             f"seed {m['seed']}" if "seed" in m else "",
             f"rollout {m['sample_idx']}" if "sample_idx" in m else "",
             f"update v{m['version']}" if "version" in m else ""]
-    label = ", ".join(b for b in bits if b)
+    return ", ".join(b for b in bits if b)
+
+
+def _title(rec: CreditRecord, i: int) -> str:
+    label = _label(rec)
     return f"Rollout {i + 1}" + (f" ({label})" if label else "")
 
 
@@ -275,7 +280,7 @@ def credit_pages(run_dir: str | Path, top: int = 3) -> list[tuple[CreditRecord, 
         return []
     ranked = sorted(load_records(path), key=lambda r: r.peak(), reverse=True)[:top]
     return [(r, write_html([r], run_dir / "credit" / f"{_slug(r)}.html",
-                           f"Token credit: {_title(r, 0)[len('Rollout 1 '):].strip('()')}"))
+                           f"Token credit: {_label(r) or run_dir.name}"))
             for r in ranked]
 
 
