@@ -31,6 +31,7 @@ code{font-family:ui-monospace,'DejaVu Sans Mono',monospace;background:#f4f5f7;pa
 pre{background:#f6f8fa;border:1px solid #e1e4e8;border-radius:6px;padding:10px;overflow-x:auto}
 pre code{background:none;padding:0}
 section.meta{margin-top:2em;border-top:2px solid #ddd;padding-top:.5em}
+#reproduce + pre{white-space:pre-wrap;word-break:break-all}
 footer{color:#777;font-size:12px;margin-top:2em}
 """
 
