@@ -117,3 +117,21 @@ def test_demo_report(tmp_path: Path):
     assert "rose on 1/2 prompts" in md
     page = (tmp_path / "report.html").read_text()
     assert "selfdistill assist demo --script demo.yaml" in page  # not run from the CLI here
+
+
+def test_evaluate_report_is_also_html(tmp_path: Path):
+    """recipes/evaluate's report hook: report.html beside report.md, plot embedded."""
+    from selfdistill.config import EvalConfig, EvaluateConfig, ModelConfig, write_run_config
+    from selfdistill.recipes.evaluate import TemperatureResult, write_eval_report
+
+    cfg = EvalConfig(benchmark="builtin:dev", temperatures=[0.0, 0.8], k_values=[1])
+    write_run_config(tmp_path, EvaluateConfig(run_dir=str(tmp_path), model=ModelConfig("m"),
+                                              eval=cfg), "evaluate")
+    summ = {"overall": {"n_problems": 4, "pass@1": {"mean": 0.25, "ci": [0.0, 0.75]}}}
+    res = [TemperatureResult(t, 1, summ, 0.0, 0.0, {"passed": 1, "failed": 3})
+           for t in (0.0, 0.8)]
+    md = write_eval_report(tmp_path, "m", "builtin:dev", 4, res, cfg)
+    page = (tmp_path / "report.html").read_text()
+    assert md.read_text().startswith("# Evaluation: m on builtin:dev")
+    assert "data:image/png;base64," in page and "25.0% [0.0, 75.0]" in page
+    assert "selfdistill evaluate --model m --benchmark builtin:dev" in page
