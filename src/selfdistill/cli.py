@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from selfdistill.cli_credit import credit_cmd
 from selfdistill.cli_errors import friendly, quiet_hf
 from selfdistill.errors import UserError
 from selfdistill.models import DEFAULT_MODEL
@@ -373,6 +374,7 @@ def _mount_assist() -> None:
 
 
 _mount_assist()
+app.command("credit")(friendly(credit_cmd))  # cli_credit.py
 
 
 def main() -> None:

@@ -247,6 +247,7 @@ def test_demo_reports_margins(tmp_path: Path, tiny_model_dir: Path, capsys):
     assert len(res["decision"]["after"]) == 2
     out = capsys.readouterr().out
     assert "held-out preference margin" in out and "opposite-feedback control" in out
+    assert "control (opposite feedback)" in (tmp_path / "h" / "report.html").read_text()
 
 
 def _spawn_tui(args: list[str], home: Path):

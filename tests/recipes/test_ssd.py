@@ -146,6 +146,7 @@ def test_ssd_run_end_to_end_on_the_embedded_model(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr[-3000:]
     report = (run / "report.md").read_text()
     assert "best-tuned base temperature" in report and "SSD" in report
+    assert "data:image/png;base64," in (run / "report.html").read_text()  # report_html.py
     results = json.loads((run / "results.json").read_text())
     assert results["paired_gain"]["problems"] == 4
     for label in ("base", "ssd"):

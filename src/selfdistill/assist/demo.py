@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from selfdistill.analysis.run_reports import write_demo_report
 from selfdistill.assist.output import Output
 from selfdistill.assist.script import load_script, play_script
 from selfdistill.assist.session import Session, SessionConfig, request_chat
@@ -150,6 +151,8 @@ def run_demo(script: str | Path | None = None, model_spec: str | None = None,
     result.update({k: result["sequence"][k] for k in ("before", "after", "mean_before",
                                                       "mean_after", "rose")})
     (root / f"{profile}-demo-result.json").write_text(json.dumps(result, indent=2))
+    report = write_demo_report(root, [it.prompt for it in items], result, str(path))
+    print(f"report: {report} and {report.with_suffix('.html')}", flush=True)  # run_reports.py
     return result
 
 

@@ -22,6 +22,7 @@ from selfdistill.generation import Generator, SamplingParams
 from selfdistill.metrics import summarize
 from selfdistill.problems import Problem
 from selfdistill.report import fmt_ci, fmt_pct, markdown_table, plot_curves_with_ci
+from selfdistill.report_html import write_html_report
 from selfdistill.stages import console, grade_stage, per_problem_counts, sample_stage
 
 
@@ -168,6 +169,7 @@ def write_eval_report(run_dir: Path, model_spec: str, benchmark: str, n_problems
     ])
     path = run_dir / "report.md"
     path.write_text(text + "\n")
+    write_html_report(path)  # report.html beside it (report_html.py)
     return path
 
 

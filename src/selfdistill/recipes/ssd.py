@@ -23,6 +23,7 @@ from selfdistill.core.lora import merge_for_inference
 from selfdistill.core.records import read_jsonl, write_json_atomic
 from selfdistill.errors import UserError
 from selfdistill.report import fmt_ci, fmt_pct, markdown_table, plot_heatmap
+from selfdistill.report_html import write_html_report
 from selfdistill.stages import console, sample_stage
 
 # ---------------------------------------------------------------- sample
@@ -257,6 +258,7 @@ def run_evaluate(cfg: SSDConfig, run_dir: Path, ssd_model: str | None = None) ->
     ])
     report = run_dir / "report.md"
     report.write_text(text + "\n")
+    write_html_report(report)  # report.html beside it (report_html.py)
     write_json_atomic(run_dir / "results.json", {
         "base_best": {"temperature": base_best.temperature, "pass@1": base_best.pass1()},
         "ssd_best": {"temperature": ssd_best.temperature, "pass@1": ssd_best.pass1()},
@@ -366,6 +368,7 @@ def run_grid(cfg: SSDConfig, run_dir: Path) -> Path:
     ])
     report = run_dir / "grid_report.md"
     report.write_text(text + "\n")
+    write_html_report(report)  # grid_report.html beside it (report_html.py)
     return report
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from selfdistill.analysis.credit import CreditLogConfig
 from selfdistill.core.config import ModelConfig, OptimConfig, SamplerConfig, register_recipe
 from selfdistill.distill.objective import SDPOLossConfig
 from selfdistill.distill.teacher_context import TeacherConfig
@@ -71,6 +72,7 @@ class DiscoverConfig:
     optim: DiscoverOptimConfig = field(default_factory=DiscoverOptimConfig)
     multiturn: DiscoverMultiturnConfig = field(default_factory=DiscoverMultiturnConfig)
     report: DiscoverReportConfig = field(default_factory=DiscoverReportConfig)
+    credit: CreditLogConfig = field(default_factory=CreditLogConfig)  # analysis/credit.py
 
 
 register_recipe("discover", DiscoverConfig)

@@ -9,6 +9,7 @@ sample with the adapter disabled (the plain base model).
 from __future__ import annotations
 
 import functools
+import itertools
 import random
 from collections.abc import Callable
 from typing import Any
@@ -50,6 +51,7 @@ class Discoverer:
         if window is None:
             window = int(getattr(self.gen_model.config, "max_position_embeddings", 2048))
         self.window = window
+        self.credit: Any = None  # a CreditRecorder set by run_units (analysis/credit.py)
 
     def reset(self, seed: int) -> tuple[Any, Any]:
         """Fresh trainable weights (seeded LoRA init or the snapshot), optimiser and teacher."""
@@ -91,6 +93,7 @@ class Discoverer:
 
         opt, teacher = self.reset(seed)
         rng = random.Random(seed)
+        n_step = itertools.count(1)
 
         def update(chat: Chat, comps: list[Completion], verdicts: list[Any],
                    fbs: list[str]) -> dict[str, float]:
@@ -98,6 +101,10 @@ class Discoverer:
             tb = build_teacher_batch(groups, self.tok, self.reprompt,
                                      max_prompt_tokens=self.cfg.teacher.max_prompt_tokens,
                                      rng=rng)
+            if self.credit is not None:  # per-token credit, before the step (credit.py)
+                self.credit.record(self.model, teacher, self.tok, groups, tb, step=next(n_step),
+                                   temperature=self.cfg.loss.scoring_temperature,
+                                   method="sdpo", seed=seed)
             m = sdpo_step(self.model, teacher, opt, groups, self.tok, self.cfg.loss,
                           teacher_batch=tb)
             self.model.eval()

@@ -19,8 +19,10 @@ def _fmt_att(e: dict[str, Any] | None) -> str:
 def write_report(run_dir: str | Path, summary: dict[str, Any], cfg: DiscoverConfig,
                  n_problems: int, title: str) -> Path:
     """RUN/report.md + RUN/discovery_at_k.png + RUN/summary.json from summarize_results."""
+    from selfdistill.analysis.credit_view import append_credit_section
     from selfdistill.core.records import write_json_atomic
     from selfdistill.report import markdown_table, plot_curves_with_ci
+    from selfdistill.report_html import write_html_report
 
     run_dir = Path(run_dir)
     write_json_atomic(run_dir / "summary.json", summary)
@@ -63,6 +65,8 @@ def write_report(run_dir: str | Path, summary: dict[str, Any], cfg: DiscoverConf
     ])
     path = run_dir / "report.md"
     path.write_text(text + "\n")
+    append_credit_section(path)  # links to saved token credit (analysis/credit_view.py)
+    write_html_report(path)  # report.html beside it (report_html.py)
     return path
 
 

@@ -204,7 +204,10 @@ def run_units(
     if report_only:
         return [done[u] for u in units if u in done]
     if todo:
+        from selfdistill.analysis.credit import CreditRecorder
+
         disc = (discoverer_factory or (lambda: _discoverer(cfg)))()
+        disc.credit = CreditRecorder(run_dir / "credit.jsonl", cfg.credit, cfg.model.spec)
         writer = JsonlWriter(run_dir / "results.jsonl")
         try:
             with progress_bar() as bar:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from selfdistill.analysis.credit import CreditLogConfig
 from selfdistill.core.config import (
     EvalConfig,
     ModelConfig,
@@ -63,6 +64,7 @@ class SDPOConfig:
     loss: SDPOLossConfig = field(default_factory=SDPOLossConfig)
     optim: SDPOOptimConfig = field(default_factory=SDPOOptimConfig)
     eval: EvalConfig = field(default_factory=lambda: EvalConfig(benchmark="builtin:dev"))
+    credit: CreditLogConfig = field(default_factory=CreditLogConfig)  # analysis/credit.py
 
 
 register_recipe("sdpo", SDPOConfig)

@@ -66,6 +66,7 @@ class _Trainer:
     optimizer: Any
     scheduler: Any
     gen: Any
+    credit: Any = None  # rank 0: a CreditRecorder saving some rollouts' token credit
 
 
 def _build_trainer(cfg: SDPOConfig, resume: Path | None, device: Any, world: int) -> _Trainer:
@@ -173,6 +174,10 @@ def run_sdpo_train(cfg: SDPOConfig, run_dir: str | Path) -> Path:
     tr = _build_trainer(cfg, resume, acc.device, world)
     logger = MetricsLogger(run_dir, main)
     if main:
+        from selfdistill.analysis.credit import CreditRecorder
+
+        tr.credit = CreditRecorder(run_dir / "credit.jsonl", cfg.credit, cfg.model.spec)
+    if main:
         console.print(f"SDPO ({cfg.loss.algorithm}, {cfg.optim.method}, teacher "
                       f"{cfg.teacher.kind}) on {len(problems)} prompts from {cfg.data.source}: "
                       f"{cfg.steps} steps x {cfg.data.prompts_per_step} prompts x "
@@ -193,6 +198,9 @@ def run_sdpo_train(cfg: SDPOConfig, run_dir: str | Path) -> Path:
         if main:
             save_final(tr.model, tr.tok, final, cfg.model.spec,
                        {"steps": cfg.steps, "config": asdict(cfg)}, "sdpo_state.json")
+            from selfdistill.analysis.run_reports import write_sdpo_report
+
+            write_sdpo_report(run_dir)  # report.md + report.html (analysis/run_reports.py)
         acc.wait_for_everyone()
     finally:
         logger.close()
@@ -226,6 +234,9 @@ def _train_step(cfg: SDPOConfig, tr: _Trainer, problems: list[Any], step: int, r
     tb = build_teacher_batch(batch.groups, tr.tok, cfg.teacher.reprompt(),
                              max_prompt_tokens=cfg.teacher.max_prompt_tokens,
                              rng=random.Random(cfg.seed * 7919 + step * 31 + rank))
+    if tr.credit is not None:  # a few rollouts' per-token credit, before the step
+        tr.credit.record(tr.model, tr.teacher, tr.tok, batch.groups, tb, step=step + 1,
+                         temperature=cfg.loss.scoring_temperature)
     m = sdpo_step(tr.model, tr.teacher, tr.optimizer, batch.groups, tr.tok, cfg.loss,
                   teacher_batch=tb, scheduler=tr.scheduler)
     if r.backend == "vllm":

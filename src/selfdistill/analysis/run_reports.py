@@ -1,0 +1,157 @@
+"""Reports for the runs that printed numbers but wrote no report: SDPO training and the
+assistant demo. Each writes report.md (+ plot) and, through report_html, report.html."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+from selfdistill.report import markdown_table
+
+# (metrics.jsonl key, column title) of the SDPO step table.
+_STEP_COLUMNS = [("reward_mean", "reward"), ("pass_rate", "pass"), ("loss", "loss"),
+                 ("teacher_student_kl", "KL(student||teacher)"),
+                 ("advantage_abs_mean", "mean |A_t|"), ("response_length_mean", "length"),
+                 ("seconds_total", "seconds")]
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "-" if v is None else str(v)
+
+
+def _thin(rows: list[dict[str, Any]], at_most: int = 25) -> list[dict[str, Any]]:
+    """Every k-th row (first and last kept) so a long run's table stays readable."""
+    if len(rows) <= at_most:
+        return rows
+    k = -(-len(rows) // at_most)
+    keep = rows[::k]
+    return keep if keep[-1] is rows[-1] else [*keep, rows[-1]]
+
+
+def plot_sdpo_curves(train: list[dict[str, Any]], path: Path) -> Path:
+    """Reward / pass rate and loss / teacher-student KL against the step."""
+    from selfdistill.report import _plt
+
+    plt = _plt()
+    steps = [r["step"] for r in train]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=110)
+    a.plot(steps, [r.get("reward_mean", 0.0) for r in train], marker="o", label="reward")
+    a.plot(steps, [r.get("pass_rate", 0.0) for r in train], marker=".", label="pass rate")
+    a.set_xlabel("step")
+    a.set_title("rollout reward")
+    a.legend()
+    b.plot(steps, [r.get("loss", 0.0) for r in train], marker="o", label="loss")
+    b.plot(steps, [r.get("teacher_student_kl", 0.0) for r in train], marker=".",
+           label="KL(student || teacher)")
+    b.set_xlabel("step")
+    b.set_title("distillation")
+    b.legend()
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_sdpo_report(run_dir: str | Path) -> Path:
+    """RUN/report.md (+ sdpo_curves.png, report.html) from metrics.jsonl, config and credit."""
+    import yaml
+
+    from selfdistill.analysis.credit_view import credit_section
+    from selfdistill.core.records import read_jsonl
+    from selfdistill.report_html import write_html_report
+
+    run_dir = Path(run_dir)
+    cfg_file = run_dir / "config.yaml"
+    cfg = (yaml.safe_load(cfg_file.read_text()) or {}) if cfg_file.is_file() else {}
+    rows = read_jsonl(run_dir / "metrics.jsonl")
+    train = [r for r in rows if r.get("kind") == "train"]
+    evals = [r for r in rows if r.get("kind") == "eval"]
+    loss, teacher, roll = cfg.get("loss", {}), cfg.get("teacher", {}), cfg.get("rollout", {})
+    data, optim = cfg.get("data", {}), cfg.get("optim", {})
+    parts = [
+        "# SDPO report",
+        f"Model `{cfg.get('model', {}).get('spec', '?')}`; prompts `{data.get('source', '?')}`, "
+        f"{data.get('prompts_per_step', '?')} per step x G = {roll.get('n', '?')} rollouts; "
+        f"algorithm {loss.get('algorithm', '?')} ({loss.get('divergence', '?')} on top-"
+        f"{loss.get('top_k', '?')}), teacher {teacher.get('kind', '?')} "
+        f"{teacher.get('rate', '')}; {optim.get('method', '?')} lr {optim.get('lr', '?')}. "
+        f"{len(train)} of {cfg.get('steps', '?')} steps logged.",
+    ]
+    if train:
+        plot = plot_sdpo_curves(train, run_dir / "sdpo_curves.png")
+        first, last = train[0], train[-1]
+        parts += [
+            f"Reward {first.get('reward_mean', 0):.3f} at step {first['step']} -> "
+            f"{last.get('reward_mean', 0):.3f} at step {last['step']} (rollouts of the "
+            "policy being trained, sampled before each step).",
+            f"![SDPO curves]({plot.name})",
+            "## Steps",
+            markdown_table(["step", *[t for _, t in _STEP_COLUMNS], "context sol/fb/none"],
+                           [[r["step"], *[_fmt(r.get(k)) for k, _ in _STEP_COLUMNS],
+                             f"{r.get('with_solution', 0)}/{r.get('feedback_only', 0)}/"
+                             f"{r.get('no_context', 0)}"] for r in _thin(train)]),
+        ]
+    if evals:
+        keys = sorted({k for r in evals for k in r if k.startswith("pass@1")})
+        parts += ["## Dev evaluation",
+                  markdown_table(["step", *keys],
+                                 [[r["step"], *[_fmt(r.get(k)) for k in keys]] for r in evals])]
+    section = credit_section(run_dir)
+    if section:
+        parts.append(section)
+    path = run_dir / "report.md"
+    path.write_text("\n\n".join(parts) + "\n")
+    write_html_report(path)
+    return path
+
+
+def write_demo_report(out_dir: str | Path, prompts: list[str], result: dict[str, Any],
+                      script: str = "") -> Path:
+    """OUT/report.md + report.html for `assist demo` from run_demo's numbers."""
+    from selfdistill.report_html import write_html_report
+
+    out_dir = Path(out_dir)
+    parts = ["# Assistant demo: held-out preference margins",
+             f"{result.get('updates', '?')} corrections replayed"
+             + (f" from `{script}`" if script else "") + "; margins measured on "
+             f"{len(prompts)} held-out prompts no correction touched, before and after."]
+    for name, title in (("sequence", "log p(preferred) - log p(dispreferred), whole answers"),
+                        ("decision", "the same at the first differing token")):
+        rep = result.get(name)
+        if not rep:
+            continue
+        ctrl = rep.get("control_after")
+        rows = []
+        for i, p in enumerate(prompts):
+            b, a = rep["before"][i], rep["after"][i]
+            row = [p.replace("|", "\\|"), f"{b:.3f}", f"{a:.3f}", f"{a - b:+.3f}"]
+            if ctrl:
+                row += [f"{ctrl[i]:.3f}", f"{ctrl[i] - b:+.3f}"]
+            rows.append(row)
+        mb, ma = statistics.fmean(rep["before"]), statistics.fmean(rep["after"])
+        mean = ["**mean**", f"{mb:.3f}", f"{ma:.3f}", f"{ma - mb:+.3f}"]
+        if ctrl:
+            mc = statistics.fmean(ctrl)
+            mean += [f"{mc:.3f}", f"{mc - mb:+.3f}"]
+        rows.append(mean)
+        headers = ["prompt", "before", "after", "change"]
+        if ctrl:
+            headers += ["control (opposite feedback)", "control change"]
+        parts += [f"## Margin: {name}", title + f"; rose on {rep['rose']}/{rep['n']} prompts.",
+                  markdown_table(headers, rows)]
+    path = out_dir / "report.md"
+    path.write_text("\n\n".join(parts) + "\n")
+    write_html_report(path, commands=[c for c in [_demo_command(script)] if c])
+    return path
+
+
+def _demo_command(script: str) -> str:
+    from selfdistill.report_html import invoked_command
+
+    return invoked_command() or ("selfdistill assist demo" +
+                                 (f" --script {script}" if script else ""))
