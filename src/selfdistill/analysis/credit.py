@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from selfdistill.distill.teacher_context import last_user_text
 from selfdistill.generation.base import Chat
 
 DEFAULT_ALTERNATIVES = 5
@@ -182,11 +183,6 @@ def score_credit(
     return out
 
 
-def _user_text(chat: Chat) -> str:
-    users = [m["content"] for m in chat if m["role"] == "user"]
-    return users[-1] if users else ""
-
-
 def credit_for_answer(
     model: Any,
     tokenizer: Any,
@@ -234,7 +230,7 @@ def credit_for_answer(
     if group[0] != reward:
         raise ValueError("group_rewards must start with this answer's reward")
     return CreditRecord(
-        prompt=_user_text(chat), answer=answer, teacher_message=_user_text(teacher_chat),
+        prompt=last_user_text(chat), answer=answer, teacher_message=last_user_text(teacher_chat),
         tokens=rows, grpo_advantage=_grpo(group, 0), reward=reward, group_rewards=group,
         feedback=feedback, solution=solution, model=model_name, meta=dict(meta or {}))
 
@@ -325,7 +321,7 @@ class CreditRecorder:
             g, j, r = flat[i]
             tchat = teacher_batch.chats[i]
             records.append(CreditRecord(
-                prompt=_user_text(g.chat), answer=r.text, teacher_message=_user_text(tchat),
+                prompt=last_user_text(g.chat), answer=r.text, teacher_message=last_user_text(tchat),
                 tokens=toks, grpo_advantage=_grpo(g.rewards, j), reward=r.reward,
                 group_rewards=list(g.rewards), feedback=r.feedback, model=self.model_name,
                 truncated=max(0, len(r.completion_ids) - c.max_tokens),

@@ -107,7 +107,8 @@ def _teacher_chat(prompt_chat: Chat, user_message: str) -> Chat:
     return chat
 
 
-def _last_user_text(prompt_chat: Chat) -> str:
+def last_user_text(prompt_chat: Chat) -> str:
+    """The content of the chat's last user message ("" when there is none)."""
     users = [m["content"] for m in prompt_chat if m["role"] == "user"]
     return users[-1] if users else ""
 
@@ -125,7 +126,7 @@ def _fit(
     the largest cap that fits is found by bisection. Returns (chat or None, truncated).
     """
     tpl = cfg.template
-    prompt = _last_user_text(prompt_chat)
+    prompt = last_user_text(prompt_chat)
 
     def build(cap: int | None) -> Chat:
         def cut(s: str | None) -> str | None:
