@@ -8,8 +8,9 @@ each example is (prompt, own answer) as exact token ids, prompt masked, truncate
 
 Paths (each in its own fresh subprocess, so its peak RSS (VmHWM) is honest; the paths
 alternate TRL, ours, TRL, ours ... for --rounds rounds, and medians are compared):
-  trl-default  trl.SFTTrainer with SFTConfig defaults; only batch, max_length, lr and
-               epochs are set (TRL's defaults here: bf16 autocast, gradient checkpointing,
+  trl-default  trl.SFTTrainer with SFTConfig defaults; only batch, max_length, lr, epochs
+               and use_cpu (without it transformers rejects TRL's default bf16 on a
+               GPU-less machine) are set (TRL's defaults: bf16 autocast, gradient checkpointing,
                fused LM head with entropy/accuracy metrics, random batches).
   ours         selfdistill.training.make_sft_trainer with recipes/ssd_cpu.yaml's train
                settings (chunked answer-only loss, micro-batches, length grouping, bf16
@@ -160,7 +161,9 @@ def sft_run(kind: str, a: argparse.Namespace) -> dict[str, Any]:
         from datasets import Dataset
         from trl import SFTConfig, SFTTrainer
 
-        extra = {"bf16": False, "gradient_checkpointing": False} if kind == "trl-fp32" else {}
+        # use_cpu: transformers refuses TRL's default bf16 on a GPU-less machine without it.
+        extra = ({"bf16": False, "gradient_checkpointing": False} if kind == "trl-fp32"
+                 else {"use_cpu": True})
         args = SFTConfig(output_dir=out, per_device_train_batch_size=a.batch, max_length=a.max_len,
                          learning_rate=1e-5, num_train_epochs=1, **common, **extra)
         trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(examples),

@@ -85,6 +85,8 @@ def sft_config(tc: TrainConfig, out_dir: Path, **overrides: Any) -> Any:
         save_steps=tc.save_steps, save_total_limit=2,
         seed=tc.seed,
         bf16=use_bf16(tc.bf16),
+        # transformers refuses bf16 without a GPU unless told to train on the CPU.
+        use_cpu=not torch.cuda.is_available(),
         gradient_checkpointing=tc.gradient_checkpointing,
         train_sampling_strategy="group_by_length" if tc.group_by_length else "random",
         report_to=["tensorboard"],
