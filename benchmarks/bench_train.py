@@ -283,7 +283,8 @@ def child(what: str, kind: str, a: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=2, help="interleaved TRL/ours rounds")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="interleaved TRL/ours rounds (0: only --ablation / SDPO)")
     ap.add_argument("--examples", type=int, default=24, help="examples per epoch (3 steps of 8)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--max-len", type=int, default=512)
@@ -336,7 +337,7 @@ def main() -> None:
                 f"{r['peak_mb'] / GiB:5.2f} GiB, steps "
                 f"[{', '.join(f'{s:.1f}' for s in r['step_s'])}] s, micro {r['micro']}x{r['accum']}")
 
-    if not a.skip_sft:
+    if not a.skip_sft and a.rounds > 0:
         runs: dict[str, list[dict[str, Any]]] = {"trl-default": [], "ours": []}
         for r in range(a.rounds):
             for kind in runs:
@@ -352,12 +353,12 @@ def main() -> None:
         print(f"ratio selfdistill / TRL defaults: {ratio:.2f}x (target >= 2); selfdistill peak "
               f"RSS {peak['ours'] / GiB:.2f} GiB (target <= 4); "
               f"{100 * frac(runs['ours'][-1] | {'tok_s': med['ours']}):.0f}% of the FLOP limit")
-        if a.ablation:
-            print("\nablation (one run each, this run's machine):")
-            for kind in ("trl-fp32", "ours-fp32", "ours-no-chunked-loss", "ours-no-grouping",
-                         "ours-checkpointing", "ours-one-micro-batch"):
-                res = child("sft", kind, a)
-                print(f"  {kind:21s} {line(res)}  [{VARIANTS[kind][0]}]", flush=True)
+    if a.ablation:
+        print("\nablation (one run each, this run's machine):")
+        for kind in ("ours", "trl-fp32", "ours-fp32", "ours-no-chunked-loss", "ours-no-grouping",
+                     "ours-checkpointing", "ours-one-micro-batch"):
+            res = child("sft", kind, a)
+            print(f"  {kind:21s} {line(res)}  [{VARIANTS[kind][0]}]", flush=True)
     if not a.skip_sdpo:
         print(f"\nSDPO step (bench_sdpo_step batch: {a.sdpo_prompts} prompts x G={a.sdpo_g}, "
               f"{a.sdpo_tokens}-token completions, LoRA r16, EMA teacher) and assistant update "
