@@ -112,12 +112,6 @@ def sft_examples(records: list[dict[str, Any]], eos_id: int, max_len: int
     return out
 
 
-def _world_size() -> int:
-    import os
-
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
 def _latest_checkpoint(train_dir: Path) -> str | None:
     ckpts = sorted(train_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     return str(ckpts[-1]) if ckpts else None
