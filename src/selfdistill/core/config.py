@@ -117,7 +117,13 @@ class TrainConfig:
     logging_steps: int = 5
     seed: int = 0
     gradient_checkpointing: bool = False
-    bf16: bool = False
+    bf16: bool = False  # bf16 autocast; on CPU only used where it is native (AVX512-BF16/AMX)
+    # Fast SFT path (selfdistill.training; measured in docs/results.md):
+    micro_batch_size: int | None = None  # split batch_size*grad_accum into micro-batches of this
+    chunked_loss: bool = True  # CE through the LM head in chunks, answer tokens only
+    loss_chunk: int = 1024  # tokens per chunk of the chunked loss
+    group_by_length: bool = True  # length-grouped batches: little padding
+    threads: int | None = None  # torch threads for training (None: torch's default)
 
 
 @dataclass

@@ -114,12 +114,6 @@ def sft_examples(records: list[dict[str, Any]], eos_id: int, max_len: int
     return out
 
 
-def _world_size() -> int:
-    import os
-
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
 def _latest_checkpoint(train_dir: Path) -> str | None:
     ckpts = sorted(train_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     return str(ckpts[-1]) if ckpts else None
@@ -129,8 +123,6 @@ def train_sft(model_spec: str, dtype: str, records: list[dict[str, Any]], tc: Tr
               out_dir: Path, resume: bool = True) -> Path:
     """Fine-tune on (prompt, answer) records with TRL's SFTTrainer; save to out_dir/final."""
     import torch
-    from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
 
     from selfdistill.models import load_model
 
@@ -149,32 +141,10 @@ def train_sft(model_spec: str, dtype: str, records: list[dict[str, Any]], tc: Tr
                                   tc.lora_dropout)
     import os
 
+    from selfdistill.training.sft import make_sft_trainer
+
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out_dir / "tb"))
-    args = SFTConfig(
-        output_dir=str(out_dir),
-        learning_rate=tc.lr,
-        lr_scheduler_type="cosine_with_min_lr",
-        lr_scheduler_kwargs={"min_lr": tc.lr_end},
-        warmup_steps=tc.warmup_ratio,  # a float < 1 is read as a ratio of total steps
-        adam_beta1=tc.adam_beta1, adam_beta2=tc.adam_beta2, weight_decay=tc.weight_decay,
-        num_train_epochs=tc.epochs,
-        per_device_train_batch_size=tc.batch_size,
-        gradient_accumulation_steps=tc.grad_accum,
-        max_length=tc.max_seq_len,
-        logging_steps=tc.logging_steps,
-        save_steps=tc.save_steps, save_total_limit=2,
-        seed=tc.seed,
-        bf16=tc.bf16,
-        gradient_checkpointing=tc.gradient_checkpointing,
-        report_to=["tensorboard"],
-        dataloader_num_workers=0,
-        # CPU multi-process (accelerate launch --cpu) needs gloo; single process needs none.
-        ddp_backend="gloo" if _world_size() > 1 and not torch.cuda.is_available() else None,
-        remove_unused_columns=False,
-        disable_tqdm=False,
-    )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(examples),
-                         processing_class=tok, peft_config=peft_config)
+    trainer = make_sft_trainer(model, tok, examples, tc, out_dir, peft_config=peft_config)
     ckpt = _latest_checkpoint(out_dir) if resume else None
     if ckpt:
         console.print(f"resuming training from {ckpt}")
