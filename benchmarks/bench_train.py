@@ -69,7 +69,7 @@ def samples_path(n: int, max_new_tokens: int) -> Path:
 
 def make_samples(path: Path, n: int, max_new_tokens: int) -> None:
     """Sample the frozen embedded model hot on n built-in training prompts (the SSD sampler)."""
-    from selfdistill.config import SSDSampleConfig
+    from selfdistill.core.config import SSDSampleConfig
     from selfdistill.models import load_model
     from selfdistill.problems.registry import load_source
     from selfdistill.recipes.evaluate import make_generator
@@ -86,9 +86,9 @@ def make_samples(path: Path, n: int, max_new_tokens: int) -> None:
 
 def load_examples(path: Path, max_len: int, limit: int) -> list[dict[str, list[int]]]:
     """SSD's own (prompt, answer) -> masked examples, dropping stubs like the recipe."""
+    from selfdistill.core.records import read_jsonl
     from selfdistill.models import load_tokenizer
     from selfdistill.recipes.ssd import filter_samples, sft_examples
-    from selfdistill.records import read_jsonl
 
     kept, _ = filter_samples(read_jsonl(path), drop_empty=True, drop_stubs=True)
     tok = load_tokenizer(MODEL)
@@ -134,7 +134,7 @@ def recipe_train_config(batch: int, max_len: int, overrides: dict[str, Any]) -> 
     """recipes/ssd_cpu.yaml's train section, at optimiser batch `batch` x `max_len` tokens."""
     import dataclasses
 
-    from selfdistill.config import load_config
+    from selfdistill.core.config import load_config
 
     _, cfg = load_config(str(REPO / "recipes" / "ssd_cpu.yaml"), [])
     tc = dataclasses.replace(cfg.train, batch_size=batch, grad_accum=1, max_seq_len=max_len,

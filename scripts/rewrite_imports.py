@@ -129,4 +129,5 @@ def rewrite(path: str) -> bool:
 
 
 if __name__ == "__main__":
-    print("rewrote", sum(rewrite(p) for p in sys.argv[1:]), "files")
+    files = [p for p in sys.argv[1:] if not p.endswith("rewrite_imports.py")]  # not itself
+    print("rewrote", sum(rewrite(p) for p in files), "files")

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from selfdistill.config import TrainConfig
+from selfdistill.core.config import TrainConfig
 from selfdistill.training.chunked_ce import add_chunked_loss, supports_chunked_loss
 
 
