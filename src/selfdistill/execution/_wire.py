@@ -99,9 +99,12 @@ def encode(value: object, ref_of: object = None, depth: int = 0) -> object:
     return {"$r": ref_of(value)}
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # bound now: json.dumps may be patched
+
+
 def dumps(value: object, ref_of: object = None) -> bytes:
     """encode() as compact JSON bytes."""
-    return json.dumps(encode(value, ref_of), separators=(",", ":")).encode()
+    return _ENCODE(encode(value, ref_of)).encode()
 
 
 _HASHABLE = (type(None), bool, int, float, str, tuple, frozenset, bytes)

@@ -307,6 +307,8 @@ def _child_c(job: dict, wd: str, fds: tuple[int, int, int, int, int], uid: int |
         os.environ["HOME"] = wd
         os.environ["TMPDIR"] = wd
         if uid is not None:
+            for cap in range(64):  # an empty bounding set: nothing can ever regain a capability
+                _libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)  # from here on RLIMIT_NPROC is enforced and no capability is left
@@ -387,7 +389,10 @@ def _harness(job: dict, res_w: int, bridge: int) -> None:
         report({"phase": "compile", "exc": type_(e).__name__, "tb": tb_of(e)})
         exit_(0)
     if mode == "call":
-        args = [json.loads(line) for line in job["args"].splitlines() if line.strip()]
+        if "args_wire" in job:  # run_function(): any plain values, tuples and sets included
+            args = _wire.decode(job["args_wire"])
+        else:
+            args = [json.loads(line) for line in job["args"].splitlines() if line.strip()]
     g = {"__name__": "__main__" if mode == "stdio" else "solution", "__builtins__": builtins}
     phase = "run"
     try:

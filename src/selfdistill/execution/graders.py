@@ -66,6 +66,8 @@ def _str(x: Any, default: str = "") -> str:
 
 def _limits_verdict(raw: dict[str, Any], config: SandboxConfig) -> tuple[str, str] | None:
     """Limits the worker observed (they decide before anything the candidate reported)."""
+    if raw.get("memory_limit"):  # first: an OOM kill can also stall the job until the time-out
+        return "memory_limit", f"Memory limit exceeded ({config.memory_mb} MB, whole job)"
     if raw.get("timed_out"):
         return "time_limit", f"Time limit exceeded ({config.timeout_s:g} s)"
     cpu_limit = config.job_limits()["cpu_s"]
@@ -73,8 +75,6 @@ def _limits_verdict(raw: dict[str, Any], config: SandboxConfig) -> tuple[str, st
     # SIGXCPU comes from the soft CPU limit, SIGKILL after the hard one (soft + 1 s).
     if sig == signal.SIGXCPU or (sig == signal.SIGKILL and float(raw.get("cpu_s") or 0.0) >= cpu_limit - 0.05):
         return "time_limit", f"CPU time limit exceeded ({cpu_limit} s)"
-    if raw.get("memory_limit"):
-        return "memory_limit", f"Memory limit exceeded ({config.memory_mb} MB, whole job)"
     if raw.get("output_limit"):
         return "runtime_error", f"Output limit exceeded ({config.max_output_bytes} bytes)"
     return None

@@ -107,7 +107,7 @@ def _make_cgroup() -> dict[str, Any] | None:
         md.mkdir()
         made.append(str(md))
         pd = None
-        if pids_own is not None and (pids_root / "pids.max").exists():
+        if pids_own is not None and (pids_root / pids_own.lstrip("/") / "cgroup.procs").exists():
             pd = pids_root / pids_own.lstrip("/") / name
             pd.mkdir()
             made.append(str(pd))
