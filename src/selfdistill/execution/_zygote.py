@@ -315,6 +315,9 @@ def _child_c(job: dict, wd: str, fds: tuple[int, int, int, int, int], uid: int |
             _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         else:
             _drop_caps()  # also sets NO_NEW_PRIVS
+            # Dumpable again (the server is not): the memory watchdog must read the job's
+            # smaps, and the job holds nothing it could hide from itself.
+            _libc.prctl(4, 1, 0, 0, 0)
         if _libc.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1:
             raise OSError("NO_NEW_PRIVS could not be set")
         _harness(job, 3, 4 if bridge >= 0 else -1)
