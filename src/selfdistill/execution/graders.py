@@ -193,6 +193,22 @@ def _judge(problem: Problem, test: TestCase, raw: dict[str, Any],
     return "wrong_answer", f"first difference on output line {line + 1}" if line is not None else "", actual
 
 
+def _duration(raw: dict[str, Any]) -> float:
+    try:
+        return float(raw.get("duration_s") or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def judge_outcome(problem: Problem, test: TestCase, raw: dict[str, Any],
+                  config: SandboxConfig) -> tuple[str, str, str | None]:
+    """_judge(), where any malformed outcome becomes a runtime_error verdict, never an exception."""
+    try:
+        return _judge(problem, test, raw, config)
+    except Exception as e:  # noqa: BLE001 - a malformed outcome is a verdict, never a crash
+        return "runtime_error", f"{PROTOCOL_VIOLATION}: {type(e).__name__}", None
+
+
 def grade(problem: Problem, code: str | None, *, config: SandboxConfig | None = None,
           stop_at_first_failure: bool = True) -> Verdict:
     """Run code against every test of problem in the sandbox and return its Verdict."""
@@ -212,11 +228,8 @@ def grade(problem: Problem, code: str | None, *, config: SandboxConfig | None = 
                                       test.input if test.kind == "assert" else None)
         except SandboxError as e:
             raw = {"infra_error": str(e)}
-        try:
-            duration += float(raw.get("duration_s") or 0.0)
-            status, message, actual = _judge(problem, test, raw, config)
-        except Exception as e:  # noqa: BLE001 - a malformed outcome is a verdict, never a crash
-            status, message, actual = "runtime_error", f"{PROTOCOL_VIOLATION}: {type(e).__name__}", None
+        duration += _duration(raw)
+        status, message, actual = judge_outcome(problem, test, raw, config)
         if status == "accepted":
             passed += 1
             continue
