@@ -455,6 +455,11 @@ def tracer(frame, event, arg):
 sys.settrace(tracer)
 threading.settrace(tracer)
 """ + WRONG_ADD),
+    dict(name="shadow_unimported_module_assert", kind="assert", status="wrong_answer",
+         test="assert math.isclose(add(2, 3), 5)\n", code="""
+import types
+math = types.SimpleNamespace(isclose=lambda *a, **k: True)
+""" + WRONG_ADD),
     dict(name="settrace_call", kind="call", status="wrong_answer", code="""
 import sys
 sys.settrace(lambda *a: None)

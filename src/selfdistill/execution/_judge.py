@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import builtins
 import ctypes
+import importlib
 import importlib.util
 import json
 import linecache
@@ -149,6 +150,14 @@ class TestGlobals(dict):
     def __missing__(self, name: str) -> object:
         if name in builtins.__dict__ or name.startswith("__"):
             raise KeyError(name)
+        if name in sys.stdlib_module_names and not name.startswith("_"):
+            # A stdlib module the test forgot to import is ours, never the candidate's.
+            try:
+                value = importlib.import_module(name)
+            except ImportError:
+                raise KeyError(name) from None
+            self[name] = value
+            return value
         try:
             value = self.peer.lookup(name)
         except NameError:
