@@ -49,7 +49,6 @@ import shutil
 import signal
 import socket
 import string  # noqa: F401
-import struct
 import sys
 import tempfile
 import time
@@ -58,6 +57,9 @@ import typing  # noqa: F401
 
 _spec = importlib.util.spec_from_file_location("_sd_wire", os.path.join(os.path.dirname(__file__), "_wire.py"))
 _wire = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
+# The candidate shares this process: the wire code gets its own copy of the builtins, so a
+# candidate that patches builtins.len (say) cannot garble its own replies to the judge.
+_wire.__dict__["__builtins__"] = dict(__import__("builtins").__dict__)
 _spec.loader.exec_module(_wire)  # type: ignore[union-attr]
 
 CLONE_NEWNS = 0x00020000
@@ -380,7 +382,7 @@ def _harness(job: dict, res_w: int, bridge: int) -> None:
                 text = "".join(fmt_exc(type_(e), e, tb))
             return str.__str__(text)[-4000:]
         except BaseException:  # noqa: BLE001 - a sabotaged traceback module
-            return "(no traceback)"
+            return "(no traceback) " + type_(e).__name__
 
     mode = job["mode"]
     # Source lines in tracebacks make the feedback readable ("assert f(3) == 4").
@@ -402,7 +404,7 @@ def _harness(job: dict, res_w: int, bridge: int) -> None:
         exec(code, g)
         if mode == "assert":
             phase = "test"
-            _serve_judge(g, bridge, tb_of)
+            _wire.serve_judge(g, bridge, tb_of)
             flush()
             report({"ok": True})
         elif mode == "call":
@@ -418,7 +420,8 @@ def _harness(job: dict, res_w: int, bridge: int) -> None:
             flush()
             # Plain data only (_wire.py); the host decodes and validates it.
             try:
-                wire = wire_dumps(value).decode()
+                # Objects that are not plain data cross as opaque handles: equal to nothing.
+                wire = wire_dumps(value, _opaque).decode()
             except (ValueError, TypeError, RecursionError) as e:
                 raise TypeError(f"the return value is not plain data ({e})") from None
             report({"ok": True, "value": wire})
@@ -441,74 +444,6 @@ def _harness(job: dict, res_w: int, bridge: int) -> None:
             pass
         report({"ok": False, "phase": phase, "exc": str.__str__(type_(e).__name__), "tb": tb})
     exit_(0)
-
-
-def _serve_judge(g: dict, fd: int, tb_of: object) -> None:
-    """Answer the judge's requests (name lookups, calls, attributes) until it says bye.
-
-    Runs in the candidate's process, so nothing here is trusted: the judge validates every
-    reply. Objects that are not plain data stay here and travel as numbered handles.
-    """
-    table: list = []
-
-    def ref_of(obj: object) -> int:
-        table.append(obj)
-        return len(table) - 1
-
-    def resolve(h: int) -> object:
-        return table[h]
-
-    def read(n: int) -> bytes:
-        buf = b""
-        while len(buf) < n:
-            chunk = os.read(fd, n - len(buf))
-            if not chunk:
-                raise EOFError
-            buf += chunk
-        return buf
-
-    def send(obj: dict) -> None:
-        data = json.dumps(obj, separators=(",", ":")).encode()
-        data = struct.pack(">I", len(data)) + data
-        while data:
-            data = data[os.write(fd, data):]
-
-    send({"ready": True})
-    while True:
-        try:
-            (n,) = struct.unpack(">I", read(4))
-            req = json.loads(read(n))
-        except EOFError:
-            return
-        op = req.get("op")
-        if op == "bye":
-            return
-        try:
-            if op == "name":
-                name = req["name"]
-                if name not in g:
-                    raise NameError(f"name {name!r} is not defined")
-                value = g[name]
-            elif op == "call":
-                target = resolve(req["ref"])
-                args = [_wire.decode(a, resolve) for a in req["args"]]
-                kwargs = {k: _wire.decode(v, resolve) for k, v in req["kwargs"]}
-                value = target(*args, **kwargs)
-            elif op == "attr":
-                value = getattr(resolve(req["ref"]), req["name"])
-            else:
-                raise ValueError(f"unknown request {op!r}")
-            reply = {"ok": _wire.encode(value, ref_of)}
-        except BaseException as e:  # noqa: BLE001 - the judge decides what an error means
-            try:
-                text = str(e)[:2000]
-            except BaseException:  # noqa: BLE001
-                text = ""
-            reply = {"err": [type(e).__name__, text, tb_of(e)]}  # type: ignore[operator]
-        try:
-            send(reply)
-        except (ValueError, TypeError, RecursionError):
-            send({"err": ["TypeError", "the value is not plain data", ""]})
 
 
 # ---------------------------------------------------------------- one job
@@ -805,6 +740,10 @@ def _supervise(job: dict, pid: int, out_r: int, err_r: int, res_r: int, t0: floa
         "max_rss_kb": usage.ru_maxrss,
         "minor_faults": usage.ru_minflt,
     }
+
+
+def _opaque(obj: object) -> int:
+    return 0
 
 
 _REPORT_KEYS = {"ok": bool, "phase": str, "exc": str, "tb": str, "value": str}

@@ -60,6 +60,11 @@ def _job(problem: Problem, test: TestCase, code: str, config: SandboxConfig) -> 
 PROTOCOL_VIOLATION = "sandbox protocol violation"
 
 
+def _opaque(handle: int) -> _wire.Ref:
+    """A returned object that is not plain data: it equals nothing."""
+    return _wire.Ref(handle, "object")
+
+
 def _str(x: Any, default: str = "") -> str:
     return x if isinstance(x, str) else default
 
@@ -173,7 +178,7 @@ def _judge(problem: Problem, test: TestCase, raw: dict[str, Any],
     if test.kind == "call":
         try:
             value = _wire.loads(_str(rep.get("value") if rep else None, "null").encode(),
-                                max_bytes=config.job_limits()["max_message_bytes"])
+                                _opaque, max_bytes=config.job_limits()["max_message_bytes"])
         except _wire.WireError as e:
             return "runtime_error", f"{PROTOCOL_VIOLATION}: {e}", None
         try:
@@ -181,8 +186,8 @@ def _judge(problem: Problem, test: TestCase, raw: dict[str, Any],
         except ValueError:
             expected = test.output
         try:
-            shown = json.dumps(_wire.encode(value) if not isinstance(value, (list, dict)) else value)
-        except (TypeError, ValueError, _wire.WireError):
+            shown = json.dumps(value)
+        except (TypeError, ValueError):
             shown = repr(value)
         if values_equal(value, expected, tol):
             return "accepted", "", shown
