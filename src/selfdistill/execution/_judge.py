@@ -143,15 +143,17 @@ class Peer:
 class TestGlobals(dict):
     """The test's globals: names it does not define (nor builtins) come from the candidate."""
 
-    def __init__(self, peer: Peer):
+    def __init__(self, peer: Peer, entry: str = ""):
         super().__init__(__name__="__main__", __builtins__=builtins)
         self.peer = peer
+        self.entry = entry
 
     def __missing__(self, name: str) -> object:
         if name in builtins.__dict__ or name.startswith("__"):
             raise KeyError(name)
-        if name in sys.stdlib_module_names and not name.startswith("_"):
-            # A stdlib module the test forgot to import is ours, never the candidate's.
+        if name in sys.stdlib_module_names and not name.startswith("_") and name != self.entry:
+            # A stdlib module the test forgot to import is ours, never the candidate's (only
+            # the function under test may carry such a name, e.g. `chunk`).
             try:
                 value = importlib.import_module(name)
             except ImportError:
@@ -200,7 +202,8 @@ def _tb(e: BaseException) -> str:
         return type(e).__name__
 
 
-def run_check(test_src: str, sock: socket.socket, wall_s: float, max_bytes: int) -> dict:
+def run_check(test_src: str, sock: socket.socket, wall_s: float, max_bytes: int,
+              entry: str = "") -> dict:
     """Run the test program against the candidate behind sock; the report for the host."""
     peer = Peer(sock, time.monotonic() + wall_s + 1.0, max_bytes)
     linecache.cache["test.py"] = (len(test_src), None, test_src.splitlines(True), "test.py")
@@ -211,7 +214,7 @@ def run_check(test_src: str, sock: socket.socket, wall_s: float, max_bytes: int)
     except (CandidateGone, ProtocolViolation) as e:
         return {"result": "gone" if isinstance(e, CandidateGone) else "protocol",
                 "message": str(e)}
-    g = TestGlobals(peer)
+    g = TestGlobals(peer, entry)
     try:
         code = compile(test_src, "test.py", "exec")
         exec(code, g)
@@ -250,7 +253,7 @@ def _child(job: dict, sock_fd: int, res_w: int) -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         sock = socket.socket(fileno=sock_fd)
         report = run_check(job["test"], sock, float(lim["wall_s"]),
-                           int(lim.get("max_message_bytes", 1 << 26)))
+                           int(lim.get("max_message_bytes", 1 << 26)), str(job.get("entry") or ""))
     except BaseException as e:  # noqa: BLE001
         report = {"result": "judge_error", "message": f"{type(e).__name__}: {e}"[:2000]}
     try:

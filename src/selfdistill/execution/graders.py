@@ -230,7 +230,8 @@ def grade(problem: Problem, code: str | None, *, config: SandboxConfig | None = 
     for i, test in enumerate(problem.tests):
         try:
             raw, isolation = pool.run(_job(problem, test, code, config),
-                                      test.input if test.kind == "assert" else None)
+                                      test.input if test.kind == "assert" else None,
+                                      problem.entry_point or "")
         except SandboxError as e:
             raw = {"infra_error": str(e)}
         duration += _duration(raw)

@@ -287,11 +287,11 @@ class Worker:
             self.kill()
             raise
 
-    def run(self, job: dict[str, Any], test: str | None = None) -> dict[str, Any]:
+    def run(self, job: dict[str, Any], test: str | None = None, entry: str = "") -> dict[str, Any]:
         """Run one job (one program on one test) and return the raw outcome.
 
-        With `test` (an assert-style program), the judge runs it against the candidate and
-        its report is the outcome's "judge" entry.
+        With `test` (an assert-style program), the judge runs it against the candidate (whose
+        function under test is `entry`) and its report is the outcome's "judge" entry.
         """
         job = dict(job)
         job["nonce"] = secrets.token_hex(16)
@@ -301,7 +301,8 @@ class Worker:
             assert self.judge is not None
             mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                jfut = self.judge.submit({"cmd": "check", "job": {"test": test, "limits": job["limits"]}},
+                jfut = self.judge.submit({"cmd": "check", "job": {"test": test, "limits": job["limits"],
+                                                           "entry": entry}},
                                          (mine.fileno(),))
                 fut = self.zygote.submit({"cmd": "run", "job": job}, (theirs.fileno(),))
             finally:
@@ -398,17 +399,18 @@ class WorkerPool:
                 self._starting.discard(slot)
                 self._cond.notify_all()
 
-    def run(self, job: dict[str, Any], test: str | None = None) -> tuple[dict[str, Any], str]:
+    def run(self, job: dict[str, Any], test: str | None = None,
+            entry: str = "") -> tuple[dict[str, Any], str]:
         """Run a job on a worker; returns (outcome, isolation achieved)."""
         slot = self._acquire()
         try:
             w = self._get(slot)
             try:
-                return w.run(job, test), w.isolation
+                return w.run(job, test, entry), w.isolation
             except SandboxError:
                 # One retry on a fresh worker: the failure may be the worker's, not the job's.
                 w = self._get(slot)
-                return w.run(job, test), w.isolation
+                return w.run(job, test, entry), w.isolation
         finally:
             self._release(slot)
 
