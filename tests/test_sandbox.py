@@ -174,3 +174,30 @@ def test_uids_do_not_collide_between_processes() -> None:
                          env={**os.environ}, check=True).stdout
     theirs = set(json.loads(out))
     assert len(theirs) == 2 and not (theirs & mine)
+
+
+def test_dead_worker_is_replaced_without_failing_jobs() -> None:
+    """Killing a worker's zygote or judge mid-batch costs a retry, not a verdict."""
+    import threading
+    import time
+
+    pool = get_pool(CFG, 2)
+    pool.start()
+    p = Problem("a", "", [TestCase("assert", "assert add(2, 3) == 5")], entry_point="add")
+    code = "import time\ntime.sleep(0.05)\ndef add(a, b):\n    return a + b\n"
+
+    def killer() -> None:
+        time.sleep(0.3)
+        w = pool._workers[0]
+        if w is not None:
+            w.zygote.proc.kill()
+        time.sleep(0.3)
+        w = pool._workers[1]
+        if w is not None and w.judge is not None:
+            w.judge.proc.kill()
+
+    t = threading.Thread(target=killer)
+    t.start()
+    verdicts = grade_many([(p, code)] * 40, config=CFG)
+    t.join()
+    assert [v.status for v in verdicts] == ["accepted"] * 40, [v.message for v in verdicts if not v.passed]

@@ -245,6 +245,7 @@ def run_check(test_src: str, sock: socket.socket, wall_s: float, max_bytes: int,
 
 
 def _child(job: dict, sock_fd: int, res_w: int) -> None:
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the judge server
     try:
         lim = job["limits"]
         mem = int(lim["memory_mb"]) * 1024 * 1024

@@ -353,6 +353,12 @@ class Worker:
         self.kill()
 
 
+def _infra_failure(out: dict[str, Any]) -> bool:
+    """Whether an outcome says the worker (not the candidate) failed."""
+    judge = out.get("judge")
+    return "infra_error" in out or (isinstance(judge, dict) and judge.get("result") == "judge_error")
+
+
 class WorkerPool:
     """A fixed set of workers; each job goes to the least busy one (at most `depth` queued)."""
 
@@ -406,11 +412,15 @@ class WorkerPool:
         try:
             w = self._get(slot)
             try:
-                return w.run(job, test, entry), w.isolation
+                out = w.run(job, test, entry)
+                if not _infra_failure(out):
+                    return out, w.isolation
+                w.kill()  # a worker that failed a job is not trusted with the next one
             except SandboxError:
-                # One retry on a fresh worker: the failure may be the worker's, not the job's.
-                w = self._get(slot)
-                return w.run(job, test, entry), w.isolation
+                pass
+            # One retry on a fresh worker: the failure may be the worker's, not the job's.
+            w = self._get(slot)
+            return w.run(job, test, entry), w.isolation
         finally:
             self._release(slot)
 
