@@ -669,6 +669,14 @@ for i in range(200):
     except OSError:
         pass
 try:
+    os.makedirs("/tmp/sd_hostile_locked/a/b")
+    os.mkfifo("/tmp/sd_hostile_locked/a/b/fifo")
+    os.symlink("/etc/passwd", "/dev/shm/sd_hostile_link")
+    os.chmod("/tmp/sd_hostile_locked/a", 0)
+    os.chmod("/tmp/sd_hostile_locked", 0)
+except OSError:
+    pass
+try:
     with open("/dev/shm/fill", "wb") as fh:
         while True:
             fh.write(b"0" * (1 << 20))
