@@ -146,6 +146,8 @@ def _judge_assert(raw: dict[str, Any], config: SandboxConfig) -> tuple[str, str,
         return "runtime_error", f"{PROTOCOL_VIOLATION}: {_str(rep.get('message'))}", None
     if result == "gone":
         return "runtime_error", "Program exited before the tests finished", None
+    if result == "timeout":
+        return "time_limit", f"Time limit exceeded ({config.timeout_s:g} s, in the test program)", None
     return "runtime_error", f"sandbox error: {_str(rep.get('message'), 'judge failed')}", None
 
 
