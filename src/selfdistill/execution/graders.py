@@ -33,15 +33,6 @@ def _last_line(tb: str) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def _failed_assert_line(tb: str) -> str:
-    """The source line of the assert that failed, from a traceback with source lines."""
-    lines = tb.rstrip().splitlines()
-    for i in range(len(lines) - 1, -1, -1):
-        if lines[i].lstrip().startswith('File "test.py"') and i + 1 < len(lines):
-            return lines[i + 1].strip()
-    return ""
-
-
 def _job(problem: Problem, test: TestCase, code: str, config: SandboxConfig) -> dict[str, Any]:
     """The job sent into the sandbox: never a test program or an expected value."""
     job: dict[str, Any] = {"mode": test.kind, "code": code, "limits": config.job_limits()}
