@@ -204,6 +204,7 @@ def _unprivileged_command() -> list[str]:
         "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
         "env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/nonexistent",
         "PYTHONDONTWRITEBYTECODE=1", "LANG=C.UTF-8",
+        f"PYTHONPATH={REPO / 'src'}",  # this checkout's code, not whatever the venv points at
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
         "-k", "hostile_corpus or leak or fallback or isolation", str(REPO / "tests" / "test_sandbox_hostile.py"),
         str(REPO / "tests" / "test_sandbox.py"),
