@@ -66,10 +66,31 @@ def test_compare_reflexive_and_whitespace_insensitive(ls: list[str]) -> None:
 
 @given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9, max_value=1e9))
 def test_compare_numeric_tolerance(x: float) -> None:
-    """Numbers within 1e-6 (relative or absolute) match; clearly different ones do not."""
-    assert compare_stdout(f"{x:.12f}", repr(x))[0]
-    assert compare_stdout(repr(x + 1e-9), repr(x))[0]
-    assert not compare_stdout(repr(x + 1 + abs(x) * 1e-3), repr(x))[0]
+    """With a declared tolerance, numbers within 1e-6 (relative or absolute) match; clearly
+    different ones do not."""
+    assert compare_stdout(f"{x:.12f}", repr(x), tol=1e-6)[0]
+    assert compare_stdout(repr(x + 1e-9), repr(x), tol=1e-6)[0]
+    assert not compare_stdout(repr(x + 1 + abs(x) * 1e-3), repr(x), tol=1e-6)[0]
+
+
+@given(st.integers(min_value=-10**30, max_value=10**30), st.integers(min_value=1, max_value=10**6))
+def test_compare_integers_exact(n: int, d: int) -> None:
+    """Integers in stdout compare exactly, with or without a declared tolerance."""
+    assert compare_stdout(str(n), str(n))[0]
+    assert not compare_stdout(str(n + d), str(n))[0]
+    assert not compare_stdout(str(n + d), str(n), tol=1e-6)[0]
+
+
+def test_compare_decimals_like_lcb() -> None:
+    """LiveCodeBench's default: tokens compared as decimals, so 1.0 equals 1.00; no tolerance."""
+    assert compare_stdout("1.0 2", "1.00 2.0")[0]
+    assert compare_stdout("1e3", "1000")[0]
+    assert not compare_stdout("0.3333333333333333", "0.333333")[0]
+    assert not compare_stdout("999999999", "999999000")[0]
+    assert not compare_stdout(str(10**12), "1000000500000")[0]
+    assert not compare_stdout("50000000000000001", "50000000000000000")[0]
+    assert not compare_stdout("nan", "NaN")[0] and not compare_stdout("sNaN", "snan")[0]
+    assert compare_stdout("YES 1", "YES 1")[0] and not compare_stdout("yes 1", "YES 1.0")[0]
 
 
 def test_compare_reports_first_bad_line() -> None:
@@ -102,9 +123,13 @@ def test_values_equal_reflexive_and_tuples_are_lists(v: object) -> None:
 
 
 def test_values_equal_edges() -> None:
-    """Booleans are not numbers; floats use tolerance; nan never matches."""
+    """Booleans are not numbers; floats are exact unless a tolerance is declared; nan never
+    matches; ints are exact even with a tolerance."""
     assert not values_equal(True, 1) and not values_equal(1, True)
-    assert values_equal(0.1 + 0.2, 0.3) and not values_equal(0.3, 0.31)
+    assert not values_equal(0.1 + 0.2, 0.3)
+    assert values_equal(0.1 + 0.2, 0.3, tol=1e-6) and not values_equal(0.3, 0.31, tol=1e-6)
+    assert not values_equal(999999999, 999999000, tol=1e-6)
+    assert not values_equal(10**12, 1000000500000, tol=1e-6)
     assert not values_equal(math.nan, math.nan)
     assert values_equal(2, 2.0) and not values_equal([1, 2], [1, 2, 3])
 

@@ -86,8 +86,13 @@ def test_call_based_function_and_solution_class() -> None:
 
 
 def test_call_based_values() -> None:
-    """Floats within tolerance, dicts, strings, booleans, None."""
-    assert grade(call_problem(("1\n3", "0.3333333333")), "def f(a, b):\n    return a / b\n", config=CFG).passed
+    """Floats within a declared tolerance (exact otherwise), dicts, strings, booleans, None."""
+    third = call_problem(("1\n3", "0.3333333333"))
+    assert not grade(third, "def f(a, b):\n    return a / b\n", config=CFG).passed  # exact by default
+    third.float_tolerance = 1e-6
+    assert grade(third, "def f(a, b):\n    return a / b\n", config=CFG).passed
+    third.tests = [TestCase("call", "1\n3", "999999000")]
+    assert not grade(third, "def f(a, b):\n    return 999999999\n", config=CFG).passed  # ints exact
     assert grade(call_problem(('"ab"', '{"a": [1], "b": [1]}')),
                  "def f(s):\n    return {c: [1] for c in s}\n", config=CFG).passed
     assert grade(call_problem(("1", "true")), "def f(x):\n    return x == 1\n", config=CFG).passed
@@ -97,11 +102,15 @@ def test_call_based_values() -> None:
 
 
 def test_stdio_grader() -> None:
-    """Line-by-line after stripping, with numeric tolerance and a clear failure report."""
+    """Line-by-line after stripping, numbers as decimals, and a clear failure report."""
     p = stdio_problem(("1 2\n", "3\n"), ("2.5 0.25\n", "2.75\n"))
     code = "a, b = map(float, input().split())\ns = a + b\nprint(int(s) if s == int(s) else s, '  ')\n"
     assert grade(p, code, config=CFG).passed
-    assert grade(stdio_problem(("", "0.333333\n")), "print(1/3)", config=CFG).passed
+    assert not grade(stdio_problem(("", "0.333333\n")), "print(1/3)", config=CFG).passed
+    tolerant = stdio_problem(("", "0.333333\n"))
+    tolerant.float_tolerance = 1e-6
+    assert grade(tolerant, "print(1/3)", config=CFG).passed
+    assert grade(stdio_problem(("", "1.00 2\n")), "print(1.0, '2.000')", config=CFG).passed  # decimals
     assert grade(stdio_problem(("", "1 2\n3\n")), "print('1  2')\nprint(3)\n\n", config=CFG).passed
     v = grade(p, "print(3)", config=CFG)
     assert (v.status, v.tests_passed, v.failing_test_index) == ("wrong_answer", 1, 1)

@@ -14,8 +14,10 @@ When it ends, times out or floods its output, the server kills every process in 
 namespace with kill(-1) - only the job's processes can be there - and reaps them.
 
 The child's report goes through a dedicated pipe, starts with a per-job nonce and is framed
-with repr() of plain built-in values; outputs and return values are compared by the host.
-This module deliberately imports nothing from selfdistill.
+with repr() of plain built-in values; the server validates its shape before the host sees it,
+and outputs and return values are compared by the host. Assert-style tests never enter this
+process: the candidate serves its objects over a socket to the judge (_judge.py), a separate
+process started by the host. This module deliberately imports nothing from selfdistill.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import fcntl
 import functools  # noqa: F401
 import gc
 import heapq  # noqa: F401
+import importlib.util
 import io
 import itertools  # noqa: F401
 import json
@@ -40,16 +43,24 @@ import os
 import random  # noqa: F401
 import re  # noqa: F401
 import resource
+import secrets
 import select
 import shutil
 import signal
+import socket
 import string  # noqa: F401
-import struct
 import sys
 import tempfile
 import time
 import traceback
 import typing  # noqa: F401
+
+_spec = importlib.util.spec_from_file_location("_sd_wire", os.path.join(os.path.dirname(__file__), "_wire.py"))
+_wire = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
+# The candidate shares this process: the wire code gets its own copy of the builtins, so a
+# candidate that patches builtins.len (say) cannot garble its own replies to the judge.
+_wire.__dict__["__builtins__"] = dict(__import__("builtins").__dict__)
+_spec.loader.exec_module(_wire)  # type: ignore[union-attr]
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -91,31 +102,6 @@ def _mount(src: str | None, target: str, fstype: str | None, flags: int, data: s
         return s.encode() if s is not None else None
 
     return _libc.mount(enc(src), enc(target), enc(fstype), flags, enc(data)) == 0
-
-
-# ---------------------------------------------------------------- protocol
-
-
-def _read_exact(fd: int, n: int) -> bytes:
-    buf = b""
-    while len(buf) < n:
-        chunk = os.read(fd, n - len(buf))
-        if not chunk:
-            raise EOFError
-        buf += chunk
-    return buf
-
-
-def _recv(fd: int) -> dict:
-    (n,) = struct.unpack(">I", _read_exact(fd, 4))
-    return json.loads(_read_exact(fd, n))
-
-
-def _send(fd: int, obj: dict) -> None:
-    data = json.dumps(obj).encode()
-    data = struct.pack(">I", len(data)) + data
-    while data:
-        data = data[os.write(fd, data):]
 
 
 # ---------------------------------------------------------------- isolation set-up
@@ -164,46 +150,107 @@ def _enter_namespaces(cfg: dict) -> list[str]:
     return parts
 
 
-def _setup_mounts(cfg: dict, parts: list[str]) -> None:
-    """Private /tmp and /dev/shm, masked home directories, fresh /proc, read-only /."""
-    if not _mount(None, "/", None, MS_REC | MS_PRIVATE, None):
-        return
-    mb = int(cfg.get("tmpfs_mb", 128))
-    if _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={mb}m,mode=1777"):
-        parts.append("tmpfs")
-    _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777")
-    masked = False
-    keep = [k for k in cfg.get("keep", []) if os.path.isdir(k)]
-    for m in cfg.get("mask", []):
-        m = m.rstrip("/")
-        if not m or not os.path.isdir(m) or any(k == m for k in keep):
-            continue
-        inner = sorted(k for k in keep if k.startswith(m + "/"))
-        inner = [k for i, k in enumerate(inner) if not any(k.startswith(j + "/") for j in inner[:i])]
-        # Hold the directories we re-expose before the mask hides them.
-        held = [(k, os.open(k, os.O_PATH | os.O_DIRECTORY)) for k in inner]
-        try:
-            if _mount("tmpfs", m, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755"):
-                masked = True
-                for k, fd in held:
-                    os.makedirs(k, mode=0o755, exist_ok=True)
-                    _mount(f"/proc/self/fd/{fd}", k, None, MS_BIND | MS_REC, None)
-        finally:
-            for _, fd in held:
-                os.close(fd)
-    if masked:
-        parts.append("homemask")
-    if "pidns" in parts and _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None):
-        parts.append("proc")
-    # Keep the locked per-mount flags (required inside a user namespace).
-    st = os.statvfs("/").f_flag
-    keep_flags = 0
+def _ro_bind(src: str, dst: str) -> bool:
+    """Bind src at dst read-only, keeping the source's locked flags (nosuid/nodev/noexec)."""
+    if not _mount(src, dst, None, MS_BIND | MS_REC, None):
+        return False
+    st = os.statvfs(src).f_flag
+    flags = MS_REMOUNT | MS_BIND | MS_RDONLY
     for st_bit, ms_bit in ((2, MS_NOSUID), (4, MS_NODEV), (8, MS_NOEXEC), (1024, MS_NOATIME),
                            (2048, MS_NODIRATIME), (4096, MS_RELATIME)):
         if st & st_bit:
-            keep_flags |= ms_bit
-    if _mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | keep_flags, None):
-        parts.append("rofs")
+            flags |= ms_bit
+    return _mount(None, dst, None, flags, None)
+
+
+def _mkdirs(path: str) -> None:
+    os.makedirs(path, mode=0o755, exist_ok=True)
+
+
+_SYS_PIVOT_ROOT = 155 if os.uname().machine == "x86_64" else 41
+MNT_DETACH = 2
+_JAIL_DEVICES = ("null", "zero", "full", "random", "urandom")
+
+
+def _build_jail(cfg: dict, parts: list[str]) -> None:
+    """Replace the root with an allow-list: system dirs and the interpreter read-only,
+    a few devices, a fresh /proc and an empty /tmp (a fresh tmpfs is mounted there per job).
+
+    Everything else of the host (project, virtualenv, home, datasets, /run, /var, /sys) is
+    simply absent. Raises OSError when any step fails: the host then refuses to run.
+    """
+    if not _mount(None, "/", None, MS_REC | MS_PRIVATE, None):
+        raise OSError(ctypes.get_errno(), "cannot make / private")
+    root = "/tmp"  # any directory will do as the mount point: it is our mount namespace
+    if not _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=8m,mode=755"):
+        raise OSError(ctypes.get_errno(), "cannot mount the jail's root tmpfs")
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            os.symlink(os.readlink(top), root + top)
+        elif os.path.isdir(top):
+            _mkdirs(root + top)
+            if not _ro_bind(top, root + top):
+                raise OSError(ctypes.get_errno(), f"cannot expose {top}")
+    for d in ["/usr"] + list(cfg.get("expose", [])):
+        if not os.path.isdir(d):
+            continue
+        _mkdirs(root + d)
+        if not _ro_bind(d, root + d):
+            raise OSError(ctypes.get_errno(), f"cannot expose {d}")
+    for d in cfg.get("hide", []):  # e.g. the base interpreter's own site-packages
+        if os.path.isdir(root + d):
+            _mount("tmpfs", root + d, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=755")
+    for name, src in cfg.get("packages", {}).items():
+        dst = f"{root}/opt/sd-packages/{name}"
+        if os.path.isdir(src):
+            _mkdirs(dst)
+            if not _ro_bind(src, dst):
+                raise OSError(ctypes.get_errno(), f"cannot expose package {name}")
+        elif os.path.isfile(src):
+            _mkdirs(os.path.dirname(dst))
+            open(dst, "w").close()
+            if not _ro_bind(src, dst):
+                raise OSError(ctypes.get_errno(), f"cannot expose package {name}")
+    # /etc: only what the loader and getpwuid need, written fresh (no host secrets).
+    _mkdirs(root + "/etc")
+    for name in ("ld.so.cache", "localtime"):
+        try:
+            with open("/etc/" + name, "rb") as src_fh, open(root + "/etc/" + name, "wb") as fh:
+                fh.write(src_fh.read(8 << 20))
+        except OSError:
+            pass
+    uid = cfg.get("uid") or 0
+    with open(root + "/etc/passwd", "w") as fh:
+        fh.write(f"root:x:0:0:root:/:/bin/sh\nsandbox:x:{uid}:{uid}:sandbox:/tmp:/bin/sh\n"
+                 "nobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n")
+    with open(root + "/etc/group", "w") as fh:
+        fh.write(f"root:x:0:\nsandbox:x:{uid}:\nnogroup:x:65534:\n")
+    _mkdirs(root + "/dev/shm")
+    for dev in _JAIL_DEVICES:
+        open(f"{root}/dev/{dev}", "w").close()
+        if not _mount(f"/dev/{dev}", f"{root}/dev/{dev}", None, MS_BIND, None):
+            raise OSError(ctypes.get_errno(), f"cannot expose /dev/{dev}")
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{root}/dev/{name}")
+    _mkdirs(root + "/tmp")
+    _mkdirs(root + "/proc")
+    if "pidns" in parts:
+        # hidepid: a job sees only its own processes (where the kernel allows the option).
+        if not (_mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
+                or _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)):
+            raise OSError(ctypes.get_errno(), "cannot mount /proc")
+        parts.append("proc")
+    _mkdirs(root + "/.old")
+    if _libc.syscall(_SYS_PIVOT_ROOT, (root).encode(), (root + "/.old").encode()) != 0:
+        raise OSError(ctypes.get_errno(), "pivot_root failed")
+    os.chdir("/")
+    if _libc.umount2(b"/.old", MNT_DETACH) != 0:
+        raise OSError(ctypes.get_errno(), "cannot drop the host's root")
+    os.rmdir("/.old")
+    if not _mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, None):
+        raise OSError(ctypes.get_errno(), "cannot make the jail's root read-only")
+    parts += ["jail", "rofs"]
 
 
 # ---------------------------------------------------------------- the job process
@@ -213,7 +260,7 @@ def _drop_caps() -> None:
     """Inside a user namespace we are 'root': drop every capability before running code."""
     SECBIT_NOROOT, SECBIT_NOROOT_LOCKED, SECBIT_NO_SETUID_FIXUP = 1, 2, 4
     SECBIT_NO_SETUID_FIXUP_LOCKED = 8
-    PR_SET_SECUREBITS, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 28, 24, 38
+    PR_SET_SECUREBITS, PR_CAPBSET_DROP = 28, 24
     bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED
     _libc.prctl(PR_SET_SECUREBITS, bits, 0, 0, 0)  # exec() must not give caps back to uid 0
     for cap in range(64):
@@ -222,23 +269,29 @@ def _drop_caps() -> None:
     data = (ctypes.c_uint32 * 6)()
     if _libc.syscall(_SYS_CAPSET, header, data) != 0:
         raise OSError(ctypes.get_errno(), "capset failed")
-    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    _libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
 
 
 _SYS_CAPSET = 126 if os.uname().machine == "x86_64" else 91
 
 
-def _child_c(job: dict, wd: str, fds: tuple[int, int, int, int], uid: int | None) -> None:
+def _child_c(job: dict, wd: str, fds: tuple[int, int, int, int, int], uid: int | None,
+             state: dict) -> None:
     """The candidate process: lock down, then run the harness. Never returns."""
     try:
-        stdin_fd, out_w, err_w, res_w = fds
+        stdin_fd, out_w, err_w, res_w, bridge = fds
+        cg = state.get("cgroup")
+        if cg is not None:
+            # Join the worker's cgroup before anything else: every descendant is then counted.
+            for fd in cg["procs"]:
+                os.write(fd, b"0")
         os.setsid()
-        os.dup2(stdin_fd, 0)
-        os.dup2(out_w, 1)
-        os.dup2(err_w, 2)
-        if res_w != 3:
-            os.dup2(res_w, 3)
-        _close_from(4)
+        # Lay the fds out as 0-2 std streams, 3 report, 4 bridge (assert jobs), close the rest.
+        moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) if fd >= 0 else -1 for fd in (stdin_fd, out_w, err_w, res_w, bridge)]
+        for target, fd in enumerate(moved):
+            if fd >= 0:
+                os.dup2(fd, target)
+        _close_from(5 if bridge >= 0 else 4)
         lim = job["limits"]
         settings = [
             (resource.RLIMIT_AS, int(lim["memory_mb"]) * 1024 * 1024),
@@ -256,12 +309,20 @@ def _child_c(job: dict, wd: str, fds: tuple[int, int, int, int], uid: int | None
         os.environ["HOME"] = wd
         os.environ["TMPDIR"] = wd
         if uid is not None:
+            for cap in range(64):  # an empty bounding set: nothing can ever regain a capability
+                _libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)  # from here on RLIMIT_NPROC is enforced and no capability is left
-        elif os.geteuid() == 0:
-            _drop_caps()
-        _harness(job, 3)
+            _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        else:
+            _drop_caps()  # also sets NO_NEW_PRIVS
+            # Dumpable again (the server is not): the memory watchdog must read the job's
+            # smaps, and the job holds nothing it could hide from itself.
+            _libc.prctl(4, 1, 0, 0, 0)
+        if _libc.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1:
+            raise OSError("NO_NEW_PRIVS could not be set")
+        _harness(job, 3, 4 if bridge >= 0 else -1)
     except BaseException:  # noqa: BLE001 - anything here is a sandbox failure
         try:
             os.write(2, traceback.format_exc().encode(errors="replace"))
@@ -270,15 +331,21 @@ def _child_c(job: dict, wd: str, fds: tuple[int, int, int, int], uid: int | None
     os._exit(0)
 
 
-def _harness(job: dict, res_w: int) -> None:
-    """Run the candidate and report through res_w (prefixed by the nonce)."""
+PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS = 38, 39
+
+
+def _harness(job: dict, res_w: int, bridge: int) -> None:
+    """Run the candidate and report through res_w (prefixed by the nonce).
+
+    Assert jobs: after the module ran, serve its objects to the judge over `bridge`.
+    """
     import builtins
 
     nonce = job["nonce"]
     # Everything the report path uses is bound now, before the candidate runs: builtin
     # functions and methods of built-in types cannot be monkeypatched, modules (json,
     # traceback) can, so the report is framed with repr() and parsed with literal_eval.
-    write, rep_, exit_, sorted_, hasattr_ = os.write, repr, os._exit, sorted, hasattr
+    write, rep_, exit_ = os.write, repr, os._exit
     fmt_exc, fmt_only, type_ = traceback.format_exception, traceback.format_exception_only, type
     # The server never used its std streams and fds 0-2 now point at the job's input/output,
     # so the existing stream objects serve as they are (cheaper than building new ones).
@@ -302,45 +369,7 @@ def _harness(job: dict, res_w: int) -> None:
                 pass
 
     here = __file__
-    isinst, int_, float_, str_, list_ = isinstance, int, float, str, list
-    inf = float("inf")
-    seqs = (list, tuple, set, frozenset, collections.deque)
-
-    def plain(v: object, depth: int) -> object:
-        t = type_(v)
-        if t is float and (v != v or v in (inf, -inf)):
-            return rep_(v)  # literal_eval cannot read nan/inf back; as text they never match
-        if v is None or t is bool or t is int or t is float or t is str:
-            return v
-        if depth > 50:
-            return "<too deep>"
-        if isinst(v, bool):
-            return bool(v)
-        if isinst(v, int):
-            return int_(v)
-        if isinst(v, float):
-            return plain(float_(v), depth + 1)
-        if isinst(v, str):
-            return str_.__str__(v)
-        if isinst(v, dict):
-            out = {}
-            for k, x in list_(v.items())[:100000]:
-                k = plain(k, depth + 1)
-                out[k if type_(k) in (str, int, float, bool) or k is None else rep_(k)] = plain(x, depth + 1)
-            return out
-        if isinst(v, (set, frozenset)):
-            items = [plain(x, depth + 1) for x in list_(v)[:100000]]
-            try:
-                return sorted_(items)
-            except TypeError:
-                return items
-        if isinst(v, seqs) or hasattr_(v, "__iter__") and not isinst(v, (bytes, bytearray)):
-            if hasattr_(v, "tolist"):
-                v = v.tolist()  # numpy arrays
-            return [plain(x, depth + 1) for x in list_(v)[:1000000]]
-        if hasattr_(v, "item"):
-            return plain(v.item(), depth + 1)  # numpy scalars
-        return str_.__str__(rep_(v))
+    wire_dumps = _wire.dumps
 
     def tb_of(e: BaseException) -> str:
         try:
@@ -353,31 +382,29 @@ def _harness(job: dict, res_w: int) -> None:
                 text = "".join(fmt_exc(type_(e), e, tb))
             return str.__str__(text)[-4000:]
         except BaseException:  # noqa: BLE001 - a sabotaged traceback module
-            return "(no traceback)"
+            return "(no traceback) " + type_(e).__name__
 
     mode = job["mode"]
     # Source lines in tracebacks make the feedback readable ("assert f(3) == 4").
-    for fname, src in (("solution.py", job["code"]), ("test.py", job.get("test", ""))):
-        linecache.cache[fname] = (len(src), None, src.splitlines(True), fname)
+    src = job["code"]
+    linecache.cache["solution.py"] = (len(src), None, src.splitlines(True), "solution.py")
     try:
         code = compile(job["code"], "solution.py", "exec")
     except (SyntaxError, ValueError) as e:
         report({"phase": "compile", "exc": type_(e).__name__, "tb": tb_of(e)})
         exit_(0)
     if mode == "call":
-        args = [json.loads(line) for line in job["args"].splitlines() if line.strip()]
+        if "args_wire" in job:  # run_function(): any plain values, tuples and sets included
+            args = _wire.decode(job["args_wire"])
+        else:
+            args = [json.loads(line) for line in job["args"].splitlines() if line.strip()]
     g = {"__name__": "__main__" if mode == "stdio" else "solution", "__builtins__": builtins}
     phase = "run"
     try:
         exec(code, g)
         if mode == "assert":
-            # The test code sees the builtins and modules as they were before the candidate
-            # ran (abs, len, a swapped-in fake `math`, ...): copies made once in the server,
-            # so no per-job copying (each copy would dirty ~100 shared pages after fork).
-            g["__builtins__"] = _PRISTINE_BUILTINS
             phase = "test"
-            test = compile(job["test"], "test.py", "exec")
-            exec(test, g)
+            _wire.serve_judge(g, bridge, tb_of)
             flush()
             report({"ok": True})
         elif mode == "call":
@@ -391,8 +418,13 @@ def _harness(job: dict, res_w: int) -> None:
                 raise NameError(f"function {name!r} is not defined")
             value = target(*args)
             flush()
-            # Plain built-in values only: the host compares them, and their repr() is C code.
-            report({"ok": True, "value": plain(value, 0)})
+            # Plain data only (_wire.py); the host decodes and validates it.
+            try:
+                # Objects that are not plain data cross as opaque handles: equal to nothing.
+                wire = wire_dumps(value, _opaque).decode()
+            except (ValueError, TypeError, RecursionError) as e:
+                raise TypeError(f"the return value is not plain data ({e})") from None
+            report({"ok": True, "value": wire})
         else:
             flush()
             report({"ok": True})
@@ -410,82 +442,77 @@ def _harness(job: dict, res_w: int) -> None:
             os.write(2, tb.encode(errors="replace"))
         except OSError:
             pass
-        out = {"ok": False, "phase": phase, "exc": str.__str__(type_(e).__name__), "tb": tb}
-        if phase == "test" and isinst(e, AssertionError):
-            src, got = _assert_got(e, job.get("test", ""), rep_)
-            if src is not None:
-                out["assert"] = src
-            if got is not None:
-                out["got"] = got
-        report(out)
+        report({"ok": False, "phase": phase, "exc": str.__str__(type_(e).__name__), "tb": tb})
     exit_(0)
-
-
-_PRISTINE_BUILTINS: dict = {}
-_PRISTINE_MODULES: dict = {}
-
-
-def _pristine_import(name: str, globals: dict | None = None, locals: dict | None = None,
-                     fromlist: tuple = (), level: int = 0) -> object:
-    """__import__ for test code: modules loaded before the candidate ran come from a snapshot."""
-    if level == 0:
-        mod = _PRISTINE_MODULES.get(name if fromlist else name.partition(".")[0])
-        if mod is not None and (fromlist or "." not in name or name in _PRISTINE_MODULES):
-            return mod
-    return _REAL_IMPORT(name, globals, locals, fromlist, level)
-
-
-_REAL_IMPORT = __import__
-
-
-def _snapshot_pristine() -> None:
-    """Copies of builtins and sys.modules taken in the server, before any job runs."""
-    import builtins
-
-    _PRISTINE_BUILTINS.update(builtins.__dict__)
-    _PRISTINE_BUILTINS["__import__"] = _pristine_import
-    _PRISTINE_MODULES.update(sys.modules)
-
-
-def _assert_got(e: BaseException, test_src: str, rep_: object) -> tuple[str | None, str | None]:
-    """For a failed `assert lhs == rhs` in the test code: its source and repr(lhs), re-evaluated."""
-    src = None
-    try:
-        tb = e.__traceback__
-        frame = None
-        while tb is not None:
-            if tb.tb_frame.f_code.co_filename == "test.py":
-                frame, lineno = tb.tb_frame, tb.tb_lineno
-            tb = tb.tb_next
-        if frame is None:
-            return None, None
-        node = next((n for n in ast.walk(ast.parse(test_src)) if isinstance(n, ast.Assert)
-                     and n.lineno <= lineno <= (n.end_lineno or n.lineno)), None)
-        if node is None:
-            return None, None
-        src = " ".join((ast.get_source_segment(test_src, node) or "").split())[:500] or None
-        expr = node.test.left if isinstance(node.test, ast.Compare) else node.test
-        if isinstance(expr, ast.Constant):
-            return src, None
-        value = eval(compile(ast.Expression(expr), "test.py", "eval"), frame.f_globals,
-                     dict(frame.f_locals))
-        text = str.__str__(rep_(value))  # type: ignore[operator]
-        return src, (text if len(text) <= 2000 else text[:1000] + " ... " + text[-500:])
-    except BaseException:  # noqa: BLE001 - best effort only
-        return src, None
 
 
 # ---------------------------------------------------------------- one job
 
 
-def _run_job(job: dict, state: dict) -> dict:
-    uid = state["uid"]
-    state["seq"] += 1
-    wd = os.path.join(state["tmp"], f"sdjob-{os.getpid()}-{state['seq']}")
+def _fresh_tmpfs(state: dict) -> None:
+    """Mount new, empty tmpfs on /tmp and /dev/shm (replacing any previous ones)."""
+    for target in ("/tmp", "/dev/shm"):
+        if target in state["mounted"]:
+            if _libc.umount2(target.encode(), MNT_DETACH) != 0:
+                raise OSError(ctypes.get_errno(), f"cannot unmount {target}")
+            state["mounted"].remove(target)
+        size = f"{int(state['tmpfs_mb'])}m" if target == "/tmp" else "16m"
+        if not _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777"):
+            raise OSError(ctypes.get_errno(), f"cannot mount the job's {target}")
+        state["mounted"].append(target)
+
+
+def _job_tmp(state: dict) -> str:
+    """An unpredictable work dir in the (empty) job tmpfs."""
+    base = "/tmp" if state["jail"] else state["tmp"]
+    wd = os.path.join(base, "sdjob-" + secrets.token_hex(12))
     os.mkdir(wd, 0o700)
-    t0 = time.monotonic()
-    fds: list[int] = []
+    return wd
+
+
+def _wipe(path: str) -> bool:
+    """Remove everything under path; False if anything is left."""
     try:
+        with os.scandir(path) as it:
+            entries = list(it)
+    except OSError:
+        return False
+    for e in entries:
+        try:
+            if e.is_dir(follow_symlinks=False):
+                shutil.rmtree(e.path)
+            else:
+                os.unlink(e.path)
+        except OSError:
+            return False
+    try:
+        return not os.listdir(path)
+    except OSError:
+        return False
+
+
+def _job_tmp_cleanup(wd: str, state: dict) -> None:
+    """Leave the job tmpfs empty for the next job: wipe it (cheap), or mount fresh ones when
+    anything resists (an unmount costs an RCU grace period, milliseconds, so not every job)."""
+    if state["jail"]:
+        if not (_wipe("/tmp") and _wipe("/dev/shm")):
+            _fresh_tmpfs(state)
+        return
+    try:
+        os.rmdir(wd)  # the common case: the program wrote nothing
+    except OSError:
+        shutil.rmtree(wd, ignore_errors=True)
+
+
+def _run_job(job: dict, state: dict, passed: list[int]) -> dict:
+    uid = state["uid"]
+    t0 = time.monotonic()
+    fds: list[int] = list(passed)
+    wd = ""
+    try:
+        if job["mode"] == "assert" and len(passed) != 1:
+            return {"infra_error": "assert job without its judge socket"}
+        wd = _job_tmp(state)
         if uid is not None:
             os.chown(wd, uid, uid)
         data = job.get("stdin", "").encode()
@@ -504,23 +531,97 @@ def _run_job(job: dict, state: dict) -> dict:
         fds += [stdin_fd, out_r, out_w, err_r, err_w, res_r, res_w]
         # The report fits in the pipe, so it is read after the exit: one wake-up less per job.
         fcntl.fcntl(res_w, F_SETPIPE_SZ, _REPORT_PIPE)
+        cg = state.get("cgroup")
+        oom_before = _cgroup_oom(cg, job) if cg is not None else 0
+        bridge = passed[0] if passed else -1
         pid = os.fork()
         if pid == 0:
-            _child_c(job, wd, (stdin_fd, out_w, err_w, res_w), uid)
-        for fd in (stdin_fd, out_w, err_w, res_w):
+            _child_c(job, wd, (stdin_fd, out_w, err_w, res_w, bridge), uid, state)
+        for fd in (stdin_fd, out_w, err_w, res_w, *passed):
             os.close(fd)
             fds.remove(fd)
-        return _supervise(job, pid, out_r, err_r, res_r, t0, state)
+        out = _supervise(job, pid, out_r, err_r, res_r, t0, state)
+        if cg is not None and _cgroup_oom(cg, None) > oom_before:
+            out["memory_limit"] = True
+        return out
     finally:
         for fd in fds:
             try:
                 os.close(fd)
             except OSError:
                 pass
+        if wd:
+            _job_tmp_cleanup(wd, state)
+
+
+# ---------------------------------------------------------------- memory of the whole job
+
+
+def _cgroup_open(cfg: dict) -> dict | None:
+    """Open the worker's cgroup files (created by the host) before the root is replaced."""
+    cg = cfg.get("cgroup")
+    if not cg:
+        return None
+    out: dict = {"procs": [], "limit": [], "events": None, "version": cg["version"]}
+    for d in cg["dirs"]:
+        out["procs"].append(os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY))
+    mem, pids = cg["memory_dir"], cg.get("pids_dir")
+    if cg["version"] == 2:
+        out["limit"] = [(os.open(os.path.join(mem, "memory.max"), os.O_WRONLY), 1)]
+        out["events"] = os.open(os.path.join(mem, "memory.events"), os.O_RDONLY)
+        if os.path.exists(os.path.join(mem, "memory.swap.max")):
+            fd = os.open(os.path.join(mem, "memory.swap.max"), os.O_WRONLY)
+            os.write(fd, b"0")
+            os.close(fd)
+    else:
+        out["limit"] = [(os.open(os.path.join(mem, "memory.limit_in_bytes"), os.O_WRONLY), 1)]
+        out["events"] = os.open(os.path.join(mem, "memory.oom_control"), os.O_RDONLY)
+    if pids:
+        out["limit"].append((os.open(os.path.join(pids, "pids.max"), os.O_WRONLY), 0))
+    out["set"] = None
+    return out
+
+
+def _cgroup_oom(cg: dict, job: dict | None) -> int:
+    """The cgroup's OOM-kill count; with a job, first apply its limits."""
+    if job is not None:
+        lim = job["limits"]
+        want = (int(lim["memory_mb"]), int(lim["processes"]))
+        if cg["set"] != want:
+            for fd, is_mem in cg["limit"]:
+                value = want[0] * 1024 * 1024 if is_mem else want[1]
+                os.write(fd, str(value).encode())
+            cg["set"] = want
+    text = os.pread(cg["events"], 4096, 0).decode()
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "oom_kill":
+            return int(value)
+    return 0
+
+
+def _tree_memory_mb() -> float:
+    """Fallback without a cgroup: PSS of every job process plus the job's tmpfs pages."""
+    total_kb = 0
+    me = os.getpid()
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
         try:
-            os.rmdir(wd)  # the common case: the program wrote nothing
+            with open(f"/proc/{name}/smaps_rollup", "rb") as fh:
+                for line in fh:
+                    if line.startswith(b"Pss:"):
+                        total_kb += int(line.split()[1])
+                        break
+        except (OSError, ValueError):
+            pass
+    for mnt in ("/tmp", "/dev/shm"):
+        try:
+            st = os.statvfs(mnt)
+            total_kb += (st.f_blocks - st.f_bfree) * st.f_frsize // 1024
         except OSError:
-            shutil.rmtree(wd, ignore_errors=True)
+            pass
+    return total_kb / 1024
 
 
 def _kill_all(pgid: int, state: dict) -> None:
@@ -577,17 +678,28 @@ def _supervise(job: dict, pid: int, out_r: int, err_r: int, res_r: int, t0: floa
     pidfd = os.pidfd_open(pid)
     out, err, res = bytearray(), bytearray(), bytearray()
     open_fds = {out_r: out, err_r: err}
-    timed_out = output_limit = exited = False
+    timed_out = output_limit = exited = mem_exceeded = False
+    # Without a cgroup, a watchdog sums the memory of the job's processes a few times a second
+    # (only jobs that run longer than the first tick pay for it).
+    watchdog = state.get("cgroup") is None and state["init"]
+    mem_cap = float(job["limits"]["memory_mb"])
+    next_check = t0 + 0.05
     try:
         while True:
             now = time.monotonic()
             if now >= deadline:
                 timed_out = True
                 break
+            if watchdog and now >= next_check:
+                next_check = now + 0.05
+                if _tree_memory_mb() > mem_cap:
+                    mem_exceeded = True
+                    break
             watch = list(open_fds) + ([] if exited else [pidfd])
             if not watch:
                 break
-            ready, _, _ = select.select(watch, [], [], deadline - now)
+            wait = deadline - now if not watchdog else min(deadline, next_check) - now
+            ready, _, _ = select.select(watch, [], [], max(0.0, wait))
             for fd in ready:
                 if fd == pidfd:
                     exited = True
@@ -622,17 +734,23 @@ def _supervise(job: dict, pid: int, out_r: int, err_r: int, res_r: int, t0: floa
         _reap_all(pid, state)
     status = os.waitstatus_to_exitcode(st)
     duration = time.monotonic() - t0
-    report = None
+    report, violation = None, None
     nonce = job["nonce"].encode()
     if res.startswith(nonce):
         line = bytes(res[len(nonce):]).split(b"\n", 1)[0]
         try:
             report = ast.literal_eval(line.decode("utf-8", "replace"))
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            report = None
-        if not isinstance(report, dict):
-            report = None
+        except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+            report, violation = None, "the report is not a literal"
+        if report is not None:
+            violation = _report_violation(report)
+            if violation:
+                report = None
+    elif res:
+        violation = "the report does not carry the job's nonce"
     return {
+        "memory_limit": mem_exceeded,
+        "protocol_violation": violation,
         "exit_code": status if status >= 0 else None,
         "signal": -status if status < 0 else None,
         "timed_out": timed_out,
@@ -645,6 +763,31 @@ def _supervise(job: dict, pid: int, out_r: int, err_r: int, res_r: int, t0: floa
         "max_rss_kb": usage.ru_maxrss,
         "minor_faults": usage.ru_minflt,
     }
+
+
+def _opaque(obj: object) -> int:
+    return 0
+
+
+_REPORT_KEYS = {"ok": bool, "phase": str, "exc": str, "tb": str, "value": str}
+_PHASES = {"compile", "run", "call", "test", "report"}
+
+
+def _report_violation(report: object) -> str | None:
+    """Why a candidate's report is malformed (None when it is well-formed)."""
+    if type(report) is not dict:
+        return "the report is not a dict"
+    for key, value in report.items():
+        want = _REPORT_KEYS.get(key) if type(key) is str else None
+        if want is None:
+            return f"unexpected report field {str(key)[:40]!r}"
+        if type(value) is not want:
+            return f"report field {key!r} has type {type(value).__name__}"
+    if "phase" in report and report["phase"] not in _PHASES:
+        return "unknown phase in the report"
+    if "ok" not in report and report.get("phase") != "compile":
+        return "the report has no outcome"
+    return None
 
 
 def _drain(open_fds: dict) -> None:
@@ -697,39 +840,58 @@ def _warm_up() -> None:
     io.TextIOWrapper(io.BufferedWriter(io.FileIO(os.devnull, "w")), encoding="utf-8").close()
 
 
+def _mount_count() -> int:
+    with open("/proc/self/mountinfo") as fh:
+        return sum(1 for _ in fh)
+
+
 def main() -> None:
-    """Serve jobs until EOF on fd 0."""
+    """Serve jobs until EOF on the protocol socket (fd 0)."""
     cfg = json.loads(sys.argv[1])
     # Move the protocol off fds 0/1 so that nothing a child inherits can speak it.
-    pin, pout = os.dup(0), os.dup(1)
+    chan = socket.socket(fileno=os.dup(0))
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     os.close(devnull)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the host
+    sys.set_int_max_str_digits(50_000)
     parts: list[str] = []
-    if cfg.get("namespaces", True):
+    error = ""
+    cgroup = None
+    try:
+        cgroup = _cgroup_open(cfg)
+    except OSError as e:
+        error = f"cannot open the worker's cgroup: {e}"
+    if cgroup is not None:
+        parts.append(f"cgroup{cgroup['version']}")
+    if cfg.get("namespaces", True) and not error:
         try:
-            parts = _enter_namespaces(cfg)
+            parts = _enter_namespaces(cfg) + parts
             _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the relay
-            if "mntns" in parts:
-                _setup_mounts(cfg, parts)
-        except Exception as e:  # noqa: BLE001 - degrade, and say so
-            parts.append(f"setup-failed:{type(e).__name__}")
+            if "mntns" not in parts:
+                raise OSError("no mount namespace")
+            _build_jail(cfg, parts)
+        except Exception as e:  # noqa: BLE001 - the host refuses to run without the jail
+            error = f"cannot build the sandbox: {type(e).__name__}: {e}"
     init = os.getpid() == 1
     uid = cfg.get("uid") if os.geteuid() == 0 and "userns" not in parts else None
     if uid is not None:
         parts.append(f"uid{uid}")
-    elif os.geteuid() == 0 and "userns" in parts:
+    elif "userns" in parts:
         parts.append("nocaps")
-    parts.append("rlimits")
+    parts += ["nonewprivs", "rlimits"]
     if not init:
         # Orphans of a job are re-parented to us, so that we can reap and account for them.
         _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     _libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE=0: jobs may not ptrace or read our memory
-    tmp = "/tmp" if "tmpfs" in parts else tempfile.gettempdir()
-    state = {"uid": uid, "init": init, "tmp": tmp, "seq": 0}
+    jail = "jail" in parts
+    if jail:
+        # Only the standard library (and configured packages) can be imported by a job.
+        sys.path[:] = [p for p in cfg.get("path", []) if os.path.isdir(p)]
+    state = {"uid": uid, "init": init, "tmp": "/tmp" if jail else tempfile.gettempdir(), "jail": jail,
+             "tmpfs_mb": cfg.get("tmpfs_mb", 128), "mounted": [], "cgroup": cgroup}
     # Once here instead of in every job: the environment programs get, stream error policy.
     for key in list(os.environ):
         del os.environ[key]
@@ -739,29 +901,34 @@ def main() -> None:
     sys.stdin.reconfigure(errors="replace")
     sys.stdout.reconfigure(errors="replace")
     _warm_up()
-    _snapshot_pristine()
     gc.freeze()  # fewer copy-on-write faults in every forked job
-    _send(pout, {"ready": True, "isolation": "+".join(parts), "pid": os.getpid()})
+    if jail:
+        _fresh_tmpfs(state)
+    mounts = _mount_count() if jail else 0
+    _wire.send_frame(chan, {"ready": True, "isolation": "+".join(parts), "pid": os.getpid(),
+                            "error": error})
     while True:
         try:
-            msg = _recv(pin)
-        except (EOFError, OSError):
+            msg, fds = _wire.recv_frame(chan)
+        except (EOFError, OSError, ValueError):
             break
         cmd = msg.get("cmd")
         if cmd == "run":
             try:
-                out = _run_job(msg["job"], state)
+                out = _run_job(msg["job"], state, fds)
             except Exception as e:  # noqa: BLE001
                 out = {"infra_error": f"{type(e).__name__}: {e}"}
         elif cmd == "stat":
+            tmp = "/tmp" if jail else state["tmp"]
             out = {"tmp_entries": sorted(n for n in os.listdir(tmp) if n.startswith("sdjob-")),
-                   "children": _children()}
+                   "children": _children(),
+                   "extra_mounts": (_mount_count() - mounts) if jail else 0}
         elif cmd == "exit":
             break
         else:
             out = {"infra_error": f"unknown command {cmd!r}"}
         try:
-            _send(pout, out)
+            _wire.send_frame(chan, out)
         except OSError as e:
             if e.errno == errno.EPIPE:
                 break

@@ -1,25 +1,21 @@
-"""Output comparison, done in the host process so a candidate cannot influence it."""
+"""Output comparison, done on the trusted side (the host) so a candidate cannot influence it.
+
+Exact by default: integers and strings compare exactly; stdout lines that differ textually
+still match when every whitespace-separated token parses as a decimal number and the numbers
+are equal (LiveCodeBench's rule: 1.0 equals 1.00, 10**17 does not equal 10**17 + 1). A float
+tolerance applies only when the problem declares one (Problem.float_tolerance), and then only
+to numbers that are not both integers.
+"""
 
 from __future__ import annotations
 
 import math
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 
-def _num(tok: str) -> float | None:
-    try:
-        x = float(tok)
-    except ValueError:
-        return None
-    return x if math.isfinite(x) else None
-
-
-def _close(a: float, b: float, rel_tol: float, abs_tol: float) -> bool:
-    return math.isclose(a, b, rel_tol=rel_tol, abs_tol=abs_tol)
-
-
 def normalize_lines(text: str) -> list[str]:
-    """Lines stripped of surrounding whitespace, without trailing blank lines."""
+    """Lines stripped of surrounding whitespace, without leading/trailing blank lines."""
     lines = [ln.strip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     while lines and not lines[-1]:
         lines.pop()
@@ -28,28 +24,48 @@ def normalize_lines(text: str) -> list[str]:
     return lines
 
 
-def compare_stdout(actual: str, expected: str, rel_tol: float = 1e-6,
-                   abs_tol: float = 1e-6) -> tuple[bool, int | None]:
+def _decimals(line: str) -> list[Decimal] | None:
+    try:
+        return [Decimal(tok) for tok in line.split()]
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _is_int_token(d: Decimal) -> bool:
+    return d.is_finite() and d.as_tuple().exponent >= 0  # type: ignore[operator]
+
+
+def _decimal_equal(a: Decimal, b: Decimal, tol: float | None) -> bool:
+    try:
+        if a == b:
+            return True
+        if tol is None or (_is_int_token(a) and _is_int_token(b)):
+            return False
+        return math.isclose(float(a), float(b), rel_tol=tol, abs_tol=tol)
+    except (InvalidOperation, OverflowError, ValueError):
+        return False  # signalling NaN and friends never match
+
+
+def lines_equal(actual: str, expected: str, tol: float | None = None) -> bool:
+    """One stripped output line against the expected one (exact, then as decimals)."""
+    if actual == expected:
+        return True
+    da, de = _decimals(actual), _decimals(expected)
+    if da is None or de is None or len(da) != len(de):
+        return False
+    return all(_decimal_equal(x, y, tol) for x, y in zip(da, de, strict=True))
+
+
+def compare_stdout(actual: str, expected: str, tol: float | None = None) -> tuple[bool, int | None]:
     """Judge stdout: (equal, index of the first differing line or None).
 
-    Lines are compared after stripping; a line that differs textually still matches when it
-    has the same whitespace-separated tokens, numbers being equal within the tolerances.
+    Same line count after stripping; each line equal exactly or as a list of decimal numbers
+    (within `tol` for non-integers when a tolerance is declared).
     """
     a, e = normalize_lines(actual), normalize_lines(expected)
     for i in range(max(len(a), len(e))):
-        if i >= len(a) or i >= len(e):
+        if i >= len(a) or i >= len(e) or not lines_equal(a[i], e[i], tol):
             return False, i
-        if a[i] == e[i]:
-            continue
-        ta, te = a[i].split(), e[i].split()
-        if len(ta) != len(te):
-            return False, i
-        for x, y in zip(ta, te, strict=True):
-            if x == y:
-                continue
-            fx, fy = _num(x), _num(y)
-            if fx is None or fy is None or not _close(fx, fy, rel_tol, abs_tol):
-                return False, i
     return True, None
 
 
@@ -62,23 +78,23 @@ def canonical(value: Any) -> Any:
     return value
 
 
-def values_equal(actual: Any, expected: Any, rel_tol: float = 1e-6,
-                 abs_tol: float = 1e-6) -> bool:
-    """Equality of JSON-like values; floats within tolerance, tuples equal lists."""
+def values_equal(actual: Any, expected: Any, tol: float | None = None) -> bool:
+    """Equality of JSON-like values: exact (ints, strings; 2 == 2.0; bools are not ints;
+    tuples equal lists); floats within `tol` only when a tolerance is declared."""
     actual, expected = canonical(actual), canonical(expected)
     if isinstance(actual, bool) or isinstance(expected, bool):
         return actual == expected and isinstance(actual, bool) == isinstance(expected, bool)
     if isinstance(actual, (int, float)) and isinstance(expected, (int, float)):
         if actual == expected:
             return True
-        if isinstance(actual, float) or isinstance(expected, float):
-            return math.isfinite(actual) and math.isfinite(expected) and _close(
-                float(actual), float(expected), rel_tol, abs_tol)
-        return False
+        if tol is None or not (isinstance(actual, float) or isinstance(expected, float)):
+            return False
+        return (math.isfinite(actual) and math.isfinite(expected)
+                and math.isclose(float(actual), float(expected), rel_tol=tol, abs_tol=tol))
     if isinstance(actual, list) and isinstance(expected, list):
         return len(actual) == len(expected) and all(
-            values_equal(x, y, rel_tol, abs_tol) for x, y in zip(actual, expected, strict=True))
+            values_equal(x, y, tol) for x, y in zip(actual, expected, strict=True))
     if isinstance(actual, dict) and isinstance(expected, dict):
         return actual.keys() == expected.keys() and all(
-            values_equal(actual[k], expected[k], rel_tol, abs_tol) for k in actual)
-    return actual == expected
+            values_equal(actual[k], expected[k], tol) for k in actual)
+    return type(actual) is type(expected) and actual == expected

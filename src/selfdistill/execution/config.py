@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 
@@ -12,18 +12,18 @@ class SandboxConfig:
 
     timeout_s: float = 4.0  # wall-clock limit per test
     cpu_s: int | None = None  # CPU-time limit per test; default ceil(timeout_s) + 1
-    memory_mb: int = 1536  # address-space limit (RLIMIT_AS)
+    memory_mb: int = 1536  # memory of the job's whole process tree (cgroup) and RLIMIT_AS
     file_size_mb: int = 16  # largest file a program may write (RLIMIT_FSIZE)
     open_files: int = 64  # RLIMIT_NOFILE
-    processes: int = 32  # processes+threads of the sandbox uid (RLIMIT_NPROC)
+    processes: int = 32  # processes+threads of the job (RLIMIT_NPROC of its own uid, pids cgroup)
     max_output_bytes: int = 8 * 1024 * 1024  # stdout beyond this kills the test
-    tmpfs_mb: int = 128  # private /tmp of each worker (bounds disk fills)
-    namespaces: bool = True  # try net/mount/pid (and user) namespaces
+    tmpfs_mb: int = 128  # the fresh /tmp of each job (bounds disk fills)
+    namespaces: bool = True  # the jail (net/mount/pid namespaces); False = NO isolation
     drop_uid: bool = True  # when root: run programs as an unprivileged uid (one per worker)
-    uid_base: int = 64000  # worker k runs as uid_base + k
-    require_isolation: tuple[str, ...] = ()  # e.g. ("netns",): refuse to run without them
-    float_rel_tol: float = 1e-6  # numeric fallback of output comparison
-    float_abs_tol: float = 1e-6
+    uid_base: int = 64000  # sandbox uids are claimed from uid_base upwards (host-wide locks)
+    require_isolation: tuple[str, ...] = ()  # e.g. ("cgroup1",): refuse to run without them
+    extra_packages: tuple[str, ...] = ()  # importable packages exposed read-only, e.g. ("numpy",)
+    cgroup: bool = True  # as root: a memory+pids cgroup per worker (else a memory watchdog)
     max_field_chars: int = 1000  # truncation of input/expected/actual in a Verdict
     stderr_tail_chars: int = 2000
     max_failures: int = 5  # failing tests kept in Verdict.failures
@@ -37,14 +37,17 @@ class SandboxConfig:
         """A JSON-ready dict."""
         d = asdict(self)
         d["require_isolation"] = list(self.require_isolation)
+        d["extra_packages"] = list(self.extra_packages)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SandboxConfig:
-        """Inverse of to_dict."""
-        d = dict(d)
-        if "require_isolation" in d:
-            d["require_isolation"] = tuple(d["require_isolation"])
+        """Inverse of to_dict (unknown keys, e.g. the removed float tolerances, are ignored)."""
+        names = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in names}
+        for key in ("require_isolation", "extra_packages"):
+            if key in d:
+                d[key] = tuple(d[key])
         return cls(**d)
 
     def job_limits(self) -> dict[str, Any]:
@@ -58,4 +61,5 @@ class SandboxConfig:
             "open_files": self.open_files,
             "processes": self.processes,
             "max_output_bytes": self.max_output_bytes,
+            "max_message_bytes": max(1 << 20, self.max_output_bytes),
         }

@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from selfdistill.execution import _wire
 from selfdistill.execution.compare import compare_stdout, values_equal
 from selfdistill.execution.config import SandboxConfig
 from selfdistill.execution.sandbox import SandboxError, get_pool, usable_cores
@@ -32,19 +33,11 @@ def _last_line(tb: str) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def _failed_assert_line(tb: str) -> str:
-    """The source line of the assert that failed, from a traceback with source lines."""
-    lines = tb.rstrip().splitlines()
-    for i in range(len(lines) - 1, -1, -1):
-        if lines[i].lstrip().startswith('File "test.py"') and i + 1 < len(lines):
-            return lines[i + 1].strip()
-    return ""
-
-
 def _job(problem: Problem, test: TestCase, code: str, config: SandboxConfig) -> dict[str, Any]:
+    """The job sent into the sandbox: never a test program or an expected value."""
     job: dict[str, Any] = {"mode": test.kind, "code": code, "limits": config.job_limits()}
     if test.kind == "assert":
-        job["test"] = test.input
+        pass  # the test program goes to the judge only
     elif test.kind == "call":
         job["func"] = problem.entry_point or problem.metadata.get("func_name") or ""
         job["args"] = test.input
@@ -55,37 +48,46 @@ def _job(problem: Problem, test: TestCase, code: str, config: SandboxConfig) -> 
     return job
 
 
-def _judge(test: TestCase, raw: dict[str, Any], config: SandboxConfig) -> tuple[str, str, str | None]:
-    """(status, message, actual output) of one test from the worker's raw outcome."""
-    if "infra_error" in raw:
-        return "runtime_error", f"sandbox error: {raw['infra_error']}", None
+PROTOCOL_VIOLATION = "sandbox protocol violation"
+
+
+def _opaque(handle: int) -> _wire.Ref:
+    """A returned object that is not plain data: it equals nothing."""
+    return _wire.Ref(handle, "object")
+
+
+def _str(x: Any, default: str = "") -> str:
+    return x if isinstance(x, str) else default
+
+
+def _limits_verdict(raw: dict[str, Any], config: SandboxConfig) -> tuple[str, str] | None:
+    """Limits the worker observed (they decide before anything the candidate reported)."""
+    if raw.get("memory_limit"):  # first: an OOM kill can also stall the job until the time-out
+        return "memory_limit", f"Memory limit exceeded ({config.memory_mb} MB, whole job)"
+    if raw.get("timed_out"):
+        return "time_limit", f"Time limit exceeded ({config.timeout_s:g} s)"
+    cpu_limit = config.job_limits()["cpu_s"]
+    sig = raw.get("signal")
+    # SIGXCPU comes from the soft CPU limit, SIGKILL after the hard one (soft + 1 s).
+    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and float(raw.get("cpu_s") or 0.0) >= cpu_limit - 0.05):
+        return "time_limit", f"CPU time limit exceeded ({cpu_limit} s)"
+    if raw.get("output_limit"):
+        return "runtime_error", f"Output limit exceeded ({config.max_output_bytes} bytes)"
+    return None
+
+
+def _candidate_verdict(test: TestCase, raw: dict[str, Any],
+                       config: SandboxConfig) -> tuple[str, str, str | None] | None:
+    """The verdict from how the candidate's process ended, when that decides (else None)."""
     rep = raw.get("report")
     sig = raw.get("signal")
-    stderr = raw.get("stderr", "")
-    if raw.get("timed_out"):
-        return "time_limit", f"Time limit exceeded ({config.timeout_s:g} s)", None
-    cpu_limit = config.job_limits()["cpu_s"]
-    # SIGXCPU comes from the soft CPU limit, SIGKILL after the hard one (soft + 1 s).
-    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and raw.get("cpu_s", 0.0) >= cpu_limit - 0.05):
-        return "time_limit", f"CPU time limit exceeded ({cpu_limit} s)", None
-    if raw.get("output_limit"):
-        return "runtime_error", f"Output limit exceeded ({config.max_output_bytes} bytes)", None
+    stderr = _str(raw.get("stderr"))
     if rep is not None and rep.get("phase") == "compile":
-        return "syntax_error", _last_line(rep.get("tb", "")) or "SyntaxError", None
+        return "syntax_error", _last_line(_str(rep.get("tb"))) or "SyntaxError", None
     if rep is not None and not rep.get("ok"):
-        exc, tb = rep.get("exc", ""), rep.get("tb", "")
+        exc, tb = _str(rep.get("exc")), _str(rep.get("tb"))
         if exc == "MemoryError":
             return "memory_limit", f"Memory limit exceeded ({config.memory_mb} MB)", None
-        if exc == "AssertionError" and test.kind == "assert" and rep.get("phase") == "test":
-            line = rep.get("assert") if isinstance(rep.get("assert"), str) else _failed_assert_line(tb)
-            detail = _last_line(tb)
-            msg = f"`{line}` failed" if line else "an assertion failed"
-            if detail and detail != "AssertionError":
-                msg += f" ({detail})"
-            got = rep.get("got")
-            if isinstance(got, str):
-                msg += f": got {truncate(got, 300)}"
-            return "wrong_answer", msg, got
         return "runtime_error", _last_line(tb) or exc, None
     if rep is None:
         if "MemoryError" in stderr or "Cannot allocate memory" in stderr:
@@ -100,13 +102,78 @@ def _judge(test: TestCase, raw: dict[str, Any], config: SandboxConfig) -> tuple[
             return "runtime_error", f"Killed by signal {name}", None
         if not (test.kind == "stdio" and raw.get("exit_code") == 0):
             return ("runtime_error",
-                    f"Program exited (code {raw.get('exit_code')}) before the tests finished",
-                    None)
-    actual = raw.get("stdout", "")
-    if test.kind == "assert":
+                    f"Program exited (code {raw.get('exit_code')}) before the tests finished", None)
+    return None
+
+
+def _judge_assert(raw: dict[str, Any], config: SandboxConfig) -> tuple[str, str, str | None]:
+    """Verdict of an assert-style test from the trusted judge's report."""
+    rep = raw.get("judge")
+    if not isinstance(rep, dict):
+        return "runtime_error", "sandbox error: no report from the judge", None
+    result = rep.get("result")
+    if result == "ok":
         return "accepted", "", None
+    if result == "assert":
+        line = _str(rep.get("assert"))
+        detail = f"{_str(rep.get('exc'))}: {_str(rep.get('message'))}".strip(": ")
+        msg = f"`{line}` failed" if line else "an assertion failed"
+        if detail and detail != "AssertionError":
+            msg += f" ({detail})"
+        got = rep.get("got") if isinstance(rep.get("got"), str) else None
+        if got is not None:
+            msg += f": got {truncate(got, 300)}"
+        return "wrong_answer", msg, got
+    if result == "candidate_error":
+        exc, text = _str(rep.get("exc")), _str(rep.get("message"))
+        if exc == "MemoryError":
+            return "memory_limit", f"Memory limit exceeded ({config.memory_mb} MB)", None
+        if exc == "RecursionError" or not text:
+            return "runtime_error", f"{exc}: {text}".rstrip(": "), None
+        return "runtime_error", f"{exc}: {text}" if not text.startswith(exc) else text, None
+    if result == "test_error":
+        return "runtime_error", f"{_str(rep.get('exc'))}: {_str(rep.get('message'))}".rstrip(": "), None
+    if result == "protocol":
+        return "runtime_error", f"{PROTOCOL_VIOLATION}: {_str(rep.get('message'))}", None
+    if result == "gone":
+        return "runtime_error", "Program exited before the tests finished", None
+    if result == "timeout":
+        return "time_limit", f"Time limit exceeded ({config.timeout_s:g} s, in the test program)", None
+    return "runtime_error", f"sandbox error: {_str(rep.get('message'), 'judge failed')}", None
+
+
+def _judge(problem: Problem, test: TestCase, raw: dict[str, Any],
+           config: SandboxConfig) -> tuple[str, str, str | None]:
+    """(status, message, actual output) of one test from the worker's raw outcome."""
+    if "infra_error" in raw:
+        return "runtime_error", f"sandbox error: {raw['infra_error']}", None
+    limit = _limits_verdict(raw, config)
+    if limit is not None:
+        return limit[0], limit[1], None
+    if raw.get("protocol_violation"):
+        return "runtime_error", f"{PROTOCOL_VIOLATION}: {_str(raw['protocol_violation'])}", None
+    tol = problem.float_tolerance
+    if test.kind == "assert":
+        rep = raw.get("judge")
+        if isinstance(rep, dict) and rep.get("result") == "gone":
+            # The candidate's process ended early: its own end decides (crash, exit, syntax).
+            ended = _candidate_verdict(test, raw, config)
+            if ended is not None:
+                return ended
+        if (raw.get("report") or {}).get("phase") == "compile":
+            return _candidate_verdict(test, raw, config)  # type: ignore[return-value]
+        return _judge_assert(raw, config)
+    ended = _candidate_verdict(test, raw, config)
+    if ended is not None:
+        return ended
+    rep = raw.get("report")
+    actual = _str(raw.get("stdout"))
     if test.kind == "call":
-        value = rep.get("value") if rep else None
+        try:
+            value = _wire.loads(_str(rep.get("value") if rep else None, "null").encode(),
+                                _opaque, max_bytes=config.job_limits()["max_message_bytes"])
+        except _wire.WireError as e:
+            return "runtime_error", f"{PROTOCOL_VIOLATION}: {e}", None
         try:
             expected = json.loads(test.output)
         except ValueError:
@@ -115,13 +182,29 @@ def _judge(test: TestCase, raw: dict[str, Any], config: SandboxConfig) -> tuple[
             shown = json.dumps(value)
         except (TypeError, ValueError):
             shown = repr(value)
-        if values_equal(value, expected, config.float_rel_tol, config.float_abs_tol):
+        if values_equal(value, expected, tol):
             return "accepted", "", shown
         return "wrong_answer", "wrong return value", shown
-    ok, line = compare_stdout(actual, test.output, config.float_rel_tol, config.float_abs_tol)
+    ok, line = compare_stdout(actual, test.output, tol)
     if ok:
         return "accepted", "", actual
     return "wrong_answer", f"first difference on output line {line + 1}" if line is not None else "", actual
+
+
+def _duration(raw: dict[str, Any]) -> float:
+    try:
+        return float(raw.get("duration_s") or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def judge_outcome(problem: Problem, test: TestCase, raw: dict[str, Any],
+                  config: SandboxConfig) -> tuple[str, str, str | None]:
+    """_judge(), where any malformed outcome becomes a runtime_error verdict, never an exception."""
+    try:
+        return _judge(problem, test, raw, config)
+    except Exception as e:  # noqa: BLE001 - a malformed outcome is a verdict, never a crash
+        return "runtime_error", f"{PROTOCOL_VIOLATION}: {type(e).__name__}", None
 
 
 def grade(problem: Problem, code: str | None, *, config: SandboxConfig | None = None,
@@ -139,11 +222,13 @@ def grade(problem: Problem, code: str | None, *, config: SandboxConfig | None = 
     isolation = ""
     for i, test in enumerate(problem.tests):
         try:
-            raw, isolation = pool.run(_job(problem, test, code, config))
+            raw, isolation = pool.run(_job(problem, test, code, config),
+                                      test.input if test.kind == "assert" else None,
+                                      problem.entry_point or "")
         except SandboxError as e:
             raw = {"infra_error": str(e)}
-        duration += float(raw.get("duration_s", 0.0))
-        status, message, actual = _judge(test, raw, config)
+        duration += _duration(raw)
+        status, message, actual = judge_outcome(problem, test, raw, config)
         if status == "accepted":
             passed += 1
             continue
@@ -179,8 +264,11 @@ def grade(problem: Problem, code: str | None, *, config: SandboxConfig | None = 
 def _fail(problem: Problem, test: TestCase, index: int, status: str, message: str,
           actual: str | None, raw: dict[str, Any], config: SandboxConfig) -> Verdict:
     n = config.max_field_chars
-    stderr = raw.get("stderr", "") or ""
-    if not stderr and raw.get("report") and raw["report"].get("tb"):
+    stderr = _str(raw.get("stderr"))
+    judge = raw.get("judge") if isinstance(raw.get("judge"), dict) else {}
+    if judge.get("result") in ("assert", "candidate_error", "test_error") and isinstance(judge.get("tb"), str):
+        stderr = judge["tb"]  # the traceback of the failing test (from the trusted side)
+    elif not stderr and isinstance(raw.get("report"), dict) and isinstance(raw["report"].get("tb"), str):
         stderr = raw["report"]["tb"]
     expected = None if test.kind == "assert" else test.output
     failing_input = test.input

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import atexit
 import collections
-import itertools
+import fcntl
+import importlib.util
 import json
 import os
 import secrets
 import select
-import struct
+import socket
 import subprocess
 import sys
 import threading
@@ -19,24 +20,113 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
+from selfdistill.execution import _wire
 from selfdistill.execution.config import SandboxConfig
 
 _ZYGOTE = str(Path(__file__).with_name("_zygote.py"))
+_JUDGE = str(Path(__file__).with_name("_judge.py"))
 # The only environment a worker (and so every candidate) ever sees: nothing inherited.
 _WORKER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+_PACKAGES_DIR = "/opt/sd-packages"
 
 
-def _mask_dirs() -> list[str]:
-    """Home directories to hide from programs (secrets, ssh keys, tokens)."""
-    dirs = {"/root", os.path.expanduser("~")}
-    return sorted(d for d in dirs if d not in ("/", "") and os.path.isdir(d))
+def _jail_paths(config: SandboxConfig) -> dict[str, Any]:
+    """What the candidate may see: the base interpreter (minus its site-packages) and the
+    configured extra packages, plus the sys.path a job gets inside the jail."""
+    base = os.path.realpath(sys.base_prefix)
+    ver = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site = os.path.join(base, "lib", ver, "site-packages")
+    path = [os.path.realpath(p) for p in sys.path if p and os.path.realpath(p).startswith(base + "/")
+            and not os.path.realpath(p).startswith(site)]
+    expose = [base]
+    if not os.path.realpath(sys.executable).startswith(base + "/"):
+        expose.append(os.path.dirname(os.path.realpath(sys.executable)))
+    packages: dict[str, str] = {}
+    for name in config.extra_packages:
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            raise SandboxError(f"extra package {name!r} is not installed")
+        if spec.submodule_search_locations:
+            src = list(spec.submodule_search_locations)[0]
+            packages[name] = src
+            libs = os.path.join(os.path.dirname(src), f"{name}.libs")  # vendored shared libraries
+            if os.path.isdir(libs):
+                packages[f"{name}.libs"] = libs
+        elif spec.origin and os.path.isfile(spec.origin):
+            packages[os.path.basename(spec.origin)] = spec.origin
+    if packages:
+        path.append(_PACKAGES_DIR)
+    return {"expose": expose, "hide": [site], "path": path, "packages": packages}
 
 
-def _python_dirs() -> list[str]:
-    """Directories the interpreter needs, re-exposed if they live under a masked home."""
-    dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    dirs.update(p for p in sys.path if p)
-    return sorted(os.path.realpath(d) for d in dirs if os.path.isdir(d))
+# ---------------------------------------------------------------- cgroups (root only)
+
+
+def _own_cgroup(controller: str) -> str | None:
+    """This process's cgroup path for a v1 controller ("" key = the v2 unified path)."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, ctrls, path = line.split(":", 2)
+        if (controller == "" and ctrls == "" and line.startswith("0::")) or controller in ctrls.split(","):
+            return path
+    return None
+
+
+def _make_cgroup() -> dict[str, Any] | None:
+    """A fresh cgroup (memory and pids) for one worker's jobs, or None where unavailable.
+
+    cgroup v2 when /sys/fs/cgroup is the unified hierarchy with the memory controller
+    delegated to us; else the v1 memory (+ pids) controllers; else None (the worker then
+    falls back to its memory watchdog, see docs/sandbox.md).
+    """
+    if os.geteuid() != 0:
+        return None
+    name = "selfdistill-" + secrets.token_hex(6)
+    v2_root = Path("/sys/fs/cgroup")
+    own = _own_cgroup("")
+    if (v2_root / "cgroup.controllers").exists() and own is not None:
+        d = v2_root / own.lstrip("/") / name
+        try:
+            d.mkdir()
+        except OSError:
+            d = None  # type: ignore[assignment]
+        if d is not None:
+            if (d / "memory.max").exists() and (d / "pids.max").exists():
+                return {"version": 2, "dirs": [str(d)], "memory_dir": str(d), "pids_dir": str(d)}
+            d.rmdir()
+    mem_own, pids_own = _own_cgroup("memory"), _own_cgroup("pids")
+    mem_root, pids_root = v2_root / "memory", v2_root / "pids"
+    if mem_own is None or not (mem_root / "memory.limit_in_bytes").exists():
+        return None
+    made: list[str] = []
+    try:
+        md = mem_root / mem_own.lstrip("/") / name
+        md.mkdir()
+        made.append(str(md))
+        pd = None
+        if pids_own is not None and (pids_root / pids_own.lstrip("/") / "cgroup.procs").exists():
+            pd = pids_root / pids_own.lstrip("/") / name
+            pd.mkdir()
+            made.append(str(pd))
+        return {"version": 1, "dirs": made, "memory_dir": str(md), "pids_dir": str(pd) if pd else None}
+    except OSError:
+        for d in made:
+            _rmdir_cgroup(d)
+        return None
+
+
+def _rmdir_cgroup(path: str) -> None:
+    for _ in range(50):
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.02)  # the last job processes are still being reaped
 
 
 class SandboxError(RuntimeError):
@@ -51,76 +141,59 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class Worker:
-    """One pre-forked sandbox server, fed through a FIFO of requests.
+class _Server:
+    """One trusted server process (the sandbox's zygote or the judge), spoken to over a unix
+    socket with length-prefixed JSON frames (fds attached where a job needs a socket).
 
-    Several requests may be in flight (the pool keeps at most `depth`): the server handles
-    them one at a time, but the next job is already waiting when one finishes, so the host's
-    scheduling latency is off the critical path. A reader thread resolves replies in order.
+    Several requests may be in flight: the server handles them in order, and a reader thread
+    resolves the replies in order.
     """
 
-    def __init__(self, config: SandboxConfig, slot: int = 0):
-        self.config = config
-        self.slot = slot
-        # One uid per worker slot across all pools: a uid-wide sweep must hit one job only.
-        uid = config.uid_base + slot if (config.drop_uid and os.geteuid() == 0) else None
-        cfg = {"namespaces": config.namespaces, "tmpfs_mb": config.tmpfs_mb, "uid": uid,
-               "mask": _mask_dirs(), "keep": _python_dirs()}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", _ZYGOTE, json.dumps(cfg)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env=_WORKER_ENV, cwd="/", close_fds=True, start_new_session=True, bufsize=0,
-        )
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self._wfd = self.proc.stdin.fileno()
-        self._rfd = self.proc.stdout.fileno()
+    def __init__(self, argv: list[str], name: str):
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.proc = subprocess.Popen(
+                argv, stdin=child.fileno(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env=_WORKER_ENV, cwd="/", close_fds=True, start_new_session=True,
+            )
+        finally:
+            child.close()
+        self.sock = parent
+        self.name = name
         self._lock = threading.Lock()
         self._pending: collections.deque[Future[dict[str, Any]]] = collections.deque()
         self._dead = False
+        self._reader: threading.Thread | None = None
+
+    def hello(self, timeout: float = 30.0) -> dict[str, Any]:
+        """The server's first frame; then replies are read by a thread."""
+        ready = select.select([self.sock], [], [], timeout)[0]
+        if not ready:
+            raise SandboxError(f"sandbox {self.name} did not start in time")
         try:
-            hello = self._recv_blocking(deadline=time.monotonic() + 30.0)
-        except SandboxError:
-            self.kill()
-            raise
-        self.isolation: str = hello["isolation"]
-        missing = [p for p in config.require_isolation if p not in self.isolation.split("+")]
-        if missing:
-            self.close()
-            raise SandboxError(f"required isolation {missing} unavailable (got {self.isolation})")
+            msg, fds = _wire.recv_frame(self.sock)
+        except (EOFError, OSError, ValueError) as e:
+            raise SandboxError(f"sandbox {self.name} failed to start") from e
+        for fd in fds:
+            os.close(fd)
         self._reader = threading.Thread(target=self._read_loop, daemon=True,
-                                        name=f"sandbox-reader-{slot}")
+                                        name=f"sandbox-{self.name}-reader")
         self._reader.start()
-
-    # -- wire format: 4-byte big-endian length + JSON, both ways
-
-    def _read(self, n: int, deadline: float | None) -> bytes:
-        buf = bytearray()
-        while len(buf) < n:
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([self._rfd], [], [], left)[0]:
-                    raise SandboxError("sandbox worker did not answer in time")
-            chunk = os.read(self._rfd, n - len(buf))
-            if not chunk:
-                raise SandboxError("sandbox worker died")
-            buf += chunk
-        return bytes(buf)
-
-    def _recv_blocking(self, deadline: float | None = None) -> dict[str, Any]:
-        (n,) = struct.unpack(">I", self._read(4, deadline))
-        return json.loads(self._read(n, deadline))
+        return msg
 
     def _read_loop(self) -> None:
         while True:
             try:
-                msg = self._recv_blocking()
-            except (SandboxError, OSError, ValueError) as e:
-                self._fail_all(e if isinstance(e, SandboxError) else SandboxError(str(e)))
+                msg, fds = _wire.recv_frame(self.sock)
+                for fd in fds:
+                    os.close(fd)
+            except (EOFError, OSError, ValueError) as e:
+                self._fail_all(SandboxError(f"sandbox {self.name} died ({type(e).__name__})"))
                 return
             with self._lock:
                 fut = self._pending.popleft() if self._pending else None
             if fut is not None:
-                fut.set_result(msg)
+                fut.set_result(msg if isinstance(msg, dict) else {"infra_error": "bad reply"})
 
     def _fail_all(self, err: SandboxError) -> None:
         with self._lock:
@@ -131,63 +204,44 @@ class Worker:
             if not fut.done():
                 fut.set_exception(err)
 
-    def submit(self, request: dict[str, Any]) -> Future[dict[str, Any]]:
+    def submit(self, request: dict[str, Any], fds: tuple[int, ...] = ()) -> Future[dict[str, Any]]:
         """Queue one request; its reply arrives through the returned future."""
-        data = json.dumps(request).encode()
-        data = struct.pack(">I", len(data)) + data
         fut: Future[dict[str, Any]] = Future()
         with self._lock:
             if self._dead:
-                raise SandboxError("sandbox worker died")
+                raise SandboxError(f"sandbox {self.name} died")
             self._pending.append(fut)
             try:
-                while data:
-                    data = data[os.write(self._wfd, data):]
+                _wire.send_frame(self.sock, request, fds)
             except OSError as e:
                 self._pending.remove(fut)
-                raise SandboxError(f"sandbox worker unreachable: {e}") from e
+                raise SandboxError(f"sandbox {self.name} unreachable: {e}") from e
         return fut
 
     def in_flight(self) -> int:
         """Requests sent and not answered yet."""
         return len(self._pending)
 
-    def run(self, job: dict[str, Any]) -> dict[str, Any]:
-        """Run one job (one program on one test) and return the raw outcome."""
-        job = dict(job)
-        job["nonce"] = secrets.token_hex(16)
-        fut = self.submit({"cmd": "run", "job": job})
-        # The worker enforces every limit itself; this guard only catches a wedged worker
-        # (the job may wait behind the ones queued before it).
-        wait = (float(job["limits"]["wall_s"]) + 30.0) * (1 + self.in_flight())
-        try:
-            return fut.result(timeout=wait)
-        except FutureTimeout:
-            self.kill()
-            raise SandboxError("sandbox worker did not answer in time") from None
-
-    def stat(self) -> dict[str, Any]:
-        """Leftover job directories and live children inside the worker (for leak tests)."""
-        return self.submit({"cmd": "stat"}).result(timeout=60.0)
-
     def alive(self) -> bool:
-        """Whether the worker process still runs."""
+        """Whether the process still runs."""
         return self.proc.poll() is None and not self._dead
 
     def kill(self) -> None:
-        """Kill the worker (its jobs die with it: pdeathsig and pid namespaces)."""
+        """Kill the process (its jobs die with it: pdeathsig and pid namespaces)."""
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
-        self._fail_all(SandboxError("sandbox worker was killed"))
-        for fh in (self.proc.stdin, self.proc.stdout):
-            try:
-                fh.close()  # type: ignore[union-attr]
-            except OSError:
-                pass
+        self._fail_all(SandboxError(f"sandbox {self.name} was killed"))
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join(timeout=5)
+        self.sock.close()
 
     def close(self) -> None:
-        """Ask the worker to exit, then make sure it did."""
+        """Ask the process to exit, then make sure it did."""
         try:
             if self.proc.poll() is None and not self._dead:
                 self.submit({"cmd": "exit"})
@@ -195,9 +249,114 @@ class Worker:
         except (OSError, SandboxError, subprocess.TimeoutExpired):
             pass
         self.kill()
-        reader = getattr(self, "_reader", None)
-        if reader is not None and reader is not threading.current_thread():
-            reader.join(timeout=5)
+
+
+class Worker:
+    """One sandbox worker: a pre-forked zygote that runs candidates in its jail, and a
+    trusted judge process that runs assert-style test programs against them.
+
+    The zygote never receives test programs or expected values; the judge never runs
+    candidate code. For an assert job the host makes a socket pair and hands one end to each.
+    """
+
+    def __init__(self, config: SandboxConfig, uid: int = 0):
+        self.config = config
+        self.slot = uid
+        uid = uid if (config.drop_uid and os.geteuid() == 0) else None  # type: ignore[assignment]
+        self.cgroup = _make_cgroup() if config.cgroup else None
+        cgroup = self.cgroup
+        cfg: dict[str, Any] = {"namespaces": config.namespaces, "tmpfs_mb": config.tmpfs_mb,
+                               "uid": uid, "cgroup": cgroup}
+        if config.namespaces:
+            cfg.update(_jail_paths(config))
+        self.judge: _Server | None = None
+        self.zygote: _Server | None = None  # type: ignore[assignment]
+        try:
+            self.zygote = _Server([sys.executable, "-I", _ZYGOTE, json.dumps(cfg)], "worker")
+            hello = self.zygote.hello()
+            if hello.get("error"):
+                raise SandboxError(f"{hello['error']}; refusing to run untrusted code "
+                                   "(SandboxConfig(namespaces=False) runs without isolation)")
+            self.isolation: str = str(hello.get("isolation", ""))
+            missing = [p for p in config.require_isolation if p not in self.isolation.split("+")]
+            if missing:
+                raise SandboxError(f"required isolation {missing} unavailable (got {self.isolation})")
+            self.judge = _Server([sys.executable, "-I", _JUDGE], "judge")
+            self.judge.hello()
+        except BaseException:
+            self.kill()
+            raise
+
+    def run(self, job: dict[str, Any], test: str | None = None, entry: str = "") -> dict[str, Any]:
+        """Run one job (one program on one test) and return the raw outcome.
+
+        With `test` (an assert-style program), the judge runs it against the candidate (whose
+        function under test is `entry`) and its report is the outcome's "judge" entry.
+        """
+        job = dict(job)
+        job["nonce"] = secrets.token_hex(16)
+        wait = (float(job["limits"]["wall_s"]) + 30.0) * (1 + self.zygote.in_flight())
+        jfut = None
+        if test is not None:
+            assert self.judge is not None
+            mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                jfut = self.judge.submit({"cmd": "check", "job": {"test": test, "limits": job["limits"],
+                                                           "entry": entry}},
+                                         (mine.fileno(),))
+                fut = self.zygote.submit({"cmd": "run", "job": job}, (theirs.fileno(),))
+            finally:
+                mine.close()
+                theirs.close()
+        else:
+            fut = self.zygote.submit({"cmd": "run", "job": job})
+        try:
+            # The worker enforces every limit itself; this guard only catches a wedged worker.
+            out = fut.result(timeout=wait)
+            if jfut is not None:
+                out = dict(out)
+                out["judge"] = jfut.result(timeout=wait)
+            return out
+        except FutureTimeout:
+            self.kill()
+            raise SandboxError("sandbox worker did not answer in time") from None
+
+    def stat(self) -> dict[str, Any]:
+        """Leftover job directories, mounts and live children inside the worker (leak tests)."""
+        return self.zygote.submit({"cmd": "stat"}).result(timeout=60.0)
+
+    def alive(self) -> bool:
+        """Whether both processes still run."""
+        return self.zygote.alive() and (self.judge is None or self.judge.alive())
+
+    def in_flight(self) -> int:
+        """Jobs sent and not answered yet."""
+        return self.zygote.in_flight()
+
+    def kill(self) -> None:
+        """Kill both processes and remove the worker's cgroup."""
+        if getattr(self, "zygote", None) is not None:
+            self.zygote.kill()
+        if self.judge is not None:
+            self.judge.kill()
+        if self.cgroup is not None:
+            for d in self.cgroup["dirs"]:
+                _rmdir_cgroup(d)
+            self.cgroup = None
+
+    def close(self) -> None:
+        """Ask both processes to exit, then make sure they did."""
+        if getattr(self, "zygote", None) is not None:
+            self.zygote.close()
+        if self.judge is not None:
+            self.judge.close()
+        self.kill()
+
+
+def _infra_failure(out: dict[str, Any]) -> bool:
+    """Whether an outcome says the worker (not the candidate) failed."""
+    judge = out.get("judge")
+    return "infra_error" in out or (isinstance(judge, dict) and judge.get("result") == "judge_error")
 
 
 class WorkerPool:
@@ -209,7 +368,7 @@ class WorkerPool:
         self.depth = depth
         self._workers: list[Worker | None] = [None] * size
         self._busy = [0] * size
-        self._uid_slots = [_allocate_uid_slot() for _ in range(size)]
+        self._uid_slots = [_allocate_uid(config) for _ in range(size)]
         self._cond = threading.Condition()
         self._starting: set[int] = set()
 
@@ -238,7 +397,7 @@ class WorkerPool:
         try:
             if w is not None:
                 w.kill()
-            w = Worker(self.config, self._uid_slots[slot])
+            w = Worker(self.config, self._uid_slots[slot][0])
             return w
         finally:
             with self._cond:
@@ -246,17 +405,22 @@ class WorkerPool:
                 self._starting.discard(slot)
                 self._cond.notify_all()
 
-    def run(self, job: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    def run(self, job: dict[str, Any], test: str | None = None,
+            entry: str = "") -> tuple[dict[str, Any], str]:
         """Run a job on a worker; returns (outcome, isolation achieved)."""
         slot = self._acquire()
         try:
             w = self._get(slot)
             try:
-                return w.run(job), w.isolation
+                out = w.run(job, test, entry)
+                if not _infra_failure(out):
+                    return out, w.isolation
+                w.kill()  # a worker that failed a job is not trusted with the next one
             except SandboxError:
-                # One retry on a fresh worker: the failure may be the worker's, not the job's.
-                w = self._get(slot)
-                return w.run(job), w.isolation
+                pass
+            # One retry on a fresh worker: the failure may be the worker's, not the job's.
+            w = self._get(slot)
+            return w.run(job, test, entry), w.isolation
         finally:
             self._release(slot)
 
@@ -266,7 +430,7 @@ class WorkerPool:
             while self.size < size:
                 self._workers.append(None)
                 self._busy.append(0)
-                self._uid_slots.append(_allocate_uid_slot())
+                self._uid_slots.append(_allocate_uid(self.config))
                 self.size += 1
             self._cond.notify_all()
 
@@ -289,13 +453,41 @@ class WorkerPool:
             if w is not None:
                 w.close()
                 self._workers[slot] = None
+        for _, fd in self._uid_slots:
+            if fd >= 0:
+                os.close(fd)
+        self._uid_slots = []
 
 
-_UID_SLOTS = itertools.count()
+_UID_LOCK_DIRS = ("/run/lock", "/dev/shm", "/tmp")
 
 
-def _allocate_uid_slot() -> int:
-    return next(_UID_SLOTS)
+def _allocate_uid(config: SandboxConfig) -> tuple[int, int]:
+    """A sandbox uid no other grader on this host holds: (uid, fd of its lock).
+
+    Each uid is claimed with an flock on a file in a root-owned directory, held as long as
+    the pool lives; graders in other processes skip it (their RLIMIT_NPROC counts stay apart).
+    Without root the uid is unused (user namespaces) and nothing is locked.
+    """
+    if not (config.drop_uid and os.geteuid() == 0):
+        return config.uid_base, -1
+    for base in _UID_LOCK_DIRS:
+        d = os.path.join(base, "selfdistill-uids")
+        try:
+            os.makedirs(d, mode=0o700, exist_ok=True)
+            break
+        except OSError:
+            continue
+    else:
+        raise SandboxError("no directory for the sandbox uid locks")
+    for uid in range(config.uid_base, config.uid_base + 10000):
+        fd = os.open(os.path.join(d, str(uid)), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return uid, fd
+        except OSError:
+            os.close(fd)
+    raise SandboxError("every sandbox uid is taken")
 
 
 _POOLS: dict[tuple[Any, ...], WorkerPool] = {}
@@ -306,7 +498,7 @@ def get_pool(config: SandboxConfig, workers: int | None = None) -> WorkerPool:
     """The shared pool for this isolation setting (limits travel with each job)."""
     size = workers or config.workers or usable_cores()
     key = (config.namespaces, config.drop_uid, config.uid_base, config.tmpfs_mb,
-           config.require_isolation)
+           config.require_isolation, config.extra_packages, config.cgroup)
     with _POOLS_LOCK:
         pool = _POOLS.get(key)
         if pool is None:

@@ -44,6 +44,8 @@ class Problem:
     source: str = ""
     contest_date: str | None = None
     reference: str | None = None  # a known-correct solution, when one exists
+    # Declared float tolerance (abs and rel) for numbers in outputs/return values; None = exact.
+    float_tolerance: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
