@@ -72,4 +72,4 @@ def vllm_engine():
     from selfdistill.generation import make_generator
 
     return make_generator("vllm", "smollm2-135m-instruct", dtype="float32", progress=False,
-                          kv_cache_gb=0.5, max_model_len=2048)
+                          kv_cache_gb=0.5)
