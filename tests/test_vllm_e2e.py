@@ -37,6 +37,9 @@ def _cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
                        capture_output=True, text=True, timeout=timeout)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert "Traceback" not in p.stderr
+    # a clean run prints no library deprecation warnings
+    assert "DeprecationWarning" not in p.stderr + p.stdout, p.stderr[-3000:]
+    assert "FutureWarning" not in p.stderr + p.stdout, p.stderr[-3000:]
     return p
 
 
