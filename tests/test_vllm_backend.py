@@ -91,10 +91,15 @@ def test_next_token_frequencies_follow_temperature_then_topk_then_topp(engine, h
     assert set(counts) <= support
     tv = 0.5 * sum(abs(counts.get(t, 0) / 1000 - float(want[t])) for t in support)
     assert tv < 0.1, (tv, len(support))  # sampling noise alone gives a few hundredths
-    # The order matters on this distribution: truncating before the temperature (or at
-    # T=1) keeps another support.
+    # Against the other order (truncate the untempered distribution, then apply T to the
+    # survivors): where the two differ, the samples follow ours.
     cold = truncated_logprobs(logits, SamplingParams(top_k=20, top_p=0.8))[0]
-    assert int(torch.isfinite(cold).sum()) != len(support)
+    alt = torch.softmax(torch.where(torch.isfinite(cold), logits[0] / 1.6,
+                                    torch.tensor(float("-inf"))), -1)
+    if 0.5 * float((alt - want).abs().sum()) > 0.15:
+        tv_alt = 0.5 * sum(abs(counts.get(t, 0) / 1000 - float(alt[t]))
+                           for t in set(counts) | set(torch.nonzero(alt > 0).flatten().tolist()))
+        assert tv < tv_alt, (tv, tv_alt)
 
 
 def test_greedy_equals_hf_argmax_and_seeds(engine, hf):
@@ -179,7 +184,7 @@ def test_weight_refresh_after_sdpo_steps(engine, hf, method):
                                                  target_modules=["q_proj", "v_proj"]))
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-3)
     else:
-        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        opt = torch.optim.AdamW(model.parameters(), lr=2e-4)
     teacher = Teacher(model, "frozen" if method == "lora" else "ema", rate=0.5)
     for _ in range(2):
         m = sdpo_step(model, teacher, opt, _groups(engine, tok), tok,
