@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,14 @@ def _import_vllm() -> Any:
     # vLLM logs every engine step at INFO on stdout; a CLI run shows warnings only
     # (the user's own VLLM_LOGGING_LEVEL wins).
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    # vLLM's triton shim touches torch.distributed.reduce_op, which warns on every run: a
+    # deprecation inside vLLM, nothing the user can act on.
+    warnings.filterwarnings("ignore", message=r"`torch\.distributed\.reduce_op` is deprecated",
+                            category=FutureWarning)
+    rule = "ignore:`torch.distributed.reduce_op` is deprecated:FutureWarning"
+    if rule not in os.environ.get("PYTHONWARNINGS", ""):  # and in compile workers
+        os.environ["PYTHONWARNINGS"] = ",".join(
+            x for x in (os.environ.get("PYTHONWARNINGS"), rule) if x)
     try:
         import vllm
     except ImportError as e:
