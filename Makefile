@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 VLLM_VENV  ?= .venv-vllm
 VLLM_BIN   := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.installed
-VLLM_TESTS ?= tests/test_vllm_backend.py tests/test_vllm_e2e.py tests/test_generation_contract.py tests/test_generation.py
+VLLM_TESTS ?= tests/test_vllm_backend.py tests/test_vllm_e2e.py tests/test_generation_contract.py
 
 .PHONY: install install-vllm demo test test-fast test-vllm test-unprivileged lint bench clean
 
