@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from selfdistill.config import EvalConfig
-from selfdistill.errors import UserError
 from selfdistill.generation import Generator, SamplingParams
 from selfdistill.metrics import summarize
 from selfdistill.problems import Problem
@@ -178,10 +177,8 @@ def make_generator(model: Any, tok: Any, backend: str = "hf", batch_size: int = 
     """The configured generation backend: HF around a loaded model, vLLM from the spec."""
     from selfdistill.generation import make_generator as _make
 
-    if backend == "vllm":
-        if spec is None:
-            raise UserError("The vllm backend needs a model spec (directory or hub id).")
-        return _make("vllm", model=spec, dtype=dtype)
+    if backend == "vllm":  # from the spec, or from the loaded model's checkpoint + weights
+        return _make("vllm", model=spec or model, dtype=dtype, progress=False)
     return _make(backend, model=model, tokenizer=tok, batch_size=batch_size, progress=False)
 
 
