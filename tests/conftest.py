@@ -53,3 +53,12 @@ def shared_fixtures() -> Path:
     if not SHARED_FIXTURES.is_dir():
         pytest.skip("../shared/fixtures is not present")
     return SHARED_FIXTURES
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    """../shared/datasets (skip when absent)."""
+    path = REPO.parent / "shared" / "datasets"
+    if not path.is_dir():
+        pytest.skip("../shared/datasets is not present")
+    return path
