@@ -123,3 +123,16 @@ def test_bad_samples_file_is_one_clear_error(tmp_path: Path, content: str, needl
                               str(tmp_path / "r")])
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert needle in res.output
+
+
+def test_n_samples_default_to_a_sampling_temperature(tmp_path: Path) -> None:
+    """--n 4 without --temperature samples at 0.2 (greedy would give one distinct sample)."""
+    import yaml
+
+    run = tmp_path / "run"
+    res = runner.invoke(app, ["evaluate", "--model", "no-such-model-alias", "--n", "4", "--k",
+                              "1,2,4", "--limit", "1", "--run-dir", str(run)])
+    assert res.exit_code == 2 and "Traceback" not in res.output  # the model does not exist
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["eval"]["temperatures"] == [0.2] and cfg["eval"]["harness"] == "official"
+    assert cfg["eval"]["k_values"] == [1, 2, 4]

@@ -208,7 +208,8 @@ def evaluate_cmd(
     harness: str = typer.Option("official", help="official (each benchmark's own prompt, "
                                 "extraction and program; docs/evaluation.md) | selfdistill"),
     n: int = typer.Option(1, help="Samples per problem."),
-    temperature: float = typer.Option(0.0, help="One evaluation temperature (0 = greedy)."),
+    temperature: float = typer.Option(None, help="One evaluation temperature (0 = greedy). "
+                                      "Default: 0 with --n 1, else 0.2 (lcb_runner's default)."),
     temperatures: str = typer.Option(None, help="A sweep, e.g. 0.5,0.7,0.9,1.1."),
     top_k: int = typer.Option(20),
     top_p: float = typer.Option(0.8),
@@ -230,6 +231,8 @@ def evaluate_cmd(
     from selfdistill.harness import get_harness
     from selfdistill.recipes.evaluate import run_evaluate, run_evaluate_samples
 
+    if temperature is None:  # greedy gives one distinct sample: pass@k for k > 1 needs T > 0
+        temperature = 0.0 if n == 1 else 0.2
     temps = _floats(temperatures) or [temperature]
     ks = [int(x) for x in _floats(k) or [1]]
     get_harness(harness)  # one clear error for a bad name, before anything loads
