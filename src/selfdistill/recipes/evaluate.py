@@ -10,6 +10,7 @@ Run directory layout (all plain files, resumable):
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,18 @@ def score_samples(problems: list[Problem], samples: list[dict[str, Any]],
     )
 
 
+def _check_same_harness(samples_path: Path, style: str) -> None:
+    """Refuse to resume a run whose samples were made with another harness."""
+    from selfdistill.records import iter_jsonl
+
+    for rec in iter_jsonl(samples_path):
+        made = rec.get("harness", "selfdistill")
+        if made != style:
+            raise UserError(f"{samples_path} holds samples made with the {made} harness; "
+                            f"use another --run-dir for --harness {style}")
+        return
+
+
 def evaluate_at_temperatures(
     generator: Generator,
     problems: list[Problem],
@@ -95,6 +108,7 @@ def evaluate_at_temperatures(
                                 top_p=cfg.top_p if t > 0 else 1.0,
                                 max_new_tokens=cfg.max_new_tokens, n=n, seed=cfg.seed)
         tdir = out_dir / temp_dirname(t)
+        _check_same_harness(tdir / "samples.jsonl", harness.style)
         samples = sample_stage(generator, problems, params, tdir / "samples.jsonl",
                                chunk_size=cfg.batch_size,
                                extra={"temperature": t, "harness": harness.style},
@@ -124,7 +138,7 @@ def results_table(results_by_label: dict[str, list[TemperatureResult]], ks: list
     rows = []
     for label, results in results_by_label.items():
         for r in results:
-            row = [label, f"{r.temperature:g}", r.n]
+            row = [label, "file" if math.isnan(r.temperature) else f"{r.temperature:g}", r.n]
             row += [fmt_ci(r.summary["overall"].get(f"pass@{k}")) for k in ks]
             row += [fmt_pct(r.no_code_rate), fmt_pct(r.truncation_rate)]
             rows.append(row)
@@ -193,8 +207,6 @@ def write_eval_report(run_dir: Path, model_spec: str, benchmark: str,
                       problems: list[Problem], results: list[TemperatureResult],
                       cfg: EvalConfig, note: str | None = None) -> tuple[Path, str]:
     """report.md + plot for a single-model evaluation; returns (path, per-difficulty table)."""
-    import math
-
     label = "model"
     plot = None
     if any(not math.isnan(r.temperature) for r in results):  # graded files may have no T
