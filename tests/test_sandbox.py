@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from procinfo import fd_table, host_children
 
 from selfdistill.execution import SandboxConfig, SandboxError, get_pool, grade, grade_many
@@ -116,3 +119,85 @@ def test_no_leaks_after_1000_runs() -> None:
     assert {n for n in os.listdir("/tmp") if n.startswith("sdjob-")} == tmp
     for stat in pool.stats():
         assert stat["tmp_entries"] == [] and stat["children"] == []
+
+
+def test_run_function_returns_plain_values() -> None:
+    """run_function(): one call per input, values with their types, failures as statuses."""
+    from selfdistill.execution import run_function
+
+    code = "def f(a, b=1):\n    return (a * b, {a}, [a] * b)\n"
+    out = run_function(code, "f", [(2,), (3, 2), ("x", 2), ([1],)], config=CFG)
+    assert [r.status for r in out] == ["ok", "ok", "ok", "runtime_error"]
+    assert out[0].value == (2, {2}, [2]) and type(out[0].value) is tuple
+    assert out[2].value == ("xx", {"x"}, ["x", "x"])
+    assert "unhashable" in out[3].message
+    slow = run_function("def f(x):\n    while True:\n        pass\n", "f", [(1,)], config=CFG.with_(timeout_s=1.0))
+    assert slow[0].status == "time_limit" and slow[0].value is None
+    big = run_function("def f(n):\n    return 7 ** n\n", "f", [(20000,)], config=CFG)
+    assert big[0].ok and big[0].value == 7 ** 20000
+    with pytest.raises(ValueError):
+        run_function("def f(x):\n    return x\n", "f", [(object(),)], config=CFG)
+
+
+@given(st.dictionaries(st.sampled_from(["report", "judge", "stdout", "stderr", "signal", "exit_code",
+                                        "timed_out", "output_limit", "memory_limit", "cpu_s",
+                                        "protocol_violation", "duration_s"]),
+                       st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                                    lambda x: st.lists(x, max_size=3)
+                                    | st.dictionaries(st.sampled_from(["ok", "phase", "exc", "tb", "value",
+                                                                       "result", "got", "assert"]), x,
+                                                      max_size=4), max_leaves=8)))
+@settings(max_examples=300, deadline=None)
+def test_malformed_outcomes_are_verdicts(raw: dict) -> None:
+    """Whatever a worker's outcome holds, judging it yields a status, never an exception."""
+    from selfdistill.execution.graders import judge_outcome
+    from selfdistill.execution.verdict import STATUSES
+
+    for test in (TestCase("assert", "assert f(1) == 1"), TestCase("call", "1", "1"), TestCase("stdio", "", "1")):
+        status, message, _ = judge_outcome(Problem("p", "", [test], entry_point="f"), test, raw, CFG)
+        assert status in STATUSES and isinstance(message, str)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="sandbox uids are only used as root")
+def test_uids_do_not_collide_between_processes() -> None:
+    """Two graders in different processes on one host never share a sandbox uid."""
+    import subprocess
+    import sys
+
+    pool = get_pool(CFG, 2)
+    pool.start()
+    mine = {int(p[3:]) for p in pool.isolation().split("+") if p.startswith("uid")}
+    mine |= {uid for uid, _ in pool._uid_slots}
+    code = ("from selfdistill.execution import SandboxConfig, get_pool\n"
+            "p = get_pool(SandboxConfig(timeout_s=3.0), 2)\nprint(sorted(u for u, _ in p._uid_slots))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ}, check=True).stdout
+    theirs = set(json.loads(out))
+    assert len(theirs) == 2 and not (theirs & mine)
+
+
+def test_dead_worker_is_replaced_without_failing_jobs() -> None:
+    """Killing a worker's zygote or judge mid-batch costs a retry, not a verdict."""
+    import threading
+    import time
+
+    pool = get_pool(CFG, 2)
+    pool.start()
+    p = Problem("a", "", [TestCase("assert", "assert add(2, 3) == 5")], entry_point="add")
+    code = "import time\ntime.sleep(0.05)\ndef add(a, b):\n    return a + b\n"
+
+    def killer() -> None:
+        time.sleep(0.3)
+        w = pool._workers[0]
+        if w is not None:
+            w.zygote.proc.kill()
+        time.sleep(0.3)
+        w = pool._workers[1]
+        if w is not None and w.judge is not None:
+            w.judge.proc.kill()
+
+    t = threading.Thread(target=killer)
+    t.start()
+    verdicts = grade_many([(p, code)] * 40, config=CFG)
+    t.join()
+    assert [v.status for v in verdicts] == ["accepted"] * 40, [v.message for v in verdicts if not v.passed]

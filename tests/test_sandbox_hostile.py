@@ -51,9 +51,9 @@ def _problem(case: dict, subs: dict[str, str]) -> Problem:
     if kind == "assert":
         test = TestCase("assert", _fill(case.get("test", "assert add(2, 3) == 5\n"), subs))
     elif kind == "call":
-        test = TestCase("call", "2\n3\n", "5")
+        test = TestCase("call", *case.get("call_io", ("2\n3\n", "5")))
     else:
-        test = TestCase("stdio", "", case.get("expected", ""))
+        test = TestCase("stdio", case.get("stdin", ""), case.get("expected", ""))
     return Problem(id=case["name"], statement="", tests=[test], entry_point="add")
 
 
@@ -75,13 +75,53 @@ def _sandbox_processes() -> list[tuple[int, str]]:
 
 
 
+def _unix_listeners() -> tuple[list[socket.socket], dict[str, str]]:
+    """Listening unix sockets on the host: under /var/tmp, /run (or /tmp) and an abstract name."""
+    socks, subs = [], {}
+    tag = f"sd_hostile_{os.getpid()}"
+    for key, dirs in (("UNIX_SOCK_VAR", ("/var/tmp", "/tmp")), ("UNIX_SOCK_RUN", ("/run", "/tmp"))):
+        for d in dirs:
+            path = f"{d}/{tag}_{key.lower()}.sock"
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.bind(path)
+                os.chmod(path, 0o777)  # reachable by anyone who can see the path
+            except OSError:
+                s.close()
+                continue
+            s.listen(8)
+            s.setblocking(False)
+            socks.append(s)
+            subs[key] = path
+            break
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind("\0" + tag)
+    s.listen(8)
+    s.setblocking(False)
+    socks.append(s)
+    subs["UNIX_SOCK_ABSTRACT"] = tag
+    return socks, subs
+
+
+def _mounts() -> list[str]:
+    """The host's mount table (mount ids and points only)."""
+    return sorted(" ".join(ln.split()[:5]) for ln in Path("/proc/self/mountinfo").read_text().splitlines())
+
+
 def _host_tmp_entries() -> set[str]:
     return {n for n in os.listdir("/tmp") if n.startswith(("sdjob-", "sd_hostile"))}
 
 
 def test_corpus_is_big_enough() -> None:
-    """The issue asks for at least 40 hostile programs."""
-    assert len(_load_corpus()) >= 40
+    """At least 40 hostile programs (issue 5), plus 30 more covering issue 13's attack classes,
+    each class in all three kinds of test."""
+    cases = _load_corpus()
+    assert len(cases) >= 63 + 30
+    for cls in ("patch_builtins_exec", "settrace", "read_expected_from_memory", "forge_report_types",
+                "fork_memory_multiply", "read_host_disk", "read_builtin_reference", "write_host",
+                "unix_sockets", "credentials", "leave_files", "find_leftovers"):
+        kinds = {c["kind"] for c in cases if c["name"].startswith(cls)}
+        assert kinds == {"assert", "call", "stdio"}, (cls, kinds)
 
 
 @pytest.mark.slow
@@ -92,9 +132,10 @@ def test_hostile_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
     listener.setblocking(False)
+    unix_socks, unix_subs = _unix_listeners()
     subs = {"CANARY": str(CANARY), "PROJECT": str(REPO), "PORT": str(listener.getsockname()[1]),
             "SECRET_NAME": SECRET_NAME, "SECRET_VALUE": SECRET_VALUE,
-            "HOST_PID": str(os.getpid())}
+            "HOST_PID": str(os.getpid()), **unix_subs}
     cases = _load_corpus()
     canary_before = hashlib.sha256(CANARY.read_bytes()).hexdigest()
     pool = get_pool(CONFIG)
@@ -103,6 +144,7 @@ def test_hostile_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
     children_before = host_children()
     fds_before = fd_table()
     tmp_before = _host_tmp_entries()
+    mounts_before = _mounts()
 
     items = [(_problem(c, subs), _fill(c["code"], subs)) for c in cases]
     verdicts = grade_many(items, config=CONFIG)
@@ -130,17 +172,29 @@ def test_hostile_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(BlockingIOError):
         listener.accept()  # nobody reached the host's loopback
     listener.close()
+    for s in unix_socks:
+        with pytest.raises(BlockingIOError):
+            s.accept()  # nobody reached a unix socket of the host
+        name = s.getsockname()
+        s.close()
+        if isinstance(name, str) and name:
+            os.unlink(name)
+    assert _mounts() == mounts_before
     assert host_children() == children_before, "a worker died or a process leaked"
     assert _host_tmp_entries() == tmp_before
     if os.geteuid() == 0 and "uid" in isolation:
         assert _sandbox_processes() == []
     for stat in pool.stats():
-        assert stat["tmp_entries"] == [] and stat["children"] == []
-    # And the sandbox still works.
-    ok = grade_many([(Problem("ok", "", [TestCase("assert", "assert add(2, 3) == 5")],
-                              entry_point="add"), "def add(a, b):\n    return a + b\n")],
-                    config=CONFIG)
-    assert ok[0].status == "accepted"
+        assert stat["tmp_entries"] == [] and stat["children"] == [] and stat["extra_mounts"] == 0
+    # And the sandbox still works, on the same pool, for each kind of test.
+    add = "def add(a, b):\n    return a + b\n"
+    ok = grade_many([
+        (Problem("a", "", [TestCase("assert", "assert add(2, 3) == 5")], entry_point="add"), add),
+        (Problem("c", "", [TestCase("call", "2\n3", "5")], entry_point="add"), add),
+        (Problem("s", "", [TestCase("stdio", "2 3", "5")]), "print(sum(map(int, input().split())))"),
+    ], config=CONFIG)
+    assert [v.status for v in ok] == ["accepted"] * 3
+    assert host_children() == children_before
 
 
 def _unprivileged_command() -> list[str]:

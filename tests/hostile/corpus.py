@@ -389,3 +389,307 @@ print("blocked" if r.returncode != 0 else "escaped")
     dict(name="plain_call", kind="call", status="accepted", code=ADD),
     dict(name="whitespace_only", kind="assert", status="no_code", code="   \n\t\n"),
 ]
+
+
+# ---- issue 13: every attack class in all three test kinds -------------------------------
+#
+# A probe sets `ok = True` when the attack FAILED (the host stayed hidden, the job was clean,
+# ...). _three() turns it into an assert, a call and a stdio program that are accepted only
+# when ok is true: a leak shows up as a wrong answer.
+
+
+def _three(name: str, probe: str, **extra: object) -> list[dict]:
+    body = probe.strip("\n") + "\n"
+    fn = "def add(a, b):\n    return a + b if ok else a - b\n"
+    return [
+        dict(name=f"{name}_assert", kind="assert", status="accepted", code=body + fn, **extra),
+        dict(name=f"{name}_call", kind="call", status="accepted", code=body + fn, **extra),
+        dict(name=f"{name}_stdio", kind="stdio", status="accepted", expected="5",
+             code=body + "print(5 if ok else 0)\n", **extra),
+    ]
+
+
+# Both halves of the expected value, never joined in the program: a hit in memory is a leak.
+_MARK_A, _MARK_B = "sd-expected-", "marker-7731"
+
+_MEMSCAN = '''
+def _scan():
+    a, b = "sd-expected-".encode(), "marker-7731".encode()
+    hits = 0
+    import ctypes
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            f = line.split()
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            if "r" not in f[1] or hi - lo > 256 << 20 or (len(f) > 5 and f[5].startswith("[v")):
+                continue
+            chunk = ctypes.string_at(lo, hi - lo)
+            i = chunk.find(a)
+            while i >= 0:
+                if chunk[i + len(a):i + len(a) + len(b)] == b:
+                    hits += 1
+                i = chunk.find(a, i + 1)
+    return hits
+'''
+
+CASES += [
+    # -- class 1: talking the judge into "accepted" (same-process tampering, forged results)
+    dict(name="patch_builtins_exec_assert", kind="assert", status="wrong_answer",
+         code="import builtins\nbuiltins.exec = lambda *a, **k: None\nbuiltins.compile = lambda *a, **k: None\n" + WRONG_ADD),
+    dict(name="patch_builtins_exec_call", kind="call", status="wrong_answer",
+         code="import builtins\nbuiltins.exec = lambda *a, **k: None\nbuiltins.repr = lambda x: '5'\n" + WRONG_ADD),
+    dict(name="patch_builtins_exec_stdio", kind="stdio", status="wrong_answer", expected="5",
+         code="import builtins\nbuiltins.exec = lambda *a, **k: None\nprint(4)\n"),
+    # Jumping over lines of the harness' own serve loop wedges the candidate: any failure will do.
+    dict(name="settrace_skip_asserts_assert", kind="assert",
+         status=("wrong_answer", "time_limit", "runtime_error"), code="""
+import sys, threading
+def tracer(frame, event, arg):
+    frame.f_trace_lines = True
+    if frame.f_code.co_filename != "solution.py" and event == "line":
+        try:
+            frame.f_lineno = frame.f_lineno + 1
+        except Exception:
+            pass
+    return tracer
+sys.settrace(tracer)
+threading.settrace(tracer)
+""" + WRONG_ADD),
+    dict(name="shadow_unimported_module_assert", kind="assert", status="wrong_answer",
+         test="assert math.isclose(add(2, 3), 5)\n", code="""
+import types
+math = types.SimpleNamespace(isclose=lambda *a, **k: True)
+""" + WRONG_ADD),
+    dict(name="settrace_call", kind="call", status="wrong_answer", code="""
+import sys
+sys.settrace(lambda *a: None)
+sys.setprofile(lambda *a: None)
+""" + WRONG_ADD),
+    dict(name="settrace_stdio", kind="stdio", status="wrong_answer", expected="5",
+         code="import sys\nsys.settrace(lambda *a: None)\nprint(6)\n"),
+    dict(name="read_expected_from_memory_assert", kind="assert", status="wrong_answer",
+         test='assert add(2, 3) == "' + _MARK_A + _MARK_B + '"\n',
+         code=_MEMSCAN + """
+import linecache, gc
+found = _scan() + sum(1 for f in list(linecache.cache) if "test" in f)
+def add(a, b):
+    return "found" if found else "nope"
+"""),
+    dict(name="read_expected_from_memory_call", kind="call", status="wrong_answer",
+         call_io=("2\n3\n", '"' + _MARK_A + _MARK_B + '"'),
+         code=_MEMSCAN + "def add(a, b):\n    return 'found' if _scan() else 'nope'\n"),
+    dict(name="read_expected_from_memory_stdio", kind="stdio", status="wrong_answer",
+         expected=_MARK_A + _MARK_B,
+         code=_MEMSCAN + "print('found' if _scan() else 'nope')\n"),
+    # Control: the scan does find the marker when the program itself builds it.
+    dict(name="memscan_control", kind="stdio", status="accepted", expected="found",
+         code=_MEMSCAN + "m = ''.join(['sd-expected-', 'marker-7731'])\nprint('found' if _scan() else 'nope')\n"),
+    dict(name="always_equal_assert", kind="assert", status="wrong_answer", code="""
+class Eq(int):
+    def __eq__(self, other):
+        return True
+    def __ne__(self, other):
+        return False
+    __hash__ = int.__hash__
+def add(a, b):
+    return Eq(0)
+"""),
+    dict(name="always_equal_subclass_call", kind="call", status="wrong_answer", code="""
+class Eq(int):
+    def __eq__(self, other):
+        return True
+def add(a, b):
+    return Eq(7)
+"""),
+    dict(name="forge_report_nonce_assert", kind="assert", status="runtime_error", code="""
+import gc, os
+nonce = None
+for obj in gc.get_objects():
+    if isinstance(obj, dict) and isinstance(obj.get("nonce"), str):
+        nonce = obj["nonce"]
+if nonce:
+    os.write(3, (nonce + repr({"ok": True}) + "\\n").encode())
+os._exit(0)
+""" + WRONG_ADD),
+    dict(name="forge_bridge_frames_assert", kind="assert", status=("runtime_error", "wrong_answer"), code="""
+import os, struct, json
+msg = json.dumps({"ok": True}).encode()
+try:
+    os.write(4, struct.pack(">I", len(msg)) + msg)
+    os.write(4, struct.pack(">I", len(msg)) + msg)
+except OSError:
+    pass
+""" + WRONG_ADD),
+    dict(name="forge_bridge_huge_frame_assert", kind="assert", status="runtime_error", code="""
+import os, struct
+try:
+    os.write(4, struct.pack(">I", 0xFFFFFFF0) + b"x" * 100)
+except OSError:
+    pass
+import time
+time.sleep(0.2)
+""" + ADD),
+    dict(name="forge_bridge_bad_types_assert", kind="assert", status="runtime_error", code="""
+import os, struct, json
+def send(obj):
+    data = json.dumps(obj).encode()
+    os.write(4, struct.pack(">I", len(data)) + data)
+send({"ready": True})
+send({"ok": {"$zz": [1]}})
+os._exit(0)
+"""),
+    # -- class 6: forged reports with unexpected types (a verdict, never an exception)
+    *[dict(name=f"forge_report_types_{kind}", kind=kind, status="runtime_error", expected="5", code="""
+import gc, os
+nonce = None
+for obj in gc.get_objects():
+    if isinstance(obj, dict) and isinstance(obj.get("nonce"), str):
+        nonce = obj["nonce"]
+os.write(3, (nonce + repr({"ok": [1], "phase": 5, "exc": ["x"], "tb": {"a": 1}, "value": 10**50}) + "\\n").encode())
+os._exit(0)
+""" + ADD) for kind in ("assert", "call", "stdio")],
+    dict(name="forge_report_bad_value_call", kind="call", status="runtime_error", code="""
+import gc, os
+nonce = [o["nonce"] for o in gc.get_objects() if isinstance(o, dict) and isinstance(o.get("nonce"), str)][0]
+os.write(3, (nonce + repr({"ok": True, "value": '{"$t": 5}'}) + "\\n").encode())
+os._exit(0)
+"""),
+    dict(name="forge_report_garbage_stdio", kind="stdio", status="runtime_error", expected="5", code="""
+import os
+os.write(3, b"not-the-nonce{'ok': True}\\n" + b"(" * 100000)
+print(5)
+os._exit(0)
+"""),
+    # -- class 7: integers compared exactly
+    dict(name="int_near_miss_call", kind="call", status="wrong_answer",
+         call_io=("2\n3\n", "999999999"), code="def add(a, b):\n    return 999999000\n"),
+    dict(name="int_near_miss_stdio", kind="stdio", status="wrong_answer",
+         expected=str(10**12), code="print(1000000500000)\n"),
+    dict(name="int_as_close_float_assert", kind="assert", status="wrong_answer",
+         test="assert add(2, 3) == 10**12\n", code="def add(a, b):\n    return 1e12 + 0.5\n"),
+    # -- class 8: memory of the whole job (forked children share one limit)
+    *[dict(name=f"fork_memory_multiply_{kind}", kind=kind, expected="5",
+           status=("memory_limit",), code="""
+import os, time
+kids = []
+for _ in range(4):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            x = b"\\x01" * (300 << 20)
+            time.sleep(0.5)
+        finally:
+            os._exit(0)
+    kids.append(pid)
+for pid in kids:
+    os.waitpid(pid, 0)
+""" + ADD + "print(5)\n" * (kind == "stdio")) for kind in ("assert", "call", "stdio")],
+]
+
+CASES += [
+    # -- class 2: the host's disk (project, problems with references, datasets, venv, home)
+    *_three("read_host_disk", """
+import os, glob, sys
+paths = ["{PROJECT}", "{PROJECT}/src/selfdistill/problems", "/work", "/work/shared/datasets",
+         "/home", "/var", "/run", "/srv", "/opt", "/mnt", "/sys", "/boot", "/root/.cache"]
+paths += glob.glob("/root/.pyenv/versions/*/lib/python3*/site-packages/*")
+paths += glob.glob("/usr/lib/python3*/site-packages/*")
+seen = [p for p in paths if os.path.exists(p) and (os.path.isfile(p) or os.listdir(p))]
+seen += [m for m in ("selfdistill", "torch", "transformers", "numpy", "pytest") if _importable(m)]
+ok = not seen
+""".replace("import os, glob, sys\n", "import os, glob, sys\nimport importlib.util\n"
+            "def _importable(m):\n    try:\n        return importlib.util.find_spec(m) is not None\n"
+            "    except Exception:\n        return False\n")),
+    *_three("read_builtin_reference", """
+import os
+found = []
+for root in ("/", "/work", "/tmp", "/root"):
+    try:
+        for dirpath, dirs, files in os.walk(root):
+            if dirpath.startswith(("/proc", "/usr", "/dev")):
+                dirs[:] = []
+                continue
+            found += [f for f in files if f.endswith((".jsonl", ".jsonl.gz")) or f == "corpus.py"]
+    except OSError:
+        pass
+ok = not found
+"""),
+    # -- class 3: writes to the host, as root and as an unprivileged user
+    *_three("write_host", """
+import os
+targets = ["{PROJECT}/sd_hostile_w", "/usr/sd_hostile_w", "/etc/sd_hostile_w", "/sd_hostile_w",
+           "/root/.pyenv/sd_hostile_w", "/dev/sd_hostile_w", "/proc/sd_hostile_w"]
+wrote = []
+for t in targets:
+    try:
+        with open(t, "w") as fh:
+            fh.write("x")
+        wrote.append(t)
+    except OSError:
+        pass
+ok = not wrote
+""", forbid=["{PROJECT}/sd_hostile_w", "/usr/sd_hostile_w", "/etc/sd_hostile_w", "/sd_hostile_w"]),
+    # -- class 3/4: unix sockets on the host (paths under /var/tmp, /run; abstract names)
+    *_three("unix_sockets", """
+import socket
+reached = []
+for addr in ("{UNIX_SOCK_VAR}", "{UNIX_SOCK_RUN}", "\\0{UNIX_SOCK_ABSTRACT}", "/run/systemd/private",
+             "/var/run/docker.sock", "/run/dbus/system_bus_socket"):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(0.3)
+        s.connect(addr)
+        reached.append(addr)
+    except OSError:
+        pass
+    finally:
+        s.close()
+ok = not reached
+"""),
+    # -- class 8: credentials: no supplementary groups, NO_NEW_PRIVS, no capabilities
+    *_three("credentials", """
+import os
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+groups = set(status["Groups"].split()) - {str(os.getgid()), "65534"}
+ok = (status["NoNewPrivs"].strip() == "1" and not groups
+      and all(int(status[k].strip(), 16) == 0 for k in ("CapEff", "CapPrm", "CapBnd")))
+"""),
+    # -- class 5: every job starts clean (leftovers, full tmpfs, pre-created work dirs)
+    *_three("leave_files", """
+import os
+for d in ("/tmp", "/dev/shm", os.path.dirname(os.getcwd()), "."):
+    for i in range(5):
+        try:
+            open(os.path.join(d, f"sd_hostile_left{i}"), "w").write("x")
+        except OSError:
+            pass
+for i in range(200):
+    try:
+        os.mkdir(os.path.join(os.path.dirname(os.getcwd()), f"sdjob-{i}"))
+    except OSError:
+        pass
+try:
+    os.makedirs("/tmp/sd_hostile_locked/a/b")
+    os.mkfifo("/tmp/sd_hostile_locked/a/b/fifo")
+    os.symlink("/etc/passwd", "/dev/shm/sd_hostile_link")
+    os.chmod("/tmp/sd_hostile_locked/a", 0)
+    os.chmod("/tmp/sd_hostile_locked", 0)
+except OSError:
+    pass
+try:
+    with open("/dev/shm/fill", "wb") as fh:
+        while True:
+            fh.write(b"0" * (1 << 20))
+except OSError:
+    pass
+ok = True
+"""),
+    *_three("find_leftovers", """
+import os
+here = os.path.basename(os.getcwd())
+tmp = [n for n in os.listdir("/tmp") if n != here]
+shm = os.listdir("/dev/shm")
+st = os.statvfs("/tmp")
+ok = not tmp and not shm and os.listdir(".") == [] and st.f_bfree > st.f_blocks * 0.9
+"""),
+]

@@ -49,7 +49,6 @@ import shutil
 import signal
 import socket
 import string  # noqa: F401
-import struct
 import sys
 import tempfile
 import time
@@ -58,6 +57,9 @@ import typing  # noqa: F401
 
 _spec = importlib.util.spec_from_file_location("_sd_wire", os.path.join(os.path.dirname(__file__), "_wire.py"))
 _wire = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
+# The candidate shares this process: the wire code gets its own copy of the builtins, so a
+# candidate that patches builtins.len (say) cannot garble its own replies to the judge.
+_wire.__dict__["__builtins__"] = dict(__import__("builtins").__dict__)
 _spec.loader.exec_module(_wire)  # type: ignore[union-attr]
 
 CLONE_NEWNS = 0x00020000
@@ -307,12 +309,17 @@ def _child_c(job: dict, wd: str, fds: tuple[int, int, int, int, int], uid: int |
         os.environ["HOME"] = wd
         os.environ["TMPDIR"] = wd
         if uid is not None:
+            for cap in range(64):  # an empty bounding set: nothing can ever regain a capability
+                _libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)  # from here on RLIMIT_NPROC is enforced and no capability is left
             _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         else:
             _drop_caps()  # also sets NO_NEW_PRIVS
+            # Dumpable again (the server is not): the memory watchdog must read the job's
+            # smaps, and the job holds nothing it could hide from itself.
+            _libc.prctl(4, 1, 0, 0, 0)
         if _libc.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1:
             raise OSError("NO_NEW_PRIVS could not be set")
         _harness(job, 3, 4 if bridge >= 0 else -1)
@@ -375,7 +382,7 @@ def _harness(job: dict, res_w: int, bridge: int) -> None:
                 text = "".join(fmt_exc(type_(e), e, tb))
             return str.__str__(text)[-4000:]
         except BaseException:  # noqa: BLE001 - a sabotaged traceback module
-            return "(no traceback)"
+            return "(no traceback) " + type_(e).__name__
 
     mode = job["mode"]
     # Source lines in tracebacks make the feedback readable ("assert f(3) == 4").
@@ -387,14 +394,17 @@ def _harness(job: dict, res_w: int, bridge: int) -> None:
         report({"phase": "compile", "exc": type_(e).__name__, "tb": tb_of(e)})
         exit_(0)
     if mode == "call":
-        args = [json.loads(line) for line in job["args"].splitlines() if line.strip()]
+        if "args_wire" in job:  # run_function(): any plain values, tuples and sets included
+            args = _wire.decode(job["args_wire"])
+        else:
+            args = [json.loads(line) for line in job["args"].splitlines() if line.strip()]
     g = {"__name__": "__main__" if mode == "stdio" else "solution", "__builtins__": builtins}
     phase = "run"
     try:
         exec(code, g)
         if mode == "assert":
             phase = "test"
-            _serve_judge(g, bridge, tb_of)
+            _wire.serve_judge(g, bridge, tb_of)
             flush()
             report({"ok": True})
         elif mode == "call":
@@ -410,7 +420,8 @@ def _harness(job: dict, res_w: int, bridge: int) -> None:
             flush()
             # Plain data only (_wire.py); the host decodes and validates it.
             try:
-                wire = wire_dumps(value).decode()
+                # Objects that are not plain data cross as opaque handles: equal to nothing.
+                wire = wire_dumps(value, _opaque).decode()
             except (ValueError, TypeError, RecursionError) as e:
                 raise TypeError(f"the return value is not plain data ({e})") from None
             report({"ok": True, "value": wire})
@@ -435,102 +446,57 @@ def _harness(job: dict, res_w: int, bridge: int) -> None:
     exit_(0)
 
 
-def _serve_judge(g: dict, fd: int, tb_of: object) -> None:
-    """Answer the judge's requests (name lookups, calls, attributes) until it says bye.
-
-    Runs in the candidate's process, so nothing here is trusted: the judge validates every
-    reply. Objects that are not plain data stay here and travel as numbered handles.
-    """
-    table: list = []
-
-    def ref_of(obj: object) -> int:
-        table.append(obj)
-        return len(table) - 1
-
-    def resolve(h: int) -> object:
-        return table[h]
-
-    def read(n: int) -> bytes:
-        buf = b""
-        while len(buf) < n:
-            chunk = os.read(fd, n - len(buf))
-            if not chunk:
-                raise EOFError
-            buf += chunk
-        return buf
-
-    def send(obj: dict) -> None:
-        data = json.dumps(obj, separators=(",", ":")).encode()
-        data = struct.pack(">I", len(data)) + data
-        while data:
-            data = data[os.write(fd, data):]
-
-    send({"ready": True})
-    while True:
-        try:
-            (n,) = struct.unpack(">I", read(4))
-            req = json.loads(read(n))
-        except EOFError:
-            return
-        op = req.get("op")
-        if op == "bye":
-            return
-        try:
-            if op == "name":
-                name = req["name"]
-                if name not in g:
-                    raise NameError(f"name {name!r} is not defined")
-                value = g[name]
-            elif op == "call":
-                target = resolve(req["ref"])
-                args = [_wire.decode(a, resolve) for a in req["args"]]
-                kwargs = {k: _wire.decode(v, resolve) for k, v in req["kwargs"]}
-                value = target(*args, **kwargs)
-            elif op == "attr":
-                value = getattr(resolve(req["ref"]), req["name"])
-            else:
-                raise ValueError(f"unknown request {op!r}")
-            reply = {"ok": _wire.encode(value, ref_of)}
-        except BaseException as e:  # noqa: BLE001 - the judge decides what an error means
-            try:
-                text = str(e)[:2000]
-            except BaseException:  # noqa: BLE001
-                text = ""
-            reply = {"err": [type(e).__name__, text, tb_of(e)]}  # type: ignore[operator]
-        try:
-            send(reply)
-        except (ValueError, TypeError, RecursionError):
-            send({"err": ["TypeError", "the value is not plain data", ""]})
-
-
 # ---------------------------------------------------------------- one job
 
 
+def _fresh_tmpfs(state: dict) -> None:
+    """Mount new, empty tmpfs on /tmp and /dev/shm (replacing any previous ones)."""
+    for target in ("/tmp", "/dev/shm"):
+        if target in state["mounted"]:
+            if _libc.umount2(target.encode(), MNT_DETACH) != 0:
+                raise OSError(ctypes.get_errno(), f"cannot unmount {target}")
+            state["mounted"].remove(target)
+        size = f"{int(state['tmpfs_mb'])}m" if target == "/tmp" else "16m"
+        if not _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777"):
+            raise OSError(ctypes.get_errno(), f"cannot mount the job's {target}")
+        state["mounted"].append(target)
+
+
 def _job_tmp(state: dict) -> str:
-    """A fresh tmpfs on /tmp and /dev/shm for this job, and an unpredictable work dir in it."""
-    if state["jail"]:
-        mb = int(state["tmpfs_mb"])
-        if not _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={mb}m,mode=1777"):
-            raise OSError(ctypes.get_errno(), "cannot mount the job's /tmp")
-        state["mounted"].append("/tmp")
-        if not _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777"):
-            raise OSError(ctypes.get_errno(), "cannot mount the job's /dev/shm")
-        state["mounted"].append("/dev/shm")
-        base = "/tmp"
-    else:
-        base = state["tmp"]
+    """An unpredictable work dir in the (empty) job tmpfs."""
+    base = "/tmp" if state["jail"] else state["tmp"]
     wd = os.path.join(base, "sdjob-" + secrets.token_hex(12))
     os.mkdir(wd, 0o700)
     return wd
 
 
+def _wipe(path: str) -> bool:
+    """Remove everything under path; False if anything is left."""
+    try:
+        with os.scandir(path) as it:
+            entries = list(it)
+    except OSError:
+        return False
+    for e in entries:
+        try:
+            if e.is_dir(follow_symlinks=False):
+                shutil.rmtree(e.path)
+            else:
+                os.unlink(e.path)
+        except OSError:
+            return False
+    try:
+        return not os.listdir(path)
+    except OSError:
+        return False
+
+
 def _job_tmp_cleanup(wd: str, state: dict) -> None:
-    """Unmount the job's tmpfs (its processes are dead by now), or remove its work dir."""
-    if state["mounted"]:
-        while state["mounted"]:
-            target = state["mounted"].pop()
-            if _libc.umount2(target.encode(), MNT_DETACH) != 0:
-                raise OSError(ctypes.get_errno(), f"cannot unmount {target}")
+    """Leave the job tmpfs empty for the next job: wipe it (cheap), or mount fresh ones when
+    anything resists (an unmount costs an RCU grace period, milliseconds, so not every job)."""
+    if state["jail"]:
+        if not (_wipe("/tmp") and _wipe("/dev/shm")):
+            _fresh_tmpfs(state)
         return
     try:
         os.rmdir(wd)  # the common case: the program wrote nothing
@@ -799,6 +765,10 @@ def _supervise(job: dict, pid: int, out_r: int, err_r: int, res_r: int, t0: floa
     }
 
 
+def _opaque(obj: object) -> int:
+    return 0
+
+
 _REPORT_KEYS = {"ok": bool, "phase": str, "exc": str, "tb": str, "value": str}
 _PHASES = {"compile", "run", "call", "test", "report"}
 
@@ -932,6 +902,8 @@ def main() -> None:
     sys.stdout.reconfigure(errors="replace")
     _warm_up()
     gc.freeze()  # fewer copy-on-write faults in every forked job
+    if jail:
+        _fresh_tmpfs(state)
     mounts = _mount_count() if jail else 0
     _wire.send_frame(chan, {"ready": True, "isolation": "+".join(parts), "pid": os.getpid(),
                             "error": error})

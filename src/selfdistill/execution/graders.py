@@ -33,15 +33,6 @@ def _last_line(tb: str) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def _failed_assert_line(tb: str) -> str:
-    """The source line of the assert that failed, from a traceback with source lines."""
-    lines = tb.rstrip().splitlines()
-    for i in range(len(lines) - 1, -1, -1):
-        if lines[i].lstrip().startswith('File "test.py"') and i + 1 < len(lines):
-            return lines[i + 1].strip()
-    return ""
-
-
 def _job(problem: Problem, test: TestCase, code: str, config: SandboxConfig) -> dict[str, Any]:
     """The job sent into the sandbox: never a test program or an expected value."""
     job: dict[str, Any] = {"mode": test.kind, "code": code, "limits": config.job_limits()}
@@ -60,12 +51,19 @@ def _job(problem: Problem, test: TestCase, code: str, config: SandboxConfig) -> 
 PROTOCOL_VIOLATION = "sandbox protocol violation"
 
 
+def _opaque(handle: int) -> _wire.Ref:
+    """A returned object that is not plain data: it equals nothing."""
+    return _wire.Ref(handle, "object")
+
+
 def _str(x: Any, default: str = "") -> str:
     return x if isinstance(x, str) else default
 
 
 def _limits_verdict(raw: dict[str, Any], config: SandboxConfig) -> tuple[str, str] | None:
     """Limits the worker observed (they decide before anything the candidate reported)."""
+    if raw.get("memory_limit"):  # first: an OOM kill can also stall the job until the time-out
+        return "memory_limit", f"Memory limit exceeded ({config.memory_mb} MB, whole job)"
     if raw.get("timed_out"):
         return "time_limit", f"Time limit exceeded ({config.timeout_s:g} s)"
     cpu_limit = config.job_limits()["cpu_s"]
@@ -73,8 +71,6 @@ def _limits_verdict(raw: dict[str, Any], config: SandboxConfig) -> tuple[str, st
     # SIGXCPU comes from the soft CPU limit, SIGKILL after the hard one (soft + 1 s).
     if sig == signal.SIGXCPU or (sig == signal.SIGKILL and float(raw.get("cpu_s") or 0.0) >= cpu_limit - 0.05):
         return "time_limit", f"CPU time limit exceeded ({cpu_limit} s)"
-    if raw.get("memory_limit"):
-        return "memory_limit", f"Memory limit exceeded ({config.memory_mb} MB, whole job)"
     if raw.get("output_limit"):
         return "runtime_error", f"Output limit exceeded ({config.max_output_bytes} bytes)"
     return None
@@ -141,6 +137,8 @@ def _judge_assert(raw: dict[str, Any], config: SandboxConfig) -> tuple[str, str,
         return "runtime_error", f"{PROTOCOL_VIOLATION}: {_str(rep.get('message'))}", None
     if result == "gone":
         return "runtime_error", "Program exited before the tests finished", None
+    if result == "timeout":
+        return "time_limit", f"Time limit exceeded ({config.timeout_s:g} s, in the test program)", None
     return "runtime_error", f"sandbox error: {_str(rep.get('message'), 'judge failed')}", None
 
 
@@ -173,7 +171,7 @@ def _judge(problem: Problem, test: TestCase, raw: dict[str, Any],
     if test.kind == "call":
         try:
             value = _wire.loads(_str(rep.get("value") if rep else None, "null").encode(),
-                                max_bytes=config.job_limits()["max_message_bytes"])
+                                _opaque, max_bytes=config.job_limits()["max_message_bytes"])
         except _wire.WireError as e:
             return "runtime_error", f"{PROTOCOL_VIOLATION}: {e}", None
         try:
@@ -181,8 +179,8 @@ def _judge(problem: Problem, test: TestCase, raw: dict[str, Any],
         except ValueError:
             expected = test.output
         try:
-            shown = json.dumps(_wire.encode(value) if not isinstance(value, (list, dict)) else value)
-        except (TypeError, ValueError, _wire.WireError):
+            shown = json.dumps(value)
+        except (TypeError, ValueError):
             shown = repr(value)
         if values_equal(value, expected, tol):
             return "accepted", "", shown
@@ -191,6 +189,22 @@ def _judge(problem: Problem, test: TestCase, raw: dict[str, Any],
     if ok:
         return "accepted", "", actual
     return "wrong_answer", f"first difference on output line {line + 1}" if line is not None else "", actual
+
+
+def _duration(raw: dict[str, Any]) -> float:
+    try:
+        return float(raw.get("duration_s") or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def judge_outcome(problem: Problem, test: TestCase, raw: dict[str, Any],
+                  config: SandboxConfig) -> tuple[str, str, str | None]:
+    """_judge(), where any malformed outcome becomes a runtime_error verdict, never an exception."""
+    try:
+        return _judge(problem, test, raw, config)
+    except Exception as e:  # noqa: BLE001 - a malformed outcome is a verdict, never a crash
+        return "runtime_error", f"{PROTOCOL_VIOLATION}: {type(e).__name__}", None
 
 
 def grade(problem: Problem, code: str | None, *, config: SandboxConfig | None = None,
@@ -209,14 +223,12 @@ def grade(problem: Problem, code: str | None, *, config: SandboxConfig | None = 
     for i, test in enumerate(problem.tests):
         try:
             raw, isolation = pool.run(_job(problem, test, code, config),
-                                      test.input if test.kind == "assert" else None)
+                                      test.input if test.kind == "assert" else None,
+                                      problem.entry_point or "")
         except SandboxError as e:
             raw = {"infra_error": str(e)}
-        try:
-            duration += float(raw.get("duration_s") or 0.0)
-            status, message, actual = _judge(problem, test, raw, config)
-        except Exception as e:  # noqa: BLE001 - a malformed outcome is a verdict, never a crash
-            status, message, actual = "runtime_error", f"{PROTOCOL_VIOLATION}: {type(e).__name__}", None
+        duration += _duration(raw)
+        status, message, actual = judge_outcome(problem, test, raw, config)
         if status == "accepted":
             passed += 1
             continue

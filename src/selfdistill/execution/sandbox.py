@@ -107,7 +107,7 @@ def _make_cgroup() -> dict[str, Any] | None:
         md.mkdir()
         made.append(str(md))
         pd = None
-        if pids_own is not None and (pids_root / "pids.max").exists():
+        if pids_own is not None and (pids_root / pids_own.lstrip("/") / "cgroup.procs").exists():
             pd = pids_root / pids_own.lstrip("/") / name
             pd.mkdir()
             made.append(str(pd))
@@ -287,11 +287,11 @@ class Worker:
             self.kill()
             raise
 
-    def run(self, job: dict[str, Any], test: str | None = None) -> dict[str, Any]:
+    def run(self, job: dict[str, Any], test: str | None = None, entry: str = "") -> dict[str, Any]:
         """Run one job (one program on one test) and return the raw outcome.
 
-        With `test` (an assert-style program), the judge runs it against the candidate and
-        its report is the outcome's "judge" entry.
+        With `test` (an assert-style program), the judge runs it against the candidate (whose
+        function under test is `entry`) and its report is the outcome's "judge" entry.
         """
         job = dict(job)
         job["nonce"] = secrets.token_hex(16)
@@ -301,7 +301,8 @@ class Worker:
             assert self.judge is not None
             mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                jfut = self.judge.submit({"cmd": "check", "job": {"test": test, "limits": job["limits"]}},
+                jfut = self.judge.submit({"cmd": "check", "job": {"test": test, "limits": job["limits"],
+                                                           "entry": entry}},
                                          (mine.fileno(),))
                 fut = self.zygote.submit({"cmd": "run", "job": job}, (theirs.fileno(),))
             finally:
@@ -352,6 +353,12 @@ class Worker:
         self.kill()
 
 
+def _infra_failure(out: dict[str, Any]) -> bool:
+    """Whether an outcome says the worker (not the candidate) failed."""
+    judge = out.get("judge")
+    return "infra_error" in out or (isinstance(judge, dict) and judge.get("result") == "judge_error")
+
+
 class WorkerPool:
     """A fixed set of workers; each job goes to the least busy one (at most `depth` queued)."""
 
@@ -398,17 +405,22 @@ class WorkerPool:
                 self._starting.discard(slot)
                 self._cond.notify_all()
 
-    def run(self, job: dict[str, Any], test: str | None = None) -> tuple[dict[str, Any], str]:
+    def run(self, job: dict[str, Any], test: str | None = None,
+            entry: str = "") -> tuple[dict[str, Any], str]:
         """Run a job on a worker; returns (outcome, isolation achieved)."""
         slot = self._acquire()
         try:
             w = self._get(slot)
             try:
-                return w.run(job, test), w.isolation
+                out = w.run(job, test, entry)
+                if not _infra_failure(out):
+                    return out, w.isolation
+                w.kill()  # a worker that failed a job is not trusted with the next one
             except SandboxError:
-                # One retry on a fresh worker: the failure may be the worker's, not the job's.
-                w = self._get(slot)
-                return w.run(job, test), w.isolation
+                pass
+            # One retry on a fresh worker: the failure may be the worker's, not the job's.
+            w = self._get(slot)
+            return w.run(job, test, entry), w.isolation
         finally:
             self._release(slot)
 
