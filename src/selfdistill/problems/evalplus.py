@@ -3,8 +3,8 @@
 Rows (JSONL): task_id, prompt, entry_point, canonical_solution, base_input, plus_input
 (lists of argument lists) and optionally atol. As in EvalPlus, the expected output of every
 input is what prompt + canonical_solution returns on it; here that program runs in our
-sandbox (never in this process), once per input, and the outputs are cached by the file's
-sha256 under ~/.cache/selfdistill/evalplus/. Each input becomes one kind-"call" test (one
+sandbox (execution.run_function; never in this process), once per input, and the outputs
+are cached by the file's sha256 under ~/.cache/selfdistill/evalplus/. Each input becomes one kind-"call" test (one
 JSON value per argument line), base inputs first; floats compare within atol (EvalPlus uses
 1e-6 when atol is 0 and the output is a float).
 """
@@ -21,7 +21,6 @@ from selfdistill.errors import UserError
 from selfdistill.problems.safe_io import read_json_rows
 from selfdistill.problems.schema import Problem, TestCase
 
-_SENTINEL = json.dumps("\x00selfdistill: reference output probe\x00")
 _FLOAT_ATOL = 1e-6  # EvalPlus's default for float outputs when atol is 0
 
 
@@ -39,35 +38,26 @@ def _args_text(args: list[Any], where: str) -> str:
         raise UserError(f"{where}: inputs must be JSON values ({exc})") from exc
 
 
-def reference_outputs(program: str, entry_point: str, inputs: list[str],
+def reference_outputs(program: str, entry_point: str, inputs: list[list[Any]],
                       timeout_s: float = 10.0) -> list[tuple[bool, str]]:
-    """Run program's entry_point on each input (call-test text) in the sandbox.
+    """Run program's entry_point on each argument list in the sandbox (execution.run_function).
 
-    Returns (ok, JSON of the return value | error message) per input. Uses the graders'
-    public API: each input is graded against an expected value no function can return, so
-    the Verdict carries the actual return value as plain data.
+    Returns (ok, JSON of the return value | why there is none) per input.
     """
-    from selfdistill.execution import SandboxConfig, grade_many
+    from selfdistill.execution import SandboxConfig, run_function
 
-    cfg = SandboxConfig(timeout_s=timeout_s, max_field_chars=10_000_000)
-    probes = [Problem(id=f"probe/{i}", statement="", entry_point=entry_point,
-                      tests=[TestCase(kind="call", input=text, output=_SENTINEL)])
-              for i, text in enumerate(inputs)]
+    results = run_function(program, entry_point, [tuple(a) for a in inputs],
+                           config=SandboxConfig(timeout_s=timeout_s))
     out = []
-    for v in grade_many([(p, program) for p in probes], config=cfg):
-        if v.status == "wrong_answer" and v.actual is not None:
-            out.append((True, v.actual))
-        else:
-            out.append((False, f"{v.status}: {v.message}"))
+    for r in results:
+        if not r.ok:
+            out.append((False, f"{r.status}: {r.message}"))
+            continue
+        try:  # tuples become lists, as the call grader compares them
+            out.append((True, json.dumps(r.value, allow_nan=False)))
+        except (TypeError, ValueError) as exc:
+            out.append((False, f"the value is not JSON ({exc})"))
     return out
-
-
-def _is_json(text: str) -> bool:
-    try:
-        json.loads(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _is_float_output(value: Any) -> bool:
@@ -126,11 +116,12 @@ def load_evalplus(path: str | Path, *, timeout_s: float = 10.0) -> list[Problem]
     if expected is None or set(expected) != {str(r["task_id"]) for _, r in rows}:
         expected = {}
         for where, row in rows:
-            inputs = [_args_text(a, where) for a in (row.get("base_input") or [])
-                      + (row.get("plus_input") or [])]
+            inputs = (row.get("base_input") or []) + (row.get("plus_input") or [])
+            for a in inputs:
+                _args_text(a, where)  # validates: lists of JSON values
             results = reference_outputs(row["prompt"] + row["canonical_solution"],
                                         row["entry_point"], inputs, timeout_s)
-            bad = [i for i, (ok, _) in enumerate(results) if not ok or not _is_json(_)]
+            bad = [i for i, (ok, _) in enumerate(results) if not ok]
             if bad:
                 raise UserError(f"{where}: the canonical solution fails on input {bad[0]} "
                                 f"or returns a value that is not JSON ({results[bad[0]][1]})")
