@@ -73,3 +73,12 @@ def vllm_engine():
 
     return make_generator("vllm", "smollm2-135m-instruct", dtype="float32", progress=False,
                           kv_cache_gb=0.5)
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    """../shared/datasets (skip when absent)."""
+    path = REPO.parent / "shared" / "datasets"
+    if not path.is_dir():
+        pytest.skip("../shared/datasets is not present")
+    return path
