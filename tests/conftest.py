@@ -49,3 +49,32 @@ def shared_fixtures() -> Path:
     if not SHARED_FIXTURES.is_dir():
         pytest.skip("../shared/fixtures is not present")
     return SHARED_FIXTURES
+
+
+@pytest.fixture(scope="session")
+def vllm_engine():
+    """One in-process vLLM(-CPU) engine over the embedded model, fp32, small KV cache.
+
+    Session-wide because vLLM keeps process-wide state (one engine per process). Skips
+    where vllm does not import, unless SELFDISTILL_REQUIRE_VLLM=1 (make test-vllm): then
+    it fails, so CI cannot pass with the vLLM tests silently skipped.
+    """
+    from selfdistill.generation.vllm_backend import vllm_available
+
+    if not vllm_available():
+        if os.environ.get("SELFDISTILL_REQUIRE_VLLM") == "1":
+            pytest.fail("SELFDISTILL_REQUIRE_VLLM=1 but vllm does not import")
+        pytest.skip("vllm is not installed here (make test-vllm builds its environment)")
+    from selfdistill.generation import make_generator
+
+    return make_generator("vllm", "smollm2-135m-instruct", dtype="float32", progress=False,
+                          kv_cache_gb=0.5)
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    """../shared/datasets (skip when absent)."""
+    path = REPO.parent / "shared" / "datasets"
+    if not path.is_dir():
+        pytest.skip("../shared/datasets is not present")
+    return path

@@ -133,7 +133,7 @@ app.add_typer(problems_app, name="problems")
 @problems_app.command("list")
 @friendly
 def problems_list(source: str = typer.Argument("builtin", help="builtin[:split], humaneval, "
-                                               "lcb:FILE, mbpp:FILE, jsonl:FILE"),
+                                               "lcb:FILE, mbpp:FILE, evalplus:FILE, jsonl:FILE"),
                   as_json: bool = typer.Option(False, "--json", help="Print Problem records.")
                   ) -> None:
     """A table of counts per difficulty and test kind (or the records as JSON)."""
@@ -164,15 +164,18 @@ def problems_list(source: str = typer.Argument("builtin", help="builtin[:split],
 @problems_app.command("show")
 @friendly
 def problems_show(problem_id: str = typer.Argument(..., help="e.g. HumanEval/0 or builtin/..."),
-                  source: str = typer.Option(None, help="Where to look (default: from the id).")
+                  source: str = typer.Option(None, help="Where to look (default: from the id)."),
+                  harness: str = typer.Option("official", help="official | selfdistill: whose "
+                                              "prompt to show.")
                   ) -> None:
     """Show one problem: statement, tests and the prompt the model sees."""
     from rich.panel import Panel
     from rich.text import Text
 
+    from selfdistill.harness import get_harness
     from selfdistill.problems.registry import find_problem
-    from selfdistill.prompts import build_chat
 
+    chat_fn = get_harness(harness).chat
     p = find_problem(problem_id, source)
     # Text(...) keeps code like `list[int]` from being read as rich markup.
     console.print(Panel(Text(p.statement), title=f"{p.id} ({p.difficulty}, {p.test_kind} "
@@ -182,7 +185,7 @@ def problems_show(problem_id: str = typer.Argument(..., help="e.g. HumanEval/0 o
                             title=f"test {i}"))
     if len(p.tests) > 3:
         console.print(f"... {len(p.tests) - 3} more tests")
-    for m in build_chat(p):
+    for m in chat_fn(p):
         console.print(Panel(Text(m["content"]), title=f"prompt: {m['role']}"))
 
 
@@ -203,9 +206,15 @@ def _floats(text: str | None) -> list[float] | None:
 def evaluate_cmd(
     model: str = typer.Option(DEFAULT_MODEL, help="Model spec."),
     benchmark: str = typer.Option("humaneval", help="humaneval | builtin:dev | lcb:FILE | "
-                                  "mbpp:FILE | jsonl:FILE"),
+                                  "mbpp:FILE | evalplus:FILE | jsonl:FILE"),
+    samples: str = typer.Option(None, help="Grade this JSONL of completions made elsewhere "
+                                "(human-eval {task_id, completion} rows or selfdistill samples) "
+                                "instead of sampling a model."),
+    harness: str = typer.Option("official", help="official (each benchmark's own prompt, "
+                                "extraction and program; docs/evaluation.md) | selfdistill"),
     n: int = typer.Option(1, help="Samples per problem."),
-    temperature: float = typer.Option(0.0, help="One evaluation temperature (0 = greedy)."),
+    temperature: float = typer.Option(None, help="One evaluation temperature (0 = greedy). "
+                                      "Default: 0 with --n 1, else 0.2 (lcb_runner's default)."),
     temperatures: str = typer.Option(None, help="A sweep, e.g. 0.5,0.7,0.9,1.1."),
     top_k: int = typer.Option(20),
     top_p: float = typer.Option(0.8),
@@ -221,22 +230,36 @@ def evaluate_cmd(
     """Sample, grade in the sandbox and report pass@k with CIs (resumes where it stopped)."""
     quiet_hf()
     import re
+    from pathlib import Path
 
     from selfdistill.core.config import EvalConfig, EvaluateConfig, ModelConfig, write_run_config
-    from selfdistill.recipes.evaluate import run_evaluate
+    from selfdistill.harness import get_harness
+    from selfdistill.recipes.evaluate import run_evaluate, run_evaluate_samples
 
+    if temperature is None:  # greedy gives one distinct sample: pass@k for k > 1 needs T > 0
+        temperature = 0.0 if n == 1 else 0.2
     temps = _floats(temperatures) or [temperature]
     ks = [int(x) for x in _floats(k) or [1]]
+    get_harness(harness)  # one clear error for a bad name, before anything loads
     cfg = EvalConfig(benchmark=benchmark, limit=limit, n=n, temperatures=temps, top_k=top_k,
                      top_p=top_p, max_new_tokens=max_new_tokens, k_values=ks, seed=seed,
-                     batch_size=batch_size, backend=backend)
-    if any(t < 0 for t in temps) or n < 1 or any(x < 1 or x > n for x in ks if n > 1):
+                     batch_size=batch_size, backend=backend, harness=harness)
+    if samples is None and (any(t < 0 for t in temps) or n < 1
+                            or any(x < 1 or x > n for x in ks)):
         raise UserError("Temperatures must be >= 0, n >= 1 and every k in 1..n.")
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model}-{benchmark}")[-80:]
-    run = run_dir or f"runs/eval-{slug}"
-    write_run_config(run, EvaluateConfig(run_dir=run, model=ModelConfig(model, dtype), eval=cfg),
-                     "evaluate")
-    report, _ = run_evaluate(model, cfg, run, dtype=dtype)
+    if any(x < 1 for x in ks):
+        raise UserError("Every k must be >= 1.")
+    if samples is not None:
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"samples-{Path(samples).stem}-{benchmark}")
+        run = run_dir or f"runs/eval-{slug[-80:]}"
+        report, _, table = run_evaluate_samples(samples, cfg, run)
+    else:
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model}-{benchmark}")[-80:]
+        run = run_dir or f"runs/eval-{slug}"
+        write_run_config(run, EvaluateConfig(run_dir=run, model=ModelConfig(model, dtype),
+                                             eval=cfg), "evaluate")
+        report, _, table = run_evaluate(model, cfg, run, dtype=dtype)
+    sys.stdout.write(table + "\n")
     console.print(f"[green]report:[/] {report}")
 
 

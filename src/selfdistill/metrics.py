@@ -120,12 +120,14 @@ def summarize(
     results: ProblemResults or dicts with n and c (or a `passed` list of bools) and
     difficulty. Returns {"overall": {...}, "easy": {...}, ...}, each
     {"n_problems": int, "pass@k": {"mean": float, "ci": [lo, hi]}, ...}; a k larger than
-    some problem's n is left out of that group.
+    some problem's n is left out of that group. Problems without a difficulty ("unknown",
+    e.g. all of HumanEval) count in "overall" only: no "unknown" group is reported.
     """
     rs = [_as_result(r) for r in results]
     groups: dict[str, list[ProblemResult]] = {"overall": rs}
     for r in rs:
-        groups.setdefault(r.difficulty, []).append(r)
+        if r.difficulty and r.difficulty != "unknown":
+            groups.setdefault(r.difficulty, []).append(r)
     out: dict[str, dict[str, Any]] = {}
     for name in ["overall", *sorted(g for g in groups if g != "overall")]:
         members = groups[name]

@@ -56,6 +56,7 @@ def sample_stage(
     chunk_size: int = 32,
     extra: dict[str, Any] | None = None,
     chat_fn: Callable[[Problem], list[dict[str, str]]] = build_chat,
+    extract_fn: Callable[[str, Problem], str | None] | None = None,
     description: str = "sampling",
     keep_token_ids: bool = False,
 ) -> list[dict[str, Any]]:
@@ -63,6 +64,7 @@ def sample_stage(
 
     Each record: problem_id, sample_idx, text, code (extracted, or None), token counts,
     finish_reason, plus `extra` fields. Returns all records (old and new) in problem order.
+    extract_fn(text, problem) finds the code (default: prompts.extract_code).
     """
     out_path = Path(out_path)
     done = {(r["problem_id"], r["sample_idx"]): r for r in read_jsonl(out_path)}
@@ -87,7 +89,9 @@ def sample_stage(
                     tokens += len(c.token_ids)
                     rec = {
                         "problem_id": p.id, "sample_idx": i, "text": c.text,
-                        "code": extract_code(c.text, p.entry_point), "n_tokens": len(c.token_ids),
+                        "code": (extract_fn(c.text, p) if extract_fn else
+                                 extract_code(c.text, p.entry_point)),
+                        "n_tokens": len(c.token_ids),
                         "prompt_tokens": len(c.prompt_token_ids),
                         "finish_reason": c.finish_reason, **(extra or {}),
                     }
@@ -110,8 +114,12 @@ def grade_stage(
     sandbox_config: Any = None,
     chunk_size: int = 64,
     description: str = "grading",
+    program_fn: Callable[[Problem, str | None], str | None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Grade sample records in the sandbox into out_path (resumable); return verdict records."""
+    """Grade sample records in the sandbox into out_path (resumable); return verdict records.
+
+    program_fn(problem, code) builds the program that runs (default: the code itself).
+    """
     from selfdistill.execution import grade_many
 
     out_path = Path(out_path)
@@ -125,8 +133,10 @@ def grade_stage(
             passed = sum(1 for r in done.values() if r.get("passed"))
             for start in range(0, len(todo), chunk_size):
                 chunk = todo[start:start + chunk_size]
-                verdicts = grade_many([(by_id[s["problem_id"]], s.get("code")) for s in chunk],
-                                      config=sandbox_config)
+                progs = [(by_id[s["problem_id"]], s.get("code")) for s in chunk]
+                if program_fn is not None:
+                    progs = [(p, program_fn(p, c)) for p, c in progs]
+                verdicts = grade_many(progs, config=sandbox_config)
                 records = []
                 for s, v in zip(chunk, verdicts, strict=True):
                     rec = {"problem_id": s["problem_id"], "sample_idx": s["sample_idx"],

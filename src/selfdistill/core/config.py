@@ -92,6 +92,7 @@ class EvalConfig:
     batch_size: int = 32
     timeout_s: float = 6.0
     backend: str = "hf"
+    harness: str = "official"  # official benchmarks' own rules, or "selfdistill" (harness.py)
 
 
 @dataclass

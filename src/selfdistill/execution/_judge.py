@@ -214,7 +214,7 @@ def run_check(test_src: str, sock: socket.socket, wall_s: float, max_bytes: int,
                 "message": str(e)}
     g = TestGlobals(peer, entry)
     try:
-        code = compile(test_src, "test.py", "exec")
+        code = compile(test_src, "test.py", "exec", dont_inherit=True)
         exec(code, g)
         outcome: dict = {"result": "ok"}
     except (CandidateGone, ProtocolViolation):

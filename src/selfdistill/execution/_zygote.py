@@ -389,7 +389,7 @@ def _harness(job: dict, res_w: int, bridge: int) -> None:
     src = job["code"]
     linecache.cache["solution.py"] = (len(src), None, src.splitlines(True), "solution.py")
     try:
-        code = compile(job["code"], "solution.py", "exec")
+        code = compile(job["code"], "solution.py", "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as e:
         report({"phase": "compile", "exc": type_(e).__name__, "tb": tb_of(e)})
         exit_(0)

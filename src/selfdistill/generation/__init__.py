@@ -1,4 +1,4 @@
-"""Generation: one sampling semantics, an HF backend (CPU/GPU) and a vLLM backend (GPU).
+"""Generation: one sampling semantics, an HF backend (CPU/GPU) and a vLLM backend (CUDA or vLLM-CPU).
 
 Light names (SamplingParams, Completion, Chat, Generator, render_chat) import without
 torch; HFGenerator and make_generator are loaded on first use.

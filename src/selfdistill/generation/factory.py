@@ -27,8 +27,16 @@ def make_generator(backend: str = "hf", model: Any = "smollm2-135m-instruct",
     if backend == "vllm":
         from selfdistill.generation.vllm_backend import VLLMGenerator
 
-        if not isinstance(model, str):
-            raise ValueError("the vllm backend takes a model spec (alias, directory or hub id), "
-                             "not a loaded model; push weights later with refresh_weights()")
-        return VLLMGenerator(model, dtype=dtype, **backend_kwargs)
+        if isinstance(model, str):
+            return VLLMGenerator(model, dtype=dtype, progress=progress, **backend_kwargs)
+        # A loaded HF model (maybe with a LoRA adapter, maybe trained in memory): an engine
+        # over its checkpoint in its dtype, then its current weights pushed in.
+        spec = getattr(getattr(model, "config", None), "_name_or_path", None)
+        if not spec:
+            raise ValueError("the vllm backend needs a model spec, or a loaded model that "
+                             "knows its checkpoint (config._name_or_path)")
+        gen = VLLMGenerator(spec, dtype=str(model.dtype).removeprefix("torch."),
+                            progress=progress, **backend_kwargs)
+        gen.refresh_weights(model)
+        return gen
     raise ValueError(f"unknown generation backend '{backend}'; use 'hf' or 'vllm'")

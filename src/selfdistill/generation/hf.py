@@ -183,7 +183,10 @@ class HFGenerator:
             else model.config
         self.num_layers = int(cfg.num_hidden_layers)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        params = inspect.signature(model.forward).parameters
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
+        params = inspect.signature(base.forward).parameters
+        # transformers >= 5.2x renamed past_key_values to cache (the old name warns)
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self._logits_kw = "logits_to_keep" if "logits_to_keep" in params else (
             "num_logits_to_keep" if "num_logits_to_keep" in params else None)
         self.last_stats: dict[str, float] = {}
@@ -249,12 +252,12 @@ class HFGenerator:
     # ---- engine ---------------------------------------------------------------------
     def _forward(self, input_ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor,
                  cache: _GrowCache) -> torch.Tensor:
-        kw: dict[str, Any] = {}
+        kw: dict[str, Any] = {self._cache_kw: cache}
         if self._logits_kw:
             kw[self._logits_kw] = 1
         t = time.perf_counter()
         out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=pos,
-                         past_key_values=cache, use_cache=True, **kw)
+                         use_cache=True, **kw)
         self._t_forward += time.perf_counter() - t
         self._rows_forward += input_ids.shape[0]
         return out.logits[:, -1]

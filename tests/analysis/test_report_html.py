@@ -122,6 +122,7 @@ def test_demo_report(tmp_path: Path):
 def test_evaluate_report_is_also_html(tmp_path: Path):
     """recipes/evaluate's report hook: report.html beside report.md, plot embedded."""
     from selfdistill.core.config import EvalConfig, EvaluateConfig, ModelConfig, write_run_config
+    from selfdistill.problems import Problem
     from selfdistill.recipes.evaluate import TemperatureResult, write_eval_report
 
     cfg = EvalConfig(benchmark="builtin:dev", temperatures=[0.0, 0.8], k_values=[1])
@@ -130,7 +131,8 @@ def test_evaluate_report_is_also_html(tmp_path: Path):
     summ = {"overall": {"n_problems": 4, "pass@1": {"mean": 0.25, "ci": [0.0, 0.75]}}}
     res = [TemperatureResult(t, 1, summ, 0.0, 0.0, {"passed": 1, "failed": 3})
            for t in (0.0, 0.8)]
-    md = write_eval_report(tmp_path, "m", "builtin:dev", 4, res, cfg)
+    problems = [Problem(id=f"p{i}", statement="", tests=[]) for i in range(4)]
+    md, _ = write_eval_report(tmp_path, "m", "builtin:dev", problems, res, cfg)
     page = (tmp_path / "report.html").read_text()
     assert md.read_text().startswith("# Evaluation: m on builtin:dev")
     assert "data:image/png;base64," in page and "25.0% [0.0, 75.0]" in page

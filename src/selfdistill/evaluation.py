@@ -1,0 +1,91 @@
+"""Completions made elsewhere -> sample records the grade stage takes (`evaluate --samples`).
+
+Accepted JSONL rows, one completion per row:
+  human-eval      {"task_id", "completion"}: the completion is used as is, never extracted
+                  (the official harness for HumanEval runs prompt + completion verbatim).
+  selfdistill     {"problem_id", "sample_idx"?, "text"?, "code"?}: with "text", the code is
+                  extracted by the harness (the benchmark's own extraction under the
+                  official harness); otherwise "code" is used as is.
+Rows may carry "temperature" and "finish_reason"; extra fields are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from selfdistill.errors import UserError
+from selfdistill.harness import Harness
+from selfdistill.problems.schema import Problem
+
+
+def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    if not path.is_file():
+        raise UserError(f"samples file not found: {path}")
+    out = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UserError(f"{path}:{lineno} is not JSON ({exc.msg})") from exc
+            if not isinstance(row, dict):
+                raise UserError(f"{path}:{lineno} is not a JSON object")
+            out.append((lineno, row))
+    if not out:
+        raise UserError(f"{path} holds no samples")
+    return out
+
+
+def _text(value: Any, where: str, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise UserError(f"{where}: {field} must be a string")
+    return value
+
+
+def read_samples_file(path: str | Path, problems: list[Problem], harness: Harness
+                      ) -> tuple[list[dict[str, Any]], list[Problem], str]:
+    """(sample records, the problems they cover in benchmark order, a one-line note)."""
+    path = Path(path).expanduser()
+    by_id = {p.id: p for p in problems}
+    seen: dict[str, int] = defaultdict(int)
+    records: list[dict[str, Any]] = []
+    formats: set[str] = set()
+    for lineno, row in _rows(path):
+        where = f"{path}:{lineno}"
+        if "task_id" in row and "completion" in row:
+            fmt, pid = "human-eval", str(row["task_id"])
+            code = _text(row["completion"], where, "completion")
+            text = None
+        elif "problem_id" in row and ("text" in row or "code" in row):
+            fmt, pid = "selfdistill", str(row["problem_id"])
+            text = _text(row.get("text"), where, "text")
+            code = _text(row.get("code"), where, "code")
+        else:
+            raise UserError(f"{where} is neither a human-eval row ({{task_id, completion}}) "
+                            "nor a selfdistill sample ({problem_id, text or code})")
+        if pid not in by_id:
+            raise UserError(f"{where}: no problem {pid!r} in this benchmark")
+        if text is not None:
+            code = harness.extract(text, by_id[pid])
+        idx = row.get("sample_idx", seen[pid]) if fmt == "selfdistill" else seen[pid]
+        seen[pid] += 1
+        formats.add(fmt)
+        records.append({"problem_id": pid, "sample_idx": int(idx), "code": code,
+                        "temperature": row.get("temperature"),
+                        "finish_reason": row.get("finish_reason")})
+    keys = [(r["problem_id"], r["sample_idx"]) for r in records]
+    if len(set(keys)) != len(keys):
+        raise UserError(f"{path} has two samples with the same (problem_id, sample_idx)")
+    covered = [p for p in problems if p.id in seen]
+    counts = sorted({seen[p.id] for p in covered})
+    n_text = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}..{counts[-1]}"
+    note = (f"{len(records)} completions from {path.name} ({', '.join(sorted(formats))} format), "
+            f"{len(covered)} of {len(problems)} problems, {n_text} per problem.")
+    return records, covered, note

