@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from selfdistill.analysis.credit import load_records
@@ -12,7 +15,8 @@ pytestmark = [pytest.mark.slow,
 
 
 def test_sdpo_run_saves_bounded_credit_and_writes_html_report(tiny_model_dir, tmp_path):
-    from test_sdpo_recipe import tiny_config
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes"))
+    from test_sdpo import tiny_config  # tests/recipes/test_sdpo.py
 
     from selfdistill.recipes import sdpo as sdpo_recipe
 
