@@ -189,7 +189,7 @@ def test_weight_refresh_after_sdpo_steps(engine, hf, method):
     teacher = Teacher(model, "frozen" if method == "lora" else "ema", rate=0.5)
     for _ in range(2):
         m = sdpo_step(model, teacher, opt, _groups(engine, tok), tok,
-                      SDPOLossConfig(top_k=5, micro_batch_size=4))
+                      SDPOLossConfig(support_size=5, micro_batch_size=4))
         assert m.loss > 0
         engine.refresh_weights(model)  # LoRA: merged into the pushed weights
     model.eval()

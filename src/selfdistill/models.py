@@ -286,3 +286,13 @@ def model_info(spec: str) -> dict[str, Any]:
         "pad_token": tok.pad_token,
         "eos_token": tok.eos_token,
     }
+
+
+def cache_kwarg(module: Any) -> str:
+    """The keyword a decoder's forward takes its KV cache by (`cache` in newer transformers)."""
+    import inspect
+
+    base = module.get_base_model() if hasattr(module, "get_base_model") else module  # peft
+    params = inspect.signature(base.forward).parameters
+    # transformers >= 5.2x renamed past_key_values to cache (the old name warns)
+    return "cache" if "cache" in params else "past_key_values"

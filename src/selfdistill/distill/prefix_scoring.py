@@ -27,6 +27,7 @@ from selfdistill.distill.scoring import (
     scores_from_hidden,
 )
 from selfdistill.generation.attention import plan_chunks
+from selfdistill.models import cache_kwarg
 
 if TYPE_CHECKING:
     from selfdistill.distill.step import SDPOLossConfig
@@ -118,7 +119,7 @@ def _completion_hidden(
             pos = (p + torch.arange(w - 1, device=device)).expand(len(g), w - 1)
             # The last token of a row predicts nothing: feed tokens 0..W-2 only.
             hs = decoder(input_ids=seq[:, :-1], attention_mask=att[:, :-1], position_ids=pos,
-                         past_key_values=g_cache, use_cache=True).last_hidden_state
+                         use_cache=True, **{cache_kwarg(decoder): g_cache}).last_hidden_state
             h = torch.cat([h_last.expand(len(g), 1, -1), hs], dim=1)  # h[:, s] predicts seq[:, s]
         else:
             h = h_last.expand(len(g), 1, -1)

@@ -32,6 +32,7 @@ from selfdistill.generation.chat import chat_token_ids, eos_token_ids
 from selfdistill.generation.params import SamplingParams
 from selfdistill.generation.sampling import sample_tokens, sequence_uniforms
 from selfdistill.merged_lora import merged_lora
+from selfdistill.models import cache_kwarg
 
 
 class _GrowLayer(DynamicLayer):
@@ -185,8 +186,7 @@ class HFGenerator:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
         params = inspect.signature(base.forward).parameters
-        # transformers >= 5.2x renamed past_key_values to cache (the old name warns)
-        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self._cache_kw = cache_kwarg(base)
         self._logits_kw = "logits_to_keep" if "logits_to_keep" in params else (
             "num_logits_to_keep" if "num_logits_to_keep" in params else None)
         self.last_stats: dict[str, float] = {}
