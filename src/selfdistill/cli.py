@@ -12,6 +12,7 @@ from rich.console import Console
 
 from selfdistill.cli_credit import credit_cmd
 from selfdistill.cli_errors import friendly, quiet_hf
+from selfdistill.cli_lockfork import analyze_cmd
 from selfdistill.errors import UserError
 from selfdistill.models import DEFAULT_MODEL
 
@@ -344,6 +345,9 @@ def ssd_run(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES) -> Non
     report = ssd.run_all(cfg, run_dir)
     console.print(report.read_text(), markup=False, highlight=False)
     console.print(f"[green]report:[/] {report.resolve()}")
+
+
+ssd_app.command("analyze")(friendly(analyze_cmd))  # cli_lockfork.py
 
 
 # ---------------------------------------------------------------- sdpo
