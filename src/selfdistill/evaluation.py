@@ -11,31 +11,19 @@ Rows may carry "temperature" and "finish_reason"; extra fields are ignored.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from selfdistill.errors import UserError
 from selfdistill.harness import Harness
+from selfdistill.problems.safe_io import read_json_rows
 from selfdistill.problems.schema import Problem
 
 
-def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    if not path.is_file():
-        raise UserError(f"samples file not found: {path}")
-    out = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{path}:{lineno} is not JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                raise UserError(f"{path}:{lineno} is not a JSON object")
-            out.append((lineno, row))
+def _rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(where, row) of a samples file; one clear error for a missing, broken or empty file."""
+    out = list(read_json_rows(path))
     if not out:
         raise UserError(f"{path} holds no samples")
     return out
@@ -57,8 +45,7 @@ def read_samples_file(path: str | Path, problems: list[Problem], harness: Harnes
     seen: dict[str, int] = defaultdict(int)
     records: list[dict[str, Any]] = []
     formats: set[str] = set()
-    for lineno, row in _rows(path):
-        where = f"{path}:{lineno}"
+    for where, row in _rows(path):
         if "task_id" in row and "completion" in row:
             fmt, pid = "human-eval", str(row["task_id"])
             code = _text(row["completion"], where, "completion")
