@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from selfdistill.core.config import TrainConfig
+from selfdistill.core.lora import base_model
 from selfdistill.training.chunked_ce import add_chunked_loss, supports_chunked_loss
 
 
@@ -49,10 +50,6 @@ def set_threads(threads: int | None) -> None:
 
 def _world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def _base_model(model: Any) -> Any:
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def micro_batching(tc: TrainConfig) -> tuple[int, int]:
@@ -87,7 +84,7 @@ def sft_config(tc: TrainConfig, out_dir: Path, **overrides: Any) -> Any:
         bf16=use_bf16(tc.bf16),
         # transformers refuses bf16 without a GPU unless told to train on the CPU.
         use_cpu=not torch.cuda.is_available(),
-        gradient_checkpointing=tc.gradient_checkpointing,
+        **_checkpointing_kwargs(tc.gradient_checkpointing),
         train_sampling_strategy="group_by_length" if tc.group_by_length else "random",
         report_to=["tensorboard"],
         dataloader_num_workers=0,
@@ -98,6 +95,17 @@ def sft_config(tc: TrainConfig, out_dir: Path, **overrides: Any) -> Any:
     )
     kwargs.update(overrides)
     return SFTConfig(**kwargs)
+
+
+def _checkpointing_kwargs(on: bool) -> dict[str, Any]:
+    """Activation checkpointing under the name this transformers reads without a FutureWarning."""
+    import dataclasses
+
+    from trl import SFTConfig
+
+    if "activation_checkpointing" in {f.name for f in dataclasses.fields(SFTConfig)}:
+        return {"activation_checkpointing": on, "gradient_checkpointing": None}
+    return {"gradient_checkpointing": on}
 
 
 def _trainer_class() -> type:
@@ -136,11 +144,11 @@ def make_sft_trainer(model: Any, tok: Any, examples: list[dict[str, list[int]]],
 
     set_threads(tc.threads)
     args = sft_config(tc, out_dir, **overrides)
-    chunked = tc.chunked_loss and supports_chunked_loss(_base_model(model))
+    chunked = tc.chunked_loss and supports_chunked_loss(base_model(model))
     cls = _trainer_class() if chunked else SFTTrainer
     trainer = cls(model=model, args=args, train_dataset=Dataset.from_list(examples),
                   processing_class=tok, peft_config=peft_config)
     if chunked:
         # After TRL's own patch of the same forward; PEFT/DDP wrappers call through to it.
-        add_chunked_loss(_base_model(trainer.model), tc.loss_chunk)
+        add_chunked_loss(base_model(trainer.model), tc.loss_chunk)
     return trainer
