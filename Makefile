@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 VLLM_VENV  ?= .venv-vllm
 VLLM_BIN   := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.installed
-VLLM_TESTS ?= tests/test_vllm_backend.py tests/test_vllm_e2e.py tests/test_generation_contract.py
+VLLM_TESTS ?= tests/generation/test_vllm_backend.py tests/generation/test_vllm_e2e.py tests/generation/test_generation_contract.py
 
 .PHONY: install install-vllm demo test test-fast test-vllm test-unprivileged lint bench clean
 
@@ -60,7 +60,7 @@ test-fast: $(STAMP)
 
 # The hostile corpus again as uid 65534 (setpriv); run as root, see docs/sandbox.md.
 test-unprivileged: $(STAMP)
-	$(BIN)/python -m pytest -q tests/test_sandbox_hostile.py -k unprivileged
+	$(BIN)/python -m pytest -q tests/execution/test_sandbox_hostile.py -k unprivileged
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

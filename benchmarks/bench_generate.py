@@ -59,7 +59,7 @@ def load_prompts(n: int) -> tuple[list[list[dict[str, str]]], str]:
     """n chat prompts from the built-in train set (cycled), or the fallback list."""
     try:
         from selfdistill.problems.builtin import load_builtin
-        from selfdistill.prompts import build_chat
+        from selfdistill.prompts.task import build_chat
 
         chats = [build_chat(p) for p in load_builtin("train")]
         source = f"built-in train set ({len(chats)} problems)"
@@ -141,9 +141,9 @@ def make_vllm(args: argparse.Namespace, dtype: str) -> Any:
 
 def bench_dtype(dtype: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """Run the interleaved comparison for one dtype and both modes; print a summary."""
+    from selfdistill.core.models import load_model
     from selfdistill.generation import HFGenerator, SamplingParams
     from selfdistill.generation.chat import chat_token_ids, eos_token_ids
-    from selfdistill.models import load_model
 
     model, tok = load_model(args.model, dtype=dtype)
     chats, source = load_prompts(args.n_prompts)

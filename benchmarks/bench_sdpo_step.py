@@ -72,7 +72,7 @@ def make_batch(tok: Any, n_prompts: int, g: int, n_tokens: int) -> list[dict[str
     """P prompts x G fixed completions: group 0 has one success (sibling-solution contexts),
     the other groups only failures with judge feedback (feedback contexts)."""
     from selfdistill.problems.registry import load_source
-    from selfdistill.prompts import build_chat
+    from selfdistill.prompts.task import build_chat
 
     probs = [p for p in load_source("builtin:train?difficulty=easy") if p.reference]
     filler = (" The function handles the edge cases: empty inputs, single elements and "
@@ -112,11 +112,11 @@ class Ours:
         import torch
         from peft import get_peft_model
 
+        from selfdistill.core.models import load_model
         from selfdistill.distill.objective import SDPOLossConfig
         from selfdistill.distill.teacher_context import RepromptConfig
         from selfdistill.distill.teacher_weights import Teacher
         from selfdistill.generation.chat import chat_token_ids
-        from selfdistill.models import load_model
         from selfdistill.rollouts import Group, Rollout
 
         model, self.tok = load_model("smollm2-135m-instruct")
@@ -180,7 +180,7 @@ class TRL:
         from transformers import TrainerCallback
         from trl.experimental.sdpo import SDPOConfig, SDPOTrainer
 
-        from selfdistill.models import load_model
+        from selfdistill.core.models import load_model
 
         model, tok = load_model("smollm2-135m-instruct")
         g = len(batch[0]["completions"])
@@ -262,7 +262,7 @@ def memory_run(kind: str, a: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(a.threads)
-    from selfdistill.models import load_tokenizer
+    from selfdistill.core.models import load_tokenizer
 
     batch = make_batch(load_tokenizer("smollm2-135m-instruct"), a.prompts, a.g, a.tokens)
     if kind == "trl-ema":
@@ -302,7 +302,7 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     import trl
 
-    from selfdistill.models import load_tokenizer
+    from selfdistill.core.models import load_tokenizer
 
     tok = load_tokenizer("smollm2-135m-instruct")
     batch = make_batch(tok, a.prompts, a.g, a.tokens)

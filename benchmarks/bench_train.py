@@ -70,10 +70,10 @@ def samples_path(n: int, max_new_tokens: int) -> Path:
 def make_samples(path: Path, n: int, max_new_tokens: int) -> None:
     """Sample the frozen embedded model hot on n built-in training prompts (the SSD sampler)."""
     from selfdistill.core.config import SSDSampleConfig
-    from selfdistill.models import load_model
+    from selfdistill.core.models import load_model
+    from selfdistill.evaluation.stages import sample_stage
     from selfdistill.problems.registry import load_source
     from selfdistill.recipes.evaluate import make_generator
-    from selfdistill.stages import sample_stage
 
     s = SSDSampleConfig(max_new_tokens=max_new_tokens, batch_size=16)
     problems = load_source(s.source)[:n]
@@ -86,8 +86,8 @@ def make_samples(path: Path, n: int, max_new_tokens: int) -> None:
 
 def load_examples(path: Path, max_len: int, limit: int) -> list[dict[str, list[int]]]:
     """SSD's own (prompt, answer) -> masked examples, dropping stubs like the recipe."""
+    from selfdistill.core.models import load_tokenizer
     from selfdistill.core.records import read_jsonl
-    from selfdistill.models import load_tokenizer
     from selfdistill.recipes.ssd import filter_samples, sft_examples
 
     kept, _ = filter_samples(read_jsonl(path), drop_empty=True, drop_stubs=True)
@@ -149,7 +149,7 @@ def sft_run(kind: str, a: argparse.Namespace) -> dict[str, Any]:
     import torch
     from transformers import TrainerCallback
 
-    from selfdistill.models import load_model
+    from selfdistill.core.models import load_model
 
     examples = load_examples(Path(a.samples), a.max_len, a.examples)
     tokens = sum(len(e["input_ids"]) for e in examples)
@@ -211,7 +211,7 @@ def sdpo_run(kind: str, a: argparse.Namespace) -> dict[str, Any]:
 
     import torch
 
-    from selfdistill.models import load_tokenizer
+    from selfdistill.core.models import load_tokenizer
 
     b = _sdpo_bench()
     batch = b.make_batch(load_tokenizer(MODEL), a.sdpo_prompts, a.sdpo_g, a.sdpo_tokens)
@@ -238,9 +238,9 @@ def assist_run(kind: str, a: argparse.Namespace) -> dict[str, Any]:
     from peft import get_peft_model
 
     from selfdistill.assist.update import UpdateConfig, distill_update, hindsight_example
-    from selfdistill.models import load_model
+    from selfdistill.core.models import load_model
     from selfdistill.problems.registry import load_source
-    from selfdistill.prompts import build_chat
+    from selfdistill.prompts.task import build_chat
 
     b = _sdpo_bench()
     model, tok = load_model(MODEL)

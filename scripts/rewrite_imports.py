@@ -22,8 +22,24 @@ MOVES = {
     "selfdistill.teacher": "selfdistill.distill.teacher_context",
     "selfdistill.sdpo": "selfdistill.distill.step",
     "selfdistill.multiturn": "selfdistill.recipes.discover.multiturn",
-    "selfdistill.recipes.discover_cli": "selfdistill.recipes.discover.cli"
+    "selfdistill.recipes.discover_cli": "selfdistill.recipes.discover.cli",
+    "selfdistill.prompts": "selfdistill.prompts.task",
+    "selfdistill.prompt_templates": "selfdistill.prompts.templates",
+    "selfdistill.stages": "selfdistill.evaluation.stages",
+    "selfdistill.harness": "selfdistill.evaluation.harness",
+    "selfdistill.metrics": "selfdistill.evaluation.metrics",
+    "selfdistill.report": "selfdistill.evaluation.report",
+    "selfdistill.report_html": "selfdistill.evaluation.report_html",
+    "selfdistill.evaluation": "selfdistill.evaluation.external",
+    "selfdistill.models": "selfdistill.core.models",
+    "selfdistill.merged_lora": "selfdistill.core.merged_lora",
+    "selfdistill.cli_credit": "selfdistill.cli.credit",
+    "selfdistill.cli_errors": "selfdistill.cli.errors",
+    "selfdistill.cli_lockfork": "selfdistill.cli.lockfork",
 }
+# Modules of the new layout whose names start with an old module's name (selfdistill.prompts.task
+# starts with selfdistill.prompts): never rewritten again, so the script is idempotent.
+NEW_MODULES = set(MOVES.values()) | {"selfdistill.cli.main"}
 NAMES = {tuple(k.split(":")): v for k, v in {
     "selfdistill.sdpo:SDPOLossConfig": "selfdistill.distill.objective",
     "selfdistill.sdpo:ALGORITHMS": "selfdistill.distill.objective",
@@ -51,13 +67,17 @@ NAMES = {tuple(k.split(":")): v for k, v in {
     "selfdistill.assist.session:play_turn": "selfdistill.assist.script",
     "selfdistill.assist.session:play_script": "selfdistill.assist.script",
     "selfdistill.assist.session:parse_logged_turn": "selfdistill.assist.offline",
-    "selfdistill.assist.session:learn_from_log": "selfdistill.assist.offline"
+    "selfdistill.assist.session:learn_from_log": "selfdistill.assist.offline",
+    "selfdistill.cli:app": "selfdistill.cli.main",
+    "selfdistill.cli:main": "selfdistill.cli.main",
 }.items()}
 
 
 
 def target(mod: str, name: str) -> str:
     """The module `name` lives in now (it was imported from `mod`)."""
+    if mod in NEW_MODULES or f"{mod}.{name}" in NEW_MODULES:
+        return mod
     if (mod, name) in NAMES:
         return NAMES[(mod, name)]
     return MOVES.get(mod, mod)
@@ -78,7 +98,7 @@ def _import_from(node: ast.ImportFrom, lines: list[str]) -> tuple[int, int, list
     groups: dict[str, list] = {}
     for a in node.names:
         full = f"{mod}.{a.name}"
-        if full in MOVES:  # `from selfdistill.recipes import discover_cli`: a module by name
+        if full in MOVES and full not in NEW_MODULES:  # `from selfdistill.recipes import discover_cli`: a module by name
             pmod, _, pname = MOVES[full].rpartition(".")
             groups.setdefault(pmod, []).append(
                 (pname, a.asname or (a.name if pname != a.name else None)))
@@ -111,7 +131,7 @@ def rewrite(path: str) -> bool:
                 edits.append(edit)
         elif isinstance(node, ast.Import):
             for a in node.names:
-                if a.name in MOVES:
+                if a.name in MOVES and a.name not in NEW_MODULES:
                     i = node.lineno - 1
                     lines[i] = lines[i].replace(f"import {a.name}", f"import {MOVES[a.name]}")
     for start, end, new in sorted(edits, reverse=True):
@@ -119,7 +139,9 @@ def rewrite(path: str) -> bool:
     out = "\n".join(lines)
     # Dotted string references (monkeypatch targets, -m module runs).
     for old in sorted(MOVES, key=len, reverse=True):
-        out = re.sub(r'(["\'])' + re.escape(old) + r'(?=[."\'])',
+        new_suffixes = [n[len(old):] for n in NEW_MODULES if n.startswith(old + ".")]
+        keep = "".join(rf"(?!{re.escape(x)}\b)" for x in new_suffixes)
+        out = re.sub(r'(["\'])' + re.escape(old) + keep + r'(?=[."\'])',
                      lambda m, old=old: m.group(1) + MOVES[old], out)
     if out == src:
         return False

@@ -20,13 +20,13 @@ def _tiny_model_dir(root: Path) -> Path:
     from tiny import tiny_llama
     from transformers import AutoTokenizer
 
-    from selfdistill.models import DEFAULT_MODEL, _cached_dir
+    from selfdistill.core.models import DEFAULT_MODEL, _cached_dir
 
     real = _cached_dir(DEFAULT_MODEL)
     if (real / "tokenizer.json").is_file():
         tok = AutoTokenizer.from_pretrained(real)
     else:  # build the cache once (CI: the session fixture below does this)
-        from selfdistill.models import fetch_embedded
+        from selfdistill.core.models import fetch_embedded
 
         tok = AutoTokenizer.from_pretrained(fetch_embedded(DEFAULT_MODEL))
     model = tiny_llama(len(tok), 0, max_position_embeddings=2048, tie_word_embeddings=True,

@@ -35,9 +35,8 @@ def test_every_module_is_in_the_table():
 # The sandbox's standalone worker script runs alone in the jail (no imports from the
 # package), so it keeps its protocol in one file; the built-in problem sets are data.
 LONG_MODULES_OK = {"execution/_zygote.py"}
-# Known and not yet split (each owned by its package's own work, outside issue 20):
-# the HF decoding loop (~490 lines) and the sandbox host side (~520 lines).
-KNOWN_LONG = {"generation/hf.py", "execution/sandbox.py"}
+# Known and not yet split: the HF decoding loop (~490 lines; its split is in progress).
+KNOWN_LONG = {"generation/hf.py"}
 DATA_MODULES = {"problems/builtin/easy.py", "problems/builtin/medium.py",
                 "problems/builtin/hard.py"}
 

@@ -91,7 +91,7 @@ def grade_completions(problems: Sequence[Any], answers: Sequence[Sequence[Any]],
                       sandbox_config: Any = None) -> list[list[Any]]:
     """Verdicts per problem for its answers (Completions or texts), graded in one sandbox batch."""
     from selfdistill.execution import grade_many
-    from selfdistill.prompts import extract_code
+    from selfdistill.prompts.task import extract_code
 
     def text(a: Any) -> str:
         return a if isinstance(a, str) else a.text
@@ -149,7 +149,7 @@ def sample_and_grade(
 
     chats default to prompts.build_chat(problem); feedback_fn to execution.format_feedback.
     """
-    from selfdistill.prompts import build_chat
+    from selfdistill.prompts.task import build_chat
 
     chats = [list(c) for c in chats] if chats is not None else [build_chat(p) for p in problems]
     t0 = time.perf_counter()

@@ -224,7 +224,7 @@ def test_credit_section_links_the_most_informative_pages(tmp_path):
 
 
 def test_cli_errors_are_one_line(tmp_path):
-    from selfdistill.cli import app
+    from selfdistill.cli.main import app
 
     runner = CliRunner()
     for args, msg in ((["credit", "--prompt", "q"], "Give --prompt and --answer"),
@@ -239,7 +239,7 @@ def test_cli_errors_are_one_line(tmp_path):
 
 
 def test_cli_renders_saved_run_credit(tmp_path):
-    from selfdistill.cli import app
+    from selfdistill.cli.main import app
     from selfdistill.core.records import JsonlWriter
 
     with JsonlWriter(tmp_path / "credit.jsonl") as w:
@@ -257,7 +257,7 @@ def test_cli_renders_saved_run_credit(tmp_path):
 @pytest.mark.slow
 def test_credit_command_on_the_embedded_model_for_the_talks_example(tmp_path):
     """The issue's example end to end on SmolLM2-135M-Instruct: the page and its table."""
-    from selfdistill.cli import app
+    from selfdistill.cli.main import app
 
     out = tmp_path / "credit.html"
     answer = "```python\ndef numbers(n):\n    return list(range(1, n + 1))\n```"
@@ -283,7 +283,7 @@ def test_cli_renders_an_assistant_update_with_its_own_teacher(tmp_path, tiny_mod
     from selfdistill.assist.output import PlainOutput
     from selfdistill.assist.session import Session, SessionConfig
     from selfdistill.assist.update import UpdateConfig
-    from selfdistill.cli import app
+    from selfdistill.cli.main import app
 
     root = tmp_path / "profiles"
     cfg = SessionConfig(max_new_tokens=8, update=UpdateConfig(steps=1, lr=1e-2, support_size=8))

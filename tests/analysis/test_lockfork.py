@@ -150,7 +150,7 @@ def test_summarize_splits_classes_and_counts_transitions():
 
 
 def test_reference_answer_is_one_python_fence():
-    from selfdistill.prompts import extract_code
+    from selfdistill.prompts.task import extract_code
 
     text = reference_answer("def f(x):\n    return x\n\n")
     assert text.startswith("```python\n") and text.endswith("\n```")
@@ -213,7 +213,7 @@ def _ssd_like_run(root: Path, tiny: Path) -> Path:
 def test_ssd_analyze_command_end_to_end(tiny_model_dir, tmp_path):
     from typer.testing import CliRunner
 
-    from selfdistill.cli import app
+    from selfdistill.cli.main import app
 
     run = _ssd_like_run(tmp_path, tiny_model_dir)
     res = CliRunner().invoke(app, ["ssd", "analyze", str(run), "--limit", "3",
@@ -242,7 +242,7 @@ def test_ssd_analyze_command_end_to_end(tiny_model_dir, tmp_path):
 def test_ssd_analyze_errors_are_one_line(tmp_path):
     from typer.testing import CliRunner
 
-    from selfdistill.cli import app
+    from selfdistill.cli.main import app
 
     runner = CliRunner()
     res = runner.invoke(app, ["ssd", "analyze", str(tmp_path)])

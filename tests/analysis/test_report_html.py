@@ -11,8 +11,8 @@ import pytest
 
 from selfdistill.analysis.run_reports import write_demo_report, write_sdpo_report
 from selfdistill.core.records import JsonlWriter
-from selfdistill.report import markdown_table
-from selfdistill.report_html import (
+from selfdistill.evaluation.report import markdown_table
+from selfdistill.evaluation.report_html import (
     embed_images,
     render_html_report,
     reproduce_commands,
@@ -65,7 +65,7 @@ def test_evaluate_command_flags_exist():
     """The reproduce command for evaluate only uses flags the CLI has."""
     from typer.testing import CliRunner
 
-    from selfdistill.cli import app
+    from selfdistill.cli.main import app
 
     help_text = CliRunner().invoke(app, ["evaluate", "--help"], terminal_width=200).output
     cmd = reproduce_commands(Path("RUN"), {"recipe": "evaluate", "model": {}, "eval": {

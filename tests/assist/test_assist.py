@@ -140,7 +140,7 @@ def test_kill_during_update_leaves_previous_adapter(tmp_path: Path, tiny_model_d
     assert prof.state() == {"current": 1, "stack": [0, 1]}
     assert _same(v1, _file_state(prof.current_dir()))
     # The pointed-at adapter loads as a plain model spec (load_model on the adapter dir).
-    from selfdistill.models import load_model
+    from selfdistill.core.models import load_model
 
     model, _ = load_model(str(prof.current_dir()))
     assert _same(v1, adapter_state(model))

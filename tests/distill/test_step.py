@@ -289,7 +289,7 @@ def test_rows_of_very_different_lengths_run_in_groups_with_equal_scores(model, t
 
 
 def test_merged_lora_matches_live_adapter_and_restores_bit_exactly(model, tok):
-    from selfdistill.merged_lora import merged_lora
+    from selfdistill.core.merged_lora import merged_lora
 
     ids = torch.tensor([chat_token_ids(tok, CHAT)])
     before = {n: p.detach().clone() for n, p in model.named_parameters()}

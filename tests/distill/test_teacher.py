@@ -17,7 +17,7 @@ from selfdistill.distill.teacher_context import (
     solution_text,
 )
 from selfdistill.distill.teacher_weights import Teacher
-from selfdistill.prompt_templates import TeacherPromptTemplate
+from selfdistill.prompts.templates import TeacherPromptTemplate
 
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing`:FutureWarning")
 

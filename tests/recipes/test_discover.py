@@ -11,8 +11,8 @@ import pytest
 
 from selfdistill.core.config import load_config
 from selfdistill.errors import UserError
+from selfdistill.evaluation.metrics import pass_at_k
 from selfdistill.generation import Completion
-from selfdistill.metrics import pass_at_k
 from selfdistill.recipes.discover import (
     DiscoverConfig,
     RunResult,

@@ -72,7 +72,7 @@ def tiny_config(tiny_model_dir: Path, steps: int, extra: list[str] | None = None
 
 @pytest.mark.slow
 def test_train_checkpoint_resume_and_final_model(tiny_model_dir, tmp_path):
-    from selfdistill.models import load_model
+    from selfdistill.core.models import load_model
 
     run = tmp_path / "run"
     evals = ["eval_every=2", "eval.limit=2", "eval.max_new_tokens=8", "eval.batch_size=2"]

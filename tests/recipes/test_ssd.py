@@ -126,7 +126,7 @@ def test_two_process_training_through_accelerate(tiny_model_dir: Path, tmp_path:
     log = json.loads((run / "train" / "train_log.json").read_text())
     # 16 examples, 2 per device, 2 processes -> 4 optimiser steps (1 process would take 8)
     assert log[-1]["step"] == 4
-    from selfdistill.models import load_model
+    from selfdistill.core.models import load_model
 
     model, _ = load_model(str(run / "train" / "final"))
     assert model.config.num_hidden_layers == 2

@@ -193,10 +193,10 @@ def test_trainer_trains_and_the_loss_falls(tiny_model_dir: Path, tmp_path: Path)
 def test_real_model_fast_path_matches_plain_path_on_a_fixed_batch() -> None:
     """SmolLM2-135M, 2 prompt-masked (prompt, reference answer) rows: the chunked loss matches
     transformers' fp32 loss to fp32 precision, and under bf16 autocast within bf16 tolerance."""
+    from selfdistill.core.models import load_model
     from selfdistill.generation.chat import chat_token_ids
-    from selfdistill.models import load_model
     from selfdistill.problems.registry import load_source
-    from selfdistill.prompts import build_chat
+    from selfdistill.prompts.task import build_chat
 
     model, tok = load_model("smollm2-135m-instruct")
     probs = [p for p in load_source("builtin:train?difficulty=easy") if p.reference][:2]

@@ -145,8 +145,8 @@ def score_credit(
     """
     import torch
 
+    from selfdistill.core.merged_lora import merged_lora
     from selfdistill.distill.scoring import pack_sequences, score_tokens
-    from selfdistill.merged_lora import merged_lora
 
     if not completions:
         return []

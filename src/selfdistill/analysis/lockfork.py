@@ -110,7 +110,7 @@ def reference_answer(reference: str) -> str:
 def build_references(problems: Sequence[Any], tok: Any) -> list[Reference]:
     """Chat prompt + fenced reference (+ EOS, where the model should stop) per problem."""
     from selfdistill.generation.chat import chat_token_ids
-    from selfdistill.prompts import build_chat
+    from selfdistill.prompts.task import build_chat
 
     out = []
     for p in problems:
@@ -242,7 +242,7 @@ TABLE_HEADERS = ("what", "metric", "base", "SSD", "SSD - base [95% CI]")
 
 def markdown_report(summary: dict[str, Any], plots: Sequence[Path]) -> str:
     """lockfork.md: the settings, the lock/fork table and the plots."""
-    from selfdistill.report import markdown_table
+    from selfdistill.evaluation.report import markdown_table
 
     s, c, lr = summary["settings"], summary["classes"], summary["lock_rate"]
     lines = [
@@ -267,7 +267,7 @@ def markdown_report(summary: dict[str, Any], plots: Sequence[Path]) -> str:
 
 def plot_histograms(a: Analysis, out_dir: Path) -> list[Path]:
     """One figure per metric: lock and fork panels, base vs SSD histograms overlaid."""
-    from selfdistill.report import _plt
+    from selfdistill.evaluation.report import _plt
 
     plt = _plt()
     paths = []
@@ -338,8 +338,8 @@ def run_analyze(cfg: Any, run_dir: Path, *, benchmark: str = "humaneval",
                 lock_by: str = "top1", lock_threshold: float | None = None,
                 batch_size: int = 4) -> tuple[dict[str, Any], dict[str, Path]]:
     """Score held-out references with the base and SSD models; write RUN/analyze/."""
+    from selfdistill.core.models import load_model
     from selfdistill.errors import UserError
-    from selfdistill.models import load_model
     from selfdistill.recipes.evaluate import load_benchmark
 
     s = cfg.sample

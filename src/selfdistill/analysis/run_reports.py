@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from selfdistill.report import markdown_table
+from selfdistill.evaluation.report import markdown_table
 
 # (metrics.jsonl key, column title) of the SDPO step table.
 _STEP_COLUMNS = [("reward_mean", "reward"), ("pass_rate", "pass"), ("loss", "loss"),
@@ -33,7 +33,7 @@ def _thin(rows: list[dict[str, Any]], at_most: int = 25) -> list[dict[str, Any]]
 
 def plot_sdpo_curves(train: list[dict[str, Any]], path: Path) -> Path:
     """Reward / pass rate and loss / teacher-student KL against the step."""
-    from selfdistill.report import _plt
+    from selfdistill.evaluation.report import _plt
 
     plt = _plt()
     steps = [r["step"] for r in train]
@@ -63,7 +63,7 @@ def write_sdpo_report(run_dir: str | Path) -> Path:
 
     from selfdistill.analysis.credit_view import credit_section
     from selfdistill.core.records import read_jsonl
-    from selfdistill.report_html import write_html_report
+    from selfdistill.evaluation.report_html import write_html_report
 
     run_dir = Path(run_dir)
     cfg_file = run_dir / "config.yaml"
@@ -113,7 +113,7 @@ def write_sdpo_report(run_dir: str | Path) -> Path:
 def write_demo_report(out_dir: str | Path, prompts: list[str], result: dict[str, Any],
                       script: str = "") -> Path:
     """OUT/report.md + report.html for `assist demo` from run_demo's numbers."""
-    from selfdistill.report_html import write_html_report
+    from selfdistill.evaluation.report_html import write_html_report
 
     out_dir = Path(out_dir)
     parts = ["# Assistant demo: held-out preference margins",
@@ -151,7 +151,7 @@ def write_demo_report(out_dir: str | Path, prompts: list[str], result: dict[str,
 
 
 def _demo_command(script: str) -> str:
-    from selfdistill.report_html import invoked_command
+    from selfdistill.evaluation.report_html import invoked_command
 
     return invoked_command() or ("selfdistill assist demo" +
                                  (f" --script {script}" if script else ""))

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from selfdistill.assist.session import SessionConfig
 from selfdistill.assist.update import UpdateConfig
-from selfdistill.cli_errors import friendly, quiet_hf
+from selfdistill.cli.errors import friendly, quiet_hf
 from selfdistill.errors import UserError
 
 _err = Console(stderr=True, soft_wrap=True)

@@ -37,7 +37,7 @@ def open_profile_model(profile: Profile, model_spec: str | None, cfg: SessionCon
     import torch
 
     from selfdistill.core.lora import add_lora, load_lora
-    from selfdistill.models import DEFAULT_MODEL, load_model
+    from selfdistill.core.models import DEFAULT_MODEL, load_model
 
     if profile.exists():
         meta = profile.meta()

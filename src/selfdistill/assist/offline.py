@@ -9,7 +9,7 @@ from selfdistill.assist.session import request_chat
 from selfdistill.assist.update import UpdateResult, hindsight_example
 from selfdistill.errors import UserError
 from selfdistill.generation.base import Chat
-from selfdistill.prompt_templates import ASSISTANT_SYSTEM_PROMPT
+from selfdistill.prompts.templates import ASSISTANT_SYSTEM_PROMPT
 
 if TYPE_CHECKING:
     from selfdistill.assist.session import Session

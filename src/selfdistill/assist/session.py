@@ -34,7 +34,7 @@ from selfdistill.assist.update import (
 )
 from selfdistill.errors import UserError
 from selfdistill.generation.base import Chat
-from selfdistill.prompt_templates import ASSISTANT_SYSTEM_PROMPT
+from selfdistill.prompts.templates import ASSISTANT_SYSTEM_PROMPT
 
 HELP = """\
 <text>          ask for something (a new request)
@@ -208,7 +208,7 @@ class Session:
     def run(self, tests: str | None = None, stdin: str = "") -> dict[str, Any]:
         """Run the last answer's code in the sandbox; with tests, grade it against them."""
         from selfdistill.execution import SandboxConfig, format_feedback, get_pool, grade
-        from selfdistill.prompts import extract_code
+        from selfdistill.prompts.task import extract_code
 
         turn = self._need_turn()
         code = extract_code(turn.answer)

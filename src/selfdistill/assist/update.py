@@ -48,7 +48,7 @@ from selfdistill.distill.teacher_context import (
 from selfdistill.distill.teacher_weights import Teacher
 from selfdistill.generation.base import Chat
 from selfdistill.generation.chat import chat_token_ids
-from selfdistill.prompt_templates import (
+from selfdistill.prompts.templates import (
     DEMO_TEMPLATE,
     HINDSIGHT_TEMPLATE,
     NEUTRAL_FOLLOWUP,

@@ -17,8 +17,8 @@ from typing import Any, Union
 
 import yaml
 
+from selfdistill.core.models import DEFAULT_MODEL
 from selfdistill.errors import UserError
-from selfdistill.models import DEFAULT_MODEL
 
 # Every attention and MLP projection of Llama/Qwen-style blocks (the LoRA default).
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from selfdistill.core.distributed import all_reduce_sum
+from selfdistill.core.merged_lora import merged_lora
 from selfdistill.distill.losses import (
     Divergence,
     Reduction,
@@ -38,7 +39,6 @@ from selfdistill.distill.scoring import DEFAULT_CHUNK_SIZE, TokenScores, pad_com
 from selfdistill.distill.teacher_weights import Teacher
 from selfdistill.generation.base import Chat
 from selfdistill.generation.chat import chat_token_ids
-from selfdistill.merged_lora import merged_lora
 from selfdistill.rollouts import Group
 
 Algorithm = Literal["sdpo", "grpo", "hybrid"]

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from transformers.cache_utils import DynamicCache
 
 from selfdistill.core.lora import base_model
+from selfdistill.core.models import cache_kwarg
 from selfdistill.distill.scoring import (
     DEFAULT_CHUNK_SIZE,
     TokenScores,
@@ -27,7 +28,6 @@ from selfdistill.distill.scoring import (
     scores_from_hidden,
 )
 from selfdistill.generation.attention import plan_chunks
-from selfdistill.models import cache_kwarg
 
 if TYPE_CHECKING:
     from selfdistill.distill.step import SDPOLossConfig

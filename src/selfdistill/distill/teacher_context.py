@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 from selfdistill.generation.base import Chat
 from selfdistill.generation.chat import chat_token_ids
-from selfdistill.prompt_templates import TeacherPromptTemplate
-from selfdistill.prompts import strip_reasoning
+from selfdistill.prompts.task import strip_reasoning
+from selfdistill.prompts.templates import TeacherPromptTemplate
 from selfdistill.rollouts import Group
 
 # "none" also covers a context that did not fit max_prompt_tokens (counted in stats.too_long).

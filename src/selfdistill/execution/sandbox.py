@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import atexit
 import collections
-import fcntl
-import importlib.util
 import json
 import os
 import secrets
@@ -14,7 +12,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -22,115 +19,18 @@ from typing import Any
 
 from selfdistill.execution import _wire
 from selfdistill.execution.config import SandboxConfig
+from selfdistill.execution.host import (
+    SandboxError,
+    allocate_uid,
+    jail_paths,
+    make_cgroup,
+    rmdir_cgroup,
+)
 
 _ZYGOTE = str(Path(__file__).with_name("_zygote.py"))
 _JUDGE = str(Path(__file__).with_name("_judge.py"))
 # The only environment a worker (and so every candidate) ever sees: nothing inherited.
 _WORKER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
-_PACKAGES_DIR = "/opt/sd-packages"
-
-
-def _jail_paths(config: SandboxConfig) -> dict[str, Any]:
-    """What the candidate may see: the base interpreter (minus its site-packages) and the
-    configured extra packages, plus the sys.path a job gets inside the jail."""
-    base = os.path.realpath(sys.base_prefix)
-    ver = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    site = os.path.join(base, "lib", ver, "site-packages")
-    path = [os.path.realpath(p) for p in sys.path if p and os.path.realpath(p).startswith(base + "/")
-            and not os.path.realpath(p).startswith(site)]
-    expose = [base]
-    if not os.path.realpath(sys.executable).startswith(base + "/"):
-        expose.append(os.path.dirname(os.path.realpath(sys.executable)))
-    packages: dict[str, str] = {}
-    for name in config.extra_packages:
-        spec = importlib.util.find_spec(name)
-        if spec is None:
-            raise SandboxError(f"extra package {name!r} is not installed")
-        if spec.submodule_search_locations:
-            src = list(spec.submodule_search_locations)[0]
-            packages[name] = src
-            libs = os.path.join(os.path.dirname(src), f"{name}.libs")  # vendored shared libraries
-            if os.path.isdir(libs):
-                packages[f"{name}.libs"] = libs
-        elif spec.origin and os.path.isfile(spec.origin):
-            packages[os.path.basename(spec.origin)] = spec.origin
-    if packages:
-        path.append(_PACKAGES_DIR)
-    return {"expose": expose, "hide": [site], "path": path, "packages": packages}
-
-
-# ---------------------------------------------------------------- cgroups (root only)
-
-
-def _own_cgroup(controller: str) -> str | None:
-    """This process's cgroup path for a v1 controller ("" key = the v2 unified path)."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, ctrls, path = line.split(":", 2)
-        if (controller == "" and ctrls == "" and line.startswith("0::")) or controller in ctrls.split(","):
-            return path
-    return None
-
-
-def _make_cgroup() -> dict[str, Any] | None:
-    """A fresh cgroup (memory and pids) for one worker's jobs, or None where unavailable.
-
-    cgroup v2 when /sys/fs/cgroup is the unified hierarchy with the memory controller
-    delegated to us; else the v1 memory (+ pids) controllers; else None (the worker then
-    falls back to its memory watchdog, see docs/sandbox.md).
-    """
-    if os.geteuid() != 0:
-        return None
-    name = "selfdistill-" + secrets.token_hex(6)
-    v2_root = Path("/sys/fs/cgroup")
-    own = _own_cgroup("")
-    if (v2_root / "cgroup.controllers").exists() and own is not None:
-        d = v2_root / own.lstrip("/") / name
-        try:
-            d.mkdir()
-        except OSError:
-            d = None  # type: ignore[assignment]
-        if d is not None:
-            if (d / "memory.max").exists() and (d / "pids.max").exists():
-                return {"version": 2, "dirs": [str(d)], "memory_dir": str(d), "pids_dir": str(d)}
-            d.rmdir()
-    mem_own, pids_own = _own_cgroup("memory"), _own_cgroup("pids")
-    mem_root, pids_root = v2_root / "memory", v2_root / "pids"
-    if mem_own is None or not (mem_root / "memory.limit_in_bytes").exists():
-        return None
-    made: list[str] = []
-    try:
-        md = mem_root / mem_own.lstrip("/") / name
-        md.mkdir()
-        made.append(str(md))
-        pd = None
-        if pids_own is not None and (pids_root / pids_own.lstrip("/") / "cgroup.procs").exists():
-            pd = pids_root / pids_own.lstrip("/") / name
-            pd.mkdir()
-            made.append(str(pd))
-        return {"version": 1, "dirs": made, "memory_dir": str(md), "pids_dir": str(pd) if pd else None}
-    except OSError:
-        for d in made:
-            _rmdir_cgroup(d)
-        return None
-
-
-def _rmdir_cgroup(path: str) -> None:
-    for _ in range(50):
-        try:
-            os.rmdir(path)
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            time.sleep(0.02)  # the last job processes are still being reaped
-
-
-class SandboxError(RuntimeError):
-    """The sandbox itself failed (not the candidate program)."""
 
 
 def usable_cores() -> int:
@@ -263,12 +163,12 @@ class Worker:
         self.config = config
         self.slot = uid
         uid = uid if (config.drop_uid and os.geteuid() == 0) else None  # type: ignore[assignment]
-        self.cgroup = _make_cgroup() if config.cgroup else None
+        self.cgroup = make_cgroup() if config.cgroup else None
         cgroup = self.cgroup
         cfg: dict[str, Any] = {"namespaces": config.namespaces, "tmpfs_mb": config.tmpfs_mb,
                                "uid": uid, "cgroup": cgroup}
         if config.namespaces:
-            cfg.update(_jail_paths(config))
+            cfg.update(jail_paths(config))
         self.judge: _Server | None = None
         self.zygote: _Server | None = None  # type: ignore[assignment]
         try:
@@ -341,7 +241,7 @@ class Worker:
             self.judge.kill()
         if self.cgroup is not None:
             for d in self.cgroup["dirs"]:
-                _rmdir_cgroup(d)
+                rmdir_cgroup(d)
             self.cgroup = None
 
     def close(self) -> None:
@@ -368,7 +268,7 @@ class WorkerPool:
         self.depth = depth
         self._workers: list[Worker | None] = [None] * size
         self._busy = [0] * size
-        self._uid_slots = [_allocate_uid(config) for _ in range(size)]
+        self._uid_slots = [allocate_uid(config) for _ in range(size)]
         self._cond = threading.Condition()
         self._starting: set[int] = set()
 
@@ -430,7 +330,7 @@ class WorkerPool:
             while self.size < size:
                 self._workers.append(None)
                 self._busy.append(0)
-                self._uid_slots.append(_allocate_uid(self.config))
+                self._uid_slots.append(allocate_uid(self.config))
                 self.size += 1
             self._cond.notify_all()
 
@@ -457,37 +357,6 @@ class WorkerPool:
             if fd >= 0:
                 os.close(fd)
         self._uid_slots = []
-
-
-_UID_LOCK_DIRS = ("/run/lock", "/dev/shm", "/tmp")
-
-
-def _allocate_uid(config: SandboxConfig) -> tuple[int, int]:
-    """A sandbox uid no other grader on this host holds: (uid, fd of its lock).
-
-    Each uid is claimed with an flock on a file in a root-owned directory, held as long as
-    the pool lives; graders in other processes skip it (their RLIMIT_NPROC counts stay apart).
-    Without root the uid is unused (user namespaces) and nothing is locked.
-    """
-    if not (config.drop_uid and os.geteuid() == 0):
-        return config.uid_base, -1
-    for base in _UID_LOCK_DIRS:
-        d = os.path.join(base, "selfdistill-uids")
-        try:
-            os.makedirs(d, mode=0o700, exist_ok=True)
-            break
-        except OSError:
-            continue
-    else:
-        raise SandboxError("no directory for the sandbox uid locks")
-    for uid in range(config.uid_base, config.uid_base + 10000):
-        fd = os.open(os.path.join(d, str(uid)), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return uid, fd
-        except OSError:
-            os.close(fd)
-    raise SandboxError("every sandbox uid is taken")
 
 
 _POOLS: dict[tuple[Any, ...], WorkerPool] = {}

@@ -16,7 +16,7 @@ def make_generator(backend: str = "hf", model: Any = "smollm2-135m-instruct",
         from selfdistill.generation.hf import HFGenerator
 
         if isinstance(model, str):
-            from selfdistill.models import load_model
+            from selfdistill.core.models import load_model
 
             model, loaded_tok = load_model(model, dtype=dtype, device=device)
             tokenizer = tokenizer or loaded_tok

@@ -26,13 +26,13 @@ from typing import Any
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
+from selfdistill.core.merged_lora import merged_lora
+from selfdistill.core.models import cache_kwarg
 from selfdistill.generation.attention import decode_attention, plan_chunks
 from selfdistill.generation.base import Chat, Completion
 from selfdistill.generation.chat import chat_token_ids, eos_token_ids
 from selfdistill.generation.params import SamplingParams
 from selfdistill.generation.sampling import sample_tokens, sequence_uniforms
-from selfdistill.merged_lora import merged_lora
-from selfdistill.models import cache_kwarg
 
 
 class _GrowLayer(DynamicLayer):

@@ -136,7 +136,7 @@ class VLLMGenerator:
             # one process, and on CPU both cores compute (no separate scheduler process).
             os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
         vllm = _import_vllm()
-        from selfdistill.models import load_tokenizer, resolve_spec
+        from selfdistill.core.models import load_tokenizer, resolve_spec
 
         path, kw = resolve_spec(model)
         if "gguf_file" in kw:
@@ -241,7 +241,7 @@ def hf_weight_pairs(weights: Any) -> list[tuple[str, torch.Tensor]]:
     if not isinstance(weights, torch.nn.Module):
         return [(n.removeprefix("base_model.model."), t.detach()) for n, t in weights]
     if hasattr(weights, "peft_config"):
-        from selfdistill.merged_lora import merged_lora
+        from selfdistill.core.merged_lora import merged_lora
 
         with merged_lora(weights):  # exact merge, base weights restored bit-identically
             return [(n, t.detach().clone()) for n, t in _peft_state(weights)]

@@ -19,13 +19,13 @@ from typing import Any
 from selfdistill.core.config import EvalConfig
 from selfdistill.core.records import write_json_atomic
 from selfdistill.errors import UserError
+from selfdistill.evaluation.harness import get_harness
+from selfdistill.evaluation.metrics import summarize
+from selfdistill.evaluation.report import fmt_ci, fmt_pct, markdown_table, plot_curves_with_ci
+from selfdistill.evaluation.report_html import write_html_report
+from selfdistill.evaluation.stages import console, grade_stage, per_problem_counts, sample_stage
 from selfdistill.generation import Generator, SamplingParams
-from selfdistill.harness import get_harness
-from selfdistill.metrics import summarize
 from selfdistill.problems import Problem
-from selfdistill.report import fmt_ci, fmt_pct, markdown_table, plot_curves_with_ci
-from selfdistill.report_html import write_html_report
-from selfdistill.stages import console, grade_stage, per_problem_counts, sample_stage
 
 
 @dataclass
@@ -268,7 +268,7 @@ def run_evaluate(model_spec: str, cfg: EvalConfig, run_dir: str | Path, dtype: s
 
     Returns (report path, results, the per-difficulty markdown table).
     """
-    from selfdistill.models import load_model
+    from selfdistill.core.models import load_model
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -291,7 +291,7 @@ def run_evaluate_samples(samples_path: str | Path, cfg: EvalConfig, run_dir: str
     evaluation.read_samples_file for how each is turned into the graded program. Grading
     starts afresh each time (RUN/verdicts.jsonl is rewritten): the file may have changed.
     """
-    from selfdistill.evaluation import read_samples_file
+    from selfdistill.evaluation.external import read_samples_file
     from selfdistill.execution import SandboxConfig
 
     run_dir = Path(run_dir)

@@ -22,9 +22,9 @@ from selfdistill.core.config import SSDConfig, TrainConfig
 from selfdistill.core.lora import merge_for_inference
 from selfdistill.core.records import read_jsonl, write_json_atomic
 from selfdistill.errors import UserError
-from selfdistill.report import fmt_ci, fmt_pct, markdown_table, plot_heatmap
-from selfdistill.report_html import write_html_report
-from selfdistill.stages import console, sample_stage
+from selfdistill.evaluation.report import fmt_ci, fmt_pct, markdown_table, plot_heatmap
+from selfdistill.evaluation.report_html import write_html_report
+from selfdistill.evaluation.stages import console, sample_stage
 
 # ---------------------------------------------------------------- sample
 
@@ -69,7 +69,7 @@ def sample_stats(records: list[dict[str, Any]], kept: list[dict[str, Any]],
 
 def run_sample(cfg: SSDConfig, run_dir: Path) -> dict[str, Any]:
     """`ssd sample`: the frozen base model answers each training prompt N times at T_train."""
-    from selfdistill.models import load_model
+    from selfdistill.core.models import load_model
     from selfdistill.problems.registry import load_source
     from selfdistill.recipes.evaluate import make_generator
 
@@ -124,7 +124,7 @@ def train_sft(model_spec: str, dtype: str, records: list[dict[str, Any]], tc: Tr
     """Fine-tune on (prompt, answer) records with TRL's SFTTrainer; save to out_dir/final."""
     import torch
 
-    from selfdistill.models import load_model
+    from selfdistill.core.models import load_model
 
     if tc.method not in ("full", "lora"):
         raise UserError(f"train.method must be 'full' or 'lora', got '{tc.method}'.")
@@ -242,7 +242,7 @@ def run_evaluate(cfg: SSDConfig, run_dir: Path, ssd_model: str | None = None) ->
 def _sweep_models(cfg: SSDConfig, problems: list[Any], specs: dict[str, str], run_dir: Path
                   ) -> dict[str, Any]:
     """Every model (label -> spec) over the T_eval sweep, one model in memory at a time."""
-    from selfdistill.models import load_model
+    from selfdistill.core.models import load_model
     from selfdistill.recipes.evaluate import evaluate_at_temperatures, make_generator
 
     results = {}
@@ -260,7 +260,7 @@ def _paired_gain(base: Any, ssd: Any, seed: int = 0) -> dict[str, Any]:
     """Mean per-problem pass@1 difference with a paired bootstrap CI over problems."""
     import numpy as np
 
-    from selfdistill.metrics import bootstrap_ci
+    from selfdistill.evaluation.metrics import bootstrap_ci
 
     b = {r["problem_id"]: r["c"] / r["n"] for r in base.per_problem}
     s = {r["problem_id"]: r["c"] / r["n"] for r in ssd.per_problem}
@@ -305,7 +305,7 @@ def run_grid(cfg: SSDConfig, run_dir: Path) -> Path:
         if not (sub_dir / "train" / "final").exists():
             run_sample(sub, sub_dir)
             run_train(sub, sub_dir)
-        from selfdistill.models import load_model
+        from selfdistill.core.models import load_model
         from selfdistill.recipes.evaluate import make_generator
 
         model, tok = load_model(str(sub_dir / "train" / "final"), dtype=cfg.model.dtype)

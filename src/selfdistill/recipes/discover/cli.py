@@ -81,8 +81,8 @@ def discover_cmd(
     recipe: str = _RECIPE,
 ) -> None:
     """Solve one problem by test-time self-distillation: sample, grade, SDPO step, repeat."""
+    from selfdistill.evaluation.stages import console
     from selfdistill.recipes.discover import run_discover
-    from selfdistill.stages import console
 
     cfg = _build_cfg(recipe, overrides, {
         "problem": problem, "source": source, "model": model, "budget": budget,
@@ -121,8 +121,8 @@ def discover_bench_cmd(
                                      "the report from the runs already finished."),
 ) -> None:
     """Compare sdpo, best-of-k and multi-turn discovery: discovery@k curves with CIs, plot."""
+    from selfdistill.evaluation.stages import console
     from selfdistill.recipes.discover import run_discover_bench
-    from selfdistill.stages import console
 
     cfg = _build_cfg(recipe, overrides, {
         "problems": problems, "limit": limit, "methods": methods, "model": model,

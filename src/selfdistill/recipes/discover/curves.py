@@ -35,7 +35,7 @@ def _times(results: Sequence[RunResult]) -> np.ndarray:
 
 def best_of_k_curve(results: Sequence[RunResult], ks: Sequence[int]) -> np.ndarray:
     """Mean over problems of the unbiased pass@k of each problem's pooled samples (all seeds)."""
-    from selfdistill.metrics import best_of_k_discovery_mean
+    from selfdistill.evaluation.metrics import best_of_k_discovery_mean
 
     pooled: dict[str, list[int]] = {}
     for r in results:
@@ -49,7 +49,7 @@ def best_of_k_curve(results: Sequence[RunResult], ks: Sequence[int]) -> np.ndarr
 def method_curve(method: str, results: Sequence[RunResult], ks: Sequence[int]) -> np.ndarray:
     """discovery@k of one method (metrics.py): unbiased best-of-k estimator, or the fraction
     of runs whose first success came within k attempts."""
-    from selfdistill.metrics import discovery_at_k
+    from selfdistill.evaluation.metrics import discovery_at_k
 
     if method == "best_of_k":
         return best_of_k_curve(results, ks)
@@ -81,7 +81,7 @@ def curve_with_ci(method: str, results: Sequence[RunResult], ks: Sequence[int],
 def attempts_summary(results: Sequence[RunResult], budget: int, conf: float = 0.90,
                      n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
     """Mean attempts to first success: among solved runs, and censored at the budget."""
-    from selfdistill.metrics import bootstrap_ci
+    from selfdistill.evaluation.metrics import bootstrap_ci
 
     t = _times(results)
     solved = t[np.isfinite(t)]

@@ -35,7 +35,7 @@ class Discoverer:
 
         self.cfg = cfg
         if model is None:
-            from selfdistill.models import load_model
+            from selfdistill.core.models import load_model
 
             model, tokenizer = load_model(cfg.model.spec, dtype=cfg.model.dtype)
         self.tok = tokenizer
@@ -116,7 +116,7 @@ class Discoverer:
             on_step: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
         """One (method, problem, seed) unit on the real model and sandbox."""
         from selfdistill.execution import format_feedback
-        from selfdistill.prompts import build_chat, extract_code
+        from selfdistill.prompts.task import build_chat, extract_code
         from selfdistill.rollouts import grade_answers
 
         cfg = self.cfg

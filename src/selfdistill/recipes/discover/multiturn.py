@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from selfdistill.generation.base import Chat
-from selfdistill.prompt_templates import MULTITURN_FEEDBACK_TURN
+from selfdistill.prompts.templates import MULTITURN_FEEDBACK_TURN
 
 
 @dataclass

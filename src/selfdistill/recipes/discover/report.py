@@ -21,8 +21,8 @@ def write_report(run_dir: str | Path, summary: dict[str, Any], cfg: DiscoverConf
     """RUN/report.md + RUN/discovery_at_k.png + RUN/summary.json from summarize_results."""
     from selfdistill.analysis.credit_view import append_credit_section
     from selfdistill.core.records import write_json_atomic
-    from selfdistill.report import markdown_table, plot_curves_with_ci
-    from selfdistill.report_html import write_html_report
+    from selfdistill.evaluation.report import markdown_table, plot_curves_with_ci
+    from selfdistill.evaluation.report_html import write_html_report
 
     run_dir = Path(run_dir)
     write_json_atomic(run_dir / "summary.json", summary)

@@ -61,7 +61,7 @@ def _load_problem(cfg: DiscoverConfig) -> Any:
 def run_discover(cfg: DiscoverConfig, run_dir: str | Path | None = None,
                  *, discoverer_factory: Callable[[], Any] | None = None) -> list[RunResult]:
     """`selfdistill discover`: the configured methods on one problem, every seed; resumable."""
-    from selfdistill.stages import console
+    from selfdistill.evaluation.stages import console
 
     validate(cfg)
     run_dir = Path(run_dir or cfg.run_dir)
@@ -185,7 +185,7 @@ def run_units(
     report_only: run nothing, return the finished units only (a partial report).
     """
     from selfdistill.core.records import JsonlWriter, read_jsonl
-    from selfdistill.stages import console, progress_bar
+    from selfdistill.evaluation.stages import console, progress_bar
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

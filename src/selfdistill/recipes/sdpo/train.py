@@ -75,9 +75,9 @@ def _build_trainer(cfg: SDPOConfig, resume: Path | None, device: Any, world: int
     import torch
 
     from selfdistill.core.lora import make_trainable
+    from selfdistill.core.models import load_model
     from selfdistill.core.optim import lr_lambda, make_optimizer
     from selfdistill.distill.teacher_weights import Teacher
-    from selfdistill.models import load_model
 
     o = cfg.optim
     full_resume = resume is not None and o.method == "full"
@@ -146,8 +146,8 @@ def run_sdpo_train(cfg: SDPOConfig, run_dir: str | Path) -> Path:
     import torch
     from accelerate import Accelerator
 
+    from selfdistill.evaluation.stages import console
     from selfdistill.problems.registry import load_source
-    from selfdistill.stages import console
 
     validate(cfg)
     run_dir = Path(run_dir)
@@ -215,9 +215,9 @@ def _train_step(cfg: SDPOConfig, tr: _Trainer, problems: list[Any], step: int, r
     from selfdistill.core.lora import merged_weights
     from selfdistill.distill.step import sdpo_step
     from selfdistill.distill.teacher_context import build_teacher_batch
+    from selfdistill.evaluation.stages import console
     from selfdistill.execution import SandboxConfig
     from selfdistill.rollouts import sample_and_grade
-    from selfdistill.stages import console
 
     t_step = time.perf_counter()
     r = cfg.rollout

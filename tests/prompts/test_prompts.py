@@ -7,7 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from selfdistill.problems.schema import Problem, TestCase
-from selfdistill.prompts import DEFAULT_SYSTEM_PROMPT, build_chat, extract_code, strip_reasoning
+from selfdistill.prompts.task import (
+    DEFAULT_SYSTEM_PROMPT,
+    build_chat,
+    extract_code,
+    strip_reasoning,
+)
 
 
 def _problem(

@@ -27,7 +27,7 @@ from rich.progress import (
 from selfdistill.core.records import JsonlWriter, read_jsonl
 from selfdistill.generation import Generator, SamplingParams
 from selfdistill.problems import Problem
-from selfdistill.prompts import build_chat, extract_code
+from selfdistill.prompts.task import build_chat, extract_code
 
 Key = tuple[str, int]
 console = Console(stderr=True)

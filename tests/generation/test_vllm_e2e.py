@@ -18,7 +18,7 @@ import pytest
 from selfdistill.core.records import read_jsonl
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

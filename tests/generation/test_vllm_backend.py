@@ -34,7 +34,7 @@ def engine(vllm_engine):
 
 @pytest.fixture(scope="module")
 def hf():
-    from selfdistill.models import load_model
+    from selfdistill.core.models import load_model
 
     model, tok = load_model(SPEC, dtype="float32")
     return model.eval(), tok
@@ -166,10 +166,10 @@ def _groups(engine, tok):
 def test_weight_refresh_after_sdpo_steps(engine, hf, method):
     from peft import LoraConfig, get_peft_model
 
+    from selfdistill.core.models import load_model
     from selfdistill.distill.objective import SDPOLossConfig
     from selfdistill.distill.step import sdpo_step
     from selfdistill.distill.teacher_weights import Teacher
-    from selfdistill.models import load_model
 
     base_model, tok = hf
     prompt = chat_token_ids(tok, PROMPTS[1])

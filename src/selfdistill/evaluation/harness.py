@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from selfdistill.errors import UserError
 from selfdistill.generation.base import Chat
 from selfdistill.problems.schema import Problem
-from selfdistill.prompts import build_chat, extract_code
+from selfdistill.prompts.task import build_chat, extract_code
 
 STYLES = ("official", "selfdistill")
 OFFICIAL_SOURCES = ("humaneval", "livecodebench", "mbpp", "evalplus")

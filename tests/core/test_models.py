@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from selfdistill import models
+from selfdistill.core import models
+from selfdistill.core.models import DEFAULT_MODEL, EmbeddedModel, load_model, load_tokenizer
 from selfdistill.errors import UserError
-from selfdistill.models import DEFAULT_MODEL, EmbeddedModel, load_model, load_tokenizer
 
 
 def test_load_local_dir(tiny_model_dir: Path) -> None:

@@ -9,8 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from selfdistill.errors import UserError
-from selfdistill.execution import SandboxConfig, grade, grade_many
-from selfdistill.harness import (
+from selfdistill.evaluation.harness import (
     LCB_PRELUDE,
     LCB_SYSTEM_MESSAGE,
     Harness,
@@ -18,6 +17,7 @@ from selfdistill.harness import (
     lcb_extract,
     lcb_stdin_program,
 )
+from selfdistill.execution import SandboxConfig, grade, grade_many
 from selfdistill.problems.registry import load_source
 
 CFG = SandboxConfig(timeout_s=5.0)

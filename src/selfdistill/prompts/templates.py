@@ -1,4 +1,4 @@
-"""The library's prompt texts besides the benchmark prompt (prompts.py), in one place.
+"""The library's prompt texts besides the benchmark prompt (prompts/task.py), in one place.
 
 - TeacherPromptTemplate: the SDPO teacher's re-prompt (the paper's by default), used by
   distill/teacher_context.py;

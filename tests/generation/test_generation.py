@@ -248,8 +248,8 @@ def test_sampling_params_validation() -> None:
 
 @pytest.mark.slow
 def test_embedded_model_generates_a_few_tokens() -> None:
+    from selfdistill.core.models import load_model
     from selfdistill.generation import render_chat
-    from selfdistill.models import load_model
 
     model, tok = load_model("smollm2-135m-instruct")
     chat = [{"role": "user", "content": "Write a Python function that adds two numbers."}]

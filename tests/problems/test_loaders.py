@@ -19,7 +19,7 @@ from selfdistill.problems.registry import find_problem, load_source, parse_spec
 from selfdistill.problems.safe_io import decode_lcb_tests, safe_unpickle
 from selfdistill.problems.schema import Problem, TestCase, save_problems
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 LCB = FIXTURES / "lcb_code_generation_lite_sample.jsonl"
 MBPP = FIXTURES / "mbpp_train_sample.jsonl"
 needs_lcb = pytest.mark.skipif(not LCB.is_file(), reason="LiveCodeBench fixture not present")

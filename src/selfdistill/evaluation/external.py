@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from selfdistill.errors import UserError
-from selfdistill.harness import Harness
+from selfdistill.evaluation.harness import Harness
 from selfdistill.problems.safe_io import read_json_rows
 from selfdistill.problems.schema import Problem
 

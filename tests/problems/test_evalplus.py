@@ -9,13 +9,13 @@ import pytest
 from typer.testing import CliRunner
 
 import selfdistill.problems.evalplus as evalplus
-from selfdistill.cli import app
+from selfdistill.cli.main import app
 from selfdistill.errors import UserError
+from selfdistill.evaluation.harness import Harness
 from selfdistill.execution import SandboxConfig, grade
-from selfdistill.harness import Harness
 from selfdistill.problems.registry import load_source
 
-FIXTURE = Path(__file__).parent / "fixtures" / "mbppplus_sample.jsonl"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "mbppplus_sample.jsonl"
 CFG = SandboxConfig(timeout_s=5.0)
 
 
@@ -30,7 +30,7 @@ def test_fixture_is_built_from_the_shared_mbpp_rows(shared_datasets: Path, tmp_p
     import runpy
 
     out = tmp_path / "rebuilt.jsonl"
-    mod = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "make_mbppplus_fixture.py"))
+    mod = runpy.run_path(str(Path(__file__).parents[2] / "scripts" / "make_mbppplus_fixture.py"))
     mod["main"](shared_datasets / "mbpp_train_val_prompt.jsonl", out)
     assert out.read_text() == FIXTURE.read_text()
 

@@ -72,7 +72,7 @@ def embed_images(body: str, base: Path) -> str:
 def invoked_command() -> str | None:
     """The selfdistill command line of this process, if it was started as the CLI."""
     argv0 = Path(sys.argv[0]).name if sys.argv else ""
-    if argv0 == "selfdistill" or (argv0 in ("cli.py", "__main__.py") and "selfdistill" in
+    if argv0 == "selfdistill" or (argv0 in ("main.py", "__main__.py") and "selfdistill" in
                                   sys.argv[0]):
         return "selfdistill " + shlex.join(sys.argv[1:])
     return None

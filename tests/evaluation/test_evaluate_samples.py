@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from selfdistill.cli import app
+from selfdistill.cli.main import app
 
 runner = CliRunner()
 # Problems whose prompt defines helpers or imports the answer needs (HumanEval/32: poly and

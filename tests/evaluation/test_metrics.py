@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfdistill.metrics import (
+from selfdistill.evaluation.metrics import (
     ProblemResult,
     best_of_k_discovery,
     best_of_k_discovery_mean,

@@ -202,8 +202,8 @@ def test_credit_page_renders_with_heat_map_hover_and_table(browser, tmp_path):
 
 
 def test_report_page_renders_tables_plot_and_config(browser, tmp_path):
-    from selfdistill.report import markdown_table, plot_curves_with_ci
-    from selfdistill.report_html import write_html_report
+    from selfdistill.evaluation.report import markdown_table, plot_curves_with_ci
+    from selfdistill.evaluation.report_html import write_html_report
 
     plot = plot_curves_with_ci({"base": [(0.0, 0.2, 0.1, 0.3), (0.8, 0.3, 0.2, 0.4)],
                                 "ssd": [(0.0, 0.25, 0.15, 0.35), (0.8, 0.4, 0.3, 0.5)]},

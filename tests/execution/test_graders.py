@@ -11,7 +11,7 @@ from selfdistill.execution import SandboxConfig, Verdict, grade
 from selfdistill.problems.schema import Problem, TestCase
 
 CFG = SandboxConfig(timeout_s=3.0)
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def assert_problem(*tests: str) -> Problem:

@@ -23,7 +23,7 @@ from procinfo import fd_table, host_children
 from selfdistill.execution import SandboxConfig, get_pool, grade_many
 from selfdistill.problems.schema import Problem, TestCase
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HOSTILE = REPO / "tests" / "hostile"
 CANARY = HOSTILE / "canary.txt"
 SECRET_NAME = "SD_HOSTILE_SECRET_TOKEN"

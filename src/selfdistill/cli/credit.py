@@ -12,8 +12,8 @@ from typing import Any
 
 import typer
 
+from selfdistill.core.models import DEFAULT_MODEL
 from selfdistill.errors import UserError
-from selfdistill.models import DEFAULT_MODEL
 
 
 def _text_arg(value: str | None, name: str) -> str | None:
@@ -61,8 +61,8 @@ def _from_profile(profile: str, version: int, home: Path | None, alternatives: i
     from selfdistill.assist.profile import Profile
     from selfdistill.assist.session import request_chat
     from selfdistill.assist.update import demo_examples, hindsight_example
+    from selfdistill.core.models import load_model
     from selfdistill.core.records import read_jsonl
-    from selfdistill.models import load_model
 
     prof = Profile(profile, home)
     if not prof.exists():
@@ -119,7 +119,7 @@ def credit_cmd(
 ) -> None:
     """Per-token credit A_t (SDPO) beside GRPO's uniform advantage, as a self-contained HTML page."""
     from selfdistill.analysis.credit_view import render_text, summary_line, write_html
-    from selfdistill.cli_errors import quiet_hf
+    from selfdistill.cli.errors import quiet_hf
 
     quiet_hf()
     if alternatives < 1:
@@ -143,7 +143,7 @@ def credit_cmd(
         if group[0] != reward:
             group = [reward, *group[1:]]
         from selfdistill.analysis.credit import credit_for_answer
-        from selfdistill.models import load_model
+        from selfdistill.core.models import load_model
 
         m, tok = load_model(model)
         records = [credit_for_answer(m, tok, prompt, answer, feedback=feedback or None,

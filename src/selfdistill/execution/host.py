@@ -1,0 +1,149 @@
+"""Host resources a sandbox worker needs: the jail's paths, cgroups, and a claimed uid."""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from selfdistill.execution.config import SandboxConfig
+
+_PACKAGES_DIR = "/opt/sd-packages"
+
+def jail_paths(config: SandboxConfig) -> dict[str, Any]:
+    """What the candidate may see: the base interpreter (minus its site-packages) and the
+    configured extra packages, plus the sys.path a job gets inside the jail."""
+    base = os.path.realpath(sys.base_prefix)
+    ver = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site = os.path.join(base, "lib", ver, "site-packages")
+    path = [os.path.realpath(p) for p in sys.path if p and os.path.realpath(p).startswith(base + "/")
+            and not os.path.realpath(p).startswith(site)]
+    expose = [base]
+    if not os.path.realpath(sys.executable).startswith(base + "/"):
+        expose.append(os.path.dirname(os.path.realpath(sys.executable)))
+    packages: dict[str, str] = {}
+    for name in config.extra_packages:
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            raise SandboxError(f"extra package {name!r} is not installed")
+        if spec.submodule_search_locations:
+            src = list(spec.submodule_search_locations)[0]
+            packages[name] = src
+            libs = os.path.join(os.path.dirname(src), f"{name}.libs")  # vendored shared libraries
+            if os.path.isdir(libs):
+                packages[f"{name}.libs"] = libs
+        elif spec.origin and os.path.isfile(spec.origin):
+            packages[os.path.basename(spec.origin)] = spec.origin
+    if packages:
+        path.append(_PACKAGES_DIR)
+    return {"expose": expose, "hide": [site], "path": path, "packages": packages}
+
+
+# ---------------------------------------------------------------- cgroups (root only)
+
+
+def _own_cgroup(controller: str) -> str | None:
+    """This process's cgroup path for a v1 controller ("" key = the v2 unified path)."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, ctrls, path = line.split(":", 2)
+        if (controller == "" and ctrls == "" and line.startswith("0::")) or controller in ctrls.split(","):
+            return path
+    return None
+
+
+def make_cgroup() -> dict[str, Any] | None:
+    """A fresh cgroup (memory and pids) for one worker's jobs, or None where unavailable.
+
+    cgroup v2 when /sys/fs/cgroup is the unified hierarchy with the memory controller
+    delegated to us; else the v1 memory (+ pids) controllers; else None (the worker then
+    falls back to its memory watchdog, see docs/sandbox.md).
+    """
+    if os.geteuid() != 0:
+        return None
+    name = "selfdistill-" + secrets.token_hex(6)
+    v2_root = Path("/sys/fs/cgroup")
+    own = _own_cgroup("")
+    if (v2_root / "cgroup.controllers").exists() and own is not None:
+        d = v2_root / own.lstrip("/") / name
+        try:
+            d.mkdir()
+        except OSError:
+            d = None  # type: ignore[assignment]
+        if d is not None:
+            if (d / "memory.max").exists() and (d / "pids.max").exists():
+                return {"version": 2, "dirs": [str(d)], "memory_dir": str(d), "pids_dir": str(d)}
+            d.rmdir()
+    mem_own, pids_own = _own_cgroup("memory"), _own_cgroup("pids")
+    mem_root, pids_root = v2_root / "memory", v2_root / "pids"
+    if mem_own is None or not (mem_root / "memory.limit_in_bytes").exists():
+        return None
+    made: list[str] = []
+    try:
+        md = mem_root / mem_own.lstrip("/") / name
+        md.mkdir()
+        made.append(str(md))
+        pd = None
+        if pids_own is not None and (pids_root / pids_own.lstrip("/") / "cgroup.procs").exists():
+            pd = pids_root / pids_own.lstrip("/") / name
+            pd.mkdir()
+            made.append(str(pd))
+        return {"version": 1, "dirs": made, "memory_dir": str(md), "pids_dir": str(pd) if pd else None}
+    except OSError:
+        for d in made:
+            rmdir_cgroup(d)
+        return None
+
+
+def rmdir_cgroup(path: str) -> None:
+    for _ in range(50):
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.02)  # the last job processes are still being reaped
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself failed (not the candidate program)."""
+
+
+_UID_LOCK_DIRS = ("/run/lock", "/dev/shm", "/tmp")
+
+
+def allocate_uid(config: SandboxConfig) -> tuple[int, int]:
+    """A sandbox uid no other grader on this host holds: (uid, fd of its lock).
+
+    Each uid is claimed with an flock on a file in a root-owned directory, held as long as
+    the pool lives; graders in other processes skip it (their RLIMIT_NPROC counts stay apart).
+    Without root the uid is unused (user namespaces) and nothing is locked.
+    """
+    if not (config.drop_uid and os.geteuid() == 0):
+        return config.uid_base, -1
+    for base in _UID_LOCK_DIRS:
+        d = os.path.join(base, "selfdistill-uids")
+        try:
+            os.makedirs(d, mode=0o700, exist_ok=True)
+            break
+        except OSError:
+            continue
+    else:
+        raise SandboxError("no directory for the sandbox uid locks")
+    for uid in range(config.uid_base, config.uid_base + 10000):
+        fd = os.open(os.path.join(d, str(uid)), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return uid, fd
+        except OSError:
+            os.close(fd)
+    raise SandboxError("every sandbox uid is taken")
