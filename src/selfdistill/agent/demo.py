@@ -8,6 +8,7 @@ the denials, and a control run whose denials give the opposite reason.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ def run_agent_demo(script: str | Path | None = None, model_spec: str | None = No
     from selfdistill.cli.errors import quiet_hf
 
     quiet_hf(all_warnings=True)
-    cfg = _config(max_new_tokens, lr, steps, threads, loss, baseline)
-    cfg.system_prompt = agent_system_prompt()
+    cfg = replace(_config(max_new_tokens, lr, steps, threads, loss, baseline),
+                  system_prompt=agent_system_prompt())
     return run_demo(script or default_agent_demo_script(), model_spec, cfg, PlainOutput(),
                     home=home, profile="agent-demo", control=control)

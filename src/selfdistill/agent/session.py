@@ -16,7 +16,7 @@ and its file changes (previous bytes restored, created files deleted).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -124,8 +124,7 @@ class AgentSession(Session):
                  root: Path | None = None) -> None:
         """Open the profile and model (as assist), the workspace, and the approval driver."""
         self.ws = Workspace(workspace)
-        cfg = cfg or SessionConfig()
-        cfg.system_prompt = agent_system_prompt()
+        cfg = replace(cfg or SessionConfig(), system_prompt=agent_system_prompt())
         super().__init__(profile, model_spec, cfg, out, root)
         self.driver = driver
         self.acfg = agent or AgentConfig()

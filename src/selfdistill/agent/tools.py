@@ -14,7 +14,7 @@ from selfdistill.agent.calls import ToolCall
 from selfdistill.agent.workspace import Changes, OutsideWorkspace, ToolError, Workspace
 
 SANDBOX_WORKDIR = "/workspace"
-RESULT_LIMIT_CHARS = 6000
+RESULT_LIMIT_CHARS = 3000  # per result in the chat: the context stays short on CPU
 
 # The sandbox runs Python programs; this one runs the command with /bin/sh in the workspace
 # and exits with its status (fds 3+ of the harness are not inherited: close_fds).
