@@ -122,8 +122,10 @@ def test_edit_is_a_demonstration_and_write_undo_deletes(tmp_path: Path,
         assert not (repo / "x.txt").exists() and s.profile.current == 1
         upd = [r for r in read_jsonl(s.profile.log_path) if r["event"] == "update"]
         assert upd[0]["kind"] == "demonstration" and upd[0]["demonstration"] == edited
+        s.handle("/reset")  # adapter back to v0; the step's files are still undoable
         s.undo()
         assert not (repo / "notes").exists() and s.profile.current == 0
+        assert s.profile.state()["stack"] == [0]
 
 
 def test_refused_paths_and_always(tmp_path: Path, tiny_model_dir: Path) -> None:

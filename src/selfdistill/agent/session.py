@@ -268,6 +268,12 @@ class AgentSession(Session):
                            + ", ".join(step.changes.uncovered))
         return self.profile.current
 
+    def reset(self) -> None:
+        """Back to the fresh adapter; later /undo of earlier steps then reverts files only."""
+        super().reset()
+        for step in self.steps:
+            step.updates = 0
+
     def _dispatch(self, line: str) -> bool:
         if not line.startswith("/"):
             self.run_task(line)
