@@ -401,6 +401,16 @@ def _mount_assist() -> None:
 
 
 _mount_assist()
+
+
+def _mount_agent() -> None:
+    from selfdistill.agent.cli import agent_app
+
+    app.add_typer(agent_app, name="agent",
+                  help="A coding agent in your workspace that learns when you say no (LoRA, local).")
+
+
+_mount_agent()
 app.command("credit")(friendly(credit_cmd))  # cli/credit.py
 
 
