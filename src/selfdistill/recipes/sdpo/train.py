@@ -230,7 +230,8 @@ def _train_step(cfg: SDPOConfig, tr: _Trainer, problems: list[Any], step: int, r
         console.print(f"step {step + 1}/{cfg.steps}: sampling {len(mine)} x {r.n} "
                       f"answers (rank 0 shard)", style="dim")
     batch = sample_and_grade(tr.gen, mine, params, reward=r.reward,
-                             sandbox_config=SandboxConfig(timeout_s=r.timeout_s))
+                             sandbox_config=SandboxConfig(timeout_s=r.timeout_s),
+                             feedback_cfg=cfg.feedback)
     tb = build_teacher_batch(batch.groups, tr.tok, cfg.teacher.reprompt(),
                              max_prompt_tokens=cfg.teacher.max_prompt_tokens,
                              rng=random.Random(cfg.seed * 7919 + step * 31 + rank))
