@@ -196,3 +196,20 @@ def test_config_rejects_bad_update_settings():
         SDPOLossConfig(clip_ratio_c=1.0)
     with pytest.raises(ValueError):
         SDPOLossConfig(reduction="mean")  # type: ignore[arg-type]
+
+
+def test_step_with_the_log_prob_trust_region_teacher(tok):
+    """A trust-region teacher at a = 0 is the initial model: the same step as a frozen one."""
+    base = full_model(tok, seed=7)
+    gs = two_identical_groups(tok, base)
+    out = []
+    for kind in ("trust_region", "frozen"):
+        model = copy.deepcopy(base)
+        opt = Recorder(model.parameters(), lr=0.5)
+        m = sdpo_step(model, Teacher(model, kind, rate=0.0), opt, gs, tok,
+                      SDPOLossConfig(support_size=5, ppo_mini_batch_size=1),
+                      teacher_chats=[HINT, HINT] * 2)
+        assert m.loss > 0 and m.teacher_student_kl > 0
+        out.append(opt.grads)
+    for a, b in zip(out[0][1], out[1][1], strict=True):  # the second update: after a step
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

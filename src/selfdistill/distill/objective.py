@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,7 +37,13 @@ from selfdistill.distill.losses import (
     with_tail,
 )
 from selfdistill.distill.prefix_scoring import score_rows
-from selfdistill.distill.scoring import DEFAULT_CHUNK_SIZE, TokenScores, pad_completion_values
+from selfdistill.distill.scoring import (
+    DEFAULT_CHUNK_SIZE,
+    TokenScores,
+    pack_sequences,
+    pad_completion_values,
+    score_tokens_mixed,
+)
 from selfdistill.distill.teacher_weights import Teacher
 from selfdistill.generation.base import Chat
 from selfdistill.generation.chat import chat_token_ids
@@ -387,10 +394,14 @@ def _teacher_scores(
     n, t = st.mask.shape
     idx = st.support_idx[rows] if st.support_idx is not None else None
     tcfg = dataclasses.replace(cfg, chunk_size=min(cfg.chunk_size, cfg.teacher_chunk_size))
-    # No gradients here: the (EMA) adapter is folded into the weights for the pass.
-    with teacher.weights(), merged_lora(model):
-        sub = score_rows(model, [mb[i].teacher_ids for i in rows],
-                          [mb[i].completion_ids for i in rows], tcfg, pad_id, at_idx=idx)
+    if teacher.logit_mix is not None:  # trust region: lerp(z_initial, z_current) of logits
+        sub = _mixed_teacher_scores(model, teacher, [mb[i] for i in rows], idx, tcfg, pad_id,
+                                    device)
+    else:
+        # No gradients here: the (EMA) adapter is folded into the weights for the pass.
+        with teacher.weights(), merged_lora(model):
+            sub = score_rows(model, [mb[i].teacher_ids for i in rows],
+                             [mb[i].completion_ids for i in rows], tcfg, pad_id, at_idx=idx)
     out = TokenScores(logp_taken=torch.zeros((n, t), device=device), mask=st.mask.clone())
     r = torch.tensor(rows, device=device)
     w = sub.mask.shape[1]
@@ -402,3 +413,33 @@ def _teacher_scores(
         out.support_logp[r, :w] = sub.support_logp
         out.tail_logp[r, :w] = sub.tail_logp
     return out
+
+
+def _mixed_teacher_scores(model: nn.Module, teacher: Teacher, rows: list[_Sample],
+                          idx: Tensor | None, cfg: SDPOLossConfig, pad_id: int,
+                          device: torch.device) -> TokenScores:
+    """The trust-region teacher's scores: the initial and the current model on the teacher
+    context, logits mixed (packed rows; the prefix sharing of score_rows is not used)."""
+    ids, att, comp = pack_sequences([s.teacher_ids for s in rows],
+                                    [s.completion_ids for s in rows], pad_id)
+    t = max(len(s.completion_ids) for s in rows)
+
+    @contextmanager
+    def initial() -> Iterator[None]:
+        with teacher.weights(), merged_lora(model):
+            yield
+
+    @contextmanager
+    def current() -> Iterator[None]:
+        was = model.training
+        model.eval()
+        try:
+            with merged_lora(model):
+                yield
+        finally:
+            model.train(was)
+
+    return score_tokens_mixed(model, ids.to(device), att.to(device), comp.to(device),
+                              [initial, current], float(teacher.logit_mix),
+                              at_idx=None if idx is None else idx[:, :t],
+                              temperature=cfg.scoring_temperature, chunk_size=cfg.chunk_size)
