@@ -207,9 +207,11 @@ def judge_outcome(problem: Problem, test: TestCase, raw: dict[str, Any],
         return "runtime_error", f"{PROTOCOL_VIOLATION}: {type(e).__name__}", None
 
 
-# Failures that decide the reference feedback alone (it shows the first of them): once one
-# is seen, the remaining tests cannot change the feedback and are not run.
-_ERROR_STATUSES = ("runtime_error", "memory_limit", "syntax_error")
+# Failures after which collect-mode grading stops. An error decides the reference feedback
+# alone (it shows the first one): later tests cannot change it. A time-out is shown unless a
+# later test raises; running on after one would cost a time limit per slow test (the
+# reference runs its tests in parallel), so grading stops there too.
+_STOP_STATUSES = ("runtime_error", "memory_limit", "syntax_error", "time_limit")
 
 
 def grade(problem: Problem, code: str | None, *, config: SandboxConfig | None = None,
@@ -217,9 +219,9 @@ def grade(problem: Problem, code: str | None, *, config: SandboxConfig | None = 
     """Run code against every test of problem in the sandbox and return its Verdict.
 
     collect > 0 (the SDPO reference's feedback): run the tests in order until the first
-    error (runtime error, memory limit, syntax error; an assert test's failure counts as
-    one), keeping in Verdict.failures the first failure of each status plus the `collect`
-    shortest wrong answers (input + output length, untruncated). Otherwise the first
+    error or time-out (runtime error, memory limit, syntax error, time limit; an assert
+    test's failure counts as an error), keeping in Verdict.failures the first failure of
+    each status plus the `collect` shortest wrong answers (input + output length). Otherwise the first
     failure stops grading (stop_at_first_failure) or up to config.max_failures are kept.
     """
     config = config or _DEFAULT
@@ -261,7 +263,7 @@ def grade(problem: Problem, code: str | None, *, config: SandboxConfig | None = 
         if collect > 0:
             record["size"] = len(test.input or "") + len(actual or "")
             _keep_failure(first.failures, record, collect)
-            if status in _ERROR_STATUSES or test.kind == "assert":
+            if status in _STOP_STATUSES or test.kind == "assert":
                 break
             continue
         if len(first.failures) < config.max_failures:
