@@ -122,6 +122,22 @@ def test_baselines_after_an_sdpo_run_sample_from_the_initial_weights(tiny_model_
         assert all(torch.equal(init[n], p) for n, p in d.model.named_parameters())
 
 
+def test_select_hard_samples_the_initial_weights_through_the_real_generator(disc, tmp_path):
+    from selfdistill.recipes.discover.select import select_hard
+
+    cfg = tiny_cfg()
+    cfg.select.pool, cfg.select.n, cfg.select.k = ["builtin:dev?difficulty=easy&limit=2"], 3, 2
+    disc.cfg = cfg
+    try:
+        selection, chosen = select_hard(disc.base_generator(), cfg, tmp_path)
+    finally:
+        disc.cfg = tiny_cfg()
+    assert [(e.n, e.c) for e in selection.estimates] == [(3, 0), (3, 0)]  # a random model
+    assert len(chosen) == 2 and selection.very_hard == selection.chosen
+    rows = [json.loads(x) for x in (tmp_path / "select" / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and all(r["n_tokens"] <= 8 for r in rows)
+
+
 # ------------------------------------------------------------------------------- slow
 
 
