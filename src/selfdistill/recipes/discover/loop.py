@@ -84,17 +84,14 @@ def run_discovery(
 ) -> RunResult:
     """One run of a method on one problem: sample B, grade, stop or update, until the budget.
 
-    update (sdpo) is called after a batch without a stopping success while budget remains;
-    context (multiturn) builds a conversation's chat from its past attempts and
-    sample_many samples one answer for each of B such chats. on_step receives each
-    step's record (for the JSONL log).
-    """
+    update (sdpo): after a batch without a stopping success while budget remains. context
+    (multiturn): a conversation's chat from its past attempts; sample_many: one answer
+    per chat. on_step: each step's record (the JSONL log)."""
     _check_plugins(method, update, context, sample_many)
     stops = stop_at_success and method != "best_of_k"
-    t_run = time.perf_counter()
-    used = n_correct = steps = updates = 0
+    t_run, used, n_correct, steps, updates = time.perf_counter(), 0, 0, 0, 0
     first: int | None = None
-    t_first: float | None = None
+    t_first: float | None = None  # seconds to the first success
     solution: str | None = None
     histories: list[list[PastAttempt]] = [[] for _ in range(batch)]  # multiturn: per conversation
     secs = {"sample": 0.0, "grade": 0.0, "update": 0.0}
