@@ -109,7 +109,7 @@ def estimate_pool(generator: Any, problems: Sequence[Any], cfg: DiscoverConfig,
     out_dir.mkdir(parents=True, exist_ok=True)
     params = s.sampling_params(sel.n, sel.seed, s.stop)
     samples = sample_stage(generator, problems, params, out_dir / "samples.jsonl",
-                           chunk_size=s.gen_batch_size, description="select: sample")
+                           chunk_size=4 * s.gen_batch_size, description="select: sample")
     verdicts = grade_stage(samples, problems, out_dir / "verdicts.jsonl",
                            sandbox_config=SandboxConfig(timeout_s=cfg.timeout_s),
                            description="select: grade")
