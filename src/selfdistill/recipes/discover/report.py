@@ -87,7 +87,7 @@ def _seconds_sections(summary: dict[str, Any], pct: int) -> list[str]:
     from selfdistill.evaluation.report import markdown_table
 
     ms = summary["methods"]
-    rows = [[f"{t:.0f}", *[_curve_cell(*v["seconds_curve"][i][1:]) for v in ms.values()]]
+    rows = [[f"{t:.3g}", *[_curve_cell(*v["seconds_curve"][i][1:]) for v in ms.values()]]
             for i, t in enumerate(summary["seconds_ts"])]
     split = [[m, f"{v['seconds_per_attempt']:.2f}",
               *[f"{v['seconds_split'][k]:.2f}" for k in ("sample", "grade", "update")]]
