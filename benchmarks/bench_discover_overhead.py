@@ -7,7 +7,9 @@ one SDPO update (student + EMA-teacher scoring of the B answers, backward, AdamW
 a best-of-k step = sample B + grade B. Reported:
 
 - steady state: median seconds per attempt over SDPO steps that took an update vs the
-  median over best-of-k steps (the target: <= 1.3x);
+  median over best-of-k steps (no target: the earlier <= 1.3x target is retired; what
+  matters is which method discovers more for the same seconds, which discover-bench's
+  equal-compute curves measure -- this benchmark says where the time goes);
 - whole runs: total seconds / attempts (the last SDPO batch takes no update);
 - the split of an SDPO step (sample / grade / update) and tokens sampled per attempt,
   because SDPO's updated weights change answer lengths, hence sampling time.
@@ -128,12 +130,12 @@ def main() -> None:
                                "sdpo": tokens(steps["sdpo"])},
         "per_step_best_of_k": plain, "per_step_sdpo": sdpo,
     }
-    verdict = "OK" if ratio <= 1.3 else "ABOVE TARGET 1.3"
     print(f"best_of_k: {med_plain:.3f} s/attempt (median of {len(plain)} steps)")
     print(f"sdpo     : {med_sdpo:.3f} s/attempt (median of {len(sdpo)} steps with an update): "
           f"sample {split['sample']:.3f} + grade {split['grade']:.3f} + update "
           f"{split['update']:.3f}")
-    print(f"steady-state ratio {ratio:.2f}x [{verdict}]; whole-run ratio {run_ratio:.2f}x "
+    print(f"steady-state ratio {ratio:.2f}x (for the same seconds best-of-k makes {ratio:.2f}x "
+          f"the attempts); whole-run ratio {run_ratio:.2f}x "
           f"(the last batch takes no update); tokens/attempt best_of_k "
           f"{out['tokens_per_attempt']['best_of_k']:.0f} vs sdpo "
           f"{out['tokens_per_attempt']['sdpo']:.0f}")

@@ -44,7 +44,7 @@ class FakeSampler:
     """Returns 'ok' at the given global attempt indices (1-based), 'bad' elsewhere."""
 
     def __init__(self, ok: set[int]):
-        self.ok, self.used, self.calls = ok, 0, []
+        self.ok, self.used, self.calls, self.many_calls = ok, 0, [], []
 
     def __call__(self, chat, n, seed):
         self.calls.append((len(chat), n, seed))
@@ -53,6 +53,15 @@ class FakeSampler:
             self.used += 1
             text = "ok" if self.used in self.ok else f"bad{self.used}"
             out.append(Completion(text=text, token_ids=[1, 2, 3]))
+        return out
+
+    def many(self, chats, seed):
+        """One answer per chat (multi-turn conversations)."""
+        self.many_calls.append(([len(c) for c in chats], seed))
+        out = []
+        for _ in chats:
+            out += self(CHAT, 1, seed)
+            self.calls.pop()
         return out
 
 
@@ -81,6 +90,7 @@ def run(method, ok, budget=12, batch=4, seed=0, stop=True):
 
     r = run_discovery(method, CHAT, budget=budget, batch=batch, seed=seed, sample=sampler,
                       grade=grade, feedback=feedback, update=update, context=context,
+                      sample_many=sampler.many,
                       stop_at_success=stop, problem_id="p", on_step=steps.append)
     return r, sampler, updates, contexts, steps
 
@@ -127,12 +137,41 @@ def test_stop_at_success_false_keeps_training_with_successes_in_the_batch():
     assert updates[0] == [False, True, False, False]  # the sibling solution reaches SDPO
 
 
-def test_multiturn_context_grows_with_every_attempt():
+def test_multiturn_one_attempt_per_turn_in_each_of_b_conversations():
     r, sampler, updates, contexts, steps = run("multiturn", ok={11})
     assert r.attempt_index == 11 and not updates
-    assert contexts == [0, 4, 8]
-    assert [c[0] for c in sampler.calls] == [2, 2 + 8, 2 + 16]
-    assert steps[1]["context_kept"] == 4
+    assert contexts == [0] * 4 + [1] * 4 + [2] * 4  # each conversation: its own turns
+    # step 1: the bare prompt, B samples (the same draw as the other methods' first batch);
+    # then one sample per conversation of prompt + one (answer, feedback) pair per turn
+    assert sampler.calls == [(2, 4, step_seed(0, 0))]
+    assert sampler.many_calls == [([4] * 4, step_seed(0, 1)), ([6] * 4, step_seed(0, 2))]
+    assert steps[1]["context_kept"] == [1, 1, 1, 1]
+    assert [a["index"] for a in steps[2]["attempts"]] == [9, 10, 11, 12]
+
+
+def test_multiturn_conversation_sees_only_its_own_attempts():
+    seen = []
+
+    def context(history):
+        from selfdistill.recipes.discover.multiturn import MultiturnContext
+
+        seen.append([a.answer for a in history])
+        return MultiturnContext(CHAT + [{"role": "assistant", "content": a.answer}
+                                        for a in history], len(history), 0, 0)
+
+    sampler = FakeSampler(set())
+    run_discovery("multiturn", CHAT, budget=6, batch=3, seed=0, sample=sampler, grade=grade,
+                  feedback=feedback, context=context, sample_many=sampler.many)
+    assert seen[3:] == [["bad1"], ["bad2"], ["bad3"]]  # conversation j: its attempt j only
+
+
+def test_seconds_to_success_counts_the_steps_up_to_the_success():
+    r, *_ = run("sdpo", ok={7})
+    assert r.seconds_to_success is not None
+    assert r.seconds_to_success == pytest.approx(r.seconds_sample + r.seconds_grade
+                                                 + r.seconds_update)
+    r, *_ = run("sdpo", ok=set())
+    assert r.seconds_to_success is None
 
 
 def test_seeds_change_sampling_seeds():

@@ -80,9 +80,62 @@ def test_methods_share_the_first_batch(disc):
         recs: list[dict] = []
         disc.run(m, problem, 3, on_step=recs.append)
         first[m] = [a["text"] for a in recs[0]["attempts"]]
-        if m == "multiturn" and len(recs) > 1:
-            assert recs[1]["context_kept"] + recs[1]["context_dropped"] == 2
+        if m == "multiturn" and len(recs) > 1:  # one attempt per turn per conversation
+            assert [k + d for k, d in zip(recs[1]["context_kept"], recs[1]["context_dropped"],
+                                          strict=True)] == [1, 1]
     assert first["sdpo"] == first["best_of_k"] == first["multiturn"]
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_baselines_after_an_sdpo_run_sample_from_the_initial_weights(tiny_model_dir, method):
+    """The runs of a (problem, seed) share initial weights whatever the fine-tuning method:
+    a baseline run after an sdpo run draws exactly what it drew before it."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cfg = tiny_cfg()
+    cfg.optim.method, cfg.optim.lr = method, 5e-2
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    d = Discoverer(cfg, model=AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                   tokenizer=tok)
+    problem = find_problem("builtin/easy-clamp")
+
+    def texts(m: str) -> list[str]:
+        recs: list[dict] = []
+        d.run(m, problem, 0, on_step=recs.append)
+        return [a["text"] for r in recs for a in r["attempts"]]
+
+    init = {n: p.detach().clone() for n, p in d.model.named_parameters()}
+    before = {m: texts(m) for m in ("best_of_k", "multiturn")}
+    r = d.run("sdpo", problem, 0)
+    assert r.updates == 1 and not r.solved
+    trained = {n: p.detach().clone() for n, p in d.model.named_parameters()}
+    assert any(not torch.equal(init[n], trained[n]) for n in init)  # SDPO moved the weights
+    chat = [{"role": "user", "content": "hi"}]
+    # The test has teeth: the trained weights draw something else than the initial ones.
+    drawn = d._sampler(adapter=True)(chat, 2, 7)
+    d.restore_initial_weights(0)
+    assert [c.text for c in drawn] != [c.text for c in d._sampler(adapter=True)(chat, 2, 7)]
+    d.run("sdpo", problem, 0)  # trained weights again, then the baselines
+    for m in ("best_of_k", "multiturn"):
+        assert texts(m) == before[m], m
+    if method == "full":
+        assert all(torch.equal(init[n], p) for n, p in d.model.named_parameters())
+
+
+def test_select_hard_samples_the_initial_weights_through_the_real_generator(disc, tmp_path):
+    from selfdistill.recipes.discover.select import select_hard
+
+    cfg = tiny_cfg()
+    cfg.select.pool, cfg.select.n, cfg.select.k = ["builtin:dev?difficulty=easy&limit=2"], 3, 2
+    disc.cfg = cfg
+    try:
+        selection, chosen = select_hard(disc.base_generator(), cfg, tmp_path)
+    finally:
+        disc.cfg = tiny_cfg()
+    assert [(e.n, e.c) for e in selection.estimates] == [(3, 0), (3, 0)]  # a random model
+    assert len(chosen) == 2 and selection.very_hard == selection.chosen
+    rows = [json.loads(x) for x in (tmp_path / "select" / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and all(r["n_tokens"] <= 8 for r in rows)
 
 
 # ------------------------------------------------------------------------------- slow

@@ -4,7 +4,8 @@ multi-turn baselines.
 config.py (settings, seeds) -> loop.py (one run: sample, grade, stop or update) ->
 model.py (the real sampler, grader and SDPO update) -> runner.py (resumable units,
 `discover` / `discover-bench`) -> curves.py (discovery@k with CIs) -> report.py;
-cli.py holds the typer commands and multiturn.py the in-context baseline's chat.
+cli.py holds the typer commands, multiturn.py the in-context baseline's chat and
+select.py `--select-hard` (the pool's problems that are hard for the model).
 """
 
 from selfdistill.recipes.discover.config import (

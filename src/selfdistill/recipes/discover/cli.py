@@ -119,21 +119,34 @@ def discover_bench_cmd(
     recipe: str = _RECIPE,
     report_only: bool = typer.Option(False, "--report-only", help="Sample nothing: write "
                                      "the report from the runs already finished."),
+    select_hard: str = typer.Option(None, "--select-hard", help="Run on the problems of "
+                                    "this pool that are hard for the model (pass@k < "
+                                    "threshold, select.* settings), e.g. "
+                                    "'builtin:dev+humaneval?limit=20+mbpp:FILE?limit=20'."),
+    stop_after: float = typer.Option(None, "--stop-after-minutes", help="Start no new run "
+                                     "after this many minutes (re-run to continue)."),
 ) -> None:
-    """Compare sdpo, best-of-k and multi-turn discovery: discovery@k curves with CIs, plot."""
+    """Compare sdpo, best-of-k and multi-turn discovery: curves vs attempts and seconds, CIs."""
     from selfdistill.evaluation.stages import console
     from selfdistill.recipes.discover import run_discover_bench
+    from selfdistill.recipes.discover.select import parse_pool
 
     cfg = _build_cfg(recipe, overrides, {
         "problems": problems, "limit": limit, "methods": methods, "model": model,
         "budget": budget, "batch": batch, "seeds": seeds, "run_dir": run_dir, "lr": lr,
         "temperature": temperature, "max_new_tokens": max_new_tokens})
+    if select_hard is not None:  # set directly: pool specs may hold commas and '='
+        cfg.select.pool = parse_pool(select_hard)
+    if stop_after is not None:
+        cfg.stop_after_minutes = stop_after
     if run_dir is None and cfg.run_dir == "runs/discover":
         cfg.run_dir = "runs/discover-bench"
     report, summary = run_discover_bench(cfg, report_only=report_only)
     for m, v in summary["methods"].items():
         k, mean, lo, hi = v["curve"][-1]
+        t, tm, tlo, thi = v["seconds_curve"][-1]
         a = v["attempts"]
-        console.print(f"{m}: discovery@{k} {100 * mean:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}], "
+        console.print(f"{m}: discovery@{k} {100 * mean:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]; "
+                      f"within {t:.0f}s {100 * tm:.1f}% [{100 * tlo:.1f}, {100 * thi:.1f}]; "
                       f"solved {a['solved']}/{a['runs']} runs")
     console.print(f"[green]report:[/] {report.resolve()}")

@@ -42,6 +42,25 @@ class DiscoverMultiturnConfig:
 
 
 @dataclass
+class DiscoverSelectConfig:
+    """`--select-hard POOL`: the problems that are hard *for this model* (select.py).
+
+    pass@k is estimated with the unbiased estimator from n >= k samples per pool problem
+    (with n == k it is binary: any success or none, so n should exceed k; its resolution
+    is set by n: see docs/discover.md).
+    """
+
+    pool: list[str] = field(default_factory=list)  # problem specs; empty: use `problems`
+    n: int = 256  # samples per pool problem
+    k: int = 64  # the paper: pass@64
+    threshold: float = 0.5  # keep pass@k < threshold (the paper's hard subset)
+    very_hard: float = 0.03  # reported separately: pass@k < very_hard
+    max_problems: int | None = None  # cap on the chosen problems (order below)
+    order: str = "pool"  # pool: pool order; estimate: highest estimate under the threshold first
+    seed: int = 12345  # sampling seed of the selection samples (not the runs' seeds)
+
+
+@dataclass
 class DiscoverReportConfig:
     """discovery@k curves: which k, bootstrap confidence level and resamples."""
 
@@ -72,6 +91,8 @@ class DiscoverConfig:
     optim: DiscoverOptimConfig = field(default_factory=DiscoverOptimConfig)
     multiturn: DiscoverMultiturnConfig = field(default_factory=DiscoverMultiturnConfig)
     report: DiscoverReportConfig = field(default_factory=DiscoverReportConfig)
+    select: DiscoverSelectConfig = field(default_factory=DiscoverSelectConfig)
+    stop_after_minutes: float | None = None  # start no new run after this (resume later)
     credit: CreditLogConfig = field(default_factory=CreditLogConfig)  # analysis/credit.py
 
 
@@ -104,9 +125,25 @@ def validate(cfg: DiscoverConfig) -> None:
         raise UserError("report.conf must lie in (0, 1) and report.n_boot be >= 1.")
     if any(k < 1 or k > cfg.budget for k in cfg.report.ks):
         raise UserError("every report.ks value must lie in 1..budget.")
+    _validate_select(cfg.select)
+    if cfg.stop_after_minutes is not None and cfg.stop_after_minutes <= 0:
+        raise UserError("stop_after_minutes must be > 0.")
     mt = cfg.multiturn.max_context_tokens
     if mt is not None and mt <= s.max_new_tokens:
         raise UserError("multiturn.max_context_tokens must exceed sampling.max_new_tokens.")
+
+
+def _validate_select(sel: DiscoverSelectConfig) -> None:
+    """The selection's sample count, k and thresholds make sense."""
+    if sel.k < 1 or sel.n < sel.k:
+        raise UserError(f"select: need 1 <= k <= n (pass@{sel.k} from {sel.n} samples is not "
+                        "estimable); use n > k for a non-binary estimate.")
+    if not 0 < sel.very_hard <= sel.threshold <= 1:
+        raise UserError("select: need 0 < very_hard <= threshold <= 1.")
+    if sel.order not in ("pool", "estimate"):
+        raise UserError("select.order must be pool or estimate.")
+    if sel.max_problems is not None and sel.max_problems < 1:
+        raise UserError("select.max_problems must be >= 1.")
 
 
 def step_seed(seed: int, step: int) -> int:

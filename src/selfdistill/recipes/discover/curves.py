@@ -33,6 +33,45 @@ def _times(results: Sequence[RunResult]) -> np.ndarray:
                      for r in results])
 
 
+def _seconds(results: Sequence[RunResult]) -> np.ndarray:
+    """Seconds to the first success (inf if unsolved); rows written before the field
+    existed fall back to the run's whole time (sdpo/multiturn stop at the success)."""
+    return np.array([np.inf if not r.solved else
+                     float(r.seconds if r.seconds_to_success is None else r.seconds_to_success)
+                     for r in results])
+
+
+def seconds_per_attempt(results: Sequence[RunResult]) -> float:
+    """Sample + grade + update seconds per attempt over a method's runs."""
+    spent = sum(r.seconds_sample + r.seconds_grade + r.seconds_update for r in results)
+    return spent / max(1, sum(r.attempts_used for r in results))
+
+
+def seconds_horizon(by_method: dict[str, Sequence[RunResult]], budget: int) -> float:
+    """Equal-compute horizon: the shortest of the methods' times to spend the budget K
+    (seconds per attempt x K). Past it a cheaper method had budget left unused."""
+    return min(seconds_per_attempt(rs) * budget for rs in by_method.values())
+
+
+def seconds_curve_with_ci(results: Sequence[RunResult], ts: Sequence[float],
+                          conf: float = 0.90, n_boot: int = 2000, seed: int = 0
+                          ) -> list[tuple[float, float, float, float]]:
+    """(t, mean, lo, hi): the fraction of runs solved within t seconds (metrics.discovery_at_k
+    on seconds), percentile bootstrap over runs. Every method, best_of_k included, is
+    counted by its runs' measured times (no estimator exists for seconds)."""
+    from selfdistill.evaluation.metrics import discovery_at_k
+
+    t = _seconds(results)
+    mean = discovery_at_k(list(t), ts)
+    ind = np.stack([t <= x for x in ts], axis=1).astype(float)
+    boots = ind[np.random.default_rng(seed).integers(0, len(t), size=(n_boot, len(t)))
+                ].mean(axis=1)
+    lo = np.quantile(boots, (1 - conf) / 2, axis=0)
+    hi = np.quantile(boots, 1 - (1 - conf) / 2, axis=0)
+    return [(float(x), float(m), float(a), float(b)) for x, m, a, b in zip(ts, mean, lo, hi,
+                                                                           strict=True)]
+
+
 def best_of_k_curve(results: Sequence[RunResult], ks: Sequence[int]) -> np.ndarray:
     """Mean over problems of the unbiased pass@k of each problem's pooled samples (all seeds)."""
     from selfdistill.evaluation.metrics import best_of_k_discovery_mean
@@ -105,13 +144,24 @@ def summarize_results(results: Sequence[RunResult], methods: Sequence[str], budg
     by_method = {m: rs for m, rs in by_method.items() if rs}
     out: dict[str, Any] = {"budget": budget, "batch": batch, "ks": ks, "conf": conf,
                            "methods": {}, "problems": {}}
+    horizon = seconds_horizon(by_method, budget) if by_method else 0.0
+    out["seconds_horizon"] = horizon
+    out["seconds_ts"] = [round(horizon * i / 8, 3) for i in range(1, 9)]
     for m, rs in by_method.items():
+        full = seconds_per_attempt(rs) * budget  # this method's time for the whole budget
+        plot_ts = [full * i / 48 for i in range(1, 49)]
         out["methods"][m] = {
             "curve": curve_with_ci(m, rs, ks, conf, n_boot),
             "plot_curve": curve_with_ci(m, rs, plot_ks, conf, min(n_boot, 500)),
+            "seconds_curve": seconds_curve_with_ci(rs, out["seconds_ts"], conf, n_boot),
+            "plot_seconds_curve": seconds_curve_with_ci(rs, plot_ts, conf, min(n_boot, 500)),
             "attempts": attempts_summary(rs, budget, conf, n_boot),
             "wall_seconds_per_attempt": sum(r.seconds for r in rs)
             / max(1, sum(r.attempts_used for r in rs)),
+            "seconds_per_attempt": seconds_per_attempt(rs),
+            "seconds_split": {k: sum(getattr(r, f"seconds_{k}") for r in rs)
+                              / max(1, sum(r.attempts_used for r in rs))
+                              for k in ("sample", "grade", "update")},
         }
     pids = sorted({r.problem_id for r in results})
     for pid in pids:

@@ -1,8 +1,10 @@
 """The discovery loop of one (method, problem, seed) run: sample B, grade, stop or update.
 
 Methods differ only in what they plug in: sdpo an update (one SDPO step on the batch),
-multiturn a context (the prompt plus past attempts and their feedback), best_of_k neither
-and it never stops early. The loop itself touches no model: recipes/discover/model.py
+multiturn a context, best_of_k neither and it never stops early. multiturn runs B
+conversations side by side, one attempt per turn each: conversation j's step-s chat is
+the prompt plus its own past attempts and their feedback (FIFO window), and its attempt
+is attempt s*B + j + 1. The loop itself touches no model: recipes/discover/model.py
 supplies the real sampler, grader and update; tests supply fakes.
 """
 
@@ -38,6 +40,9 @@ class RunResult:
     seconds_sample: float = 0.0
     seconds_grade: float = 0.0
     seconds_update: float = 0.0
+    # sample + grade + update seconds up to and including the step holding the first
+    # success (the whole step: its B attempts are sampled together); None if unsolved
+    seconds_to_success: float | None = None
     solution: str | None = None  # the first accepted program
 
     def to_dict(self) -> dict[str, Any]:
@@ -52,6 +57,7 @@ class RunResult:
 
 
 SampleFn = Callable[[Chat, int, int], list[Completion]]  # (chat, n, seed) -> completions
+SampleManyFn = Callable[[list[Chat], int], list[Completion]]  # (chats, seed) -> one per chat
 GradeFn = Callable[[list[str]], list[Any]]  # answer texts -> Verdicts (passed, status)
 FeedbackFn = Callable[[Any], str]
 UpdateFn = Callable[[Chat, list[Completion], list[Any], list[str]], dict[str, float]]
@@ -70,6 +76,7 @@ def run_discovery(
     feedback: FeedbackFn,
     update: UpdateFn | None = None,
     context: ContextFn | None = None,
+    sample_many: SampleManyFn | None = None,
     stop_at_success: bool = True,
     problem_id: str = "",
     code_of: Callable[[str], str | None] | None = None,
@@ -77,28 +84,29 @@ def run_discovery(
 ) -> RunResult:
     """One run of a method on one problem: sample B, grade, stop or update, until the budget.
 
-    update (sdpo) is called after a batch without a stopping success while budget remains;
-    context (multiturn) builds each step's chat from the past attempts. on_step receives
-    each step's record (for the JSONL log).
-    """
-    _check_plugins(method, update, context)
+    update (sdpo): after a batch without a stopping success while budget remains. context
+    (multiturn): a conversation's chat from its past attempts; sample_many: one answer
+    per chat. on_step: each step's record (the JSONL log)."""
+    _check_plugins(method, update, context, sample_many)
     stops = stop_at_success and method != "best_of_k"
-    t_run = time.perf_counter()
-    used = n_correct = steps = updates = 0
+    t_run, used, n_correct, steps, updates = time.perf_counter(), 0, 0, 0, 0
     first: int | None = None
+    t_first: float | None = None  # seconds to the first success
     solution: str | None = None
-    history: list[PastAttempt] = []
+    histories: list[list[PastAttempt]] = [[] for _ in range(batch)]  # multiturn: per conversation
     secs = {"sample": 0.0, "grade": 0.0, "update": 0.0}
     while used < budget:
         b = min(batch, budget - used)
-        chat, ctx_info = _step_chat(prompt_chat, context if method == "multiturn" else None,
-                                    history)
-        comps, verdicts, fbs, rec = _attempt_batch(sample, grade, feedback, chat, b,
+        chats, ctx_info = _step_chats(prompt_chat, context if method == "multiturn" else None,
+                                      histories[:b])
+        draw = _draw(sample, sample_many, prompt_chat, chats, b)
+        comps, verdicts, fbs, rec = _attempt_batch(draw, grade, feedback, b,
                                                    step_seed(seed, steps), used, secs)
         rec.update({"method": method, "problem_id": problem_id, "seed": seed, **ctx_info})
         j = rec["first_success_in_batch"]
         if j is not None and first is None:
             first = used + j
+            t_first = sum(secs.values())
             solution = code_of(comps[j - 1].text) if code_of else comps[j - 1].text
         rec["attempt_index"] = first
         n_correct += rec["n_correct"]
@@ -108,12 +116,13 @@ def run_discovery(
         done = (stops and first is not None) or used >= budget
         if method == "sdpo" and not done:
             t3 = time.perf_counter()
-            rec["metrics"] = update(chat, comps, verdicts, fbs)  # type: ignore[misc]
+            rec["metrics"] = update(chats[0], comps, verdicts, fbs)  # type: ignore[misc]
             rec["seconds_update"] = time.perf_counter() - t3
             secs["update"] += rec["seconds_update"]
             updates += 1
-        if method == "multiturn":
-            history.extend(PastAttempt(c.text, fb) for c, fb in zip(comps, fbs, strict=True))
+        if method == "multiturn":  # one attempt per turn in each conversation
+            for h, c, fb in zip(histories, comps, fbs, strict=False):
+                h.append(PastAttempt(c.text, fb))
         if on_step is not None:
             on_step(rec)
         if done:
@@ -123,37 +132,52 @@ def run_discovery(
         solved=first is not None, attempt_index=first, attempts_used=used, n_correct=n_correct,
         steps=steps, updates=updates, seconds=time.perf_counter() - t_run,
         seconds_sample=secs["sample"], seconds_grade=secs["grade"],
-        seconds_update=secs["update"], solution=solution,
+        seconds_update=secs["update"], seconds_to_success=t_first, solution=solution,
     )
 
 
-def _step_chat(prompt_chat: Chat, context: ContextFn | None, history: list[PastAttempt]
-               ) -> tuple[Chat, dict[str, Any]]:
-    """This step's chat: the prompt, or (multiturn) the prompt with past attempts, and what
-    the context kept and dropped, for the log."""
+def _step_chats(prompt_chat: Chat, context: ContextFn | None,
+                histories: list[list[PastAttempt]]) -> tuple[list[Chat], dict[str, Any]]:
+    """This step's chats: [the prompt], or (multiturn) one per conversation, the prompt
+    plus its past attempts, with what each context kept and dropped, for the log."""
     if context is None:
-        return prompt_chat, {}
-    mc = context(history)
-    return mc.chat, {"context_kept": mc.kept, "context_dropped": mc.dropped,
-                     "context_length": mc.length}
+        return [prompt_chat], {}
+    mcs = [context(h) for h in histories]
+    return [mc.chat for mc in mcs], {"context_kept": [mc.kept for mc in mcs],
+                                     "context_dropped": [mc.dropped for mc in mcs],
+                                     "context_length": [mc.length for mc in mcs]}
 
 
-def _check_plugins(method: str, update: UpdateFn | None, context: ContextFn | None) -> None:
-    """A known method with what it needs: sdpo an update, multiturn a context."""
+def _draw(sample: SampleFn, sample_many: SampleManyFn | None, prompt_chat: Chat,
+          chats: list[Chat], b: int) -> Callable[[int], list[Completion]]:
+    """seed -> b completions: b samples of one chat, or one sample of each of b chats.
+
+    While every conversation is still the bare prompt (the first step) multiturn draws
+    like the other methods, so the three methods' first batches are the same draw.
+    """
+    if len(chats) == 1 or all(c == prompt_chat for c in chats):
+        return lambda seed: sample(chats[0], b, seed)
+    assert sample_many is not None
+    return lambda seed: sample_many(chats, seed)
+
+
+def _check_plugins(method: str, update: UpdateFn | None, context: ContextFn | None,
+                   sample_many: SampleManyFn | None) -> None:
+    """A known method with what it needs: sdpo an update, multiturn a context + sample_many."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}")
     if method == "sdpo" and update is None:
         raise ValueError("sdpo needs an update function")
-    if method == "multiturn" and context is None:
-        raise ValueError("multiturn needs a context function")
+    if method == "multiturn" and (context is None or sample_many is None):
+        raise ValueError("multiturn needs a context function and sample_many")
 
 
-def _attempt_batch(sample: SampleFn, grade: GradeFn, feedback: FeedbackFn, chat: Chat, b: int,
-                   seed: int, used: int, secs: dict[str, float]
+def _attempt_batch(draw: Callable[[int], list[Completion]], grade: GradeFn,
+                   feedback: FeedbackFn, b: int, seed: int, used: int, secs: dict[str, float]
                    ) -> tuple[list[Completion], list[Any], list[str], dict[str, Any]]:
     """Sample b attempts, grade them, format their feedback; the step's log record."""
     t0 = time.perf_counter()
-    comps = sample(chat, b, seed)
+    comps = draw(seed)
     t1 = time.perf_counter()
     verdicts = grade([c.text for c in comps])
     t2 = time.perf_counter()

@@ -53,13 +53,12 @@ class Discoverer:
         self.window = window
         self.credit: Any = None  # a CreditRecorder set by run_units (analysis/credit.py)
 
-    def reset(self, seed: int) -> tuple[Any, Any]:
-        """Fresh trainable weights (seeded LoRA init or the snapshot), optimiser and teacher."""
+    def restore_initial_weights(self, seed: int) -> None:
+        """The weights every run starts from: a seeded fresh adapter (B = 0, i.e. the base
+        model) under LoRA, the in-memory snapshot of the loaded weights under full FT."""
         import torch
 
         from selfdistill.core.lora import reset_lora
-        from selfdistill.core.optim import make_optimizer
-        from selfdistill.distill.teacher_weights import Teacher
 
         if self._snapshot is None:
             reset_lora(self.model, seed)
@@ -67,6 +66,13 @@ class Discoverer:
             with torch.no_grad():
                 for n, p in self.model.named_parameters():
                     p.copy_(self._snapshot[n].to(p.device, p.dtype))
+
+    def reset(self, seed: int) -> tuple[Any, Any]:
+        """Fresh trainable weights (seeded LoRA init or the snapshot), optimiser and teacher."""
+        from selfdistill.core.optim import make_optimizer
+        from selfdistill.distill.teacher_weights import Teacher
+
+        self.restore_initial_weights(seed)
         opt = make_optimizer(self.model, self.cfg.optim)
         teacher = Teacher(self.model, self.cfg.teacher.kind, self.cfg.teacher.rate)  # type: ignore[arg-type]
         return opt, teacher
@@ -76,14 +82,38 @@ class Discoverer:
         decoding) or with the adapter disabled."""
 
         def sample(chat: Chat, n: int, seed: int) -> list[Completion]:
-            self.model.eval()
-            params = self.cfg.sampling.sampling_params(n, seed, self.cfg.sampling.stop)
-            if adapter or not hasattr(self.model, "disable_adapter"):  # or full fine-tuning
-                return self.gen.generate([chat], params, progress=False)[0]
-            with self.model.disable_adapter():
-                return self.gen.generate([chat], params, progress=False)[0]
+            return self._generate([chat], n, seed, adapter)[0]
 
         return sample
+
+    def _sample_many(self, chats: list[Chat], seed: int) -> list[Completion]:
+        """One answer for each chat (multi-turn conversations), adapter disabled."""
+        return [c[0] for c in self._generate(chats, 1, seed, adapter=False)]
+
+    def _generate(self, chats: list[Chat], n: int, seed: int, adapter: bool
+                  ) -> list[list[Completion]]:
+        """n samples per chat with the discovery sampler, with or without the adapter."""
+        self.model.eval()
+        params = self.cfg.sampling.sampling_params(n, seed, self.cfg.sampling.stop)
+        if adapter or not hasattr(self.model, "disable_adapter"):  # or full fine-tuning
+            return self.gen.generate(chats, params, progress=False)
+        with self.model.disable_adapter():
+            return self.gen.generate(chats, params, progress=False)
+
+    def base_generator(self) -> Any:
+        """A Generator over the initial weights (adapter disabled), for --select-hard."""
+        disc = self
+
+        class _Base:
+            def generate(self, chats: list[Chat], params: Any, *, progress: bool | None = None
+                         ) -> list[list[Completion]]:
+                disc.model.eval()
+                if not hasattr(disc.model, "disable_adapter"):
+                    return disc.gen.generate(chats, params, progress=False)
+                with disc.model.disable_adapter():
+                    return disc.gen.generate(chats, params, progress=False)
+
+        return _Base()
 
     def _update_fn(self, problem: Any, seed: int) -> Callable[..., dict[str, float]]:
         """The sdpo method's update: one SDPO step on the batch just graded (fresh run state)."""
@@ -121,6 +151,9 @@ class Discoverer:
 
         cfg = self.cfg
         chat = build_chat(problem)
+        # Every method starts from the initial weights: after a full-fine-tuning sdpo run
+        # the baselines would otherwise sample from weights trained on this problem.
+        self.restore_initial_weights(seed)
         update = self._update_fn(problem, seed) if method == "sdpo" else None
         context = None
         if method == "multiturn":
@@ -136,6 +169,7 @@ class Discoverer:
             sample=self._sampler(adapter=method == "sdpo"),
             grade=functools.partial(grade_answers, problem, sandbox_config=self.sandbox),
             feedback=format_feedback, update=update, context=context,
+            sample_many=self._sample_many,
             stop_at_success=cfg.stop_at_success, problem_id=problem.id,
             code_of=functools.partial(extract_code, entry_point=problem.entry_point),
             on_step=on_step)

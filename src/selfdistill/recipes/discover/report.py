@@ -33,6 +33,11 @@ def write_report(run_dir: str | Path, summary: dict[str, Any], cfg: DiscoverConf
         run_dir / "discovery_at_k.png", xlabel="attempts k", ylabel="discovery@k (%)",
         title=f"{n_problems} problem(s) x {cfg.seeds} seed(s), B={cfg.sampling.batch} "
               f"({pct}% bootstrap CI)")
+    splot = plot_curves_with_ci(
+        {m: [tuple(p) for p in v["plot_seconds_curve"]] for m, v in ms.items()},
+        run_dir / "discovery_vs_seconds.png", xlabel="wall-clock seconds (sample + grade + "
+        "update)", ylabel="discovered (%)",
+        title=f"equal compute: {n_problems} problem(s) x {cfg.seeds} seed(s) ({pct}% CI)")
     curve_rows, att_rows, prob_headers, prob_rows = _tables(summary)
     s = cfg.sampling
     text = "\n\n".join([
@@ -50,6 +55,9 @@ def write_report(run_dir: str | Path, summary: dict[str, Any], cfg: DiscoverConf
         "bootstrap CIs over runs.",
         markdown_table(["k", *ms], curve_rows),
         f"![discovery@k]({plot.name})",
+        *_seconds_sections(summary, pct),
+        f"![discovery vs seconds]({splot.name})",
+        *_selection_sections(summary, pct),
         "## Attempts to first success",
         "Mean attempt index of the first success among solved runs, and the mean with "
         "unsolved runs counted as the budget (a lower bound on the true mean). best_of_k: "
@@ -68,6 +76,61 @@ def write_report(run_dir: str | Path, summary: dict[str, Any], cfg: DiscoverConf
     append_credit_section(path)  # links to saved token credit (analysis/credit_view.py)
     write_html_report(path)  # report.html beside it (report_html.py)
     return path
+
+
+def _curve_cell(mean: float, lo: float, hi: float) -> str:
+    return "n/a" if math.isnan(mean) else f"{100 * mean:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def _seconds_sections(summary: dict[str, Any], pct: int) -> list[str]:
+    """Equal compute: discovered within t seconds, and where each method's time goes."""
+    from selfdistill.evaluation.report import markdown_table
+
+    ms = summary["methods"]
+    rows = [[f"{t:.3g}", *[_curve_cell(*v["seconds_curve"][i][1:]) for v in ms.values()]]
+            for i, t in enumerate(summary["seconds_ts"])]
+    split = [[m, f"{v['seconds_per_attempt']:.2f}",
+              *[f"{v['seconds_split'][k]:.2f}" for k in ("sample", "grade", "update")]]
+             for m, v in ms.items()]
+    return [
+        "## Equal compute: discovered within t seconds",
+        "Fraction of (problem, seed) runs whose first accepted attempt came within t seconds "
+        "of sample + grade + update time (the whole step holding the success counts; model "
+        "loading excluded); every method by its runs' measured times, best_of_k included. "
+        f"t runs up to the equal-compute horizon {summary['seconds_horizon']:.0f} s: the "
+        "shortest of the methods' times to spend the budget K (past it a cheaper method "
+        f"would have had attempts left). {pct}% percentile bootstrap CIs over runs.",
+        markdown_table(["t (s)", *ms], rows),
+        "Where the time goes (seconds per attempt):",
+        markdown_table(["method", "total", "sample", "grade", "update"], split),
+    ]
+
+
+def _selection_sections(summary: dict[str, Any], pct: int) -> list[str]:
+    """The --select-hard estimates and the very-hard subset's curve (when there is one)."""
+    from selfdistill.evaluation.report import markdown_table
+
+    sel = summary.get("selection")
+    if sel is None:
+        return []
+    k = sel["k"]
+    chosen, very = set(sel["chosen"]), set(sel["very_hard"])
+    rows = [[e["problem_id"], f"{e['c']}/{e['n']}", f"{e['pass_at_k']:.3f}",
+             "very hard" if e["problem_id"] in very else
+             "hard" if e["problem_id"] in chosen else "-"] for e in sel["estimates"]]
+    out = ["## Selection: hard for this model",
+           f"pass@{k} of each pool problem from its selection samples (unbiased estimator); "
+           f"hard: pass@{k} < {sel['threshold']:g}, very hard: < {sel['very_hard_threshold']:g}. "
+           f"{len(chosen)} chosen ({len(very)} very hard) of {len(sel['estimates'])}.",
+           markdown_table(["problem", "passed", f"pass@{k}", "chosen"], rows)]
+    vh = summary.get("very_hard")
+    if vh:
+        vms = vh["methods"]
+        vrows = [[kk, *[_curve_cell(*v["curve"][i][1:]) for v in vms.values()]]
+                 for i, kk in enumerate(vh["ks"])]
+        out += [f"### discovery@k on the very-hard subset ({len(very)} problems, {pct}% CI)",
+                markdown_table(["k", *vms], vrows)]
+    return out
 
 
 def _tables(summary: dict[str, Any]) -> tuple[list[list[Any]], list[list[Any]], list[str],

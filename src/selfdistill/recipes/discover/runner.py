@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -95,30 +96,78 @@ def run_discover_bench(cfg: DiscoverConfig, run_dir: str | Path | None = None,
 
     report_only: no sampling; the report covers the runs already finished (partial).
     """
-    from selfdistill.problems.registry import load_source
-
     validate(cfg)
     run_dir = Path(run_dir or cfg.run_dir)
-    problems = load_source(cfg.problems)
-    if cfg.limit:
-        problems = problems[: cfg.limit]
-    if not problems:
-        raise UserError(f"no problems in {cfg.problems!r}.")
+    started = time.monotonic()
+    lazy = _LazyDiscoverer(discoverer_factory or (lambda: _discoverer(cfg)))
     if not report_only:
         write_run_config(run_dir, cfg, "discover")
-    results = run_units(cfg, problems, run_dir, discoverer_factory=discoverer_factory,
-                        description="discover-bench", report_only=report_only)
+    problems, selection = _bench_problems(cfg, run_dir, lazy, report_only)
+    results = run_units(cfg, problems, run_dir, discoverer_factory=lazy.get,
+                        description="discover-bench", report_only=report_only,
+                        started=started)
     if not results:
         raise UserError(f"no finished runs in {run_dir} to report on.")
     summary = summarize_results(results, cfg.methods, cfg.budget, cfg.sampling.batch,
                                 cfg.report.ks, cfg.report.conf, cfg.report.n_boot)
+    if selection is not None:
+        summary["selection"] = selection.to_dict()
+        very = [r for r in results if r.problem_id in set(selection.very_hard)]
+        if very and len(very) < len(results):
+            summary["very_hard"] = summarize_results(
+                very, cfg.methods, cfg.budget, cfg.sampling.batch, cfg.report.ks,
+                cfg.report.conf, cfg.report.n_boot)
     expected = len(problems) * cfg.seeds * len(cfg.methods)
-    title = f"Test-time discovery on {cfg.problems}"
+    pool = " + ".join(cfg.select.pool)
+    title = (f"Test-time discovery on the hard subset of {pool}" if selection is not None
+             else f"Test-time discovery on {cfg.problems}")
     if len(results) < expected:
         title += f" (partial: {len(results)} of {expected} runs)"
     n_probs = len({r.problem_id for r in results})
     report = write_report(run_dir, summary, cfg, n_probs, title)
     return report, summary
+
+
+class _LazyDiscoverer:
+    """One Discoverer for selection and runs, built the first time something needs it."""
+
+    def __init__(self, factory: Callable[[], Any]):
+        self.factory, self.disc = factory, None
+
+    def get(self) -> Any:
+        """The Discoverer (built on first use)."""
+        if self.disc is None:
+            self.disc = self.factory()
+        return self.disc
+
+    def generate(self, chats: list[Any], params: Any, *, progress: bool | None = None) -> Any:
+        """Selection sampling from the initial weights (loads the model on first use)."""
+        return self.get().base_generator().generate(chats, params, progress=progress)
+
+
+def _bench_problems(cfg: DiscoverConfig, run_dir: Path, lazy: _LazyDiscoverer,
+                    report_only: bool) -> tuple[list[Any], Any]:
+    """The problems to run: the hard subset of select.pool (printed), else cfg.problems."""
+    from selfdistill.evaluation.stages import console
+    from selfdistill.problems.registry import load_source
+
+    if not cfg.select.pool:
+        problems = load_source(cfg.problems)
+        problems = problems[: cfg.limit] if cfg.limit else problems
+        if not problems:
+            raise UserError(f"no problems in {cfg.problems!r}.")
+        return problems, None
+    from selfdistill.recipes.discover.select import select_hard, selection_lines
+
+    if report_only and not (run_dir / "select" / "selection.json").is_file():
+        raise UserError(f"no selection in {run_dir}/select to report on.")
+    selection, problems = select_hard(lazy, cfg, run_dir)
+    for line in selection_lines(selection):
+        console.print(line)
+    if not problems:
+        raise UserError(f"no pool problem has pass@{cfg.select.k} < {cfg.select.threshold:g} "
+                        f"for {cfg.model.spec}: nothing is hard for this model.")
+    return problems, selection
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -177,12 +226,14 @@ def run_units(
     description: str = "discover",
     on_result: Callable[[RunResult], None] | None = None,
     report_only: bool = False,
+    started: float | None = None,
 ) -> list[RunResult]:
-    """Run every (method, problem, seed) not yet in RUN/results.jsonl; return all results.
+    """Run every (method, problem, seed) not yet in RUN/results.jsonl; return the finished.
 
     Finished units are replayed from results.jsonl; an unfinished one restarts from its
     first step (its step log is truncated). The model is loaded only if work remains.
     report_only: run nothing, return the finished units only (a partial report).
+    cfg.stop_after_minutes (from `started`, a time.monotonic()): start no unit after it.
     """
     from selfdistill.core.records import JsonlWriter, read_jsonl
     from selfdistill.evaluation.stages import console, progress_bar
@@ -203,6 +254,7 @@ def run_units(
                       f"finished in {run_dir} (replayed from results.jsonl)")
     if report_only:
         return [done[u] for u in units if u in done]
+    started = time.monotonic() if started is None else started
     if todo:
         from selfdistill.analysis.credit import CreditRecorder
 
@@ -214,6 +266,8 @@ def run_units(
                 task = bar.add_task(description, total=len(units), info="",
                                     completed=len(units) - len(todo))
                 for method, pid, seed in todo:
+                    if _out_of_time(cfg, started, len(done), len(units)):
+                        break
                     bar.update(task, info=f"{method} {pid} seed {seed}")
                     r = _run_unit(disc, run_dir, method, by_id[pid], seed, bar, task)
                     writer.write(r.to_dict())
@@ -223,7 +277,19 @@ def run_units(
                     bar.advance(task)
         finally:
             writer.close()
-    return [done[u] for u in units]
+    return [done[u] for u in units if u in done]
+
+
+def _out_of_time(cfg: DiscoverConfig, started: float, n_done: int, n_units: int) -> bool:
+    """True (and says so) once cfg.stop_after_minutes have passed since `started`."""
+    from selfdistill.evaluation.stages import console
+
+    limit = cfg.stop_after_minutes
+    if limit is None or time.monotonic() - started < 60 * limit:
+        return False
+    console.print(f"stop_after_minutes={limit:g} reached: {n_done} of {n_units} runs finished; "
+                  "run the same command again to continue.")
+    return True
 
 
 
