@@ -15,7 +15,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from selfdistill.recipes.ssd import filter_samples, fit_quadratic, is_stub, sft_examples
+from selfdistill.errors import UserError
+from selfdistill.recipes.ssd import fit_quadratic
+from selfdistill.recipes.ssd_data import (
+    REPETITIVE_ZLIB_RATIO,
+    STUB_RULES,
+    TRUNCATED_POLICIES,
+    check_policy,
+    degenerate_reason,
+    drop_reason,
+    sample_stats,
+    select_samples,
+    sft_examples,
+    zlib_ratio,
+)
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -24,20 +37,58 @@ def _rec(text: str, code: str | None, finish: str = "stop") -> dict:
     return {"text": text, "code": code, "finish_reason": finish, "n_tokens": len(text.split())}
 
 
-def test_only_empty_and_stub_answers_are_dropped() -> None:
+def test_degenerate_rule_drops_empty_loops_placeholders_and_prose_not_short_code() -> None:
+    loop = "```python\n" + "print(1)\n" * 60 + "```"
     recs = [
         _rec("", None),
         _rec("   \n", None),
-        _rec("```python\nreturn 1\n```", "return 1"),  # one-line stub
+        _rec("```python\nreturn 1\n```", "return 1"),  # short: kept (old rule dropped it)
         _rec("```python\ndef f(x):\n    return x + 1\n```", "def f(x):\n    return x + 1"),
-        _rec("def wrong(x):\n    return x - 999", None),  # wrong but not a stub: kept
+        _rec("def wrong(x):\n    return x - 999", None),  # wrong, no fence, code: kept
+        _rec(loop, "print(1)\n" * 60),
+        _rec("```python\ndef f(x):\n    pass\n```", "def f(x):\n    pass"),
+        _rec("I cannot solve this problem, sorry.", None),
     ]
-    kept, dropped = filter_samples(recs, drop_empty=True, drop_stubs=True)
-    assert dropped == {"empty": 2, "stub": 1}
-    assert [r["text"] for r in kept] == [recs[3]["text"], recs[4]["text"]]
-    kept_all, dropped_none = filter_samples(recs, drop_empty=False, drop_stubs=False)
-    assert len(kept_all) == 5 and dropped_none == {"empty": 0, "stub": 0}
-    assert is_stub("pass", None) and not is_stub("a\nb", None)
+    kept, dropped = select_samples(recs, truncated="drop", stub_rule="degenerate")
+    assert dropped == {"empty": 2, "repetitive": 1, "placeholder": 1, "prose": 1}
+    assert [r["text"] for r in kept] == [recs[i]["text"] for i in (2, 3, 4)]
+    _, old = select_samples(recs, truncated="drop", stub_rule="oneline")
+    assert old["stub"] == 2  # the old rule drops the short answer (and the prose)
+    kept_all, dropped_none = select_samples(recs, truncated="keep", stub_rule="none")
+    assert len(kept_all) == 6 and dropped_none == {"empty": 2}
+
+
+def test_truncated_answers_are_dropped_kept_or_flagged() -> None:
+    code = "def f(x):\n    y = x\n    return y"
+    recs = [_rec(f"```python\n{code}\n```", code), _rec(f"```python\n{code}", code, "length")]
+    kept, dropped = select_samples(recs, truncated="drop")
+    assert len(kept) == 1 and dropped == {"truncated": 1}
+    for policy in ("keep", "flag"):
+        kept, dropped = select_samples(recs, truncated=policy)
+        assert dropped == {} and [bool(r.get("truncated")) for r in kept] == [False, True]
+    stats = sample_stats(recs, kept, {}, "flag", "degenerate")
+    assert stats["kept_truncated"] == 1 and stats["truncation_rate"] == 0.5
+    assert stats["policy"] == {"truncated": "flag", "stub_rule": "degenerate"}
+    with pytest.raises(UserError, match="sample.truncated must be one of drop, keep, flag"):
+        check_policy("cut", "degenerate")
+    with pytest.raises(UserError, match="sample.stub_rule"):
+        check_policy("drop", "short")
+
+
+@given(st.text(max_size=400))
+def test_drop_reason_is_total_and_empty_is_always_dropped(text: str) -> None:
+    for truncated in TRUNCATED_POLICIES:
+        for rule in STUB_RULES:
+            reason = drop_reason(_rec(text, None), truncated, rule)
+            assert (reason == "empty") == (not text.strip())
+
+
+def test_repetition_threshold_separates_loops_from_ordinary_code() -> None:
+    ordinary = ("def count_vowels(s):\n    total = 0\n    for ch in s.lower():\n"
+                "        if ch in 'aeiou':\n            total += 1\n    return total\n")
+    assert zlib_ratio(ordinary) > REPETITIVE_ZLIB_RATIO
+    assert zlib_ratio(ordinary + "    x = x + 1\n" * 40) < REPETITIVE_ZLIB_RATIO
+    assert degenerate_reason(ordinary, ordinary) is None
 
 
 def test_sft_examples_mask_the_prompt_and_teach_stopping() -> None:
@@ -104,6 +155,8 @@ def test_sample_survives_sigkill_without_losing_or_duplicating(tiny_model_dir: P
     stats = json.loads((run / "sample" / "stats.json").read_text())
     assert stats["samples"] == 48
     assert stats["kept"] + sum(stats["dropped"].values()) == 48
+    kept = (run / "sample" / "kept.jsonl").read_text().splitlines()
+    assert len(kept) == stats["kept"]
 
 
 @pytest.mark.slow

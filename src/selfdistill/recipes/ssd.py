@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 from pathlib import Path
 from typing import Any
 
@@ -25,46 +24,15 @@ from selfdistill.errors import UserError
 from selfdistill.evaluation.report import fmt_ci, fmt_pct, markdown_table, plot_heatmap
 from selfdistill.evaluation.report_html import write_html_report
 from selfdistill.evaluation.stages import console, sample_stage
+from selfdistill.recipes.ssd_data import (
+    check_policy,
+    sample_stats,
+    select_samples,
+    sft_examples,
+    write_kept,
+)
 
 # ---------------------------------------------------------------- sample
-
-
-def is_stub(text: str, code: str | None) -> bool:
-    """A one-line (or empty) answer: the only thing SSD may drop; correctness is never checked."""
-    body = code if code is not None else text
-    return sum(1 for line in body.splitlines() if line.strip()) <= 1
-
-
-def filter_samples(records: list[dict[str, Any]], drop_empty: bool, drop_stubs: bool
-                   ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Keep every sample except (optionally) empty answers and one-line stubs."""
-    kept, dropped = [], {"empty": 0, "stub": 0}
-    for r in records:
-        if drop_empty and not r["text"].strip():
-            dropped["empty"] += 1
-        elif drop_stubs and is_stub(r["text"], r.get("code")):
-            dropped["stub"] += 1
-        else:
-            kept.append(r)
-    return kept, dropped
-
-
-def sample_stats(records: list[dict[str, Any]], kept: list[dict[str, Any]],
-                 dropped: dict[str, int]) -> dict[str, Any]:
-    """What the synthesized dataset looks like (written to sample/stats.json)."""
-    lengths = sorted(r["n_tokens"] for r in records) or [0]
-
-    def q(p: float) -> int:
-        return lengths[min(len(lengths) - 1, int(p * len(lengths)))]
-
-    return {
-        "samples": len(records), "kept": len(kept), "dropped": dropped,
-        "no_code_rate": sum(r["code"] is None for r in records) / max(len(records), 1),
-        "truncation_rate": sum(r["finish_reason"] == "length" for r in records)
-        / max(len(records), 1),
-        "tokens": {"mean": statistics.fmean(lengths), "p10": q(0.1), "p50": q(0.5),
-                   "p90": q(0.9), "max": lengths[-1]},
-    }
 
 
 def run_sample(cfg: SSDConfig, run_dir: Path) -> dict[str, Any]:
@@ -74,6 +42,7 @@ def run_sample(cfg: SSDConfig, run_dir: Path) -> dict[str, Any]:
     from selfdistill.recipes.evaluate import make_generator
 
     s = cfg.sample
+    check_policy(s.truncated, s.stub_rule)
     problems = load_source(s.source)
     if s.limit:
         problems = problems[: s.limit]
@@ -86,32 +55,18 @@ def run_sample(cfg: SSDConfig, run_dir: Path) -> dict[str, Any]:
     records = sample_stage(gen, problems, params, out / "samples.jsonl",
                            chunk_size=s.batch_size, keep_token_ids=True,
                            description=f"ssd sample T={s.temperature:g}")
-    kept, dropped = filter_samples(records, s.drop_empty, s.drop_stubs)
-    stats = sample_stats(records, kept, dropped)
+    kept, dropped = select_samples(records, s.truncated, s.stub_rule)
+    stats = sample_stats(records, kept, dropped, s.truncated, s.stub_rule)
     write_json_atomic(out / "stats.json", stats)
-    console.print(f"sampled {stats['samples']} answers; kept {stats['kept']} "
-                  f"(dropped {dropped['empty']} empty, {dropped['stub']} one-line stubs); "
-                  f"no code {fmt_pct(stats['no_code_rate'])}, "
+    write_kept(out / "kept.jsonl", kept)
+    why = ", ".join(f"{v} {k}" for k, v in sorted(dropped.items())) or "none"
+    console.print(f"sampled {stats['samples']} answers; kept {stats['kept']} (dropped: {why}; "
+                  f"truncated answers: {s.truncated}); no code {fmt_pct(stats['no_code_rate'])}, "
                   f"truncated {fmt_pct(stats['truncation_rate'])}")
     return stats
 
 
 # ---------------------------------------------------------------- train
-
-
-def sft_examples(records: list[dict[str, Any]], eos_id: int, max_len: int
-                 ) -> list[dict[str, list[int]]]:
-    """(prompt, own answer) as exact token ids, with the loss on answer tokens only."""
-    out = []
-    for r in records:
-        prompt, answer = list(r["prompt_token_ids"]), list(r["token_ids"])
-        if r["finish_reason"] == "stop" and (not answer or answer[-1] != eos_id):
-            answer.append(eos_id)  # teach the model to stop where it stopped
-        ids = (prompt + answer)[:max_len]
-        labels = ([-100] * len(prompt) + answer)[:max_len]
-        if any(x != -100 for x in labels):
-            out.append({"input_ids": ids, "labels": labels})
-    return out
 
 
 def _latest_checkpoint(train_dir: Path) -> str | None:
@@ -165,11 +120,12 @@ def train_sft(model_spec: str, dtype: str, records: list[dict[str, Any]], tc: Tr
 
 def run_train(cfg: SSDConfig, run_dir: Path) -> Path:
     """`ssd train`: SFT on the kept samples of `ssd sample`."""
+    check_policy(cfg.sample.truncated, cfg.sample.stub_rule)
     samples_path = run_dir / "sample" / "samples.jsonl"
     records = read_jsonl(samples_path)
     if not records:
         raise UserError(f"No samples at {samples_path}: run `selfdistill ssd sample` first.")
-    kept, _ = filter_samples(records, cfg.sample.drop_empty, cfg.sample.drop_stubs)
+    kept, _ = select_samples(records, cfg.sample.truncated, cfg.sample.stub_rule)
     return train_sft(cfg.model.spec, cfg.model.dtype, kept, cfg.train, run_dir / "train")
 
 
