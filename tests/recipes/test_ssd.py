@@ -206,3 +206,48 @@ def test_ssd_run_end_to_end_on_the_embedded_model(tmp_path: Path) -> None:
         for t in ("T0.00", "T0.80"):
             assert (run / "eval" / label / t / "verdicts.jsonl").exists()
     assert (run / "pass1_vs_temperature.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["parquet", "prompts"])
+def test_ssd_sample_from_a_parquet_file_and_a_prompt_only_jsonl(tiny_model_dir: Path,
+                                                                tmp_path: Path, fmt: str) -> None:
+    """`selfdistill ssd sample` reads a local parquet file through `datasets` (hf:) and a
+    prompt-only JSONL (prompts:); no tests are needed."""
+    prompts = ["Write a function that reverses a string.", "Write a function that sums a list.",
+               "Write a function that returns the largest of three numbers."]
+    if fmt == "parquet":
+        import datasets
+
+        src = tmp_path / "train.parquet"
+        datasets.Dataset.from_dict({"instruction": prompts, "uid": ["r", "s", "m"]}).to_parquet(
+            str(src))
+        spec, ids = f"hf:{src}?prompt=instruction&id=uid", ["train/r", "train/s", "train/m"]
+    else:
+        src = tmp_path / "mine.jsonl"
+        src.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in prompts))
+        spec, ids = f"prompts:{src}", ["mine/0", "mine/1", "mine/2"]
+    run = tmp_path / "run"
+    res = subprocess.run(
+        _cli("ssd", "sample", f"run_dir={run}", f"model.spec={tiny_model_dir}",
+             f"sample.source={spec}", "sample.n=2", "sample.max_new_tokens=8",
+             "sample.batch_size=4", "sample.truncated=flag", "sample.stub_rule=none"),
+        env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    recs = [json.loads(line) for line in (run / "sample" / "samples.jsonl").open()]
+    assert sorted({r["problem_id"] for r in recs}) == sorted(ids) and len(recs) == 6
+    assert all(r["token_ids"] and r["prompt_token_ids"] for r in recs)
+    stats = json.loads((run / "sample" / "stats.json").read_text())
+    assert stats["policy"] == {"truncated": "flag", "stub_rule": "none"}
+    cut = sum(r["finish_reason"] == "length" and bool(r["text"].strip()) for r in recs)
+    assert stats["kept_truncated"] == cut  # flag keeps every cut answer that has text
+    kept = [json.loads(line) for line in (run / "sample" / "kept.jsonl").open()]
+    assert sum(k["truncated"] for k in kept) == cut
+
+
+def test_bad_data_policy_is_one_line_error(tmp_path: Path) -> None:
+    res = subprocess.run(_cli("ssd", "sample", f"run_dir={tmp_path}/run",
+                              "sample.truncated=cut"), env=_env(tmp_path), capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode != 0 and "sample.truncated must be one of drop, keep, flag" in res.stderr
+    assert "Traceback" not in res.stderr

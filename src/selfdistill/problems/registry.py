@@ -7,10 +7,14 @@ Specs:
     mbpp:FILE                               MBPP jsonl (original) or json (sanitized)
     evalplus:FILE                           EvalPlus-format HumanEval+/MBPP+ JSONL
     jsonl:FILE                              Problem records written by save_problems
+    hf:WHERE                                any Hugging Face dataset: hub id, local
+                                            parquet/jsonl/json/csv/arrow file, save_to_disk dir
+    prompts:FILE                            prompt-only JSONL (no tests: SSD sampling)
 
 Filters go after `?` (`lcb:FILE?release=v6&platform=leetcode&difficulty=hard`) or as
 keyword arguments (keywords win). LCB: release, start, end, platform, difficulty.
-MBPP: split, include_challenge. Every source: difficulty, limit.
+MBPP: split, include_challenge. hf: split, name (hub config) and the field mapping
+prompt, tests, id, entry_point (hf_rows.py); prompts: prompt, id. Every source: limit.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from selfdistill.errors import UserError
+from selfdistill.problems.hf_rows import HF_FILTERS, PROMPT_FILTERS
 from selfdistill.problems.schema import Problem, load_problems_jsonl
 
-SOURCES = ("builtin", "humaneval", "lcb", "mbpp", "evalplus", "jsonl")
-_FILE_SOURCES = ("lcb", "mbpp", "evalplus", "jsonl")
+SOURCES = ("builtin", "humaneval", "lcb", "mbpp", "evalplus", "jsonl", "hf", "prompts")
+_FILE_SOURCES = ("lcb", "mbpp", "evalplus", "jsonl", "prompts")
 _BUILTIN_SPLITS = ("all", "train", "dev", "hard")
 _FILTERS = {
     "builtin": {"difficulty", "limit"},
@@ -34,10 +39,12 @@ _FILTERS = {
     "mbpp": {"split", "include_challenge", "difficulty", "limit"},
     "evalplus": {"limit"},
     "jsonl": {"difficulty", "limit"},
+    "hf": HF_FILTERS,
+    "prompts": PROMPT_FILTERS,
 }
 SPEC_HELP = (
-    "use builtin[:all|train|dev|hard], humaneval, lcb:FILE, mbpp:FILE, evalplus:FILE or "
-    "jsonl:FILE "
+    "use builtin[:all|train|dev|hard], humaneval, lcb:FILE, mbpp:FILE, evalplus:FILE, "
+    "jsonl:FILE, hf:DATASET_OR_FILE or prompts:FILE "
     "(filters after '?', e.g. lcb:FILE?release=v6&platform=leetcode)"
 )
 
@@ -68,6 +75,17 @@ def _builtin(split: str) -> list[Problem]:
     except ImportError as exc:  # pragma: no cover - the built-in set ships with the package
         raise UserError("the built-in problem set is not available in this installation") from exc
     return load_builtin(split)
+
+
+def _load_rows(kind: str, arg: str, opts: dict[str, Any]) -> list[Problem]:
+    """hf: and prompts: sources (hf_rows.py): prompts with an optional field mapping."""
+    from selfdistill.problems.hf_rows import load_hf_dataset, load_prompt_jsonl
+
+    if kind == "prompts":
+        return load_prompt_jsonl(arg, **opts)
+    if not arg:
+        raise UserError("hf needs a dataset: hf:HUB_ID, hf:FILE.parquet or hf:SAVED_DIR")
+    return load_hf_dataset(arg, **opts)
 
 
 def load_source(spec: str, **filters: Any) -> list[Problem]:
@@ -117,6 +135,8 @@ def load_source(spec: str, **filters: Any) -> list[Problem]:
         from selfdistill.problems.evalplus import load_evalplus
 
         problems = load_evalplus(arg)
+    elif kind in ("hf", "prompts"):
+        problems = _load_rows(kind, arg, opts)
     else:
         try:
             problems = load_problems_jsonl(arg)
