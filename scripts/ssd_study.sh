@@ -29,7 +29,10 @@ for t in $TTRAINS; do  # the base model's evaluation is the same for every T_tra
     [[ -e "$ROOT/Ttrain$t/eval/base" ]] || ln -s ../../base-eval "$ROOT/Ttrain$t/eval/base"
 done
 for t in $TTRAINS; do part ssd sample $RECIPE run_dir=$ROOT/Ttrain$t sample.temperature=$t; done
-for t in $TTRAINS; do part ssd train $RECIPE run_dir=$ROOT/Ttrain$t sample.temperature=$t; done
+for t in $TTRAINS; do  # a finished model is never retrained
+    [[ -d "$ROOT/Ttrain$t/train/final" ]] || part ssd train $RECIPE run_dir=$ROOT/Ttrain$t \
+        sample.temperature=$t
+done
 for temps in ${TEMPS:-0.0 0.0,0.8 0.0,0.4,0.8}; do  # greedy first, then one T_eval at a time
     for t in $TTRAINS; do
         part ssd evaluate $RECIPE run_dir=$ROOT/Ttrain$t sample.temperature=$t \

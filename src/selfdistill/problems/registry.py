@@ -13,7 +13,8 @@ Specs:
 
 Filters go after `?` (`lcb:FILE?release=v6&platform=leetcode&difficulty=hard`) or as
 keyword arguments (keywords win). LCB: release, start, end, platform, difficulty.
-MBPP: split, include_challenge. hf: split, name (hub config) and the field mapping
+MBPP: split, include_challenge. builtin and jsonl: kind (test kinds, e.g. kind=assert,call
+keeps the function-writing problems). hf: split, name (hub config) and the field mapping
 prompt, tests, id, entry_point (hf_rows.py); prompts: prompt, id. Every source: limit.
 """
 
@@ -33,12 +34,12 @@ SOURCES = ("builtin", "humaneval", "lcb", "mbpp", "evalplus", "jsonl", "hf", "pr
 _FILE_SOURCES = ("lcb", "mbpp", "evalplus", "jsonl", "prompts")
 _BUILTIN_SPLITS = ("all", "train", "dev", "hard")
 _FILTERS = {
-    "builtin": {"difficulty", "limit"},
+    "builtin": {"difficulty", "kind", "limit"},
     "humaneval": {"limit"},
     "lcb": {"release", "start", "end", "platform", "difficulty", "limit"},
     "mbpp": {"split", "include_challenge", "difficulty", "limit"},
     "evalplus": {"limit"},
-    "jsonl": {"difficulty", "limit"},
+    "jsonl": {"difficulty", "kind", "limit"},
     "hf": HF_FILTERS,
     "prompts": PROMPT_FILTERS,
 }
@@ -143,13 +144,22 @@ def load_source(spec: str, **filters: Any) -> list[Problem]:
         except (ValueError, TypeError, KeyError) as exc:
             raise UserError(f"{arg} is not a JSONL file of Problem records ({exc})") from exc
 
+    return _narrow(problems, difficulty, opts.get("kind"), limit)
+
+
+def _narrow(problems: list[Problem], difficulty: Any, kinds: Any, limit: Any) -> list[Problem]:
+    """Keep the named difficulties and test kinds (comma lists), then the first `limit`."""
+    def wanted(value: Any) -> set[str]:
+        items = value.split(",") if isinstance(value, str) else value
+        return {str(d).strip().lower() for d in items}
+
     if difficulty:
-        wanted = (
-            {d.strip().lower() for d in str(difficulty).split(",")}
-            if isinstance(difficulty, str)
-            else set(difficulty)
-        )
-        problems = [p for p in problems if p.difficulty in wanted]
+        problems = [p for p in problems if p.difficulty in wanted(difficulty)]
+    if kinds:
+        unknown = wanted(kinds) - {"assert", "call", "stdio"}
+        if unknown:
+            raise UserError(f"unknown test kind {', '.join(sorted(unknown))}: use assert, call, stdio")
+        problems = [p for p in problems if p.test_kind in wanted(kinds)]
     if limit is not None:
         try:
             n = int(limit)

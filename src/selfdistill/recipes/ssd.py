@@ -162,8 +162,9 @@ def run_evaluate(cfg: SSDConfig, run_dir: Path, ssd_model: str | None = None) ->
         "# SSD report",
         f"Model `{cfg.model.spec}`; training prompts `{cfg.sample.source}` sampled at "
         f"T_train={cfg.sample.temperature:g}, top-k {cfg.sample.top_k}, "
-        f"top-p {cfg.sample.top_p}; {stats.get('kept', '?')} of {stats.get('samples', '?')} "
-        f"answers kept (no correctness filter). Fine-tuning: {cfg.train.method}, lr "
+        f"top-p {cfg.sample.top_p}, at most {cfg.sample.max_new_tokens} tokens; "
+        f"{stats.get('kept', '?')} of {stats.get('samples', '?')} answers kept (no correctness "
+        f"filter). {_data_line(stats)} Fine-tuning: {cfg.train.method}, lr "
         f"{cfg.train.lr:g} -> {cfg.train.lr_end:g} cosine, {cfg.train.epochs:g} epoch(s).",
         f"Benchmark `{cfg.eval.benchmark}`, {len(problems)} problems; evaluation top-k "
         f"{cfg.eval.top_k}, top-p {cfg.eval.top_p} at T > 0, greedy at T = 0. "
@@ -174,7 +175,10 @@ def run_evaluate(cfg: SSDConfig, run_dir: Path, ssd_model: str | None = None) ->
             [["base", f"{base_best.temperature:g}", fmt_ci(base_best.pass1())],
              ["SSD", f"{ssd_best.temperature:g}", fmt_ci(ssd_best.pass1())]]),
         f"Gain (SSD best minus base best, paired over problems): **{100 * gain:+.1f} points**, "
-        f"95% CI [{100 * paired['ci'][0]:+.1f}, {100 * paired['ci'][1]:+.1f}] -> {verdict}.",
+        f"95% CI [{100 * paired['ci'][0]:+.1f}, {100 * paired['ci'][1]:+.1f}] -> {verdict}. "
+        f"Answers cut at the token limit: base {fmt_pct(base_best.truncation_rate)}, SSD "
+        f"{fmt_pct(ssd_best.truncation_rate)} (at their best T_eval).",
+        "**Reading it:** " + _reading_note(paired, base_best, len(problems)),
         "## All temperatures",
         results_table(results, ks),
         f"![pass@1 vs T_eval]({plot.name})",
@@ -193,6 +197,30 @@ def run_evaluate(cfg: SSDConfig, run_dir: Path, ssd_model: str | None = None) ->
                 for label, rs in results.items()},
     })
     return report
+
+
+def _data_line(stats: dict[str, Any]) -> str:
+    """One sentence: the training data's truncation/no-code rates and what the policy dropped."""
+    if not stats:
+        return ""
+    pol = stats.get("policy", {})
+    why = ", ".join(f"{v} {k}" for k, v in sorted(stats.get("dropped", {}).items())) or "none"
+    return (f"Of the sampled answers {fmt_pct(stats['truncation_rate'])} hit the token limit "
+            f"and {fmt_pct(stats['no_code_rate'])} held no code; dropped: {why} (truncated "
+            f"answers: {pol.get('truncated', '?')}, stub rule: {pol.get('stub_rule', '?')}).")
+
+
+def _reading_note(paired: dict[str, Any], base_best: Any, n_problems: int) -> str:
+    """Two sentences: what this evaluation's size can and cannot show."""
+    half = 50 * (paired["ci"][1] - paired["ci"][0])
+    n = base_best.n
+    return (f"With {n_problems} problems and {n} sample(s) per problem and temperature, the "
+            f"paired 95% CI of the gain is about ±{half:.1f} points wide: it can show that "
+            "this regime trains without breaking the model (pass@1, truncation and no-code "
+            "rates stay in range) and would catch a large change, but not a gain of a few "
+            "points. Whether SSD helps needs many more problems and samples (the study in "
+            "docs/results.md) or a larger model; a 135M model fine-tuned for a few optimiser "
+            "steps is expected to move little.")
 
 
 def _sweep_models(cfg: SSDConfig, problems: list[Any], specs: dict[str, str], run_dir: Path
