@@ -191,7 +191,8 @@ def test_ssd_run_end_to_end_on_the_embedded_model(tmp_path: Path) -> None:
     run = tmp_path / "run"
     res = subprocess.run(
         _cli("ssd", "run", "recipes/ssd_cpu.yaml", f"run_dir={run}", "sample.limit=6",
-             "sample.max_new_tokens=64", "train.batch_size=2", "train.grad_accum=1",
+             "sample.max_new_tokens=64", "sample.truncated=keep", "train.batch_size=2",
+             "train.grad_accum=1",
              "eval.limit=4", "eval.temperatures=0.0,0.8", "eval.max_new_tokens=64",
              "train.save_steps=1000"),
         env=_env(tmp_path), capture_output=True, text=True, timeout=900,
@@ -199,6 +200,8 @@ def test_ssd_run_end_to_end_on_the_embedded_model(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr[-3000:]
     report = (run / "report.md").read_text()
     assert "best-tuned base temperature" in report and "SSD" in report
+    assert "truncated answers: keep, stub rule: degenerate" in report  # the data policy
+    assert "Answers cut at the token limit: base" in report and "**Reading it:**" in report
     assert "data:image/png;base64," in (run / "report.html").read_text()  # report_html.py
     results = json.loads((run / "results.json").read_text())
     assert results["paired_gain"]["problems"] == 4
@@ -251,3 +254,18 @@ def test_bad_data_policy_is_one_line_error(tmp_path: Path) -> None:
                          text=True, timeout=120)
     assert res.returncode != 0 and "sample.truncated must be one of drop, keep, flag" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_report_sentences_state_the_policy_and_the_ci_width() -> None:
+    from types import SimpleNamespace
+
+    from selfdistill.recipes.ssd import _data_line, _reading_note
+
+    stats = {"truncation_rate": 0.25, "no_code_rate": 0.05, "dropped": {"truncated": 4, "prose": 1},
+             "policy": {"truncated": "drop", "stub_rule": "degenerate"}}
+    line = _data_line(stats)
+    assert "25.0% hit the token limit" in line and "dropped: 1 prose, 4 truncated" in line
+    assert _data_line({}) == ""
+    note = _reading_note({"gain": 0.0, "ci": [-0.1, 0.05]}, SimpleNamespace(n=2), 40)
+    assert "40 problems and 2 sample(s)" in note and "±7.5 points" in note
+    assert note.count(". ") == 1  # two sentences
