@@ -125,7 +125,8 @@ class Ours:
         if student_only:
             # The identical step with no teacher: no teacher state ("live" holds nothing)
             # and the teacher forward replaced by the detached student scores.
-            import selfdistill.distill.step as sd
+            # The objective looks its teacher scorer up at call time: patch it there.
+            import selfdistill.distill.objective as sd
 
             def no_teacher(model: Any, teacher: Any, mb: Any, st: Any, *a: Any) -> Any:
                 from selfdistill.distill.scoring import TokenScores

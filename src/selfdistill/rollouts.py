@@ -88,8 +88,9 @@ def grade_answers(problem: Any, texts: Sequence[str], sandbox_config: Any = None
 
 
 def grade_completions(problems: Sequence[Any], answers: Sequence[Sequence[Any]],
-                      sandbox_config: Any = None) -> list[list[Any]]:
-    """Verdicts per problem for its answers (Completions or texts), graded in one sandbox batch."""
+                      sandbox_config: Any = None, collect: int = 0) -> list[list[Any]]:
+    """Verdicts per problem for its answers (Completions or texts), graded in one sandbox batch
+    (collect: failing tests kept for the reference feedback, execution.grade)."""
     from selfdistill.execution import grade_many
     from selfdistill.prompts.task import extract_code
 
@@ -98,7 +99,7 @@ def grade_completions(problems: Sequence[Any], answers: Sequence[Sequence[Any]],
 
     items = [(p, extract_code(text(a), p.entry_point))
              for p, answers_p in zip(problems, answers, strict=True) for a in answers_p]
-    flat = grade_many(items, config=sandbox_config)
+    flat = grade_many(items, config=sandbox_config, collect=collect)
     out, i = [], 0
     for answers_p in answers:
         out.append(flat[i : i + len(answers_p)])
@@ -124,13 +125,27 @@ def make_groups(
     verdicts: Sequence[Sequence[Any]],
     feedback_fn: Callable[[Any], str] | None = None,
     reward_fn: Callable[[Any], float] | None = None,
+    feedback_cfg: Any = None,
 ) -> list[Group]:
-    """Groups from generator completions and sandbox Verdicts (one list per problem)."""
-    if feedback_fn is None:
-        from selfdistill.execution import format_feedback
+    """Groups from generator completions and sandbox Verdicts (one list per problem).
 
-        feedback_fn = format_feedback
-    return [make_group(chat, comps, vs, [feedback_fn(v) for v in vs],
+    Feedback: feedback_fn(verdict) if given, else feedback_cfg.render(verdict, truncated)
+    (execution.FeedbackConfig; truncated = the answer stopped at the length limit), else
+    execution.format_feedback.
+    """
+    if feedback_fn is None and feedback_cfg is not None:
+        def text(v: Any, c: Completion) -> str:
+            return feedback_cfg.render(v, truncated=c.finish_reason == "length")
+    else:
+        if feedback_fn is None:
+            from selfdistill.execution import format_feedback
+
+            feedback_fn = format_feedback
+        fn = feedback_fn
+
+        def text(v: Any, c: Completion) -> str:
+            return fn(v)
+    return [make_group(chat, comps, vs, [text(v, c) for v, c in zip(vs, comps, strict=True)],
                        problem_id=getattr(p, "id", ""), reward=reward_fn or "binary")
             for p, chat, comps, vs in zip(problems, chats, completions, verdicts, strict=True)]
 
@@ -144,10 +159,12 @@ def sample_and_grade(
     sandbox_config: Any = None,
     reward: str | Callable[[Any], float] = "binary",
     feedback_fn: Callable[[Any], str] | None = None,
+    feedback_cfg: Any = None,
 ) -> RolloutBatch:
     """Sample params.n answers per problem, extract code, grade in the sandbox: one Group each.
 
-    chats default to prompts.build_chat(problem); feedback_fn to execution.format_feedback.
+    chats default to prompts.build_chat(problem); feedback as in make_groups (feedback_cfg,
+    an execution.FeedbackConfig, also sets how many failing tests the grader keeps).
     """
     from selfdistill.prompts.task import build_chat
 
@@ -155,8 +172,10 @@ def sample_and_grade(
     t0 = time.perf_counter()
     comps = generator.generate(chats, params, progress=False) if problems else []
     t1 = time.perf_counter()
-    verdicts = grade_completions(problems, comps, sandbox_config)
+    collect = feedback_cfg.grade_collect if feedback_cfg is not None and feedback_fn is None else 0
+    verdicts = grade_completions(problems, comps, sandbox_config, collect=collect)
     t2 = time.perf_counter()
     groups = make_groups(problems, chats, comps, verdicts, feedback_fn=feedback_fn,
+                         feedback_cfg=feedback_cfg,
                          reward_fn=reward if callable(reward) else (lambda v: reward_of(v, reward)))
     return RolloutBatch(groups, seconds_generate=t1 - t0, seconds_grade=t2 - t1)

@@ -96,9 +96,12 @@ def test_sdpo_step_lowers_loss_on_the_same_batch(model, tok):
     assert model.training
 
 
-def test_no_context_samples_contribute_zero_gradient(model, tok):
+@pytest.mark.parametrize("reduction,scale", [("token_mean", 1.0), ("seq_mean_token_mean", 0.5)])
+def test_no_context_samples_contribute_zero_gradient(model, tok, reduction, scale):
+    """token_mean: a sample without context changes nothing; the reference's per-sequence
+    mean counts it as a zero (2 sequences, one with context: half the gradient)."""
     teacher = Teacher(model, "ema", rate=0.1)
-    cfg = SDPOLossConfig(support_size=5)
+    cfg = SDPOLossConfig(support_size=5, reduction=reduction)
     teacher_chat = [{"role": "user", "content": "Hint: " + GOOD}]
     a = rollout(tok, BAD, False, FB)
     b = rollout(tok, "nothing useful", False, None)
@@ -109,7 +112,7 @@ def test_no_context_samples_contribute_zero_gradient(model, tok):
     alone = grads(model)
     assert with_b.keys() == alone.keys() and with_b
     for n in alone:
-        torch.testing.assert_close(with_b[n], alone[n])
+        torch.testing.assert_close(with_b[n], alone[n] * scale)
 
 
 def test_grpo_zero_advantage_when_rewards_equal(model, tok):
@@ -154,13 +157,18 @@ def test_hybrid_interpolates_grpo_and_sampled_token_sdpo(model, tok):
         torch.testing.assert_close(grpo[n], hyb1[n])
     # lam = 0: only the SDPO token advantage, i.e. sampled-token SDPO (up to the denominator:
     # hybrid averages over all tokens, sdpo over tokens with a teacher context).
-    hyb0 = g(algorithm="hybrid", lam=0.0, is_clip=None)
-    sdpo = g(algorithm="sdpo", support_size=0, is_clip=None)
+    hyb0 = g(algorithm="hybrid", lam=0.0, is_clip=None, reduction="token_mean")
+    sdpo = g(algorithm="sdpo", support_size=0, is_clip=None, reduction="token_mean")
     flat = [r for gr in groups(tok) for r in gr.rollouts]
     all_tok = sum(len(r.completion_ids) for r in flat)
     ctx_tok = sum(len(r.completion_ids) for r, c in zip(flat, tb.chats, strict=True) if c)
     for n in sdpo:
         torch.testing.assert_close(hyb0[n] * all_tok / ctx_tok, sdpo[n], atol=1e-6, rtol=1e-4)
+    # The reference's per-sequence mean divides both by all sequences: equal gradients.
+    hyb0 = g(algorithm="hybrid", lam=0.0, is_clip=None)
+    sdpo = g(algorithm="sdpo", support_size=0, is_clip=None)
+    for n in sdpo:
+        torch.testing.assert_close(hyb0[n], sdpo[n], atol=1e-6, rtol=1e-4)
 
 
 def test_teacher_equal_to_student_gives_zero_loss_and_ratio_one(model, tok):

@@ -187,7 +187,7 @@ def test_ema_update_math():
     assert teacher.steps == 3
 
 
-@pytest.mark.parametrize("kind", ["ema", "trust_region", "frozen", "live"])
+@pytest.mark.parametrize("kind", ["ema", "trust_region", "trust_region_params", "frozen", "live"])
 def test_swap_restores_student_bit_exactly(kind):
     model = tiny_lora_model(dropout=0.1)
     model.train()
@@ -212,12 +212,16 @@ def test_swap_restores_student_bit_exactly(kind):
 def test_trust_region_and_frozen_weights():
     model = tiny_lora_model()
     init = {n: p.detach().clone() for n, p in trainable(model).items()}
-    tr = Teacher(model, "trust_region", rate=0.25)
+    tr = Teacher(model, "trust_region_params", rate=0.25)
     frozen = Teacher(model, "frozen")
+    logit_tr = Teacher(model, "trust_region", rate=0.25)  # weights(): the initial model
+    assert logit_tr.logit_mix == 0.25 and tr.logit_mix is None
     for s in range(2):
         fake_step(model, seed=s)
         tr.update()
         frozen.update()
+    with logit_tr.weights():
+        assert all(torch.equal(p, init[n]) for n, p in trainable(model).items())
     current = {n: p.detach().clone() for n, p in trainable(model).items()}
     with tr.weights():
         for n, p in trainable(model).items():
@@ -279,7 +283,7 @@ def test_lora_teacher_holds_adapter_copies_only():
     base = n_params_before - adapter
     assert adapter * 10 < base  # the test is meaningful: base >> adapter
     base_ptrs = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    for kind in ("ema", "trust_region", "frozen"):
+    for kind in ("ema", "trust_region", "trust_region_params", "frozen"):
         teacher = Teacher(model, kind)
         assert teacher.stored_numel == adapter
         assert all("lora_" in n for n in teacher._store)
@@ -323,3 +327,35 @@ def test_state_dict_roundtrip_and_validation():
         Teacher(model, "nope")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         Teacher(model, "ema", rate=1.5)
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_trust_region_mixes_logits_of_the_initial_and_current_model(full):
+    """The reference's trust-region teacher: log_softmax(lerp(z_initial, z_current, a)) on
+    the teacher's context, at the student's top-K ids and the tail -- by hand here. With
+    LoRA the LM head is shared (hidden states mixed); full fine-tuning trains the tied
+    head too (two heads, concatenated)."""
+    from selfdistill.distill.objective import SDPOLossConfig, _mixed_teacher_scores, _Sample
+
+    model = tiny_llama(100, 0, max_position_embeddings=64, initializer_range=0.3) if full \
+        else tiny_lora_model()
+    initial = copy.deepcopy(model).eval()
+    teacher = Teacher(model, "trust_region", rate=0.3)
+    fake_step(model, seed=4)
+    current = copy.deepcopy(model).eval()
+    prompt, comp = [5, 6, 7, 8], [9, 10, 11]
+    g = torch.Generator().manual_seed(0)
+    idx = torch.randint(0, 100, (1, 3, 4), generator=g)
+    sample = _Sample(prompt_ids=[1], completion_ids=comp, teacher_ids=prompt, behaviour=None,
+                     adv_seq=0.0, has_ctx=True)
+    got = _mixed_teacher_scores(model, teacher, [sample], idx, SDPOLossConfig(), 0,
+                                torch.device("cpu"))
+    with torch.no_grad():
+        ids = torch.tensor([prompt + comp])
+        z = torch.lerp(initial(input_ids=ids).logits, current(input_ids=ids).logits, 0.3)[0]
+        lp = torch.log_softmax(z[len(prompt) - 1 : -1], -1)
+    torch.testing.assert_close(got.logp_taken[0], lp.gather(-1, torch.tensor(comp)[:, None])[:, 0],
+                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got.support_logp[0], lp.gather(-1, idx[0]), atol=1e-5, rtol=1e-5)
+    rest = lp.clone().scatter(-1, idx[0], -float("inf"))
+    torch.testing.assert_close(got.tail_logp[0], torch.logsumexp(rest, -1), atol=1e-5, rtol=1e-5)

@@ -209,8 +209,8 @@ def _unprivileged_command() -> list[str]:
         "PYTHONDONTWRITEBYTECODE=1", "LANG=C.UTF-8",
         f"PYTHONPATH={REPO / 'src'}",  # this checkout's code, not whatever the venv points at
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-        "-k", "hostile_corpus or leak or fallback or isolation", str(REPO / "tests" / "test_sandbox_hostile.py"),
-        str(REPO / "tests" / "test_sandbox.py"),
+        "-k", "hostile_corpus or leak or fallback or isolation", str(Path(__file__).resolve()),
+        str(Path(__file__).resolve().parent / "test_sandbox.py"),
     ]
     if base.startswith("/root/"):
         # A private mount namespace where /root is an empty tmpfs except for the interpreter.

@@ -35,6 +35,29 @@ def test_gpu_recipe_has_the_paper_settings():
         8, 1e-6, 20, "reverse_kl")
     assert (cfg.teacher.kind, cfg.teacher.rate, cfg.rollout.temperature) == ("ema", 0.01, 1.0)
     assert cfg.rollout.backend == "vllm" and cfg.loss.algorithm == "sdpo"
+    # How the reference trains (lasgroup/SDPO run_sdpo.sh / baseline_grpo.yaml / user.yaml):
+    assert (cfg.loss.ppo_mini_batch_size, cfg.loss.ppo_epochs, cfg.loss.is_clip,
+            cfg.loss.rollout_is_threshold, cfg.loss.reduction) == (
+        1, 1, 2.0, 2.0, "seq_mean_token_mean")
+    assert cfg.model.chat_template_kwargs == {"enable_thinking": False}
+    assert (cfg.feedback.style, cfg.feedback.max_tests, cfg.feedback.max_chars) == (
+        "reference", 2, 2000)
+    _, grpo = load_config(REPO / "recipes" / "sdpo_qwen3_8b_lcb_v6_grpo.yaml")
+    assert (grpo.loss.algorithm, grpo.loss.ppo_mini_batch_size, grpo.loss.clip_ratio_low,
+            grpo.loss.clip_ratio_high, grpo.loss.grpo_scale_by_std) == ("grpo", 8, 0.2, 0.28, False)
+
+
+def test_resolved_gpu_config_names_the_source_of_each_reference_value(capsys):
+    from typer.testing import CliRunner
+
+    from selfdistill.cli.main import app
+
+    out = CliRunner().invoke(app, ["config", str(REPO / "recipes" / "sdpo_qwen3_8b_lcb_v6.yaml")])
+    assert out.exit_code == 0, out.output
+    lines = {ln.split(":")[0].strip(): ln for ln in out.output.splitlines() if ":" in ln}
+    for key in ("ppo_mini_batch_size", "is_clip", "rollout_is_threshold", "reduction",
+                "support_size", "rate", "lr", "n", "chat_template_kwargs", "max_tests"):
+        assert "# ref " in lines[key], lines[key]
 
 
 def test_overrides_and_validation():

@@ -229,7 +229,7 @@ class Session:
             job = {"mode": "stdio", "code": code, "stdin": stdin, "limits": sb.job_limits()}
             with self.out.busy("running"):
                 raw, _ = get_pool(sb).run(job)
-            ok, text = _describe_run(raw, sb.timeout_s)
+            ok, text = describe_run(raw, sb.timeout_s)
         turn.env_feedback = None if ok else f"Running the code in a sandbox gave:\n{text}"
         self.out.info(("[ok] " if ok else "[failed] ") + text)
         return {"ok": ok, "text": text}
@@ -314,7 +314,7 @@ class Session:
         self.close()
 
 
-def _describe_run(raw: dict[str, Any], timeout_s: float) -> tuple[bool, str]:
+def describe_run(raw: dict[str, Any], timeout_s: float) -> tuple[bool, str]:
     """(ok, text) for a plain program run by the sandbox."""
     if "infra_error" in raw:
         return False, f"sandbox error: {raw['infra_error']}"

@@ -69,10 +69,11 @@ def model_info_cmd(spec: str = typer.Argument(DEFAULT_MODEL, help="Alias, dir, .
 def config_cmd(recipe: str = typer.Argument(..., help="A recipe YAML file."),
                overrides: list[str] = typer.Argument(None, help="key=value overrides.")) -> None:
     """Print a recipe's resolved config (exit 2 on an unknown key or a mistyped value)."""
-    from selfdistill.core.config import dump_yaml, load_config
+    from selfdistill.core.config import dump_yaml, load_config, yaml_comments
 
     name, cfg = load_config(recipe, overrides or [])
-    sys.stdout.write(dump_yaml(cfg, name))
+    # The recipe file's end-of-line comments (e.g. where a value comes from) stay on their keys.
+    sys.stdout.write(dump_yaml(cfg, name, comments=yaml_comments(recipe)))
 
 
 # ---------------------------------------------------------------- generate
@@ -401,6 +402,16 @@ def _mount_assist() -> None:
 
 
 _mount_assist()
+
+
+def _mount_agent() -> None:
+    from selfdistill.agent.cli import agent_app
+
+    app.add_typer(agent_app, name="agent",
+                  help="A coding agent in your workspace that learns when you say no (LoRA, local).")
+
+
+_mount_agent()
 app.command("credit")(friendly(credit_cmd))  # cli/credit.py
 
 

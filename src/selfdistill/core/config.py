@@ -8,6 +8,7 @@ back to a default.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 import warnings
@@ -42,10 +43,16 @@ class OptimConfig:
 
 @dataclass
 class ModelConfig:
-    """Which model to load and how."""
+    """Which model to load and how.
+
+    chat_template_kwargs: extra arguments of the tokenizer's chat template wherever a chat
+    is rendered (generation.chat.set_chat_template_kwargs), e.g. {enable_thinking: false}
+    for Qwen3's non-thinking mode.
+    """
 
     spec: str = DEFAULT_MODEL
     dtype: str = "float32"
+    chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -370,12 +377,48 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-def dump_yaml(cfg: Any, recipe: str | None = None) -> str:
-    """The resolved config as YAML, with its recipe name first."""
+def dump_yaml(cfg: Any, recipe: str | None = None,
+              comments: dict[str, str] | None = None) -> str:
+    """The resolved config as YAML, with its recipe name first; comments (dotted key ->
+    text, e.g. yaml_comments of the recipe file) are appended to their keys' lines."""
     d = to_dict(cfg)
     if recipe:
         d = {"recipe": recipe, **d}
-    return yaml.safe_dump(d, sort_keys=False)
+    text = yaml.safe_dump(d, sort_keys=False)
+    if not comments:
+        return text
+    out = []
+    for line, key in zip(text.splitlines(), _dotted_keys(text.splitlines()), strict=True):
+        out.append(f"{line}  # {comments[key]}" if key in comments else line)
+    return "\n".join(out) + "\n"
+
+
+def _dotted_keys(lines: list[str]) -> list[str | None]:
+    """The dotted key each YAML line defines (None for list items, blanks, comments)."""
+    stack: list[tuple[int, str]] = []
+    keys: list[str | None] = []
+    for line in lines:
+        body = line.split(" #", 1)[0] if not line.lstrip().startswith("#") else ""
+        m = re.match(r"^(\s*)([A-Za-z_][\w.-]*):(\s|$)", body)
+        if not m:
+            keys.append(None)
+            continue
+        indent = len(m.group(1))
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, m.group(2)))
+        keys.append(".".join(k for _, k in stack))
+    return keys
+
+
+def yaml_comments(path: str | Path) -> dict[str, str]:
+    """End-of-line comments of a YAML recipe file by dotted key (e.g. loss.is_clip)."""
+    lines = Path(path).read_text().splitlines()
+    out = {}
+    for line, key in zip(lines, _dotted_keys(lines), strict=True):
+        if key is not None and " #" in line:
+            out[key] = line.split(" #", 1)[1].strip().lstrip("#").strip()
+    return out
 
 
 def write_run_config(run_dir: str | Path, cfg: Any, recipe: str) -> Path:

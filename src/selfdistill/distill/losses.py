@@ -20,6 +20,7 @@ from torch import Tensor
 
 Divergence = Literal["reverse_kl", "forward_kl", "jsd"]
 Reduction = Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "sum"]
+REDUCTIONS: tuple[str, ...] = ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "sum")
 
 _MAX_LOG_RATIO = 20.0  # exp(20) ~ 5e8: keeps the ratio finite before clipping
 
@@ -177,6 +178,38 @@ def policy_gradient_loss(
     return loss
 
 
+def ppo_clip_loss(
+    student_logp_taken: Tensor,
+    old_logp_taken: Tensor,
+    advantages: Tensor,
+    mask: Tensor | None = None,
+    *,
+    clip_low: float = 0.2,
+    clip_high: float = 0.28,
+    clip_c: float | None = 3.0,
+    weight: Tensor | None = None,
+) -> Tensor:
+    """Per-token PPO surrogate with dual clip, r = p_theta / p_old (the policy before this batch's updates).
+
+    max(-A r, -A clip(r, 1 - clip_low, 1 + clip_high)), and for A < 0 at most -A clip_c;
+    weight (detached, e.g. the rollout correction p_old / mu) multiplies each token.
+    At r = 1 (the first update of a batch) its gradient is the policy gradient -A grad log p.
+    """
+    adv = advantages.detach()
+    if adv.dim() == student_logp_taken.dim() - 1:
+        adv = adv.unsqueeze(-1)
+    log_r = (student_logp_taken - old_logp_taken.detach()).clamp(-_MAX_LOG_RATIO, _MAX_LOG_RATIO)
+    r = log_r.exp()
+    loss = torch.maximum(-adv * r, -adv * r.clamp(1.0 - clip_low, 1.0 + clip_high))
+    if clip_c is not None:
+        loss = torch.where(adv < 0, torch.minimum(loss, -adv * clip_c), loss)
+    if weight is not None:
+        loss = loss * weight.detach()
+    if mask is not None:
+        loss = torch.where(mask.bool(), loss, torch.zeros_like(loss))
+    return loss
+
+
 def sampled_token_distill_loss(
     student_logp_taken: Tensor,
     teacher_logp_taken: Tensor,
@@ -199,8 +232,10 @@ def reduce_loss(
 ) -> Tensor:
     """Reduce a [B, T] per-token loss to a scalar.
 
-    token_mean: sum over all real tokens / number of real tokens (the paper's choice);
-    seq_mean_token_mean: mean per sequence, then mean over sequences;
+    token_mean: sum over all real tokens / number of real tokens;
+    seq_mean_token_mean: mean per sequence, then mean over sequences (the reference's
+    effective mode: with `denominator` = every sequence of the mini-batch, sequences
+    without loss tokens count as zero);
     seq_mean_token_sum: sum per sequence, then mean over sequences; sum: plain sum.
     Sequences without any real token are not counted.
     denominator overrides the divisor of token_mean / seq_mean_* (e.g. the global token or

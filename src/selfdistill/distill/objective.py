@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,20 +23,27 @@ from torch import Tensor, nn
 from selfdistill.core.distributed import all_reduce_sum
 from selfdistill.core.merged_lora import merged_lora
 from selfdistill.distill.losses import (
+    REDUCTIONS,
     Divergence,
     Reduction,
     categorical_divergence,
     grpo_advantages,
     hybrid_advantages,
     importance_ratio,
-    policy_gradient_loss,
+    ppo_clip_loss,
     reduce_loss,
     sampled_token_distill_loss,
     topk_tail_distill_loss,
     with_tail,
 )
 from selfdistill.distill.prefix_scoring import score_rows
-from selfdistill.distill.scoring import DEFAULT_CHUNK_SIZE, TokenScores, pad_completion_values
+from selfdistill.distill.scoring import (
+    DEFAULT_CHUNK_SIZE,
+    TokenScores,
+    pack_sequences,
+    pad_completion_values,
+    score_tokens_mixed,
+)
 from selfdistill.distill.teacher_weights import Teacher
 from selfdistill.generation.base import Chat
 from selfdistill.generation.chat import chat_token_ids
@@ -57,8 +65,18 @@ class SDPOLossConfig:
         a different knob of the sampling sections.)
     scoring_temperature: temperature of both student and teacher log-probs in the loss
         (YAML `loss.temperature`, its old name, is still read with a warning).
-    is_clip: upper clip of the importance ratio p_theta / mu (mu: the sampler's untempered
-        log-probs, Completion.base_logprobs); None disables the ratio.
+    is_clip: SDPO's upper clip of the detached ratio p_theta / p_old (p_old: the policy
+        before this rollout batch's first update; 1 on the first update); None disables it.
+    rollout_is_threshold: truncation of the rollout correction p_old / mu (mu: the sampler's
+        untempered log-probs, Completion.base_logprobs), per token; None disables it.
+        On the first update both together are min(p_theta / mu, 2), the old single ratio.
+    clip_ratio_low / clip_ratio_high / clip_ratio_c: PPO's clip of p_theta / p_old for
+        grpo and hybrid (r in [1 - low, 1 + high], dual clip c for negative advantages).
+    ppo_mini_batch_size: prompts per optimiser step (sequences: this x G, split across
+        processes); 0 = the whole rollout batch in one step. ppo_epochs: passes over the batch.
+    reduction: how a mini-batch's per-token losses become one number; seq_mean_token_mean
+        (default, the reference's) = token mean per sequence, mean over all sequences of
+        the mini-batch (those without a teacher context or advantage count as zero).
     micro_batch_size: sequences per forward/backward (gradient accumulation within a step).
     """
 
@@ -68,9 +86,15 @@ class SDPOLossConfig:
     support_size: int = 20
     add_tail: bool = True
     is_clip: float | None = 2.0
+    rollout_is_threshold: float | None = 2.0
+    clip_ratio_low: float = 0.2
+    clip_ratio_high: float = 0.28
+    clip_ratio_c: float | None = 3.0
+    ppo_mini_batch_size: int = 0
+    ppo_epochs: int = 1
     lam: float = 0.9
     grpo_scale_by_std: bool = False
-    reduction: Reduction = "token_mean"
+    reduction: Reduction = "seq_mean_token_mean"
     max_grad_norm: float | None = 1.0
     micro_batch_size: int = 8
     # Run a prompt shared by several samples once and reuse its KV cache (student: the G
@@ -94,6 +118,14 @@ class SDPOLossConfig:
             raise ValueError("support_size must be >= 0 and micro_batch_size >= 1")
         if not 0.0 <= self.lam <= 1.0:
             raise ValueError(f"lam must lie in [0, 1], got {self.lam}")
+        if self.reduction not in REDUCTIONS:
+            raise ValueError(f"unknown reduction {self.reduction!r}; use one of {REDUCTIONS}")
+        if self.ppo_mini_batch_size < 0 or self.ppo_epochs < 1:
+            raise ValueError("ppo_mini_batch_size must be >= 0 and ppo_epochs >= 1")
+        if not (0.0 <= self.clip_ratio_low < 1.0 and self.clip_ratio_high >= 0.0):
+            raise ValueError("clip_ratio_low must lie in [0, 1) and clip_ratio_high be >= 0")
+        if self.clip_ratio_c is not None and self.clip_ratio_c <= 1.0:
+            raise ValueError(f"clip_ratio_c must be > 1, got {self.clip_ratio_c}")
 
     # Old YAML names, still read (with a warning) for one release.
     RENAMED = {"top_k": "support_size", "temperature": "scoring_temperature"}
@@ -112,6 +144,9 @@ class _Sample:
     behaviour: list[float] | None
     adv_seq: float  # GRPO advantage of the sample (0 for sdpo)
     has_ctx: bool
+    # log p_old of the completion tokens (the policy before the batch's first update); None
+    # until known: the first update of a batch scores it itself.
+    old_logp: Tensor | None = None
 
 
 def _entropy_topk(logp: Tensor, tail: Tensor) -> Tensor:
@@ -121,13 +156,13 @@ def _entropy_topk(logp: Tensor, tail: Tensor) -> Tensor:
     return -(torch.where(p > 0, p * b, torch.zeros_like(b))).sum(-1)
 
 
-def _prepare(
+def prepare_samples(
     groups: Sequence[Group],
     tokenizer: Any,
     cfg: SDPOLossConfig,
     teacher_chats: Sequence[Chat | None] | None,
 ) -> list[_Sample]:
-    """Flatten groups into samples with teacher prompt ids and GRPO advantages."""
+    """Flatten groups into samples with teacher prompt ids and GRPO advantages (whole batch)."""
     flat = [r for g in groups for r in g.rollouts]
     adv = [0.0] * len(flat)
     if cfg.algorithm != "sdpo":
@@ -160,11 +195,16 @@ def _contributes(s: _Sample, cfg: SDPOLossConfig) -> bool:
     return s.has_ctx or s.adv_seq != 0.0
 
 
-def _in_denominator(s: _Sample, cfg: SDPOLossConfig) -> bool:
-    """Is this sample counted by the loss mean? SDPO: context only; GRPO/hybrid: all."""
-    if not s.completion_ids:
-        return False
-    return s.has_ctx if cfg.algorithm == "sdpo" else True
+def _denominator(samples: Sequence[_Sample], cfg: SDPOLossConfig, device: torch.device) -> float:
+    """The mini-batch's loss divisor over all processes: its loss tokens (token_mean; SDPO
+    counts context tokens only) or ALL its sequences (seq_mean_*: no context = zero)."""
+    if cfg.reduction == "token_mean":
+        local = sum(len(s.completion_ids) for s in samples
+                    if s.completion_ids and (s.has_ctx or cfg.algorithm != "sdpo"))
+    else:
+        local = len(samples)
+    (total,) = all_reduce_sum([float(local)], device)
+    return max(total, 1.0)
 
 
 def accumulate_gradients(
@@ -177,25 +217,35 @@ def accumulate_gradients(
     *,
     backward: Callable[[Tensor], None] | None = None,
 ) -> dict[str, float]:
-    """Forward + backward of the step's loss over micro-batches (grads are added, not zeroed).
+    """Forward + backward of the whole batch as ONE mini-batch (grads are added, not zeroed).
 
     teacher_chats: one per rollout (flattened groups), None = no teacher for that rollout.
     Returns summed statistics (local to this process, denominators global).
     """
-    cfg = loss_cfg
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    samples = prepare_samples(groups, tokenizer, loss_cfg, teacher_chats)
+    return accumulate_samples(model, teacher, samples, loss_cfg, pad_id, backward=backward)
+
+
+def accumulate_samples(
+    model: nn.Module,
+    teacher: Teacher | None,
+    samples: Sequence[_Sample],
+    cfg: SDPOLossConfig,
+    pad_id: int,
+    *,
+    backward: Callable[[Tensor], None] | None = None,
+) -> dict[str, float]:
+    """Forward + backward of one mini-batch's loss over micro-batches (grads are added).
+
+    The divisor covers the mini-batch on every process; samples whose p_old is not yet
+    known take this pass's own (detached) log-probs as p_old (the batch's first update).
+    """
     if cfg.needs_teacher and teacher is None:
         raise ValueError(f"algorithm {cfg.algorithm!r} needs a Teacher")
     backward = backward or (lambda loss: loss.backward())
     device = next(model.parameters()).device
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    samples = _prepare(groups, tokenizer, cfg, teacher_chats)
-
-    # Step-global denominator (all micro-batches, all processes): token or sequence count.
-    den_tokens = sum(len(s.completion_ids) for s in samples if _in_denominator(s, cfg))
-    den_seqs = sum(1 for s in samples if _in_denominator(s, cfg))
-    den_tokens, den_seqs = all_reduce_sum([float(den_tokens), float(den_seqs)], device)
-    denominator = den_tokens if cfg.reduction == "token_mean" else den_seqs
-
+    denominator = _denominator(samples, cfg, device)
     work = [s for s in samples if _contributes(s, cfg)]
     acc = {"loss": 0.0, "adv_sum": 0.0, "adv_abs_sum": 0.0, "kl_sum": 0.0, "kl_tokens": 0.0,
            "ent_sum": 0.0, "ratio_sum": 0.0, "clipped": 0.0, "loss_tokens": 0.0,
@@ -216,11 +266,11 @@ def accumulate_gradients(
             tt = _teacher_scores(model, teacher, mb, st, pad_id, cfg, device)
         t2 = time.perf_counter()
         acc["t_teacher"] += t2 - t1
-        ratio = _ratio(st, mb, cfg, device, acc)
+        w = _weights(st, mb, cfg, device, acc)
         ctx_mask = st.mask & has_ctx[:, None]
         adv_seq = torch.tensor([s.adv_seq for s in mb], device=device, dtype=torch.float32)
-        per_tok, loss_mask, adv_tok = _per_token_loss(st, tt, ctx_mask, adv_seq, ratio, cfg, k)
-        loss = reduce_loss(per_tok, loss_mask, cfg.reduction, denominator=max(denominator, 1.0))
+        per_tok, loss_mask, adv_tok = _per_token_loss(st, tt, ctx_mask, adv_seq, w, cfg, k)
+        loss = reduce_loss(per_tok, loss_mask, cfg.reduction, denominator=denominator)
         _diagnostics(acc, st, tt, adv_tok, loss_mask, ctx_mask, k)
         t3 = time.perf_counter()
         backward(loss)
@@ -230,36 +280,58 @@ def accumulate_gradients(
     return acc
 
 
-def _ratio(st: TokenScores, mb: list[_Sample], cfg: SDPOLossConfig, device: torch.device,
-           acc: dict[str, float]) -> Tensor | None:
-    """The clipped importance ratio p_theta / mu (None when off or a sampler log-prob is
-    missing); its mean and clipped fraction are added to acc."""
+@dataclass
+class _Weights:
+    old: Tensor  # log p_old [B, T]
+    sdpo_ratio: Tensor | None  # min(p_theta / p_old, is_clip), detached
+    rollout: Tensor | None  # min(p_old / mu, rollout_is_threshold), detached
+
+
+def _weights(st: TokenScores, mb: list[_Sample], cfg: SDPOLossConfig, device: torch.device,
+             acc: dict[str, float]) -> _Weights:
+    """p_old, SDPO's clipped ratio and the rollout correction; their means go into acc."""
     mask = st.mask
-    if cfg.is_clip is not None and all(s.behaviour is not None for s in mb):
+    cur = st.logp_taken.detach()
+    old = cur.clone()
+    for i, s in enumerate(mb):
+        n = len(s.completion_ids)
+        if s.old_logp is None:  # first update of the batch: this pass is p_old
+            s.old_logp = cur[i, :n].clone()
+        else:
+            old[i, :n] = s.old_logp.to(device)
+    r = (cur - old).clamp(-20.0, 20.0).exp()
+    sdpo_ratio = None
+    if cfg.algorithm == "sdpo":
+        clipped = r > (cfg.is_clip if cfg.is_clip is not None else float("inf"))
+        if cfg.is_clip is not None:
+            sdpo_ratio = importance_ratio(st.logp_taken, old, cfg.is_clip, mask)
+    else:
+        clipped = (r < 1.0 - cfg.clip_ratio_low) | (r > 1.0 + cfg.clip_ratio_high)
+    rollout = None
+    if cfg.rollout_is_threshold is not None and all(s.behaviour is not None for s in mb):
         mu = pad_completion_values([s.behaviour for s in mb], mask.shape[1]).to(device)
-        ratio = importance_ratio(st.logp_taken, mu, cfg.is_clip, mask)
-        lr_raw = (st.logp_taken - mu).detach().clamp(max=20.0).exp()
-        acc["ratio_sum"] += float(ratio[mask].sum())
-        acc["clipped"] += float(((lr_raw > cfg.is_clip) & mask).sum())
-        return ratio
-    if cfg.is_clip is not None:
-        acc["ratio_sum"] += float(mask.sum())
-    return None
+        rollout = importance_ratio(old, mu, cfg.rollout_is_threshold, mask)
+    eff = (sdpo_ratio if sdpo_ratio is not None else r) * (rollout if rollout is not None else 1.0)
+    acc["ratio_sum"] += float(eff[mask].sum())
+    acc["clipped"] += float((clipped & mask).sum())
+    return _Weights(old, sdpo_ratio, rollout)
 
 
 def _per_token_loss(
     st: TokenScores, tt: TokenScores | None, ctx_mask: Tensor, adv_seq: Tensor,
-    ratio: Tensor | None, cfg: SDPOLossConfig, k: int | None,
+    w: _Weights, cfg: SDPOLossConfig, k: int | None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """(per-token loss, its mask, per-token advantage) of the configured algorithm."""
     if cfg.algorithm == "sdpo":
+        parts = [x for x in (w.sdpo_ratio, w.rollout) if x is not None]
+        weight = parts[0] * parts[1] if len(parts) == 2 else (parts[0] if parts else None)
         if k is not None:
             per_tok = topk_tail_distill_loss(
                 st.support_logp, tt.support_logp, student_tail_logp=st.tail_logp,
                 teacher_tail_logp=tt.tail_logp, divergence=cfg.divergence, alpha=cfg.alpha,
-                add_tail=cfg.add_tail, mask=ctx_mask, ratio=ratio)
+                add_tail=cfg.add_tail, mask=ctx_mask, ratio=weight)
         else:
-            per_tok = sampled_token_distill_loss(st.logp_taken, tt.logp_taken, ctx_mask, ratio)
+            per_tok = sampled_token_distill_loss(st.logp_taken, tt.logp_taken, ctx_mask, weight)
         return per_tok, ctx_mask, (tt.logp_taken - st.logp_taken).detach()
     if cfg.algorithm == "grpo":
         adv_tok = adv_seq[:, None].expand_as(st.logp_taken)
@@ -268,7 +340,10 @@ def _per_token_loss(
         if tt is not None:
             a_sdpo = torch.where(ctx_mask, tt.logp_taken - st.logp_taken.detach(), a_sdpo)
         adv_tok = hybrid_advantages(adv_seq, a_sdpo, cfg.lam)
-    return policy_gradient_loss(st.logp_taken, adv_tok, st.mask, ratio), st.mask, adv_tok
+    per_tok = ppo_clip_loss(st.logp_taken, w.old, adv_tok, st.mask, clip_low=cfg.clip_ratio_low,
+                            clip_high=cfg.clip_ratio_high, clip_c=cfg.clip_ratio_c,
+                            weight=w.rollout)
+    return per_tok, st.mask, adv_tok
 
 
 @torch.no_grad()
@@ -319,10 +394,14 @@ def _teacher_scores(
     n, t = st.mask.shape
     idx = st.support_idx[rows] if st.support_idx is not None else None
     tcfg = dataclasses.replace(cfg, chunk_size=min(cfg.chunk_size, cfg.teacher_chunk_size))
-    # No gradients here: the (EMA) adapter is folded into the weights for the pass.
-    with teacher.weights(), merged_lora(model):
-        sub = score_rows(model, [mb[i].teacher_ids for i in rows],
-                          [mb[i].completion_ids for i in rows], tcfg, pad_id, at_idx=idx)
+    if teacher.logit_mix is not None:  # trust region: lerp(z_initial, z_current) of logits
+        sub = _mixed_teacher_scores(model, teacher, [mb[i] for i in rows], idx, tcfg, pad_id,
+                                    device)
+    else:
+        # No gradients here: the (EMA) adapter is folded into the weights for the pass.
+        with teacher.weights(), merged_lora(model):
+            sub = score_rows(model, [mb[i].teacher_ids for i in rows],
+                             [mb[i].completion_ids for i in rows], tcfg, pad_id, at_idx=idx)
     out = TokenScores(logp_taken=torch.zeros((n, t), device=device), mask=st.mask.clone())
     r = torch.tensor(rows, device=device)
     w = sub.mask.shape[1]
@@ -334,3 +413,33 @@ def _teacher_scores(
         out.support_logp[r, :w] = sub.support_logp
         out.tail_logp[r, :w] = sub.tail_logp
     return out
+
+
+def _mixed_teacher_scores(model: nn.Module, teacher: Teacher, rows: list[_Sample],
+                          idx: Tensor | None, cfg: SDPOLossConfig, pad_id: int,
+                          device: torch.device) -> TokenScores:
+    """The trust-region teacher's scores: the initial and the current model on the teacher
+    context, logits mixed (packed rows; the prefix sharing of score_rows is not used)."""
+    ids, att, comp = pack_sequences([s.teacher_ids for s in rows],
+                                    [s.completion_ids for s in rows], pad_id)
+    t = max(len(s.completion_ids) for s in rows)
+
+    @contextmanager
+    def initial() -> Iterator[None]:
+        with teacher.weights(), merged_lora(model):
+            yield
+
+    @contextmanager
+    def current() -> Iterator[None]:
+        was = model.training
+        model.eval()
+        try:
+            with merged_lora(model):
+                yield
+        finally:
+            model.train(was)
+
+    return score_tokens_mixed(model, ids.to(device), att.to(device), comp.to(device),
+                              [initial, current], float(teacher.logit_mix),
+                              at_idx=None if idx is None else idx[:, :t],
+                              temperature=cfg.scoring_temperature, chunk_size=cfg.chunk_size)

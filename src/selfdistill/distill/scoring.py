@@ -13,8 +13,10 @@ whatever their prompt lengths.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -245,3 +247,54 @@ def gather_logprobs_at(
     """Teacher side: log p of the taken tokens and at given ids idx [B, T, K] (+ tail outside them)."""
     return score_tokens(model, input_ids, attention_mask, completion_mask, at_idx=idx,
                         temperature=temperature, chunk_size=chunk_size)
+
+
+class _ConcatHead(nn.Module):
+    """Logits (1 - a) * W0 h0 + a * W1 h1 (+ mixed biases) from the concatenation [h0, h1]."""
+
+    def __init__(self, heads: list[tuple[Tensor, Tensor | None]], coef: float):
+        super().__init__()
+        (w0, b0), (w1, b1) = heads
+        self.weight = torch.cat([(1.0 - coef) * w0, coef * w1], dim=1)
+        self.bias = None if b0 is None else torch.lerp(b0, b1, coef)
+
+    def forward(self, h: Tensor) -> Tensor:  # noqa: D102 - a linear layer
+        return torch.nn.functional.linear(h, self.weight.to(h.dtype), self.bias)
+
+
+@torch.no_grad()
+def score_tokens_mixed(
+    model: nn.Module, input_ids: Tensor, attention_mask: Tensor, completion_mask: Tensor,
+    passes: Sequence[Callable[[], AbstractContextManager[Any]]], coef: float, *,
+    at_idx: Tensor | None = None, temperature: float = 1.0,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> TokenScores:
+    """score_tokens under logits lerp(z_0, z_1, coef), z_i the model's logits inside passes[i]().
+
+    The trust-region teacher in log-prob space (log_softmax of mixed logits = renormalised
+    mix of log-probs). Exact: with one LM head for both (LoRA leaves it untouched) the
+    mix of logits is the head applied to the mixed hidden states; with two heads (full
+    fine-tuning) a concatenated head [(1 - a) W0, a W1] is applied to [h0, h1].
+    """
+    rows, pos, slots, t = _completion_index(completion_mask)
+    hs, heads = [], []
+    for ctx in passes:
+        with ctx():
+            hidden, head, softcap = _hidden_and_head(model, input_ids, attention_mask)
+            if softcap:
+                raise NotImplementedError("logit mixing with a logit soft-cap is not supported")
+            hs.append(hidden[rows, pos - 1])
+            heads.append((head.weight.detach(), None if getattr(head, "bias", None) is None
+                          else head.bias.detach()))
+    (w0, b0), (w1, b1) = heads
+    same = torch.equal(w0, w1) and (b0 is None or torch.equal(b0, b1))
+    if same:
+        h, mixed_head = torch.lerp(hs[0], hs[1], coef), head
+    else:
+        h, mixed_head = torch.cat(hs, dim=-1), _ConcatHead(heads, coef)
+    targets = input_ids[rows, pos]
+    idx = at_idx[rows, slots].long() if at_idx is not None else None
+    k = at_idx.shape[-1] if at_idx is not None else 0
+    return scores_from_hidden(h, targets, idx, rows, slots, (input_ids.shape[0], t), mixed_head,
+                              None, topk=None, k=k, temperature=temperature,
+                              chunk_size=chunk_size, checkpoint_chunks=False)

@@ -5,10 +5,12 @@ Data flow of a step (Hübotter et al. 2026, "Reinforcement Learning via Self-Dis
     groups of rollouts (rollouts.py: one prompt, G sampled answers, verdicts, feedback)
       -> teacher_context.build_teacher_batch: per answer, a teacher chat = prompt +
          successful sibling and/or judge feedback, or None (no loss), with its kind
-      -> objective.accumulate_gradients: student and teacher scores, per-token loss,
-         backward over micro-batches
-      -> optimizer_step: all-reduce grads across processes (if any), clip, optimiser
-         (+ scheduler) step, teacher.update(); sdpo_step returns StepMetrics.
+      -> updates.split_mini_batches: ppo_mini_batch_size prompts per optimiser step,
+         ppo_epochs passes (p_old recorded before the first update when there are several)
+      -> per mini-batch, objective.accumulate_samples: student and teacher scores, per-token
+         loss, backward over micro-batches; optimizer_step: all-reduce grads across
+         processes (if any), clip, optimiser step
+      -> once per batch: scheduler step, teacher.update(); sdpo_step returns StepMetrics.
 
 Callers: recipes/sdpo (offline RL over a problem set), recipes/discover (one problem,
 repeated sample -> grade -> step) and the assistant (its own teacher chats from the
@@ -29,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from selfdistill.core.distributed import all_reduce_gradients, all_reduce_sum
-from selfdistill.distill.objective import SDPOLossConfig, accumulate_gradients
+from selfdistill.distill.objective import SDPOLossConfig, accumulate_samples, prepare_samples
 from selfdistill.distill.teacher_context import (
     ContextKind,
     RepromptConfig,
@@ -38,6 +40,7 @@ from selfdistill.distill.teacher_context import (
     build_teacher_batch,
 )
 from selfdistill.distill.teacher_weights import Teacher
+from selfdistill.distill.updates import record_old_logprobs, split_mini_batches
 from selfdistill.generation.base import Chat
 from selfdistill.rollouts import Group, Rollout
 
@@ -100,7 +103,9 @@ def sdpo_step(
     rng: random.Random | None = None,
     backward: Callable[[Tensor], None] | None = None,
 ) -> StepMetrics:
-    """One optimiser step of SDPO / GRPO / hybrid on groups of graded rollouts.
+    """The optimiser steps of SDPO / GRPO / hybrid on one batch of graded rollouts.
+
+    One step by default (loss_cfg.ppo_mini_batch_size 0); else one per mini-batch and epoch.
 
     teacher_batch: a build_teacher_batch result computed by the caller (e.g. to log the
     context kinds); otherwise it is built here from reprompt_cfg and max_prompt_tokens.
@@ -121,14 +126,55 @@ def sdpo_step(
         tb = _given_teacher_batch(teacher_chats, len(flat), len(groups))
 
     model.train()
-    optimizer.zero_grad(set_to_none=True)
-    acc = accumulate_gradients(model, teacher, groups, tokenizer, cfg, tb.chats,
-                               backward=backward)
-    grad_norm, lr = optimizer_step(optimizer, cfg.max_grad_norm, scheduler=scheduler,
-                                   teacher=teacher)
     device = next(model.parameters()).device
-    return _step_metrics(acc, flat, len(groups), tb.stats, cfg, grad_norm, lr, device,
-                         time.perf_counter() - t0)
+    acc, grad_norm, lr, updates = _run_updates(model, teacher, optimizer, groups, tokenizer,
+                                               cfg, tb.chats, backward)
+    if scheduler is not None:
+        scheduler.step()
+    if teacher is not None:  # once per rollout batch, after all its updates (the reference's point)
+        teacher.update()
+    m = _step_metrics(acc, flat, len(groups), tb.stats, cfg, grad_norm, lr, device,
+                      time.perf_counter() - t0)
+    m.extra["updates"] = float(updates)
+    return m
+
+
+def _run_updates(model: nn.Module, teacher: Teacher | None, optimizer: torch.optim.Optimizer,
+                 groups: Sequence[Group], tokenizer: Any, cfg: SDPOLossConfig,
+                 chats: Sequence[Chat | None], backward: Callable[[Tensor], None] | None,
+                 ) -> tuple[dict[str, float], float, float, int]:
+    """Every optimiser step of one rollout batch (mini-batches x epochs, distill/updates.py).
+
+    Returns the summed statistics (counts of the first epoch, loss as the mean over
+    updates), the mean pre-clip gradient norm, the learning rate, and the number of updates.
+    """
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    device = next(model.parameters()).device
+    samples = prepare_samples(groups, tokenizer, cfg, chats)
+    g = max((len(gr.rollouts) for gr in groups), default=1)
+    mbs = split_mini_batches(samples, cfg, g, device)
+    if len(mbs) > 1:  # the first mini-batch scores p_old itself
+        record_old_logprobs(model, [s for mb in mbs[1:] for s in mb], cfg, pad_id)
+    total: dict[str, float] = {}
+    norms: list[float] = []
+    lr = float(optimizer.param_groups[0]["lr"])
+    for epoch in range(cfg.ppo_epochs):
+        for mb in mbs:
+            optimizer.zero_grad(set_to_none=True)
+            acc = accumulate_samples(model, teacher, mb, cfg, pad_id, backward=backward)
+            norm, lr = optimizer_step(optimizer, cfg.max_grad_norm)
+            norms.append(norm)
+            for key, v in acc.items():
+                if epoch == 0 or key in _PER_UPDATE_KEYS:
+                    total[key] = total.get(key, 0.0) + v
+    updates = len(norms)
+    total["loss"] = total.get("loss", 0.0) / max(updates, 1)
+    return total, sum(norms) / max(updates, 1), lr, updates
+
+
+# Summed over every update (their means stay per-token means); other counts: first epoch.
+_PER_UPDATE_KEYS = ("loss", "ratio_sum", "clipped", "tokens_scored", "ent_sum", "t_student",
+                    "t_teacher", "t_backward")
 
 
 def _given_teacher_batch(chats: Sequence[Chat | None] | None, n: int, groups: int
@@ -188,7 +234,7 @@ def _step_metrics(acc: dict[str, float], flat: list[Rollout], n_groups: int, st:
         advantage_mean=tot["adv_sum"] / tok, advantage_abs_mean=tot["adv_abs_sum"] / tok,
         teacher_student_kl=tot["kl_sum"] / max(tot["kl_tokens"], 1.0),
         entropy=tot["ent_sum"] / scored,
-        is_ratio_mean=tot["ratio_sum"] / scored if cfg.is_clip is not None else 1.0,
+        is_ratio_mean=tot["ratio_sum"] / scored,
         is_clipped_frac=tot["clipped"] / scored,
         grad_norm=grad_norm, lr=lr, samples=int(n), groups=int(ngroups_all),
         groups_with_success=int(ngs), with_solution=int(nsol), feedback_only=int(nfb),

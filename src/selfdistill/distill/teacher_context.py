@@ -48,7 +48,7 @@ class RepromptConfig:
 class TeacherConfig:
     """A recipe's `teacher:` section: the teacher's weights and what its re-prompt holds."""
 
-    kind: str = "ema"  # ema | trust_region | frozen | live (teacher_weights.Teacher)
+    kind: str = "ema"  # ema | trust_region | trust_region_params | frozen | live (teacher_weights)
     rate: float = 0.01
     use_solution: bool = True
     use_feedback: bool = True

@@ -4,8 +4,13 @@ The teacher is the student model re-prompted with hindsight (a successful siblin
 and/or the environment's feedback). It only scores the student's tokens (scoring.py),
 never samples. Its weights are one of:
 
-- "ema": exponential moving average of the student, updated after every optimiser step;
-- "trust_region": (1 - a) * initial + a * current, recomputed each time it is used;
+- "ema": exponential moving average of the student, updated once per rollout batch;
+- "trust_region": as the reference (lasgroup/SDPO's TrustRegionTeacher), a mix in log-prob
+  space: teacher logits = (1 - a) * z_initial + a * z_current, both under the teacher's
+  context. weights() holds the initial weights; the objective runs the current model too
+  and mixes the logits (logit_mix = a), see scoring.score_tokens_mixed;
+- "trust_region_params": (1 - a) * initial + a * current mixed in parameter space (under
+  LoRA, A and B separately: not linear in the weight delta);
 - "frozen": the initial weights; "live": the current weights (no copy at all).
 
 Only the *trainable* parameters are tracked (requires_grad at construction). Under LoRA
@@ -22,23 +27,24 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-TeacherKind = Literal["ema", "trust_region", "frozen", "live"]
-TEACHER_KINDS: tuple[str, ...] = ("ema", "trust_region", "frozen", "live")
+TeacherKind = Literal["ema", "trust_region", "trust_region_params", "frozen", "live"]
+TEACHER_KINDS: tuple[str, ...] = ("ema", "trust_region", "trust_region_params", "frozen", "live")
 
 
 class Teacher:
     """Teacher weights over the student's own model; use `with teacher.weights():` to score.
 
-    kind: "ema" | "trust_region" | "frozen" | "live".
+    kind: "ema" | "trust_region" | "trust_region_params" | "frozen" | "live".
     rate: the EMA update rate (ema), or the weight a of the current model in the
-    trust-region mix (1 - a) * initial + a * current. Ignored by frozen and live.
-    Call update() after every optimiser step (a no-op except for ema).
+    trust-region mix (1 - a) * initial + a * current (of logits, or of parameters).
+    Ignored by frozen and live. Call update() once per rollout batch, after its optimiser
+    steps (a no-op except for ema).
     """
 
     def __init__(self, model: nn.Module, kind: TeacherKind = "ema", rate: float = 0.01):
         if kind not in TEACHER_KINDS:
             raise ValueError(f"unknown teacher kind {kind!r}; use one of {TEACHER_KINDS}")
-        if kind in ("ema", "trust_region") and not 0.0 <= rate <= 1.0:
+        if kind in ("ema", "trust_region", "trust_region_params") and not 0.0 <= rate <= 1.0:
             raise ValueError(f"teacher rate must lie in [0, 1], got {rate}")
         self.model = model
         self.kind: TeacherKind = kind
@@ -56,8 +62,13 @@ class Teacher:
                 if kind == "ema":
                     # fp32 master copy: a 1% update vanishes in bf16 rounding otherwise.
                     self._store[name] = p.detach().to(torch.float32, copy=True)
-                elif kind in ("trust_region", "frozen"):
+                elif kind in ("trust_region", "trust_region_params", "frozen"):
                     self._store[name] = p.detach().clone()
+
+    @property
+    def logit_mix(self) -> float | None:
+        """a when the teacher's logits are lerp(z_initial, z_current, a) (trust_region), else None."""
+        return self.rate if self.kind == "trust_region" else None
 
     @property
     def stored_numel(self) -> int:
@@ -76,7 +87,7 @@ class Teacher:
     def _teacher_tensor(self, name: str, p: Tensor) -> Tensor:
         """The tensor the teacher uses in place of parameter p (model dtype and device)."""
         stored = self._store[name]
-        if self.kind == "trust_region":
+        if self.kind == "trust_region_params":
             mixed = torch.lerp(stored.to(torch.float32), p.detach().to(torch.float32), self.rate)
             return mixed.to(p.dtype)
         # frozen holds an exact copy; ema holds fp32 and is cast only for low-precision models.
@@ -85,6 +96,9 @@ class Teacher:
     @contextmanager
     def weights(self, eval_mode: bool = True) -> Iterator[nn.Module]:
         """Inside, the model computes with teacher weights, without gradients (and without dropout).
+
+        trust_region: the initial weights (the logit mix with the current model is the
+        scorer's job: logit_mix); a caller that scores with weights() alone gets those.
 
         The swap exchanges tensor storage pointers, so leaving restores the student's weights
         bit-exactly. Run teacher scoring before the student's forward or after its backward.

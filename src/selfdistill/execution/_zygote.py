@@ -182,6 +182,8 @@ def _build_jail(cfg: dict, parts: list[str]) -> None:
     if not _mount(None, "/", None, MS_REC | MS_PRIVATE, None):
         raise OSError(ctypes.get_errno(), "cannot make / private")
     root = "/tmp"  # any directory will do as the mount point: it is our mount namespace
+    # The workspace may itself live under /tmp: hold it by an fd before the tmpfs hides it.
+    ws_fd = os.open(cfg["workspace"], os.O_PATH | os.O_DIRECTORY) if cfg.get("workspace") else -1
     if not _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=8m,mode=755"):
         raise OSError(ctypes.get_errno(), "cannot mount the jail's root tmpfs")
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
@@ -197,6 +199,14 @@ def _build_jail(cfg: dict, parts: list[str]) -> None:
         _mkdirs(root + d)
         if not _ro_bind(d, root + d):
             raise OSError(ctypes.get_errno(), f"cannot expose {d}")
+    if ws_fd >= 0:  # the agent's workspace: the one writable host directory
+        _mkdirs(root + "/workspace")
+        ok = (_mount(f"/proc/self/fd/{ws_fd}", root + "/workspace", None, MS_BIND, None)
+              and _mount(None, root + "/workspace", None,
+                         MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, None))
+        os.close(ws_fd)
+        if not ok:
+            raise OSError(ctypes.get_errno(), "cannot mount the workspace")
     for d in cfg.get("hide", []):  # e.g. the base interpreter's own site-packages
         if os.path.isdir(root + d):
             _mount("tmpfs", root + d, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=755")

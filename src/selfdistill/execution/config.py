@@ -28,6 +28,9 @@ class SandboxConfig:
     stderr_tail_chars: int = 2000
     max_failures: int = 5  # failing tests kept in Verdict.failures
     workers: int | None = None  # default: number of usable cores
+    # A host directory mounted read-write at /workspace inside the jail (the agent's shell
+    # commands); everything else stays as above. Jobs then run as the directory's owner.
+    workspace: str | None = None
 
     def with_(self, **changes: Any) -> SandboxConfig:
         """A copy with some fields changed."""

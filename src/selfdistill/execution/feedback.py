@@ -1,6 +1,9 @@
-"""Turn a Verdict into the short judge-style message a programmer (or SDPO's teacher) reads."""
+"""Turn a Verdict into the short message a programmer or SDPO's teacher reads: judge style, or the SDPO reference's."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 from selfdistill.execution.verdict import Verdict
 
@@ -99,3 +102,95 @@ def _format_first(v: Verdict, traceback_lines: int, field_chars: int) -> str:
         if tb and v.status == "runtime_error":
             parts.append(f"Traceback (last lines):\n{tb}")
     return "\n".join(parts)
+
+
+@dataclass
+class FeedbackConfig:
+    """The SDPO reference's feedback text (lasgroup/SDPO, reward_score/feedback/code.py).
+
+    style: "reference" (below) or "judge" (format_feedback). Reference rules: the first
+    runtime error (or failing assert) alone, else the first time-out alone, else up to
+    max_tests wrong answers, shortest (input + output) first; input lines and fields cut
+    at field_chars, at most input_lines lines of input, the whole text at max_chars; an
+    answer without code says whether it was cut off at the length limit.
+    grade_collect: how many wrong answers the grader keeps (execution.grade(collect=...)).
+    """
+
+    style: str = "reference"
+    max_tests: int = 2
+    max_chars: int = 2000
+    field_chars: int = 250
+    input_lines: int = 8
+
+    @property
+    def grade_collect(self) -> int:
+        """The grader's `collect` for this style (0: stop at the first failure)."""
+        return max(1, self.max_tests) if self.style == "reference" else 0
+
+    def render(self, v: Verdict, truncated: bool = False) -> str:
+        """The feedback text of v in this style (truncated: the answer hit the length limit)."""
+        if self.style == "judge":
+            return format_feedback(v)
+        if self.style != "reference":
+            raise ValueError(f"unknown feedback style {self.style!r}; use reference or judge")
+        return reference_feedback(v, truncated=truncated, cfg=self)
+
+
+TRUNCATED_ATTEMPT = ("Your previous answer was cut off at the maximum response length before "
+                     "it was complete. Answer again, more briefly.")
+NO_CODE = "No code block was found: write the solution inside a ```python ... ``` block."
+
+
+def _cut(value: Any, n: int) -> str:
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= n else text[:n] + "..."
+
+
+def _input_block(title: str, inp: str | None, cfg: FeedbackConfig) -> list[str]:
+    if inp is None:
+        return [title]
+    lines = inp.splitlines()
+    out = [title] + [_cut(ln, cfg.field_chars) for ln in lines[: cfg.input_lines]]
+    if len(lines) > cfg.input_lines:
+        out.append(f"... ({len(lines) - cfg.input_lines} more lines)")
+    return out
+
+
+def _is_error(c: dict) -> bool:
+    """An error in the reference's sense: an exception (a failing assert test is one too)."""
+    return c.get("status") in ("runtime_error", "memory_limit", "syntax_error") or (
+        c.get("status") == "wrong_answer" and c.get("expected") is None)
+
+
+def reference_feedback(v: Verdict, *, truncated: bool = False,
+                       cfg: FeedbackConfig | None = None) -> str:
+    """The reference's feedback text for v (failures from grade(..., collect=N))."""
+    cfg = cfg or FeedbackConfig()
+    if v.status == "accepted":
+        return ""
+    if v.status == "no_code":
+        return TRUNCATED_ATTEMPT if truncated else NO_CODE
+    cases = sorted(v.failures, key=lambda c: c.get("index", 0))
+    if not cases:  # a verdict graded without collect: its first failure
+        cases = [{"index": v.failing_test_index or 0, "status": v.status, "message": v.message,
+                  "input": v.failing_input, "expected": v.expected, "actual": v.actual}]
+    chosen = ([c for c in cases if _is_error(c)][:1]
+              or [c for c in cases if c.get("status") == "time_limit"][:1]
+              or sorted(cases, key=lambda c: c.get("size", 0))[: cfg.max_tests])
+    parts: list[str] = []
+    for c in chosen:
+        if _is_error(c):
+            tb = _tail_lines(v.stderr_tail, 6) if c.get("index") == v.failing_test_index else ""
+            parts += ["Runtime Error", tb or (c.get("message") or "").strip(), "",
+                      *_input_block("Last Executed Input", c.get("input"), cfg)]
+        elif c.get("status") == "time_limit":
+            parts += ["Time Limit Exceeded", "",
+                      *_input_block("Last Executed Input", c.get("input"), cfg)]
+        else:
+            got = (c.get("actual") or "").strip()
+            parts += [f"Test Case {c.get('index', 0) + 1}: Wrong Answer", "",
+                      *_input_block("Input", c.get("input"), cfg), "", "Output",
+                      _cut(got, cfg.field_chars), "", "Expected",
+                      _cut(str(c.get("expected")).strip(), cfg.field_chars)]
+        parts.append("")
+    return "\n".join(parts).rstrip()[: cfg.max_chars]

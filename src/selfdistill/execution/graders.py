@@ -207,9 +207,23 @@ def judge_outcome(problem: Problem, test: TestCase, raw: dict[str, Any],
         return "runtime_error", f"{PROTOCOL_VIOLATION}: {type(e).__name__}", None
 
 
+# Failures after which collect-mode grading stops. An error decides the reference feedback
+# alone (it shows the first one): later tests cannot change it. A time-out is shown unless a
+# later test raises; running on after one would cost a time limit per slow test (the
+# reference runs its tests in parallel), so grading stops there too.
+_STOP_STATUSES = ("runtime_error", "memory_limit", "syntax_error", "time_limit")
+
+
 def grade(problem: Problem, code: str | None, *, config: SandboxConfig | None = None,
-          stop_at_first_failure: bool = True) -> Verdict:
-    """Run code against every test of problem in the sandbox and return its Verdict."""
+          stop_at_first_failure: bool = True, collect: int = 0) -> Verdict:
+    """Run code against every test of problem in the sandbox and return its Verdict.
+
+    collect > 0 (the SDPO reference's feedback): run the tests in order until the first
+    error or time-out (runtime error, memory limit, syntax error, time limit; an assert
+    test's failure counts as an error), keeping in Verdict.failures the first failure of
+    each status plus the `collect` shortest wrong answers (input + output length). Otherwise the first
+    failure stops grading (stop_at_first_failure) or up to config.max_failures are kept.
+    """
     config = config or _DEFAULT
     total = len(problem.tests)
     if code is None or not code.strip():
@@ -241,14 +255,19 @@ def grade(problem: Problem, code: str | None, *, config: SandboxConfig | None = 
             break
         if first is None:
             first = _fail(problem, test, i, status, message, actual, raw, config)
+        n = config.max_field_chars
+        record = {"index": i, "status": status, "message": message,
+                  "input": truncate(test.input, n),
+                  "expected": None if test.kind == "assert" else truncate(test.output, n),
+                  "actual": truncate(actual, n)}
+        if collect > 0:
+            record["size"] = len(test.input or "") + len(actual or "")
+            _keep_failure(first.failures, record, collect)
+            if status in _STOP_STATUSES or test.kind == "assert":
+                break
+            continue
         if len(first.failures) < config.max_failures:
-            n = config.max_field_chars
-            first.failures.append({
-                "index": i, "status": status, "message": message,
-                "input": truncate(test.input, n),
-                "expected": None if test.kind == "assert" else truncate(test.output, n),
-                "actual": truncate(actual, n),
-            })
+            first.failures.append(record)
         if stop_at_first_failure:
             break
     if first is None:
@@ -259,6 +278,18 @@ def grade(problem: Problem, code: str | None, *, config: SandboxConfig | None = 
     first.duration_s = duration
     first.isolation = isolation
     return first
+
+
+def _keep_failure(kept: list[dict[str, Any]], record: dict[str, Any], n_wrong: int) -> None:
+    """Add record to kept: the first failure of each status, the n_wrong shortest wrong answers."""
+    if record["status"] != "wrong_answer" or record["expected"] is None:
+        if all(k["status"] != record["status"] for k in kept):
+            kept.append(record)
+        return
+    kept.append(record)
+    wrong = [k for k in kept if k["status"] == "wrong_answer" and k["expected"] is not None]
+    if len(wrong) > n_wrong:  # drop the longest (the later one on a tie)
+        kept.remove(max(wrong, key=lambda k: (k["size"], k["index"])))
 
 
 def _fail(problem: Problem, test: TestCase, index: int, status: str, message: str,
@@ -282,8 +313,9 @@ def _fail(problem: Problem, test: TestCase, index: int, status: str, message: st
 
 def grade_many(items: list[tuple[Problem, str | None]], *, config: SandboxConfig | None = None,
                workers: int | None = None, stop_at_first_failure: bool = True,
-               progress: bool = False) -> list[Verdict]:
-    """Grade many (problem, code) pairs concurrently, one worker per usable core by default."""
+               progress: bool = False, collect: int = 0) -> list[Verdict]:
+    """Grade many (problem, code) pairs concurrently, one worker per usable core by default
+    (collect: as in grade)."""
     config = config or _DEFAULT
     if not items:
         return []
@@ -295,7 +327,8 @@ def grade_many(items: list[tuple[Problem, str | None]], *, config: SandboxConfig
     t0 = time.monotonic()
 
     def one(item: tuple[Problem, str | None]) -> Verdict:
-        v = grade(item[0], item[1], config=config, stop_at_first_failure=stop_at_first_failure)
+        v = grade(item[0], item[1], config=config, stop_at_first_failure=stop_at_first_failure,
+                  collect=collect)
         if progress:
             with lock:
                 done[0] += 1

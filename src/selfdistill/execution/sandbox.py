@@ -151,6 +151,19 @@ class _Server:
         self.kill()
 
 
+def workspace_mount(config: SandboxConfig) -> str | None:
+    """The real path of config.workspace (mounted at /workspace), or None; SandboxError
+    when it is not a directory or there is no jail to mount it in."""
+    if config.workspace is None:
+        return None
+    path = os.path.realpath(config.workspace)
+    if not os.path.isdir(path):
+        raise SandboxError(f"workspace {config.workspace} is not a directory")
+    if not config.namespaces:
+        raise SandboxError("a workspace mount needs the jail (namespaces=True)")
+    return path
+
+
 class Worker:
     """One sandbox worker: a pre-forked zygote that runs candidates in its jail, and a
     trusted judge process that runs assert-style test programs against them.
@@ -163,12 +176,17 @@ class Worker:
         self.config = config
         self.slot = uid
         uid = uid if (config.drop_uid and os.geteuid() == 0) else None  # type: ignore[assignment]
+        workspace = workspace_mount(config)
+        if workspace is not None and uid is not None:
+            # The job must be able to write the workspace: run as its owner (uid 0 means
+            # root with every capability dropped, as in a user namespace).
+            uid = os.stat(workspace).st_uid or None  # type: ignore[assignment]
         self.cgroup = make_cgroup() if config.cgroup else None
         cgroup = self.cgroup
         cfg: dict[str, Any] = {"namespaces": config.namespaces, "tmpfs_mb": config.tmpfs_mb,
                                "uid": uid, "cgroup": cgroup}
         if config.namespaces:
-            cfg.update(jail_paths(config))
+            cfg.update(jail_paths(config), workspace=workspace)
         self.judge: _Server | None = None
         self.zygote: _Server | None = None  # type: ignore[assignment]
         try:
@@ -367,7 +385,7 @@ def get_pool(config: SandboxConfig, workers: int | None = None) -> WorkerPool:
     """The shared pool for this isolation setting (limits travel with each job)."""
     size = workers or config.workers or usable_cores()
     key = (config.namespaces, config.drop_uid, config.uid_base, config.tmpfs_mb,
-           config.require_isolation, config.extra_packages, config.cgroup)
+           config.require_isolation, config.extra_packages, config.cgroup, config.workspace)
     with _POOLS_LOCK:
         pool = _POOLS.get(key)
         if pool is None:

@@ -6,11 +6,28 @@ from typing import Any
 
 from selfdistill.generation.base import Chat
 
+# The model config's chat-template arguments (e.g. Qwen3's enable_thinking) ride on the
+# tokenizer object, so every place that renders a chat with it -- sampling (HF, vLLM),
+# teacher re-prompts, evaluation -- passes the same ones.
+_KWARGS_ATTR = "_selfdistill_chat_template_kwargs"
+
+
+def set_chat_template_kwargs(tokenizer: Any, kwargs: dict[str, Any] | None) -> Any:
+    """Make render_chat pass kwargs to this tokenizer's chat template from now on; returns it."""
+    setattr(tokenizer, _KWARGS_ATTR, dict(kwargs or {}))
+    return tokenizer
+
+
+def chat_template_kwargs(tokenizer: Any) -> dict[str, Any]:
+    """The chat-template arguments render_chat passes for this tokenizer ({} unless set)."""
+    return dict(getattr(tokenizer, _KWARGS_ATTR, None) or {})
+
 
 def render_chat(tokenizer: Any, chat: Chat) -> str:
-    """Render a chat with the tokenizer's template and the generation prompt appended."""
+    """Render a chat with the tokenizer's template (and its set arguments), generation prompt appended."""
     if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        return tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False,
+                                             **chat_template_kwargs(tokenizer))
     # No template (a base model): plain role-prefixed text ending with the assistant turn.
     parts = [f"{m['role']}: {m['content']}" for m in chat]
     return "\n".join(parts) + "\nassistant:"

@@ -4,7 +4,7 @@
   distill/teacher_context.py;
 - HINDSIGHT_TEMPLATE / DEMO_TEMPLATE / NEUTRAL_FOLLOWUP: the assistant's teacher prompts
   for a follow-up in words and for a demonstration (assist/update.py);
-- ASSISTANT_SYSTEM_PROMPT: the assistant's system prompt;
+- ASSISTANT_SYSTEM_PROMPT / AGENT_SYSTEM_PROMPT: the assistant's and the agent's system prompts;
 - MULTITURN_FEEDBACK_TURN: the user turn after each failed attempt in the multi-turn
   discovery baseline (the same words as the SDPO teacher's feedback header).
 """
@@ -51,6 +51,11 @@ NEUTRAL_FOLLOWUP = "Thanks, that answer is fine."
 
 
 ASSISTANT_SYSTEM_PROMPT = "You are a helpful coding assistant. Answer with correct, clear Python code."
+
+# The coding agent (agent/session.py); the tool list and call format follow it (agent/calls.py).
+AGENT_SYSTEM_PROMPT = ("You are a coding agent working in the user's project directory. "
+                       "Act one step at a time with the tools below: look at the files, change "
+                       "them, run commands, then say what you did.")
 
 MULTITURN_FEEDBACK_TURN = (
     "The following is feedback from your unsuccessful earlier attempt:\n\n{feedback}\n\n"

@@ -15,6 +15,7 @@ from selfdistill.core.config import (
 from selfdistill.distill.objective import ALGORITHMS, SDPOLossConfig
 from selfdistill.distill.teacher_context import TeacherConfig
 from selfdistill.errors import UserError
+from selfdistill.execution.feedback import FeedbackConfig
 
 
 @dataclass
@@ -61,6 +62,7 @@ class SDPOConfig:
     data: SDPODataConfig = field(default_factory=SDPODataConfig)
     rollout: SDPORolloutConfig = field(default_factory=SDPORolloutConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    feedback: FeedbackConfig = field(default_factory=FeedbackConfig)  # execution/feedback.py
     loss: SDPOLossConfig = field(default_factory=SDPOLossConfig)
     optim: SDPOOptimConfig = field(default_factory=SDPOOptimConfig)
     eval: EvalConfig = field(default_factory=lambda: EvalConfig(benchmark="builtin:dev"))
@@ -93,5 +95,7 @@ def validate(cfg: SDPOConfig) -> None:
         raise UserError("rollout.backend must be 'hf' or 'vllm'.")
     if cfg.rollout.reward not in ("binary", "fraction"):
         raise UserError("rollout.reward must be 'binary' or 'fraction'.")
+    if cfg.feedback.style not in ("reference", "judge"):
+        raise UserError("feedback.style must be 'reference' or 'judge'.")
     if cfg.rollout.n < 1 or cfg.data.prompts_per_step < 1 or cfg.steps < 1:
         raise UserError("rollout.n, data.prompts_per_step and steps must be >= 1.")

@@ -78,11 +78,14 @@ def _build_trainer(cfg: SDPOConfig, resume: Path | None, device: Any, world: int
     from selfdistill.core.models import load_model
     from selfdistill.core.optim import lr_lambda, make_optimizer
     from selfdistill.distill.teacher_weights import Teacher
+    from selfdistill.generation.chat import set_chat_template_kwargs
 
     o = cfg.optim
     full_resume = resume is not None and o.method == "full"
     model, tok = load_model(str(resume / "model") if full_resume else cfg.model.spec,
                             dtype=cfg.model.dtype)
+    # Sampling, teacher re-prompts and evaluation all render chats with this tokenizer.
+    set_chat_template_kwargs(tok, cfg.model.chat_template_kwargs)
     adapter = str(resume / "model") if resume is not None and o.method == "lora" else None
     model = make_trainable(model, o, adapter_dir=adapter)
     model.to(device)
@@ -100,12 +103,14 @@ def _make_generator(cfg: SDPOConfig, model: Any, tok: Any) -> Any:
     """The rollout generator: HF on the live model, or vLLM fed the merged weights."""
     from selfdistill.core.lora import base_model, merged_weights
     from selfdistill.generation import make_generator
+    from selfdistill.generation.chat import set_chat_template_kwargs
 
     r = cfg.rollout
     if r.backend == "vllm":
         gen = make_generator("vllm", model=cfg.model.spec, dtype=cfg.model.dtype,
                              gpu_memory_utilization=r.vllm_gpu_memory_utilization,
                              progress=False)
+        set_chat_template_kwargs(gen.tokenizer, cfg.model.chat_template_kwargs)
         gen.refresh_weights(merged_weights(model))
         return gen
     return make_generator("hf", model=base_model(model), tokenizer=tok,
@@ -230,7 +235,8 @@ def _train_step(cfg: SDPOConfig, tr: _Trainer, problems: list[Any], step: int, r
         console.print(f"step {step + 1}/{cfg.steps}: sampling {len(mine)} x {r.n} "
                       f"answers (rank 0 shard)", style="dim")
     batch = sample_and_grade(tr.gen, mine, params, reward=r.reward,
-                             sandbox_config=SandboxConfig(timeout_s=r.timeout_s))
+                             sandbox_config=SandboxConfig(timeout_s=r.timeout_s),
+                             feedback_cfg=cfg.feedback)
     tb = build_teacher_batch(batch.groups, tr.tok, cfg.teacher.reprompt(),
                              max_prompt_tokens=cfg.teacher.max_prompt_tokens,
                              rng=random.Random(cfg.seed * 7919 + step * 31 + rank))

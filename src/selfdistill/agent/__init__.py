@@ -1,0 +1,1 @@
+"""`selfdistill agent`: a coding agent over assist's profiles, adapters and updates."""

@@ -1,0 +1,299 @@
+"""The agent: an assist Session that acts in a workspace, one approved tool call at a time.
+
+It is `assist.session.Session` (same profile, crash-safe adapter versions, update code and
+/history) plus a loop: the model proposes one action, the user (or the policy) decides,
+the action runs, its result goes back into the chat, until the model answers in words.
+
+Learning, each a new adapter version through Session._commit:
+- deny with a reason -> hindsight self-distillation on the denied action (teacher = the
+  same model with the reason in context), then the agent retries the step;
+- a failing command or tool error -> the same update with the error as the feedback;
+- an edited action -> SDFT: the edited call is the demonstration, the original the student.
+
+/undo pops the last step that changed something: its adapter versions (bit-exact reload)
+and its file changes (previous bytes restored, created files deleted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from selfdistill.agent.calls import (
+    Answer,
+    Malformed,
+    ToolCall,
+    format_call,
+    malformed_feedback,
+    parse_action,
+    tools_prompt,
+)
+from selfdistill.agent.tools import ToolResult, execute
+from selfdistill.agent.workspace import Changes, Workspace
+from selfdistill.assist.model import load_adapter_weights
+from selfdistill.assist.output import Output
+from selfdistill.assist.profile import Profile
+from selfdistill.assist.session import Session, SessionConfig, request_chat
+from selfdistill.assist.update import UpdateResult, demo_examples, hindsight_example
+from selfdistill.errors import UserError
+from selfdistill.generation.base import Chat
+from selfdistill.prompts.templates import AGENT_SYSTEM_PROMPT
+
+HELP = """\
+<task>          give the agent a task in the workspace
+  at each proposed action: y (approve), a (always approve this kind), n <reason> (deny:
+  the agent learns from the reason and retries), e <edited call> (run your version; the
+  agent learns from it), q (stop the task)
+/undo           revert the last step: its file changes and its adapter update(s)
+/history        the updates behind the live adapter
+/reset          back to the fresh adapter (files untouched)
+/help  /quit"""
+
+
+def agent_system_prompt() -> str:
+    """The agent's system prompt: its role and the tool list with the call format."""
+    return f"{AGENT_SYSTEM_PROMPT}\n\n{tools_prompt()}"
+
+
+@dataclass
+class AgentConfig:
+    """How the agent acts: step budget, approval policy, learning switches."""
+
+    max_actions: int = 8
+    auto_approve_reads: bool = True
+    learn_from_errors: bool = True
+    shell_timeout_s: float = 30.0
+
+
+@dataclass
+class Decision:
+    """The user's verdict on one proposed action."""
+
+    verdict: Literal["approve", "always", "deny", "edit", "stop"]
+    reason: str = ""
+    edited: ToolCall | None = None
+
+
+class Driver(Protocol):
+    """Where model outputs may be supplied from and where approvals come from."""
+
+    def model_output(self) -> str | None:
+        """A scripted model reply for the next action, or None to sample the model."""
+
+    def decide(self, call: ToolCall) -> Decision:
+        """The verdict on a proposed call."""
+
+
+def parse_decision(line: str) -> Decision | str:
+    """y / a / n <reason> / e <call> / q as typed; a string says what is wrong."""
+    word, _, rest = line.strip().partition(" ")
+    word, rest = word.lower(), rest.strip()
+    if word in ("y", "yes", "approve", "ok"):
+        return Decision("approve")
+    if word in ("a", "always"):
+        return Decision("always")
+    if word in ("q", "quit", "stop"):
+        return Decision("stop")
+    if word in ("n", "no", "deny"):
+        return Decision("deny", rest) if rest else "deny needs a reason: n <why not>"
+    if word in ("e", "edit"):
+        act = parse_action(rest)
+        if isinstance(act, ToolCall):
+            return Decision("edit", edited=act)
+        why = act.error if isinstance(act, Malformed) else "no tool call in it"
+        return f"the edited action could not be read ({why})"
+    return "answer y, a, n <reason>, e <call> or q"
+
+
+@dataclass
+class Step:
+    """One undoable step: the adapter versions it added and the files it changed."""
+
+    action: str
+    updates: int = 0
+    changes: Changes = field(default_factory=Changes)
+
+
+class AgentSession(Session):
+    """A coding agent in one workspace, learning into one assist profile."""
+
+    def __init__(self, profile: str | Profile, workspace: str | Path, driver: Driver,
+                 model_spec: str | None = None, cfg: SessionConfig | None = None,
+                 agent: AgentConfig | None = None, out: Output | None = None,
+                 root: Path | None = None) -> None:
+        """Open the profile and model (as assist), the workspace, and the approval driver."""
+        self.ws = Workspace(workspace)
+        cfg = replace(cfg or SessionConfig(), system_prompt=agent_system_prompt())
+        super().__init__(profile, model_spec, cfg, out, root)
+        self.driver = driver
+        self.acfg = agent or AgentConfig()
+        self.always: set[str] = set()
+        self.steps: list[Step] = []
+        template = str(getattr(self.tokenizer, "chat_template", "") or "")
+        # The chat template's own tool-result role where it has one (else a user turn).
+        self.tool_role = "tool" if "'tool'" in template or '"tool"' in template else "user"
+
+    # ---- the loop ----------------------------------------------------------------
+    def run_task(self, task: str) -> str | None:
+        """Act on a task until the model answers (returned) or the action budget ends."""
+        task = task.strip()
+        if not task:
+            raise UserError("Empty task.")
+        chat = request_chat(task, self.cfg.system_prompt)
+        self.profile.log({"event": "agent_task", "task": task, "workspace": str(self.ws.root),
+                          "version": self.profile.current})
+        for _ in range(self.acfg.max_actions):
+            text = self.driver.model_output()
+            if text is None:
+                with self.out.busy("thinking"):
+                    text = self.sample(chat)[0]
+            act = parse_action(text)
+            if isinstance(act, Answer):
+                self.out.answer(act.text)
+                self.profile.log({"event": "agent_answer", "task": task, "answer": act.text})
+                return act.text
+            if isinstance(act, Malformed):
+                note = malformed_feedback(act)
+                self.out.info(f"[unreadable tool call] {act.error}")
+                self.profile.log({"event": "agent_malformed", "task": task, "output": text,
+                                  "error": act.error})
+                chat = self._extend(chat, text, note)
+                continue
+            reply = self._act(task, chat, text, act)
+            if reply is None:
+                return None
+            chat = self._extend(chat, reply[0], reply[1])
+        self.out.info(f"stopped: {self.acfg.max_actions} actions without a final answer")
+        return None
+
+    def _extend(self, chat: Chat, action_text: str, result: str) -> Chat:
+        return [*chat, {"role": "assistant", "content": action_text},
+                {"role": self.tool_role, "content": result}]
+
+    def _act(self, task: str, chat: Chat, text: str, call: ToolCall) -> tuple[str, str] | None:
+        """Approve, learn from and run one call; (action text, result text) for the chat."""
+        self.out.info(f"proposed: {format_call(call)}")
+        self.profile.log({"event": "agent_action", "task": task, "tool": call.name,
+                          "args": call.args, "output": text, "version": self.profile.current})
+        d = self._decide(call)
+        self.profile.log({"event": "agent_decision", "task": task, "tool": call.name,
+                          "verdict": d.verdict, "reason": d.reason,
+                          "edited": None if d.edited is None else d.edited.args})
+        step = Step(action=format_call(call))
+        if d.verdict == "stop":
+            self.out.info("stopped by the user")
+            return None
+        if d.verdict == "deny":
+            self._learn_feedback(step, task, chat, text, d.reason, "denial")
+            self._push(step)
+            return text, f"The user denied this action. Reason: {d.reason}"
+        if d.verdict == "edit" and d.edited is not None:
+            self._learn_demo(step, task, chat, text, d.edited)
+            call, text = d.edited, format_call(d.edited)
+            step.action = text
+        res = self._run(call, step)
+        if not res.ok and self.acfg.learn_from_errors:
+            self._learn_feedback(step, task, chat, text,
+                                 f"That action failed. The result was:\n{res.text}", "environment")
+        self._push(step)
+        return text, f"[{call.name} {'ok' if res.ok else 'failed'}]\n{res.text}"
+
+    def _decide(self, call: ToolCall) -> Decision:
+        if call.read_only and self.acfg.auto_approve_reads:
+            self.out.info("auto-approved (read-only)")
+            return Decision("approve", reason="auto: read-only")
+        if call.kind() in self.always:
+            self.out.info(f"auto-approved (always approve {call.kind()})")
+            return Decision("approve", reason="auto: always")
+        d = self.driver.decide(call)
+        if d.verdict == "always":
+            self.always.add(call.kind())
+            return Decision("approve", reason=f"always approve {call.kind()}")
+        return d
+
+    def _run(self, call: ToolCall, step: Step) -> ToolResult:
+        with self.out.busy(f"running {call.name}"):
+            res = execute(self.ws, call, self.acfg.shell_timeout_s)
+        step.changes = res.changes
+        head = "[ok]" if res.ok else ("[refused]" if res.refused else "[failed]")
+        self.out.info(f"{head} {call.name}: {res.text[:1500]}")
+        self.profile.log({"event": "agent_result", "tool": call.name, "ok": res.ok,
+                          "refused": res.refused, "result": res.text[:4000],
+                          "files": sorted(res.changes.before),
+                          "uncovered": res.changes.uncovered})
+        return res
+
+    # ---- learning ----------------------------------------------------------------
+    def _learn_feedback(self, step: Step, task: str, chat: Chat, action: str, followup: str,
+                        source: str) -> UpdateResult:
+        """Hindsight self-distillation on `action` with `followup` as the teacher's hindsight."""
+        ex = hindsight_example(self.tokenizer, chat, action, followup)
+        res = self._commit("feedback", [ex], {"request": task, "answer": action,
+                                              "followup": followup, "source": source})
+        step.updates += 1
+        return res
+
+    def _learn_demo(self, step: Step, task: str, chat: Chat, action: str,
+                    edited: ToolCall) -> UpdateResult:
+        """SDFT: the edited call is the demonstration; the model's own call is the student."""
+        demo = format_call(edited)
+        exs = demo_examples(self.tokenizer, chat, demo, [action])
+        res = self._commit("demonstration", exs, {"request": task, "answer": action,
+                                                  "demonstration": demo, "source": "edit"})
+        step.updates += 1
+        return res
+
+    def _push(self, step: Step) -> None:
+        if step.updates or step.changes:
+            self.steps.append(step)
+
+    # ---- commands ----------------------------------------------------------------
+    def undo(self) -> int | None:
+        """Revert the last step: its file changes and its adapter versions (bit-exact)."""
+        if not self.steps:
+            return super().undo()  # adapter updates from earlier sessions
+        step = self.steps.pop()
+        restored = self.ws.restore(step.changes)
+        for _ in range(step.updates):
+            self.profile.undo()
+        load_adapter_weights(self.model, self.profile.current_dir())
+        self.profile.log({"event": "agent_undo", "action": step.action, "files": restored,
+                          "uncovered": step.changes.uncovered, "version": self.profile.current})
+        files = ", ".join(restored) or "no files"
+        self.out.info(f"undone: {step.action[:80]} (restored {files}); "
+                      f"live adapter is v{self.profile.current}")
+        if step.changes.uncovered:
+            self.out.error("not restored (too large to snapshot): "
+                           + ", ".join(step.changes.uncovered))
+        return self.profile.current
+
+    def reset(self) -> None:
+        """Back to the fresh adapter; later /undo of earlier steps then reverts files only."""
+        super().reset()
+        for step in self.steps:
+            step.updates = 0
+
+    def _dispatch(self, line: str) -> bool:
+        if not line.startswith("/"):
+            self.run_task(line)
+            return True
+        cmd = line.split()[0].lower()
+        if cmd in ("/quit", "/exit", "/q"):
+            return False
+        if cmd in ("/help", "/?"):
+            self.out.info(HELP)
+        elif cmd == "/undo":
+            self.undo()
+        elif cmd == "/history":
+            self.history()
+        elif cmd == "/reset":
+            self.reset()
+        else:
+            raise UserError(f"unknown command {cmd}; /help lists them")
+        return True
+
+
+def summary(session: AgentSession) -> dict[str, Any]:
+    """Live adapter version and the number of undoable steps (for scripts and tests)."""
+    return {"version": session.profile.current, "steps": len(session.steps)}
