@@ -85,12 +85,13 @@ def make_samples(path: Path, n: int, max_new_tokens: int) -> None:
 
 
 def load_examples(path: Path, max_len: int, limit: int) -> list[dict[str, list[int]]]:
-    """SSD's own (prompt, answer) -> masked examples, dropping stubs like the recipe."""
+    """SSD's own (prompt, answer) -> masked examples (the workload of the recorded figures:
+    truncated answers kept, one-line stubs dropped)."""
     from selfdistill.core.models import load_tokenizer
     from selfdistill.core.records import read_jsonl
-    from selfdistill.recipes.ssd import filter_samples, sft_examples
+    from selfdistill.recipes.ssd_data import select_samples, sft_examples
 
-    kept, _ = filter_samples(read_jsonl(path), drop_empty=True, drop_stubs=True)
+    kept, _ = select_samples(read_jsonl(path), truncated="keep", stub_rule="oneline")
     tok = load_tokenizer(MODEL)
     return sft_examples(kept, tok.eos_token_id, max_len)[:limit]
 

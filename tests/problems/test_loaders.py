@@ -403,3 +403,16 @@ def test_gzipped_jsonl_is_read(tmp_path):
         fh.write(json.dumps(lcb_row()) + "\n")
     (p,) = load_source(f"lcb:{path}")
     assert p.id == "lcb/x1" and [t.public for t in p.tests] == [True, False]
+
+
+def test_kind_filter_keeps_function_writing_problems() -> None:
+    from selfdistill.problems.registry import load_source
+
+    everything = load_source("builtin:train")
+    funcs = load_source("builtin:train?kind=assert,call")
+    assert funcs and {p.test_kind for p in funcs} == {"assert", "call"}
+    assert len(funcs) == sum(p.test_kind != "stdio" for p in everything)
+    assert [p.id for p in load_source("builtin:train?kind=stdio&limit=2")] == [
+        p.id for p in everything if p.test_kind == "stdio"][:2]
+    with pytest.raises(UserError, match="unknown test kind foo"):
+        load_source("builtin:train?kind=foo")

@@ -15,7 +15,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from selfdistill.recipes.ssd import filter_samples, fit_quadratic, is_stub, sft_examples
+from selfdistill.errors import UserError
+from selfdistill.recipes.ssd import fit_quadratic
+from selfdistill.recipes.ssd_data import (
+    REPETITIVE_ZLIB_RATIO,
+    STUB_RULES,
+    TRUNCATED_POLICIES,
+    check_policy,
+    degenerate_reason,
+    drop_reason,
+    sample_stats,
+    select_samples,
+    sft_examples,
+    zlib_ratio,
+)
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -24,20 +37,58 @@ def _rec(text: str, code: str | None, finish: str = "stop") -> dict:
     return {"text": text, "code": code, "finish_reason": finish, "n_tokens": len(text.split())}
 
 
-def test_only_empty_and_stub_answers_are_dropped() -> None:
+def test_degenerate_rule_drops_empty_loops_placeholders_and_prose_not_short_code() -> None:
+    loop = "```python\n" + "print(1)\n" * 60 + "```"
     recs = [
         _rec("", None),
         _rec("   \n", None),
-        _rec("```python\nreturn 1\n```", "return 1"),  # one-line stub
+        _rec("```python\nreturn 1\n```", "return 1"),  # short: kept (old rule dropped it)
         _rec("```python\ndef f(x):\n    return x + 1\n```", "def f(x):\n    return x + 1"),
-        _rec("def wrong(x):\n    return x - 999", None),  # wrong but not a stub: kept
+        _rec("def wrong(x):\n    return x - 999", None),  # wrong, no fence, code: kept
+        _rec(loop, "print(1)\n" * 60),
+        _rec("```python\ndef f(x):\n    pass\n```", "def f(x):\n    pass"),
+        _rec("I cannot solve this problem, sorry.", None),
     ]
-    kept, dropped = filter_samples(recs, drop_empty=True, drop_stubs=True)
-    assert dropped == {"empty": 2, "stub": 1}
-    assert [r["text"] for r in kept] == [recs[3]["text"], recs[4]["text"]]
-    kept_all, dropped_none = filter_samples(recs, drop_empty=False, drop_stubs=False)
-    assert len(kept_all) == 5 and dropped_none == {"empty": 0, "stub": 0}
-    assert is_stub("pass", None) and not is_stub("a\nb", None)
+    kept, dropped = select_samples(recs, truncated="drop", stub_rule="degenerate")
+    assert dropped == {"empty": 2, "repetitive": 1, "placeholder": 1, "prose": 1}
+    assert [r["text"] for r in kept] == [recs[i]["text"] for i in (2, 3, 4)]
+    _, old = select_samples(recs, truncated="drop", stub_rule="oneline")
+    assert old["stub"] == 2  # the old rule drops the short answer (and the prose)
+    kept_all, dropped_none = select_samples(recs, truncated="keep", stub_rule="none")
+    assert len(kept_all) == 6 and dropped_none == {"empty": 2}
+
+
+def test_truncated_answers_are_dropped_kept_or_flagged() -> None:
+    code = "def f(x):\n    y = x\n    return y"
+    recs = [_rec(f"```python\n{code}\n```", code), _rec(f"```python\n{code}", code, "length")]
+    kept, dropped = select_samples(recs, truncated="drop")
+    assert len(kept) == 1 and dropped == {"truncated": 1}
+    for policy in ("keep", "flag"):
+        kept, dropped = select_samples(recs, truncated=policy)
+        assert dropped == {} and [bool(r.get("truncated")) for r in kept] == [False, True]
+    stats = sample_stats(recs, kept, {}, "flag", "degenerate")
+    assert stats["kept_truncated"] == 1 and stats["truncation_rate"] == 0.5
+    assert stats["policy"] == {"truncated": "flag", "stub_rule": "degenerate"}
+    with pytest.raises(UserError, match="sample.truncated must be one of drop, keep, flag"):
+        check_policy("cut", "degenerate")
+    with pytest.raises(UserError, match="sample.stub_rule"):
+        check_policy("drop", "short")
+
+
+@given(st.text(max_size=400))
+def test_drop_reason_is_total_and_empty_is_always_dropped(text: str) -> None:
+    for truncated in TRUNCATED_POLICIES:
+        for rule in STUB_RULES:
+            reason = drop_reason(_rec(text, None), truncated, rule)
+            assert (reason == "empty") == (not text.strip())
+
+
+def test_repetition_threshold_separates_loops_from_ordinary_code() -> None:
+    ordinary = ("def count_vowels(s):\n    total = 0\n    for ch in s.lower():\n"
+                "        if ch in 'aeiou':\n            total += 1\n    return total\n")
+    assert zlib_ratio(ordinary) > REPETITIVE_ZLIB_RATIO
+    assert zlib_ratio(ordinary + "    x = x + 1\n" * 40) < REPETITIVE_ZLIB_RATIO
+    assert degenerate_reason(ordinary, ordinary) is None
 
 
 def test_sft_examples_mask_the_prompt_and_teach_stopping() -> None:
@@ -104,6 +155,8 @@ def test_sample_survives_sigkill_without_losing_or_duplicating(tiny_model_dir: P
     stats = json.loads((run / "sample" / "stats.json").read_text())
     assert stats["samples"] == 48
     assert stats["kept"] + sum(stats["dropped"].values()) == 48
+    kept = (run / "sample" / "kept.jsonl").read_text().splitlines()
+    assert len(kept) == stats["kept"]
 
 
 @pytest.mark.slow
@@ -138,7 +191,8 @@ def test_ssd_run_end_to_end_on_the_embedded_model(tmp_path: Path) -> None:
     run = tmp_path / "run"
     res = subprocess.run(
         _cli("ssd", "run", "recipes/ssd_cpu.yaml", f"run_dir={run}", "sample.limit=6",
-             "sample.max_new_tokens=64", "train.batch_size=2", "train.grad_accum=1",
+             "sample.max_new_tokens=64", "sample.truncated=keep", "train.batch_size=2",
+             "train.grad_accum=1",
              "eval.limit=4", "eval.temperatures=0.0,0.8", "eval.max_new_tokens=64",
              "train.save_steps=1000"),
         env=_env(tmp_path), capture_output=True, text=True, timeout=900,
@@ -146,6 +200,8 @@ def test_ssd_run_end_to_end_on_the_embedded_model(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr[-3000:]
     report = (run / "report.md").read_text()
     assert "best-tuned base temperature" in report and "SSD" in report
+    assert "truncated answers: keep, stub rule: degenerate" in report  # the data policy
+    assert "Answers cut at the token limit: base" in report and "**Reading it:**" in report
     assert "data:image/png;base64," in (run / "report.html").read_text()  # report_html.py
     results = json.loads((run / "results.json").read_text())
     assert results["paired_gain"]["problems"] == 4
@@ -153,3 +209,63 @@ def test_ssd_run_end_to_end_on_the_embedded_model(tmp_path: Path) -> None:
         for t in ("T0.00", "T0.80"):
             assert (run / "eval" / label / t / "verdicts.jsonl").exists()
     assert (run / "pass1_vs_temperature.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["parquet", "prompts"])
+def test_ssd_sample_from_a_parquet_file_and_a_prompt_only_jsonl(tiny_model_dir: Path,
+                                                                tmp_path: Path, fmt: str) -> None:
+    """`selfdistill ssd sample` reads a local parquet file through `datasets` (hf:) and a
+    prompt-only JSONL (prompts:); no tests are needed."""
+    prompts = ["Write a function that reverses a string.", "Write a function that sums a list.",
+               "Write a function that returns the largest of three numbers."]
+    if fmt == "parquet":
+        import datasets
+
+        src = tmp_path / "train.parquet"
+        datasets.Dataset.from_dict({"instruction": prompts, "uid": ["r", "s", "m"]}).to_parquet(
+            str(src))
+        spec, ids = f"hf:{src}?prompt=instruction&id=uid", ["train/r", "train/s", "train/m"]
+    else:
+        src = tmp_path / "mine.jsonl"
+        src.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in prompts))
+        spec, ids = f"prompts:{src}", ["mine/0", "mine/1", "mine/2"]
+    run = tmp_path / "run"
+    res = subprocess.run(
+        _cli("ssd", "sample", f"run_dir={run}", f"model.spec={tiny_model_dir}",
+             f"sample.source={spec}", "sample.n=2", "sample.max_new_tokens=8",
+             "sample.batch_size=4", "sample.truncated=flag", "sample.stub_rule=none"),
+        env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    recs = [json.loads(line) for line in (run / "sample" / "samples.jsonl").open()]
+    assert sorted({r["problem_id"] for r in recs}) == sorted(ids) and len(recs) == 6
+    assert all(r["token_ids"] and r["prompt_token_ids"] for r in recs)
+    stats = json.loads((run / "sample" / "stats.json").read_text())
+    assert stats["policy"] == {"truncated": "flag", "stub_rule": "none"}
+    cut = sum(r["finish_reason"] == "length" and bool(r["text"].strip()) for r in recs)
+    assert stats["kept_truncated"] == cut  # flag keeps every cut answer that has text
+    kept = [json.loads(line) for line in (run / "sample" / "kept.jsonl").open()]
+    assert sum(k["truncated"] for k in kept) == cut
+
+
+def test_bad_data_policy_is_one_line_error(tmp_path: Path) -> None:
+    res = subprocess.run(_cli("ssd", "sample", f"run_dir={tmp_path}/run",
+                              "sample.truncated=cut"), env=_env(tmp_path), capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode != 0 and "sample.truncated must be one of drop, keep, flag" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_report_sentences_state_the_policy_and_the_ci_width() -> None:
+    from types import SimpleNamespace
+
+    from selfdistill.recipes.ssd import _data_line, _reading_note
+
+    stats = {"truncation_rate": 0.25, "no_code_rate": 0.05, "dropped": {"truncated": 4, "prose": 1},
+             "policy": {"truncated": "drop", "stub_rule": "degenerate"}}
+    line = _data_line(stats)
+    assert "25.0% hit the token limit" in line and "dropped: 1 prose, 4 truncated" in line
+    assert _data_line({}) == ""
+    note = _reading_note({"gain": 0.0, "ci": [-0.1, 0.05]}, SimpleNamespace(n=2), 40)
+    assert "40 problems and 2 sample(s)" in note and "±7.5 points" in note
+    assert note.count(". ") == 1  # two sentences

@@ -135,7 +135,7 @@ app.add_typer(problems_app, name="problems")
 @problems_app.command("list")
 @friendly
 def problems_list(source: str = typer.Argument("builtin", help="builtin[:split], humaneval, "
-                                               "lcb:FILE, mbpp:FILE, evalplus:FILE, jsonl:FILE"),
+                                               "lcb:FILE, mbpp:FILE, evalplus:FILE, jsonl:FILE, hf:DATASET, prompts:FILE"),
                   as_json: bool = typer.Option(False, "--json", help="Print Problem records.")
                   ) -> None:
     """A table of counts per difficulty and test kind (or the records as JSON)."""

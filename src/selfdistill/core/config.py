@@ -147,8 +147,12 @@ class SSDSampleConfig(SamplerConfig):
     n: int = 1
     seed: int = 0
     batch_size: int = 32
-    drop_empty: bool = True
-    drop_stubs: bool = True
+    # Data policy (recipes/ssd_data.py, docs/ssd.md): samples cut at max_new_tokens are
+    # dropped | kept (trained on without EOS) | flagged (kept, marked in sample/kept.jsonl);
+    # stub_rule degenerate drops empty/looping/placeholder/prose-only answers, oneline also
+    # drops one-line code, none keeps all but empty answers.
+    truncated: str = "drop"
+    stub_rule: str = "degenerate"
     backend: str = "hf"
 
 

@@ -7,10 +7,15 @@ Specs:
     mbpp:FILE                               MBPP jsonl (original) or json (sanitized)
     evalplus:FILE                           EvalPlus-format HumanEval+/MBPP+ JSONL
     jsonl:FILE                              Problem records written by save_problems
+    hf:WHERE                                any Hugging Face dataset: hub id, local
+                                            parquet/jsonl/json/csv/arrow file, save_to_disk dir
+    prompts:FILE                            prompt-only JSONL (no tests: SSD sampling)
 
 Filters go after `?` (`lcb:FILE?release=v6&platform=leetcode&difficulty=hard`) or as
 keyword arguments (keywords win). LCB: release, start, end, platform, difficulty.
-MBPP: split, include_challenge. Every source: difficulty, limit.
+MBPP: split, include_challenge. builtin and jsonl: kind (test kinds, e.g. kind=assert,call
+keeps the function-writing problems). hf: split, name (hub config) and the field mapping
+prompt, tests, id, entry_point (hf_rows.py); prompts: prompt, id. Every source: limit.
 """
 
 from __future__ import annotations
@@ -22,22 +27,25 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from selfdistill.errors import UserError
+from selfdistill.problems.hf_rows import HF_FILTERS, PROMPT_FILTERS
 from selfdistill.problems.schema import Problem, load_problems_jsonl
 
-SOURCES = ("builtin", "humaneval", "lcb", "mbpp", "evalplus", "jsonl")
-_FILE_SOURCES = ("lcb", "mbpp", "evalplus", "jsonl")
+SOURCES = ("builtin", "humaneval", "lcb", "mbpp", "evalplus", "jsonl", "hf", "prompts")
+_FILE_SOURCES = ("lcb", "mbpp", "evalplus", "jsonl", "prompts")
 _BUILTIN_SPLITS = ("all", "train", "dev", "hard")
 _FILTERS = {
-    "builtin": {"difficulty", "limit"},
+    "builtin": {"difficulty", "kind", "limit"},
     "humaneval": {"limit"},
     "lcb": {"release", "start", "end", "platform", "difficulty", "limit"},
     "mbpp": {"split", "include_challenge", "difficulty", "limit"},
     "evalplus": {"limit"},
-    "jsonl": {"difficulty", "limit"},
+    "jsonl": {"difficulty", "kind", "limit"},
+    "hf": HF_FILTERS,
+    "prompts": PROMPT_FILTERS,
 }
 SPEC_HELP = (
-    "use builtin[:all|train|dev|hard], humaneval, lcb:FILE, mbpp:FILE, evalplus:FILE or "
-    "jsonl:FILE "
+    "use builtin[:all|train|dev|hard], humaneval, lcb:FILE, mbpp:FILE, evalplus:FILE, "
+    "jsonl:FILE, hf:DATASET_OR_FILE or prompts:FILE "
     "(filters after '?', e.g. lcb:FILE?release=v6&platform=leetcode)"
 )
 
@@ -68,6 +76,17 @@ def _builtin(split: str) -> list[Problem]:
     except ImportError as exc:  # pragma: no cover - the built-in set ships with the package
         raise UserError("the built-in problem set is not available in this installation") from exc
     return load_builtin(split)
+
+
+def _load_rows(kind: str, arg: str, opts: dict[str, Any]) -> list[Problem]:
+    """hf: and prompts: sources (hf_rows.py): prompts with an optional field mapping."""
+    from selfdistill.problems.hf_rows import load_hf_dataset, load_prompt_jsonl
+
+    if kind == "prompts":
+        return load_prompt_jsonl(arg, **opts)
+    if not arg:
+        raise UserError("hf needs a dataset: hf:HUB_ID, hf:FILE.parquet or hf:SAVED_DIR")
+    return load_hf_dataset(arg, **opts)
 
 
 def load_source(spec: str, **filters: Any) -> list[Problem]:
@@ -117,19 +136,30 @@ def load_source(spec: str, **filters: Any) -> list[Problem]:
         from selfdistill.problems.evalplus import load_evalplus
 
         problems = load_evalplus(arg)
+    elif kind in ("hf", "prompts"):
+        problems = _load_rows(kind, arg, opts)
     else:
         try:
             problems = load_problems_jsonl(arg)
         except (ValueError, TypeError, KeyError) as exc:
             raise UserError(f"{arg} is not a JSONL file of Problem records ({exc})") from exc
 
+    return _narrow(problems, difficulty, opts.get("kind"), limit)
+
+
+def _narrow(problems: list[Problem], difficulty: Any, kinds: Any, limit: Any) -> list[Problem]:
+    """Keep the named difficulties and test kinds (comma lists), then the first `limit`."""
+    def wanted(value: Any) -> set[str]:
+        items = value.split(",") if isinstance(value, str) else value
+        return {str(d).strip().lower() for d in items}
+
     if difficulty:
-        wanted = (
-            {d.strip().lower() for d in str(difficulty).split(",")}
-            if isinstance(difficulty, str)
-            else set(difficulty)
-        )
-        problems = [p for p in problems if p.difficulty in wanted]
+        problems = [p for p in problems if p.difficulty in wanted(difficulty)]
+    if kinds:
+        unknown = wanted(kinds) - {"assert", "call", "stdio"}
+        if unknown:
+            raise UserError(f"unknown test kind {', '.join(sorted(unknown))}: use assert, call, stdio")
+        problems = [p for p in problems if p.test_kind in wanted(kinds)]
     if limit is not None:
         try:
             n = int(limit)

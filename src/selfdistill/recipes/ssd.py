@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 from pathlib import Path
 from typing import Any
 
@@ -25,46 +24,15 @@ from selfdistill.errors import UserError
 from selfdistill.evaluation.report import fmt_ci, fmt_pct, markdown_table, plot_heatmap
 from selfdistill.evaluation.report_html import write_html_report
 from selfdistill.evaluation.stages import console, sample_stage
+from selfdistill.recipes.ssd_data import (
+    check_policy,
+    sample_stats,
+    select_samples,
+    sft_examples,
+    write_kept,
+)
 
 # ---------------------------------------------------------------- sample
-
-
-def is_stub(text: str, code: str | None) -> bool:
-    """A one-line (or empty) answer: the only thing SSD may drop; correctness is never checked."""
-    body = code if code is not None else text
-    return sum(1 for line in body.splitlines() if line.strip()) <= 1
-
-
-def filter_samples(records: list[dict[str, Any]], drop_empty: bool, drop_stubs: bool
-                   ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Keep every sample except (optionally) empty answers and one-line stubs."""
-    kept, dropped = [], {"empty": 0, "stub": 0}
-    for r in records:
-        if drop_empty and not r["text"].strip():
-            dropped["empty"] += 1
-        elif drop_stubs and is_stub(r["text"], r.get("code")):
-            dropped["stub"] += 1
-        else:
-            kept.append(r)
-    return kept, dropped
-
-
-def sample_stats(records: list[dict[str, Any]], kept: list[dict[str, Any]],
-                 dropped: dict[str, int]) -> dict[str, Any]:
-    """What the synthesized dataset looks like (written to sample/stats.json)."""
-    lengths = sorted(r["n_tokens"] for r in records) or [0]
-
-    def q(p: float) -> int:
-        return lengths[min(len(lengths) - 1, int(p * len(lengths)))]
-
-    return {
-        "samples": len(records), "kept": len(kept), "dropped": dropped,
-        "no_code_rate": sum(r["code"] is None for r in records) / max(len(records), 1),
-        "truncation_rate": sum(r["finish_reason"] == "length" for r in records)
-        / max(len(records), 1),
-        "tokens": {"mean": statistics.fmean(lengths), "p10": q(0.1), "p50": q(0.5),
-                   "p90": q(0.9), "max": lengths[-1]},
-    }
 
 
 def run_sample(cfg: SSDConfig, run_dir: Path) -> dict[str, Any]:
@@ -74,6 +42,7 @@ def run_sample(cfg: SSDConfig, run_dir: Path) -> dict[str, Any]:
     from selfdistill.recipes.evaluate import make_generator
 
     s = cfg.sample
+    check_policy(s.truncated, s.stub_rule)
     problems = load_source(s.source)
     if s.limit:
         problems = problems[: s.limit]
@@ -86,32 +55,18 @@ def run_sample(cfg: SSDConfig, run_dir: Path) -> dict[str, Any]:
     records = sample_stage(gen, problems, params, out / "samples.jsonl",
                            chunk_size=s.batch_size, keep_token_ids=True,
                            description=f"ssd sample T={s.temperature:g}")
-    kept, dropped = filter_samples(records, s.drop_empty, s.drop_stubs)
-    stats = sample_stats(records, kept, dropped)
+    kept, dropped = select_samples(records, s.truncated, s.stub_rule)
+    stats = sample_stats(records, kept, dropped, s.truncated, s.stub_rule)
     write_json_atomic(out / "stats.json", stats)
-    console.print(f"sampled {stats['samples']} answers; kept {stats['kept']} "
-                  f"(dropped {dropped['empty']} empty, {dropped['stub']} one-line stubs); "
-                  f"no code {fmt_pct(stats['no_code_rate'])}, "
+    write_kept(out / "kept.jsonl", kept)
+    why = ", ".join(f"{v} {k}" for k, v in sorted(dropped.items())) or "none"
+    console.print(f"sampled {stats['samples']} answers; kept {stats['kept']} (dropped: {why}; "
+                  f"truncated answers: {s.truncated}); no code {fmt_pct(stats['no_code_rate'])}, "
                   f"truncated {fmt_pct(stats['truncation_rate'])}")
     return stats
 
 
 # ---------------------------------------------------------------- train
-
-
-def sft_examples(records: list[dict[str, Any]], eos_id: int, max_len: int
-                 ) -> list[dict[str, list[int]]]:
-    """(prompt, own answer) as exact token ids, with the loss on answer tokens only."""
-    out = []
-    for r in records:
-        prompt, answer = list(r["prompt_token_ids"]), list(r["token_ids"])
-        if r["finish_reason"] == "stop" and (not answer or answer[-1] != eos_id):
-            answer.append(eos_id)  # teach the model to stop where it stopped
-        ids = (prompt + answer)[:max_len]
-        labels = ([-100] * len(prompt) + answer)[:max_len]
-        if any(x != -100 for x in labels):
-            out.append({"input_ids": ids, "labels": labels})
-    return out
 
 
 def _latest_checkpoint(train_dir: Path) -> str | None:
@@ -165,11 +120,12 @@ def train_sft(model_spec: str, dtype: str, records: list[dict[str, Any]], tc: Tr
 
 def run_train(cfg: SSDConfig, run_dir: Path) -> Path:
     """`ssd train`: SFT on the kept samples of `ssd sample`."""
+    check_policy(cfg.sample.truncated, cfg.sample.stub_rule)
     samples_path = run_dir / "sample" / "samples.jsonl"
     records = read_jsonl(samples_path)
     if not records:
         raise UserError(f"No samples at {samples_path}: run `selfdistill ssd sample` first.")
-    kept, _ = filter_samples(records, cfg.sample.drop_empty, cfg.sample.drop_stubs)
+    kept, _ = select_samples(records, cfg.sample.truncated, cfg.sample.stub_rule)
     return train_sft(cfg.model.spec, cfg.model.dtype, kept, cfg.train, run_dir / "train")
 
 
@@ -206,8 +162,9 @@ def run_evaluate(cfg: SSDConfig, run_dir: Path, ssd_model: str | None = None) ->
         "# SSD report",
         f"Model `{cfg.model.spec}`; training prompts `{cfg.sample.source}` sampled at "
         f"T_train={cfg.sample.temperature:g}, top-k {cfg.sample.top_k}, "
-        f"top-p {cfg.sample.top_p}; {stats.get('kept', '?')} of {stats.get('samples', '?')} "
-        f"answers kept (no correctness filter). Fine-tuning: {cfg.train.method}, lr "
+        f"top-p {cfg.sample.top_p}, at most {cfg.sample.max_new_tokens} tokens; "
+        f"{stats.get('kept', '?')} of {stats.get('samples', '?')} answers kept (no correctness "
+        f"filter). {_data_line(stats)} Fine-tuning: {cfg.train.method}, lr "
         f"{cfg.train.lr:g} -> {cfg.train.lr_end:g} cosine, {cfg.train.epochs:g} epoch(s).",
         f"Benchmark `{cfg.eval.benchmark}`, {len(problems)} problems; evaluation top-k "
         f"{cfg.eval.top_k}, top-p {cfg.eval.top_p} at T > 0, greedy at T = 0. "
@@ -218,7 +175,10 @@ def run_evaluate(cfg: SSDConfig, run_dir: Path, ssd_model: str | None = None) ->
             [["base", f"{base_best.temperature:g}", fmt_ci(base_best.pass1())],
              ["SSD", f"{ssd_best.temperature:g}", fmt_ci(ssd_best.pass1())]]),
         f"Gain (SSD best minus base best, paired over problems): **{100 * gain:+.1f} points**, "
-        f"95% CI [{100 * paired['ci'][0]:+.1f}, {100 * paired['ci'][1]:+.1f}] -> {verdict}.",
+        f"95% CI [{100 * paired['ci'][0]:+.1f}, {100 * paired['ci'][1]:+.1f}] -> {verdict}. "
+        f"Answers cut at the token limit: base {fmt_pct(base_best.truncation_rate)}, SSD "
+        f"{fmt_pct(ssd_best.truncation_rate)} (at their best T_eval).",
+        "**Reading it:** " + _reading_note(paired, base_best, len(problems)),
         "## All temperatures",
         results_table(results, ks),
         f"![pass@1 vs T_eval]({plot.name})",
@@ -237,6 +197,30 @@ def run_evaluate(cfg: SSDConfig, run_dir: Path, ssd_model: str | None = None) ->
                 for label, rs in results.items()},
     })
     return report
+
+
+def _data_line(stats: dict[str, Any]) -> str:
+    """One sentence: the training data's truncation/no-code rates and what the policy dropped."""
+    if not stats:
+        return ""
+    pol = stats.get("policy", {})
+    why = ", ".join(f"{v} {k}" for k, v in sorted(stats.get("dropped", {}).items())) or "none"
+    return (f"Of the sampled answers {fmt_pct(stats['truncation_rate'])} hit the token limit "
+            f"and {fmt_pct(stats['no_code_rate'])} held no code; dropped: {why} (truncated "
+            f"answers: {pol.get('truncated', '?')}, stub rule: {pol.get('stub_rule', '?')}).")
+
+
+def _reading_note(paired: dict[str, Any], base_best: Any, n_problems: int) -> str:
+    """Two sentences: what this evaluation's size can and cannot show."""
+    half = 50 * (paired["ci"][1] - paired["ci"][0])
+    n = base_best.n
+    return (f"With {n_problems} problems and {n} sample(s) per problem and temperature, the "
+            f"paired 95% CI of the gain is about ±{half:.1f} points wide: it can show that "
+            "this regime trains without breaking the model (pass@1, truncation and no-code "
+            "rates stay in range) and would catch a large change, but not a gain of a few "
+            "points. Whether SSD helps needs many more problems and samples (the study in "
+            "docs/results.md) or a larger model; a 135M model fine-tuned for a few optimiser "
+            "steps is expected to move little.")
 
 
 def _sweep_models(cfg: SSDConfig, problems: list[Any], specs: dict[str, str], run_dir: Path
