@@ -63,6 +63,8 @@ def test_problems_show() -> None:
     ("problems", "show", "HumanEval/9999"),
     ("model", "info", "no-such-model-alias"),
     ("evaluate", "--temperatures", "a,b"),
+    ("evaluate", "--chat-template-kwargs", "{enable_thinking: false"),
+    ("evaluate", "--chat-template-kwargs", "[1, 2]"),
     ("ssd", "sample", "/no/such/recipe.yaml"),
 ])
 def test_bad_input_exits_2_without_traceback(args: tuple[str, ...]) -> None:

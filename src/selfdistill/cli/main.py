@@ -203,6 +203,22 @@ def _floats(text: str | None) -> list[float] | None:
         raise UserError(f"Expected comma-separated numbers, got '{text}'.") from None
 
 
+def _json_object(text: str | None, option: str) -> dict[str, Any]:
+    """A JSON object given on the command line ({} when absent); one-line error otherwise."""
+    import json
+
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{option} must be a JSON object, e.g. '{{\"enable_thinking\": false}}' "
+                        f"({e.msg}).") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{option} must be a JSON object, got {type(value).__name__}.")
+    return value
+
+
 @app.command("evaluate")
 @friendly
 def evaluate_cmd(
@@ -228,6 +244,8 @@ def evaluate_cmd(
     backend: str = typer.Option("hf", help="hf | vllm"),
     dtype: str = typer.Option("float32"),
     run_dir: str = typer.Option(None, help="Default: runs/eval-<model>-<benchmark>."),
+    chat_template_kwargs: str = typer.Option(
+        None, help='Chat-template arguments as JSON, e.g. \'{"enable_thinking": false}\'.'),
 ) -> None:
     """Sample, grade in the sandbox and report pass@k with CIs (resumes where it stopped)."""
     quiet_hf()
@@ -245,7 +263,9 @@ def evaluate_cmd(
     get_harness(harness)  # one clear error for a bad name, before anything loads
     cfg = EvalConfig(benchmark=benchmark, limit=limit, n=n, temperatures=temps, top_k=top_k,
                      top_p=top_p, max_new_tokens=max_new_tokens, k_values=ks, seed=seed,
-                     batch_size=batch_size, backend=backend, harness=harness)
+                     batch_size=batch_size, backend=backend, harness=harness,
+                     chat_template_kwargs=_json_object(chat_template_kwargs,
+                                                       "--chat-template-kwargs"))
     if samples is None and (any(t < 0 for t in temps) or n < 1
                             or any(x < 1 or x > n for x in ks)):
         raise UserError("Temperatures must be >= 0, n >= 1 and every k in 1..n.")

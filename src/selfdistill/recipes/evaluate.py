@@ -269,6 +269,7 @@ def run_evaluate(model_spec: str, cfg: EvalConfig, run_dir: str | Path, dtype: s
     Returns (report path, results, the per-difficulty markdown table).
     """
     from selfdistill.core.models import load_model
+    from selfdistill.generation.chat import set_chat_template_kwargs
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -276,6 +277,7 @@ def run_evaluate(model_spec: str, cfg: EvalConfig, run_dir: str | Path, dtype: s
     if not problems:
         raise UserError(f"no problems in {cfg.benchmark} (check the filters and --limit)")
     model, tok = load_model(model_spec, dtype=dtype)
+    set_chat_template_kwargs(tok, cfg.chat_template_kwargs)
     gen = make_generator(model, tok, cfg.backend, cfg.batch_size)
     results = evaluate_at_temperatures(gen, problems, cfg, run_dir / "model", label=model_spec)
     report, table = write_eval_report(run_dir, model_spec, cfg.benchmark, problems, results, cfg)

@@ -38,6 +38,7 @@ from selfdistill.recipes.ssd_data import (
 def run_sample(cfg: SSDConfig, run_dir: Path) -> dict[str, Any]:
     """`ssd sample`: the frozen base model answers each training prompt N times at T_train."""
     from selfdistill.core.models import load_model
+    from selfdistill.generation.chat import set_chat_template_kwargs
     from selfdistill.problems.registry import load_source
     from selfdistill.recipes.evaluate import make_generator
 
@@ -49,6 +50,7 @@ def run_sample(cfg: SSDConfig, run_dir: Path) -> dict[str, Any]:
     if not problems:
         raise UserError(f"No training prompts in '{s.source}'.")
     model, tok = load_model(cfg.model.spec, dtype=cfg.model.dtype)
+    set_chat_template_kwargs(tok, cfg.model.chat_template_kwargs)
     gen = make_generator(model, tok, s.backend, s.batch_size)
     params = s.sampling_params(s.n, s.seed)
     out = run_dir / "sample"
@@ -227,11 +229,13 @@ def _sweep_models(cfg: SSDConfig, problems: list[Any], specs: dict[str, str], ru
                   ) -> dict[str, Any]:
     """Every model (label -> spec) over the T_eval sweep, one model in memory at a time."""
     from selfdistill.core.models import load_model
+    from selfdistill.generation.chat import set_chat_template_kwargs
     from selfdistill.recipes.evaluate import evaluate_at_temperatures, make_generator
 
     results = {}
     for label, spec in specs.items():
         model, tok = load_model(spec, dtype=cfg.model.dtype)
+        set_chat_template_kwargs(tok, cfg.model.chat_template_kwargs)
         model = merge_for_inference(model)
         gen = make_generator(model, tok, cfg.eval.backend, cfg.eval.batch_size)
         results[label] = evaluate_at_temperatures(gen, problems, cfg.eval,
@@ -290,9 +294,11 @@ def run_grid(cfg: SSDConfig, run_dir: Path) -> Path:
             run_sample(sub, sub_dir)
             run_train(sub, sub_dir)
         from selfdistill.core.models import load_model
+        from selfdistill.generation.chat import set_chat_template_kwargs
         from selfdistill.recipes.evaluate import make_generator
 
         model, tok = load_model(str(sub_dir / "train" / "final"), dtype=cfg.model.dtype)
+        set_chat_template_kwargs(tok, cfg.model.chat_template_kwargs)
         model = merge_for_inference(model)
         ecfg = dataclasses.replace(cfg.eval, temperatures=list(g.eval_temperatures), top_k=0,
                                    top_p=1.0, k_values=[1])

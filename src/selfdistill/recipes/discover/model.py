@@ -32,13 +32,15 @@ class Discoverer:
         from selfdistill.core.lora import base_model, make_trainable
         from selfdistill.execution import SandboxConfig
         from selfdistill.generation import make_generator
+        from selfdistill.generation.chat import set_chat_template_kwargs
 
         self.cfg = cfg
         if model is None:
             from selfdistill.core.models import load_model
 
             model, tokenizer = load_model(cfg.model.spec, dtype=cfg.model.dtype)
-        self.tok = tokenizer
+        # Sampling, multi-turn chats and teacher re-prompts render with these arguments.
+        self.tok = set_chat_template_kwargs(tokenizer, cfg.model.chat_template_kwargs)
         self.model = make_trainable(model, cfg.optim)
         self._snapshot = None if cfg.optim.method == "lora" else {
             n: p.detach().to("cpu", copy=True) for n, p in self.model.named_parameters()}

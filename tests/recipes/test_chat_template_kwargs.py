@@ -1,0 +1,70 @@
+"""model.chat_template_kwargs reaches the tokenizer every recipe samples with (ssd, evaluate, discover)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import selfdistill.core.models as models
+import selfdistill.recipes.evaluate as evaluate_recipe
+from selfdistill.core.config import EvalConfig, ModelConfig, SSDConfig
+from selfdistill.generation.chat import chat_template_kwargs, render_chat
+
+KW = {"enable_thinking": False}
+
+
+class _Tok:
+    chat_template = "x"
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def apply_chat_template(self, chat: Any, **kw: Any) -> str:
+        self.calls.append(kw)
+        return "rendered"
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.fixture
+def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """load_model returns a fake tokenizer; the generator factory stops the recipe and keeps it."""
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: (object(), _Tok()))
+
+    def make_generator(model: Any, tok: Any, *a: Any, **k: Any) -> Any:
+        seen["tok"] = tok
+        raise _Stop
+
+    monkeypatch.setattr(evaluate_recipe, "make_generator", make_generator)
+    return seen
+
+
+def test_ssd_sample_renders_with_the_model_sections_arguments(captured, tmp_path):
+    from selfdistill.recipes.ssd import run_sample
+
+    cfg = SSDConfig(model=ModelConfig(chat_template_kwargs=KW))
+    with pytest.raises(_Stop):
+        run_sample(cfg, tmp_path)
+    tok = captured["tok"]
+    assert chat_template_kwargs(tok) == KW
+    render_chat(tok, [{"role": "user", "content": "hi"}])
+    assert tok.calls[-1]["enable_thinking"] is False
+
+
+def test_evaluate_renders_with_its_arguments(captured, tmp_path):
+    cfg = EvalConfig(benchmark="builtin:dev", limit=1, chat_template_kwargs=KW)
+    with pytest.raises(_Stop):
+        evaluate_recipe.run_evaluate("any", cfg, tmp_path)
+    assert chat_template_kwargs(captured["tok"]) == KW
+
+
+def test_without_arguments_nothing_extra_is_passed(captured, tmp_path):
+    with pytest.raises(_Stop):
+        evaluate_recipe.run_evaluate("any", EvalConfig(benchmark="builtin:dev", limit=1), tmp_path)
+    tok = captured["tok"]
+    render_chat(tok, [{"role": "user", "content": "hi"}])
+    assert "enable_thinking" not in tok.calls[-1]
