@@ -4,8 +4,8 @@ Small models (the embedded SmolLM2-135M) rarely open a tool call on their own, s
 models whose chat template has no tool format the agent decides the structure itself:
 
 1. Choose: every candidate opening -- ``<tool_call>{"name": "<tool>"`` for each tool, and
-   the answer opening -- is scored teacher-forced under the model (sum of token log-probs,
-   `assist.update.answer_logprob`); the best wins (greedy), or one is drawn from the
+   the answer opening -- is scored teacher-forced under the model (mean token log-prob,
+   `assist.update.answer_token_logprobs`); the best wins (greedy), or one is drawn from the
    softmax of the scores at temperature > 0.
 2. Prefill: for a tool, the opening plus ``, "arguments": {"<first argument>": "`` is put
    in the assistant turn and the model writes the rest, stopped at ``}}`` or
@@ -102,12 +102,17 @@ class Proposal:
 
 def score_candidates(model: Any, tokenizer: Any, chat: Chat,
                      answer_prefix: str = ANSWER_PREFIX) -> dict[str, float]:
-    """Teacher-forced log p of every candidate opening after the chat (one batch)."""
-    from selfdistill.assist.update import answer_logprob
+    """Mean teacher-forced token log p of every candidate opening after the chat (one batch).
+
+    Per token, not summed: the openings differ in length (lm-eval's length normalisation),
+    and summed, the shorter fixed answer phrase won on every probe task.
+    """
+    from selfdistill.assist.update import answer_token_logprobs
 
     cands = candidates(answer_prefix)
-    lps = answer_logprob(model, tokenizer, [chat] * len(cands), list(cands.values()), eos=False)
-    return dict(zip(cands, lps, strict=True))
+    rows = answer_token_logprobs(model, tokenizer, [chat] * len(cands), list(cands.values()),
+                                 eos=False)
+    return {k: sum(lp) / max(1, len(lp)) for k, (_, lp) in zip(cands, rows, strict=True)}
 
 
 def propose(session: Any, chat: Chat, answer_prefix: str = ANSWER_PREFIX) -> Proposal:
