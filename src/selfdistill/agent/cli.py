@@ -114,6 +114,10 @@ def agent(ctx: typer.Context, workspace: Path | None = _WORKSPACE, model: str | 
           learn_errors: bool = typer.Option(True, "--learn-errors/--no-learn-errors",
                                             help="Update on failing commands and tool errors."),
           timeout: float = typer.Option(30.0, "--timeout", help="Shell command time limit (s)."),
+          decode: str = typer.Option("auto", "--decode", help="constrained: choose call or "
+                                     "answer and the tool by the model's scores and prefill "
+                                     "the call; free: sample and parse; auto: constrained "
+                                     "unless the chat template has a tool format."),
           max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
           lr: float = _LR, steps: int = _STEPS, threads: int | None = _THREADS,
           loss: str = _LOSS, baseline: str = _BASELINE, home: Path | None = _HOME) -> None:
@@ -122,8 +126,11 @@ def agent(ctx: typer.Context, workspace: Path | None = _WORKSPACE, model: str | 
         return
     if max_actions < 1 or timeout <= 0:
         raise UserError("--max-actions must be >= 1 and --timeout > 0.")
+    if decode not in ("auto", "constrained", "free"):
+        raise UserError(f"--decode must be auto, constrained or free, not {decode!r}.")
     acfg = AgentConfig(max_actions=max_actions, auto_approve_reads=auto_read,
-                       learn_from_errors=learn_errors, shell_timeout_s=timeout)
+                       learn_from_errors=learn_errors, shell_timeout_s=timeout,
+                       decode=decode)  # type: ignore[arg-type]
     run_agent(workspace, model, profile, script, replay=replay, agent=acfg,
               max_new_tokens=max_new_tokens, lr=lr, steps=steps, threads=threads, loss=loss,
               baseline=baseline, home=home)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from selfdistill.agent.calls import (
+    Action,
     Answer,
     Malformed,
     ToolCall,
@@ -29,6 +30,7 @@ from selfdistill.agent.calls import (
     parse_action,
     tools_prompt,
 )
+from selfdistill.agent.decode import describe, has_tool_format, propose
 from selfdistill.agent.tools import ToolResult, execute
 from selfdistill.agent.workspace import Changes, Workspace
 from selfdistill.assist.model import load_adapter_weights
@@ -64,6 +66,9 @@ class AgentConfig:
     auto_approve_reads: bool = True
     learn_from_errors: bool = True
     shell_timeout_s: float = 30.0
+    # constrained: choose call/answer and the tool by scores, prefill it (agent/decode.py);
+    # free: sample and parse; auto: constrained unless the chat template has a tool format.
+    decode: Literal["auto", "constrained", "free"] = "auto"
 
 
 @dataclass
@@ -133,6 +138,10 @@ class AgentSession(Session):
         template = str(getattr(self.tokenizer, "chat_template", "") or "")
         # The chat template's own tool-result role where it has one (else a user turn).
         self.tool_role = "tool" if "'tool'" in template or '"tool"' in template else "user"
+        if self.acfg.decode not in ("auto", "constrained", "free"):
+            raise UserError(f"decode must be auto, constrained or free, not {self.acfg.decode!r}")
+        self.constrained = self.acfg.decode == "constrained" or (
+            self.acfg.decode == "auto" and not has_tool_format(self.tokenizer))
 
     # ---- the loop ----------------------------------------------------------------
     def run_task(self, task: str) -> str | None:
@@ -146,9 +155,9 @@ class AgentSession(Session):
         for _ in range(self.acfg.max_actions):
             text = self.driver.model_output()
             if text is None:
-                with self.out.busy("thinking"):
-                    text = self.sample(chat)[0]
-            act = parse_action(text)
+                text, act = self.next_action(task, chat)
+            else:
+                act = parse_action(text)
             if isinstance(act, Answer):
                 self.out.answer(act.text)
                 self.profile.log({"event": "agent_answer", "task": task, "answer": act.text})
@@ -166,6 +175,18 @@ class AgentSession(Session):
             chat = self._extend(chat, reply[0], reply[1])
         self.out.info(f"stopped: {self.acfg.max_actions} actions without a final answer")
         return None
+
+    def next_action(self, task: str, chat: Chat) -> tuple[str, Action]:
+        """The model's next action: constrained (scored choice + prefill) or sampled freely."""
+        with self.out.busy("thinking"):
+            if not self.constrained:
+                text = self.sample(chat)[0]
+                return text, parse_action(text)
+            p = propose(self, chat)
+        self.out.info(describe(p))
+        self.profile.log({"event": "agent_choice", "task": task, "choice": p.choice,
+                          "scores": p.scores})
+        return p.text, p.action
 
     def _extend(self, chat: Chat, action_text: str, result: str) -> Chat:
         return [*chat, {"role": "assistant", "content": action_text},

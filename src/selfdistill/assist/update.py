@@ -283,15 +283,18 @@ def distill_update(model: Any, tokenizer: Any, examples: Sequence[Example], kind
 
 @torch.no_grad()
 def answer_token_logprobs(model: Any, tokenizer: Any, prompt_chats: Sequence[Chat],
-                          answers: Sequence[str]) -> list[tuple[list[int], list[float]]]:
-    """(token ids, per-token log p) of each answer + EOS given its chat."""
-    comps = [answer_ids(tokenizer, a) for a in answers]
+                          answers: Sequence[str], eos: bool = True
+                          ) -> list[tuple[list[int], list[float]]]:
+    """(token ids, per-token log p) of each answer (+ EOS unless eos=False: a prefix) given its chat."""
+    comps = [answer_ids(tokenizer, a) if eos else
+             list(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers]
     ids, att, cm = _batch(tokenizer, prompt_chats, comps)
     s = score_tokens(model, ids, att, cm)
     return [(c, [float(v) for v in s.logp_taken[i, : len(c)]]) for i, c in enumerate(comps)]
 
 
 def answer_logprob(model: Any, tokenizer: Any, prompt_chats: Sequence[Chat],
-                   answers: Sequence[str]) -> list[float]:
-    """Sum of log p(answer tokens + EOS | chat) for each (chat, answer) pair."""
-    return [sum(lp) for _, lp in answer_token_logprobs(model, tokenizer, prompt_chats, answers)]
+                   answers: Sequence[str], eos: bool = True) -> list[float]:
+    """Sum of log p(answer tokens (+ EOS) | chat) for each (chat, answer) pair."""
+    return [sum(lp) for _, lp in
+            answer_token_logprobs(model, tokenizer, prompt_chats, answers, eos)]

@@ -1,0 +1,148 @@
+"""Constrained decoding of the agent's next action: structure forced, content free.
+
+Small models (the embedded SmolLM2-135M) rarely open a tool call on their own, so for
+models whose chat template has no tool format the agent decides the structure itself:
+
+1. Choose: every candidate opening -- ``<tool_call>{"name": "<tool>"`` for each tool, and
+   the answer opening -- is scored teacher-forced under the model (mean token log-prob,
+   `assist.update.answer_token_logprobs`); the best wins (greedy), or one is drawn from the
+   softmax of the scores at temperature > 0.
+2. Prefill: for a tool, the opening plus ``, "arguments": {"<first argument>": "`` is put
+   in the assistant turn and the model writes the rest, stopped at ``}}`` or
+   ``</tool_call>``; for the answer it writes freely.
+3. Close and parse with the forgiving `calls.parse_action`; an argument text that does
+   not parse is repaired once (the whole text as the first argument's value) and
+   otherwise returned as a `Malformed` action, which the agent shows the model as feedback.
+
+The returned text is the full action (forced prefix included), so updates train on what
+was executed.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from selfdistill.agent.calls import TOOLS, Action, Malformed, ToolCall, format_call, parse_action
+from selfdistill.generation.base import Chat
+
+ANSWER = "answer"
+# What a final answer starts with: the system prompt asks for plain words when done.
+ANSWER_PREFIX = "The task is done."
+_CLOSE = "}}</tool_call>"
+_STOPS = ["}}", "</tool_call>"]
+
+
+def call_opening(tool: str) -> str:
+    """The forced start of a call to `tool`, as scored in step 1."""
+    return f'<tool_call>{{"name": "{tool}"'
+
+
+def first_argument(tool: str) -> str:
+    """The argument whose name is prefilled: the first required one, else the first optional."""
+    spec = TOOLS[tool]
+    return (spec.required or spec.optional)[0]
+
+
+def call_prefill(tool: str) -> str:
+    """The full prefill of a call: its opening and the first argument's key."""
+    return f'{call_opening(tool)}, "arguments": {{"{first_argument(tool)}": "'
+
+
+def candidates(answer_prefix: str = ANSWER_PREFIX) -> dict[str, str]:
+    """Candidate name -> the opening text scored for it (every tool, then the answer)."""
+    return {**{t: call_opening(t) for t in TOOLS}, ANSWER: answer_prefix}
+
+
+def choose(scores: Mapping[str, float], temperature: float = 0.0,
+           rng: random.Random | None = None) -> str:
+    """The best-scoring candidate, or one drawn from softmax(scores / temperature)."""
+    if not scores:
+        raise ValueError("no candidates to choose from")
+    if temperature <= 0:
+        return max(scores, key=lambda k: scores[k])
+    top = max(scores.values())
+    names = list(scores)
+    weights = [math.exp((scores[k] - top) / temperature) for k in names]
+    return (rng or random.Random(0)).choices(names, weights)[0]
+
+
+def assemble(tool: str, generated: str, closed: bool = True) -> tuple[str, Action]:
+    """(full action text, parsed action) from the model's text after call_prefill(tool).
+
+    closed: the model stopped at a closing (the stop string is added back); when the text
+    does not parse, the whole generated text becomes the first argument's value.
+    """
+    text = call_prefill(tool) + generated + (_CLOSE if closed else "")
+    act = parse_action(text)
+    if isinstance(act, ToolCall) and act.name == tool:
+        return text, act
+    value = generated.split('"}', 1)[0] if closed else generated
+    value = value[:-1] if value.endswith('"') else value
+    repaired = ToolCall(tool, {first_argument(tool): value})
+    act2 = parse_action(format_call(repaired))
+    if isinstance(act2, ToolCall):
+        return format_call(act2), act2
+    why = act.error if isinstance(act, Malformed) else f"not a {tool} call"
+    return text, Malformed(why, text)
+
+
+@dataclass
+class Proposal:
+    """One constrained proposal: the choice, its scores, the full text and the action."""
+
+    choice: str
+    scores: dict[str, float]
+    text: str
+    action: Action
+
+
+def score_candidates(model: Any, tokenizer: Any, chat: Chat,
+                     answer_prefix: str = ANSWER_PREFIX) -> dict[str, float]:
+    """Mean teacher-forced token log p of every candidate opening after the chat (one batch).
+
+    Per token, not summed: the openings differ in length (lm-eval's length normalisation),
+    and summed, the shorter fixed answer phrase won on every probe task.
+    """
+    from selfdistill.assist.update import answer_token_logprobs
+
+    cands = candidates(answer_prefix)
+    rows = answer_token_logprobs(model, tokenizer, [chat] * len(cands), list(cands.values()),
+                                 eos=False)
+    return {k: sum(lp) / max(1, len(lp)) for k, (_, lp) in zip(cands, rows, strict=True)}
+
+
+def propose(session: Any, chat: Chat, answer_prefix: str = ANSWER_PREFIX) -> Proposal:
+    """Choose by scores, then let the model fill the arguments (or the answer) in."""
+    from selfdistill.core.config import sampling_params
+    from selfdistill.generation.chat import chat_token_ids
+
+    cfg, tok = session.cfg, session.tokenizer
+    scores = score_candidates(session.model, tok, chat, answer_prefix)
+    pick = choose(scores, cfg.temperature, random.Random(cfg.seed))
+    if pick == ANSWER:
+        text = session.sample(chat)[0]
+        return Proposal(pick, scores, text, parse_action(text))
+    prefill = call_prefill(pick)
+    ids = chat_token_ids(tok, chat) + list(tok(prefill, add_special_tokens=False)["input_ids"])
+    params = sampling_params(cfg.temperature, n=1, max_new_tokens=cfg.max_new_tokens,
+                             seed=cfg.seed, stop=_STOPS, return_logprobs=False)
+    comp = session._gen().generate_from_ids([ids], params)[0][0]
+    text, act = assemble(pick, comp.text, comp.finish_reason == "stop")
+    return Proposal(pick, scores, text, act)
+
+
+def has_tool_format(tokenizer: Any) -> bool:
+    """Whether the chat template renders tool definitions (then free decoding is used)."""
+    template = getattr(tokenizer, "chat_template", None) or ""
+    return isinstance(template, str) and "tools" in template
+
+
+def describe(p: Proposal) -> str:
+    """One line: the choice and the top scores (for the TUI and the log)."""
+    top = sorted(p.scores.items(), key=lambda kv: -kv[1])[:3]
+    return f"decided {p.choice} (" + ", ".join(f"{k} {v:.1f}" for k, v in top) + ")"
+
