@@ -73,7 +73,7 @@ def test_real_model_end_to_end(tmp_path: Path) -> None:
     repo = git_repo(tmp_path)
     cfg = SessionConfig(max_new_tokens=64, update=UpdateConfig(steps=1))
     with AgentSession("real", repo, _DenyFirstWrite(), None, cfg,
-                      AgentConfig(max_actions=4, auto_approve_reads=True),
+                      AgentConfig(max_actions=2, auto_approve_reads=True),
                       PlainOutput(), root=tmp_path / "home") as s:
         v0 = adapter_bytes(s)
         s.run_task("Read app.py, then change data_path to use pathlib.")
