@@ -83,8 +83,21 @@ def to_vllm_params(params: SamplingParams, seed: int | None, max_logprobs: int) 
         stop=list(params.stop) or None,
         include_stop_str_in_output=False,
         skip_special_tokens=True,
-        logprobs=(max_logprobs if params.return_logprobs else None),
+        logprobs=(logprobs_needed(params, max_logprobs) if params.return_logprobs else None),
     )
+
+
+def logprobs_needed(params: SamplingParams, max_logprobs: int) -> int:
+    """How many top logprobs per step rebuild our logprobs exactly (vLLM adds the sampled one).
+
+    Greedy or untruncated: the sampled token's own (0); top-k: the k survivors; top-p over
+    the whole vocabulary: as many as allowed. Fewer means less per-step output to build.
+    """
+    if params.greedy or (params.top_k == 0 and params.top_p >= 1.0):
+        return 0
+    if 0 < params.top_k <= max_logprobs:
+        return params.top_k
+    return max_logprobs
 
 
 def sampling_logprob_from_top(top: dict[int, float], token: int, base: float,
