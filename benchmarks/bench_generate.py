@@ -231,8 +231,6 @@ def bench_dtype(dtype: str, args: argparse.Namespace) -> dict[str, dict[str, flo
     n_params = sum(p.numel() for p in model.parameters())
     eos = eos_token_ids(tok, model)
     gen = HFGenerator(model, tok, batch_size=args.batch_size or args.n_prompts, progress=False)
-    fused = HFGenerator(model, tok, batch_size=gen.batch_size, progress=False,
-                        fuse_projections=True) if args.fused else None
     ids = [chat_token_ids(tok, c) for c in chats]
     enc = tok.pad({"input_ids": ids}, return_tensors="pt")  # left padding, attention mask
     print(f"[{dtype}] prompts: {source}, {len(chats)} used, mean prompt "
@@ -254,8 +252,7 @@ def bench_dtype(dtype: str, args: argparse.Namespace) -> dict[str, dict[str, flo
         gen.generate_from_ids(ids[:4], sampling_params(args, "sampled", 0), progress=False)
         if peer is not None:
             peer.run(ids[:4], "sampled", 0, max_new_tokens=4)
-        return _interleaved(dtype, args, {"ours": gen, "fused": fused}, peer, model, tok,
-                            enc, ids, eos, n_params)
+        return _interleaved(dtype, args, gen, peer, model, tok, enc, ids, eos, n_params)
     finally:
         if peer is not None:
             peer.close()
@@ -279,12 +276,12 @@ def profile_ours(gen: Any, ids: list[list[int]], args: argparse.Namespace,
     return {}
 
 
-def _interleaved(dtype: str, args: argparse.Namespace, gens: dict[str, Any],
-                 peer: VLLMPeer | None, model: Any, tok: Any, enc: dict, ids: list[list[int]],
-                 eos: set[int], n_params: int) -> dict[str, dict[str, float]]:
+def _interleaved(dtype: str, args: argparse.Namespace, gen: Any, peer: VLLMPeer | None,
+                 model: Any, tok: Any, enc: dict, ids: list[list[int]], eos: set[int],
+                 n_params: int) -> dict[str, dict[str, float]]:
     """Long: the timed loop (reps x modes x rotating engine order) and its summary lines."""
-    engines = ["ours"] + (["fused"] if gens["fused"] is not None else []) + (
-        ["plain"] if not args.no_plain else []) + (["vllm"] if peer is not None else [])
+    engines = ["ours"] + (["plain"] if not args.no_plain else []) + (
+        ["vllm"] if peer is not None else [])
     results: dict[str, dict[str, float]] = {}
     for mode in args.modes.split(","):
         tps: dict[str, list[float]] = {e: [] for e in engines}
@@ -299,9 +296,9 @@ def _interleaved(dtype: str, args: argparse.Namespace, gens: dict[str, Any],
                     continue
                 load = os.getloadavg()[0]
                 extra = ""
-                if which in gens:
-                    r = timed_generate(gens[which], ids, params)
-                    st = gens[which].last_stats
+                if which == "ours":
+                    r = timed_generate(gen, ids, params)
+                    st = gen.last_stats
                     extra = (f" (forward {100 * st['forward_seconds'] / r['wall']:.0f}% of "
                              f"time, {st['row_steps'] / max(r['tokens'], 1):.2f} row-steps/token)")
                 elif which == "plain":
@@ -321,7 +318,6 @@ def _interleaved(dtype: str, args: argparse.Namespace, gens: dict[str, Any],
         nan = float("nan")
         o = med["ours"]
         r = {"ours": o, "plain": med.get("plain", nan), "vllm": med.get("vllm", nan),
-             "fused": med.get("fused", nan),
              "ours_cpu": cpu["ours"], "plain_cpu": cpu.get("plain", nan),
              "vllm_cpu": cpu.get("vllm", nan), "gflops": g,
              "load_min": min(loads), "load_max": max(loads)}
@@ -337,8 +333,6 @@ def _interleaved(dtype: str, args: argparse.Namespace, gens: dict[str, Any],
 def summary_line(r: dict[str, float]) -> str:
     """'ours X tok/s | plain Y | ours/plain | vLLM-CPU Z | ours/vLLM' (absent peers say so)."""
     line = f"ours {r['ours']:7.1f} tok/s"
-    if r.get("fused", float("nan")) == r.get("fused", float("nan")):
-        line += f" | ours fused {r['fused']:7.1f} ({r['fused'] / r['ours']:.2f}x)"
     if r["plain"] == r["plain"]:
         line += f" | plain generate {r['plain']:7.1f} | ours/plain {r['ours'] / r['plain']:.2f}"
     else:
@@ -374,8 +368,6 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--vllm-max-model-len", type=int, default=1024)
     ap.add_argument("--vllm-eager", action="store_true",
                     help="vLLM without torch.compile (enforce_eager; the tests' setting)")
-    ap.add_argument("--fused", action="store_true",
-                    help="also time our backend with fuse_projections=True (q/k/v, gate/up)")
     ap.add_argument("--profile", type=int, default=0, metavar="ROWS",
                     help="profile our backend once (sampled) and print the top ROWS ops")
     ap.add_argument("--vllm-worker", action="store_true", help=argparse.SUPPRESS)

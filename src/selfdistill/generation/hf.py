@@ -21,7 +21,6 @@ import inspect
 import os
 import random
 import time
-from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -32,7 +31,6 @@ from selfdistill.generation.attention import decode_attention, plan_chunks
 from selfdistill.generation.base import Chat, Completion
 from selfdistill.generation.batch import Batch, Seq, compact, maybe_compact, merge
 from selfdistill.generation.chat import chat_token_ids, eos_token_ids
-from selfdistill.generation.fused import fused_projections
 from selfdistill.generation.kvcache import GrowCache
 from selfdistill.generation.params import SamplingParams
 from selfdistill.generation.progress import Progress
@@ -53,13 +51,11 @@ class HFGenerator:
     def __init__(self, model: Any, tokenizer: Any, batch_size: int = 64, progress: bool = True,
                  refill: bool = True, drop_finished: bool = True,
                  compact_fraction: float = 0.125, fast_attention: bool = True,
-                 prefill_chunk: int = 16, min_shared_prefix: int = 16,
-                 fuse_projections: bool = False) -> None:
+                 prefill_chunk: int = 16, min_shared_prefix: int = 16) -> None:
         """batch_size: rows decoded together; compact_fraction: dead-row share that triggers
         compaction; fast_attention: decode steps use attention.decode_attention_forward;
         prefill_chunk: unique prompts per prefill forward (0 = all at once);
-        min_shared_prefix: shortest common prompt prefix worth running once (0 = never);
-        fuse_projections: q/k/v and gate/up as one matmul each (fused.py)."""
+        min_shared_prefix: shortest common prompt prefix worth running once (0 = never)."""
         if not _uses_only_full_attention(model):
             raise ValueError("HFGenerator supports full-attention decoder models only "
                              "(sliding-window / hybrid caches are not handled).")
@@ -73,7 +69,6 @@ class HFGenerator:
         self.fast_attention = fast_attention
         self.prefill_chunk = prefill_chunk
         self.min_shared_prefix = min_shared_prefix if min_shared_prefix > 0 else 10**9
-        self.fuse_projections = fuse_projections
         self.eos_ids = eos_token_ids(tokenizer, model)
         cfg = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") \
             else model.config
@@ -116,9 +111,7 @@ class HFGenerator:
         self._prefill_tokens = 0
         n_tokens = 0
         # A peft LoRA adapter is folded into the weights while decoding (bit-exact restore).
-        fuse = fused_projections(self.model) if self.fuse_projections else nullcontext()
-        with merged_lora(self.model), fuse, torch.inference_mode(), \
-                Progress(show, len(seqs)) as bar:
+        with merged_lora(self.model), torch.inference_mode(), Progress(show, len(seqs)) as bar:
             batch: Batch | None = None
             while queue or batch is not None:
                 free = self.batch_size - (sum(batch.alive) if batch else 0)
