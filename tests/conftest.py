@@ -55,6 +55,9 @@ def shared_fixtures() -> Path:
 def vllm_engine():
     """One in-process vLLM(-CPU) engine over the embedded model, fp32, small KV cache.
 
+    block_size 32 (CPU default 128): the prefix cache then shares most of a short prompt
+    across the 1000 samples of the sampling-order test instead of prefilling each.
+
     Session-wide because vLLM keeps process-wide state (one engine per process). Skips
     where vllm does not import, unless SELFDISTILL_REQUIRE_VLLM=1 (make test-vllm): then
     it fails, so CI cannot pass with the vLLM tests silently skipped.
@@ -68,7 +71,7 @@ def vllm_engine():
     from selfdistill.generation import make_generator
 
     return make_generator("vllm", "smollm2-135m-instruct", dtype="float32", progress=False,
-                          kv_cache_gb=0.5)
+                          kv_cache_gb=0.5, max_model_len=1024, block_size=32)
 
 
 @pytest.fixture(scope="session")

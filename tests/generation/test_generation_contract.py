@@ -42,17 +42,18 @@ def test_vllm_sampling_logprob_rebuilt_from_raw_top_logprobs(t: float, k: int, p
 
     from selfdistill.generation import SamplingParams
     from selfdistill.generation.sampling import truncated_logprobs
-    from selfdistill.generation.vllm_backend import sampling_logprob_from_top
+    from selfdistill.generation.vllm_backend import logprobs_needed, sampling_logprob_from_top
 
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(1, 1000, generator=g) * 3
     raw = torch.log_softmax(logits, -1)[0]
     params = SamplingParams(temperature=t, top_k=k, top_p=p)
     full = truncated_logprobs(logits, params)[0]
-    vals, ids = raw.topk(64)
-    top = dict(zip(ids.tolist(), vals.tolist(), strict=True))
+    # what the backend asks vLLM for: the top logprobs_needed(...) plus the sampled token
+    vals, ids = raw.topk(logprobs_needed(params, 64))
     kept = torch.nonzero(torch.isfinite(full)).flatten().tolist()
     for tok in kept[:10]:
+        top = {**dict(zip(ids.tolist(), vals.tolist(), strict=True)), tok: float(raw[tok])}
         got = sampling_logprob_from_top(top, tok, float(raw[tok]), params)
         if got is not None:
             assert abs(got - float(full[tok])) < 1e-4

@@ -12,6 +12,7 @@ the whole vocabulary each step. Here:
 - sampling is ours (sampling.py): exact temperature -> top-k -> top-p, per-sequence seeded
   uniforms, so results do not depend on batch size or on which rows share a batch
   (up to floating-point differences in the batched forward).
+The cache buffers live in kvcache.py, row dropping and merging in batch.py.
 """
 
 from __future__ import annotations
@@ -20,131 +21,20 @@ import inspect
 import os
 import random
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers.cache_utils import DynamicCache, DynamicLayer
 
 from selfdistill.core.merged_lora import merged_lora
 from selfdistill.core.models import cache_kwarg
 from selfdistill.generation.attention import decode_attention, plan_chunks
 from selfdistill.generation.base import Chat, Completion
+from selfdistill.generation.batch import Batch, Seq, compact, maybe_compact, merge
 from selfdistill.generation.chat import chat_token_ids, eos_token_ids
+from selfdistill.generation.kvcache import GrowCache
 from selfdistill.generation.params import SamplingParams
+from selfdistill.generation.progress import Progress
 from selfdistill.generation.sampling import sample_tokens, sequence_uniforms
-
-
-class _GrowLayer(DynamicLayer):
-    """A DynamicLayer over a preallocated buffer: appends write in place, no per-step cat."""
-
-    reserve: int = 0
-
-    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
-        self.dtype, self.device = key_states.dtype, key_states.device
-        self._k: torch.Tensor | None = None
-        self._v: torch.Tensor | None = None
-        self.n = 0
-        self.keys = self.values = None
-        self.is_initialized = True
-
-    def _views(self) -> None:
-        self.keys = self._k[:, :, : self.n]
-        self.values = self._v[:, :, : self.n]
-
-    def _realloc(self, cap: int, batch_like: torch.Tensor) -> None:
-        b, h, _, d = batch_like.shape
-        k = batch_like.new_zeros((b, h, cap, d))
-        v = batch_like.new_zeros((b, h, cap, d))
-        if self._k is not None and self.n:
-            k[:, :, : self.n] = self._k[:, :, : self.n]
-            v[:, :, : self.n] = self._v[:, :, : self.n]
-        self._k, self._v = k, v
-
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any,
-               **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        if not self.is_initialized:
-            self.lazy_initialization(key_states, value_states)
-        q = key_states.shape[-2]
-        if self._k is None or self.n + q > self._k.shape[-2]:
-            need = self.n + q
-            cap = need + max(self.reserve, need // 2, 16)
-            self._realloc(cap, key_states)
-        self._k[:, :, self.n : self.n + q] = key_states
-        self._v[:, :, self.n : self.n + q] = value_states
-        self.n += q
-        self._views()
-        return self.keys, self.values
-
-    def get_seq_length(self) -> int:
-        return self.n if self.is_initialized else 0
-
-    def batch_select_indices(self, indices: torch.Tensor) -> None:
-        if self.is_initialized and self._k is not None:
-            self._k = self._k.index_select(0, indices)
-            self._v = self._v.index_select(0, indices)
-            self._views()
-
-    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
-        self.batch_select_indices(beam_idx)
-
-    def trim_left(self, m: int) -> None:
-        """Forget the first m cached positions (all-padding columns)."""
-        if m > 0 and self._k is not None:
-            self._k, self._v = self._k[:, :, m:], self._v[:, :, m:]
-            self.n -= m
-            self._views()
-
-    def merge(self, other: _GrowLayer) -> None:
-        """Append other's rows; the shorter cache is left-padded with zeros (masked out)."""
-        n = max(self.n, other.n)
-        cap = n + max(self.reserve, other.reserve, 16)
-        parts_k, parts_v = [], []
-        for layer in (self, other):
-            b, h, _, d = layer._k.shape
-            k = layer._k.new_zeros((b, h, cap, d))
-            v = layer._v.new_zeros((b, h, cap, d))
-            k[:, :, n - layer.n : n] = layer._k[:, :, : layer.n]
-            v[:, :, n - layer.n : n] = layer._v[:, :, : layer.n]
-            parts_k.append(k)
-            parts_v.append(v)
-        self._k, self._v = torch.cat(parts_k), torch.cat(parts_v)
-        self.n = n
-        self._views()
-
-
-class _GrowCache(DynamicCache):
-    """A DynamicCache made of _GrowLayer layers."""
-
-    def __init__(self, num_layers: int, reserve: int) -> None:
-        super().__init__()
-        self.layers = [_GrowLayer() for _ in range(num_layers)]
-        for layer in self.layers:
-            layer.reserve = reserve
-
-
-@dataclass
-class _Seq:
-    index: int  # position in the flattened (prompt, sample) list
-    prompt_index: int
-    sample_index: int
-    prompt_ids: list[int]
-    uniforms: torch.Tensor | None
-    out: list[int] = field(default_factory=list)
-    logprobs: list[float] = field(default_factory=list)
-    base_logprobs: list[float] = field(default_factory=list)
-    finish: str | None = None
-
-
-@dataclass
-class _Batch:
-    seqs: list[_Seq]
-    cache: _GrowCache
-    mask: torch.Tensor  # [B, L] over cached positions
-    pos: torch.Tensor  # [B] position id of the next input token
-    next_tok: torch.Tensor  # [B] next input token (sampled, not yet in the cache)
-    uniforms: torch.Tensor | None  # [B, max_new]
-    alive: list[bool]
 
 
 def _uses_only_full_attention(model: Any) -> bool:
@@ -209,7 +99,7 @@ class HFGenerator:
         show = self.progress if progress is None else progress
         seed = params.seed if params.seed is not None else random.randrange(2**62)
         seqs = [
-            _Seq(i * params.n + j, i, j, list(p),
+            Seq(i * params.n + j, i, j, list(p),
                  None if params.greedy else sequence_uniforms(seed, i, j, params.max_new_tokens))
             for i, p in enumerate(prompt_ids) for j in range(params.n)
         ]
@@ -221,8 +111,8 @@ class HFGenerator:
         self._prefill_tokens = 0
         n_tokens = 0
         # A peft LoRA adapter is folded into the weights while decoding (bit-exact restore).
-        with merged_lora(self.model), torch.inference_mode(), _Progress(show, len(seqs)) as bar:
-            batch: _Batch | None = None
+        with merged_lora(self.model), torch.inference_mode(), Progress(show, len(seqs)) as bar:
+            batch: Batch | None = None
             while queue or batch is not None:
                 free = self.batch_size - (sum(batch.alive) if batch else 0)
                 want_refill = batch is None or (
@@ -232,13 +122,13 @@ class HFGenerator:
                     new = self._prefill(take, params)
                     n_tokens += len(take)
                     self._after_sample(new, params, bar)
-                    batch = new if batch is None else self._merge(self._compact(batch), new)
+                    batch = new if batch is None else merge(compact(batch), new)
                 else:
                     self._decode_step(batch, params)
                     self._steps += 1
                     n_tokens += sum(batch.alive)
                     self._after_sample(batch, params, bar)
-                batch = self._maybe_compact(batch)
+                batch = maybe_compact(batch, self.drop_finished, self.compact_fraction)
                 bar.tokens(n_tokens, time.perf_counter() - t0)
         dt = time.perf_counter() - t0
         new_tokens = sum(len(s.out) for s in seqs)
@@ -251,7 +141,7 @@ class HFGenerator:
 
     # ---- engine ---------------------------------------------------------------------
     def _forward(self, input_ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor,
-                 cache: _GrowCache) -> torch.Tensor:
+                 cache: GrowCache) -> torch.Tensor:
         kw: dict[str, Any] = {self._cache_kw: cache}
         if self._logits_kw:
             kw[self._logits_kw] = 1
@@ -262,7 +152,7 @@ class HFGenerator:
         self._rows_forward += input_ids.shape[0]
         return out.logits[:, -1]
 
-    def _prefill(self, seqs: list[_Seq], params: SamplingParams) -> _Batch:
+    def _prefill(self, seqs: list[Seq], params: SamplingParams) -> Batch:
         """Prefill seqs (longest prompt first) into one batch.
 
         The prompts' common token prefix (system prompt, chat template) runs once and its
@@ -271,7 +161,7 @@ class HFGenerator:
         like a refill. Rows may then hold padding between the prefix and their suffix:
         attention masks and explicit position ids make that exact.
         """
-        order: dict[int, list[_Seq]] = {}  # unique prompt -> its rows, in queue order
+        order: dict[int, list[Seq]] = {}  # unique prompt -> its rows, in queue order
         for s in seqs:
             order.setdefault(s.prompt_index, []).append(s)
         prompts = [rows[0].prompt_ids for rows in order.values()]
@@ -282,25 +172,25 @@ class HFGenerator:
         prefix = self._prefix_cache(prompts[0][:shared]) if shared else None
         groups = list(order.values())
         size = self.prefill_chunk or len(groups)
-        batch: _Batch | None = None
+        batch: Batch | None = None
         for i in range(0, len(groups), size):
             chunk = [s for rows in groups[i : i + size] for s in rows]
             new = self._prefill_chunk(chunk, params, prefix, shared)
-            batch = new if batch is None else self._merge(batch, new)
+            batch = new if batch is None else merge(batch, new)
         assert batch is not None
         return batch
 
-    def _prefix_cache(self, prefix: list[int]) -> _GrowCache:
+    def _prefix_cache(self, prefix: list[int]) -> GrowCache:
         """A one-row cache holding the shared prefix."""
-        cache = _GrowCache(self.num_layers, 0)
+        cache = GrowCache(self.num_layers, 0)
         ids = torch.tensor([prefix], dtype=torch.long, device=self.device)
         pos = torch.arange(len(prefix), device=self.device)[None]
         self._prefill_tokens += ids.numel()
         self._forward(ids, torch.ones_like(ids), pos, cache)
         return cache
 
-    def _prefill_chunk(self, seqs: list[_Seq], params: SamplingParams,
-                       prefix: _GrowCache | None, shared: int) -> _Batch:
+    def _prefill_chunk(self, seqs: list[Seq], params: SamplingParams,
+                       prefix: GrowCache | None, shared: int) -> Batch:
         dev = self.device
         uniq: dict[int, int] = {}
         prompts: list[list[int]] = []
@@ -316,7 +206,7 @@ class HFGenerator:
             mask[r, width - len(p):] = 1
         ids, mask = ids.to(dev), mask.to(dev)
         pos = (mask.cumsum(-1) - 1).clamp_min(0) + shared
-        cache = _GrowCache(self.num_layers, params.max_new_tokens + 1)
+        cache = GrowCache(self.num_layers, params.max_new_tokens + 1)
         if prefix is not None:
             for layer, src in zip(cache.layers, prefix.layers, strict=True):
                 shape = (len(prompts), -1, -1, -1)
@@ -329,13 +219,13 @@ class HFGenerator:
             cache.batch_select_indices(expand)
             logits, mask, pos = logits[expand], mask[expand], pos[expand]
         uni = None if params.greedy else torch.stack([s.uniforms for s in seqs]).to(dev)
-        batch = _Batch(seqs=list(seqs), cache=cache, mask=mask, pos=pos[:, -1] + 1,
+        batch = Batch(seqs=list(seqs), cache=cache, mask=mask, pos=pos[:, -1] + 1,
                        next_tok=torch.zeros(len(seqs), dtype=torch.long, device=dev),
                        uniforms=uni, alive=[True] * len(seqs))
         self._sample_into(batch, logits, params)
         return batch
 
-    def _decode_step(self, b: _Batch, params: SamplingParams) -> None:
+    def _decode_step(self, b: Batch, params: SamplingParams) -> None:
         ones = torch.ones((b.mask.shape[0], 1), dtype=b.mask.dtype, device=b.mask.device)
         b.mask = torch.cat([b.mask, ones], dim=1)
         if self.fast_attention:
@@ -354,7 +244,7 @@ class HFGenerator:
         b.pos = b.pos + 1
         self._sample_into(b, logits, params)
 
-    def _sample_into(self, b: _Batch, logits: torch.Tensor, params: SamplingParams) -> None:
+    def _sample_into(self, b: Batch, logits: torch.Tensor, params: SamplingParams) -> None:
         u = None
         if b.uniforms is not None:
             steps = torch.tensor([len(s.out) for s in b.seqs], device=logits.device)
@@ -373,7 +263,7 @@ class HFGenerator:
                 s.logprobs.append(lps[r])
                 s.base_logprobs.append(bases[r])
 
-    def _after_sample(self, b: _Batch, params: SamplingParams, bar: _Progress) -> None:
+    def _after_sample(self, b: Batch, params: SamplingParams, bar: Progress) -> None:
         stops = params.stop
         window = (max(len(x) for x in stops) + 8) if stops else 0
         for r, s in enumerate(b.seqs):
@@ -390,54 +280,7 @@ class HFGenerator:
                 b.alive[r] = False
                 bar.advance()
 
-    def _maybe_compact(self, b: _Batch) -> _Batch | None:
-        n_alive = sum(b.alive)
-        if n_alive == 0:
-            return None
-        dead = len(b.alive) - n_alive
-        if dead and self.drop_finished and dead >= max(1.0, self.compact_fraction * len(b.alive)):
-            return self._compact(b)
-        return b
-
-    def _compact(self, b: _Batch) -> _Batch:
-        keep_rows = [r for r, a in enumerate(b.alive) if a]
-        if len(keep_rows) == len(b.alive):
-            return b
-        keep = torch.tensor(keep_rows, device=b.mask.device)
-        b.cache.batch_select_indices(keep)
-        b.mask = b.mask.index_select(0, keep)
-        b.pos, b.next_tok = b.pos[keep], b.next_tok[keep]
-        if b.uniforms is not None:
-            b.uniforms = b.uniforms.index_select(0, keep)
-        b.seqs = [b.seqs[r] for r in keep_rows]
-        b.alive = [True] * len(keep_rows)
-        # Drop leading columns that are padding for every remaining row.
-        lead = int((b.mask.cumsum(1) == 0).all(0).sum())
-        if lead:
-            b.mask = b.mask[:, lead:]
-            for layer in b.cache.layers:
-                layer.trim_left(lead)
-        return b
-
-    def _merge(self, a: _Batch, new: _Batch) -> _Batch:
-        la, ln = a.mask.shape[1], new.mask.shape[1]
-        n = max(la, ln)
-        mask = torch.zeros((len(a.seqs) + len(new.seqs), n), dtype=a.mask.dtype,
-                           device=a.mask.device)
-        mask[: len(a.seqs), n - la:] = a.mask
-        mask[len(a.seqs):, n - ln:] = new.mask
-        for la_, ln_ in zip(a.cache.layers, new.cache.layers, strict=True):
-            la_.merge(ln_)
-        a.mask = mask
-        a.seqs = a.seqs + new.seqs
-        a.alive = a.alive + new.alive
-        a.pos = torch.cat([a.pos, new.pos])
-        a.next_tok = torch.cat([a.next_tok, new.next_tok])
-        if a.uniforms is not None:
-            a.uniforms = torch.cat([a.uniforms, new.uniforms])
-        return a
-
-    def _completions(self, seqs: list[_Seq], params: SamplingParams,
+    def _completions(self, seqs: list[Seq], params: SamplingParams,
                      n_prompts: int) -> list[list[Completion]]:
         out: list[list[Completion]] = [[] for _ in range(n_prompts)]
         for s in sorted(seqs, key=lambda s: s.index):
@@ -453,43 +296,3 @@ class HFGenerator:
                 base_logprobs=list(s.base_logprobs) if params.return_logprobs else None,
                 finish_reason=s.finish or "length"))
         return out
-
-
-class _Progress:
-    """A rich progress bar (sequences done, tokens/s), or nothing when disabled."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled, self.total = enabled, total
-        self._p: Any = None
-        self._last = 0.0
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self._p = Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(),
-                               TextColumn("{task.fields[tps]:>7.1f} tok/s"), TimeElapsedColumn(),
-                               console=Console(stderr=True), transient=False)
-            self._p.__enter__()
-            self._task = self._p.add_task("gen", total=self.total, tps=0.0)
-        return self
-
-    def advance(self) -> None:
-        if self._p is not None:
-            self._p.advance(self._task)
-
-    def tokens(self, n: int, seconds: float) -> None:
-        if self._p is not None and seconds - self._last > 0.5:
-            self._last = seconds
-            self._p.update(self._task, tps=n / max(seconds, 1e-9))
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._p is not None:
-            self._p.__exit__(*exc)

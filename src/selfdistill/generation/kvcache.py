@@ -1,0 +1,102 @@
+"""A KV cache over preallocated buffers for the HF decode loop.
+
+transformers' DynamicCache concatenates the whole cache every step; GrowLayer writes
+each step into a buffer with spare room (reserve) and only reallocates when it is full.
+It also drops rows (finished sequences), trims all-padding columns on the left, and
+merges another cache's rows (a refill), left-padding the shorter one with masked zeros.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers.cache_utils import DynamicCache, DynamicLayer
+
+
+class GrowLayer(DynamicLayer):
+    """A DynamicLayer over a preallocated buffer: appends write in place, no per-step cat."""
+
+    reserve: int = 0
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        self.dtype, self.device = key_states.dtype, key_states.device
+        self._k: torch.Tensor | None = None
+        self._v: torch.Tensor | None = None
+        self.n = 0
+        self.keys = self.values = None
+        self.is_initialized = True
+
+    def _views(self) -> None:
+        self.keys = self._k[:, :, : self.n]
+        self.values = self._v[:, :, : self.n]
+
+    def _realloc(self, cap: int, batch_like: torch.Tensor) -> None:
+        b, h, _, d = batch_like.shape
+        k = batch_like.new_zeros((b, h, cap, d))
+        v = batch_like.new_zeros((b, h, cap, d))
+        if self._k is not None and self.n:
+            k[:, :, : self.n] = self._k[:, :, : self.n]
+            v[:, :, : self.n] = self._v[:, :, : self.n]
+        self._k, self._v = k, v
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any,
+               **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        q = key_states.shape[-2]
+        if self._k is None or self.n + q > self._k.shape[-2]:
+            need = self.n + q
+            cap = need + max(self.reserve, need // 2, 16)
+            self._realloc(cap, key_states)
+        self._k[:, :, self.n : self.n + q] = key_states
+        self._v[:, :, self.n : self.n + q] = value_states
+        self.n += q
+        self._views()
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self.n if self.is_initialized else 0
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        if self.is_initialized and self._k is not None:
+            self._k = self._k.index_select(0, indices)
+            self._v = self._v.index_select(0, indices)
+            self._views()
+
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+        self.batch_select_indices(beam_idx)
+
+    def trim_left(self, m: int) -> None:
+        """Forget the first m cached positions (all-padding columns)."""
+        if m > 0 and self._k is not None:
+            self._k, self._v = self._k[:, :, m:], self._v[:, :, m:]
+            self.n -= m
+            self._views()
+
+    def merge(self, other: GrowLayer) -> None:
+        """Append other's rows; the shorter cache is left-padded with zeros (masked out)."""
+        n = max(self.n, other.n)
+        cap = n + max(self.reserve, other.reserve, 16)
+        parts_k, parts_v = [], []
+        for layer in (self, other):
+            b, h, _, d = layer._k.shape
+            k = layer._k.new_zeros((b, h, cap, d))
+            v = layer._v.new_zeros((b, h, cap, d))
+            k[:, :, n - layer.n : n] = layer._k[:, :, : layer.n]
+            v[:, :, n - layer.n : n] = layer._v[:, :, : layer.n]
+            parts_k.append(k)
+            parts_v.append(v)
+        self._k, self._v = torch.cat(parts_k), torch.cat(parts_v)
+        self.n = n
+        self._views()
+
+
+class GrowCache(DynamicCache):
+    """A DynamicCache made of GrowLayer layers."""
+
+    def __init__(self, num_layers: int, reserve: int) -> None:
+        super().__init__()
+        self.layers = [GrowLayer() for _ in range(num_layers)]
+        for layer in self.layers:
+            layer.reserve = reserve
