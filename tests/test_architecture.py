@@ -63,3 +63,9 @@ def test_no_function_over_70_lines_without_a_reason():
                 if n > 70 and "Long:" not in (ast.get_docstring(node) or ""):
                     long.append(f"{rel}:{node.name} ({n} lines)")
     assert not long, f"functions over 70 lines without a reason: {long}"
+
+
+def test_test_file_names_are_unique():
+    """pytest imports test files by basename (no packages): two with one name break collection."""
+    names = [f.name for f in (REPO / "tests").rglob("test_*.py")]
+    assert len(names) == len(set(names)), sorted(n for n in set(names) if names.count(n) > 1)
