@@ -56,9 +56,9 @@ def test_ssd_sample_renders_with_the_model_sections_arguments(captured, tmp_path
 
 
 def test_evaluate_renders_with_its_arguments(captured, tmp_path):
-    cfg = EvalConfig(benchmark="builtin:dev", limit=1, chat_template_kwargs=KW)
+    cfg = EvalConfig(benchmark="builtin:dev", limit=1)
     with pytest.raises(_Stop):
-        evaluate_recipe.run_evaluate("any", cfg, tmp_path)
+        evaluate_recipe.run_evaluate("any", cfg, tmp_path, chat_template_kwargs=KW)
     assert chat_template_kwargs(captured["tok"]) == KW
 
 

@@ -263,9 +263,8 @@ def evaluate_cmd(
     get_harness(harness)  # one clear error for a bad name, before anything loads
     cfg = EvalConfig(benchmark=benchmark, limit=limit, n=n, temperatures=temps, top_k=top_k,
                      top_p=top_p, max_new_tokens=max_new_tokens, k_values=ks, seed=seed,
-                     batch_size=batch_size, backend=backend, harness=harness,
-                     chat_template_kwargs=_json_object(chat_template_kwargs,
-                                                       "--chat-template-kwargs"))
+                     batch_size=batch_size, backend=backend, harness=harness)
+    template_kwargs = _json_object(chat_template_kwargs, "--chat-template-kwargs")
     if samples is None and (any(t < 0 for t in temps) or n < 1
                             or any(x < 1 or x > n for x in ks)):
         raise UserError("Temperatures must be >= 0, n >= 1 and every k in 1..n.")
@@ -278,9 +277,10 @@ def evaluate_cmd(
     else:
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model}-{benchmark}")[-80:]
         run = run_dir or f"runs/eval-{slug}"
-        write_run_config(run, EvaluateConfig(run_dir=run, model=ModelConfig(model, dtype),
-                                             eval=cfg), "evaluate")
-        report, _, table = run_evaluate(model, cfg, run, dtype=dtype)
+        write_run_config(run, EvaluateConfig(run_dir=run, eval=cfg, model=ModelConfig(
+            model, dtype, chat_template_kwargs=template_kwargs)), "evaluate")
+        report, _, table = run_evaluate(model, cfg, run, dtype=dtype,
+                                        chat_template_kwargs=template_kwargs)
     sys.stdout.write(table + "\n")
     console.print(f"[green]report:[/] {report}")
 

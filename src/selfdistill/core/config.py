@@ -97,9 +97,6 @@ class EvalConfig:
     k_values: list[int] = field(default_factory=lambda: [1])
     seed: int = 0
     batch_size: int = 32
-    # Extra chat-template arguments (e.g. {enable_thinking: false}); recipes with a model:
-    # section use model.chat_template_kwargs instead.
-    chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
     timeout_s: float = 6.0
     backend: str = "hf"
     harness: str = "official"  # official benchmarks' own rules, or "selfdistill" (harness.py)

@@ -262,7 +262,8 @@ def _write_results(run_dir: Path, model_spec: str, benchmark: str, n_problems: i
                           for r in results]}, indent=2))
 
 
-def run_evaluate(model_spec: str, cfg: EvalConfig, run_dir: str | Path, dtype: str = "float32"
+def run_evaluate(model_spec: str, cfg: EvalConfig, run_dir: str | Path, dtype: str = "float32",
+                 chat_template_kwargs: dict[str, Any] | None = None
                  ) -> tuple[Path, list[TemperatureResult], str]:
     """`selfdistill evaluate`: load, sweep temperatures, write samples/verdicts/report.
 
@@ -277,7 +278,7 @@ def run_evaluate(model_spec: str, cfg: EvalConfig, run_dir: str | Path, dtype: s
     if not problems:
         raise UserError(f"no problems in {cfg.benchmark} (check the filters and --limit)")
     model, tok = load_model(model_spec, dtype=dtype)
-    set_chat_template_kwargs(tok, cfg.chat_template_kwargs)
+    set_chat_template_kwargs(tok, chat_template_kwargs)
     gen = make_generator(model, tok, cfg.backend, cfg.batch_size)
     results = evaluate_at_temperatures(gen, problems, cfg, run_dir / "model", label=model_spec)
     report, table = write_eval_report(run_dir, model_spec, cfg.benchmark, problems, results, cfg)
