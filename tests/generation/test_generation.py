@@ -218,6 +218,24 @@ def test_shared_prefix_and_chunked_prefill_do_not_change_results(tiny, kw) -> No
     assert gen.last_stats["prefill_tokens"] < plain.last_stats["prefill_tokens"]
 
 
+def test_identical_prompts_sent_separately_share_one_prefill(tiny) -> None:
+    """A problem's n samples sent as n prompts (the sampling stages do) prefill once and
+    sample exactly what one-row-at-a-time decoding samples."""
+    model, tok = tiny
+    prompts = chats([PROMPTS[0]] * 3 + [PROMPTS[1]] + [PROMPTS[0]])
+    p = SamplingParams(temperature=1.5, top_k=25, max_new_tokens=16, n=1, seed=5)
+    alone = HFGenerator(model, tok, batch_size=1, progress=False)  # never two rows at once
+    ref = alone.generate(prompts, p)
+    gen = HFGenerator(model, tok, batch_size=8, progress=False)
+    got = gen.generate(prompts, p)
+    assert ids_of(got) == ids_of(ref)
+    assert len({tuple(g[0].token_ids) for g in got[:3]}) > 1  # still independent samples
+    lengths = [len(g[0].prompt_token_ids) for g in got]
+    assert alone.last_stats["prefill_tokens"] == sum(lengths)
+    # two unique prompts, padded to the longer one: each prefilled once
+    assert gen.last_stats["prefill_tokens"] == 2 * max(lengths)
+
+
 def test_top_k_zero_top_p_one_samples_full_distribution(tiny) -> None:
     model, tok = tiny
     p = SamplingParams(temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=8, seed=0)

@@ -126,28 +126,56 @@ def _env(tmp_path: Path) -> dict:
     return env
 
 
+def _no_orphan_workers(since: float) -> None:
+    """No sampling worker of a killed parent keeps running (it would write to part files)."""
+    import psutil
+
+    def orphans() -> list[int]:
+        found = []
+        for p in psutil.process_iter(["cmdline", "ppid", "create_time"]):
+            cmd = " ".join(p.info["cmdline"] or [])
+            if ("multiprocessing.spawn" in cmd and p.info["ppid"] == 1
+                    and p.info["create_time"] >= since):
+                found.append(p.pid)
+        return found
+
+    deadline = time.time() + 10
+    while orphans() and time.time() < deadline:
+        time.sleep(0.2)
+    assert not orphans(), "a killed run left sampling workers running"
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
 def test_sample_survives_sigkill_without_losing_or_duplicating(tiny_model_dir: Path,
-                                                               tmp_path: Path) -> None:
+                                                               tmp_path: Path, workers: int) -> None:
     run = tmp_path / "run"
     args = _cli("ssd", "sample", f"run_dir={run}", f"model.spec={tiny_model_dir}",
                 "sample.source=builtin:train", "sample.limit=24", "sample.n=2",
-                "sample.batch_size=4", "sample.max_new_tokens=24")
+                "sample.batch_size=4", "sample.max_new_tokens=24", f"sample.workers={workers}")
     out = run / "sample" / "samples.jsonl"
+
+    started = time.time() - 1
+
+    def on_disk() -> int:  # with workers, rows land in part files until a shard is done
+        return sum(p.read_bytes().count(b"\n") for p in out.parent.glob("samples*.jsonl"))
+
     for attempt in range(3):  # kill it mid-way, twice, at different points
         proc = subprocess.Popen(args, env=_env(tmp_path), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         deadline = time.time() + 120
         want = 8 * (attempt + 1)
         while time.time() < deadline and proc.poll() is None:
-            if out.exists() and out.read_bytes().count(b"\n") >= want:
+            if on_disk() >= want:
                 break
             time.sleep(0.05)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
         proc.wait()
+        _no_orphan_workers(started)
     done = subprocess.run(args, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert not list(out.parent.glob("samples.part*"))
     lines = out.read_text().splitlines()
     keys = Counter((json.loads(line)["problem_id"], json.loads(line)["sample_idx"])
                    for line in lines)

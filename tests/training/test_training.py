@@ -236,7 +236,8 @@ def test_real_model_fast_path_matches_plain_path_on_a_fixed_batch() -> None:
 
 
 def test_bf16_request_is_accepted_on_this_machine(tmp_path: Path) -> None:
-    from selfdistill.training.sft import cpu_has_fast_bf16, sft_config
+    from selfdistill.core.models import cpu_has_fast_bf16
+    from selfdistill.training.sft import sft_config
 
     args = sft_config(TrainConfig(bf16=True), tmp_path, report_to=[])
     expected = torch.cuda.is_bf16_supported() if torch.cuda.is_available() else cpu_has_fast_bf16()

@@ -242,7 +242,8 @@ def evaluate_cmd(
     seed: int = typer.Option(0),
     batch_size: int = typer.Option(32),
     backend: str = typer.Option("hf", help="hf | vllm"),
-    dtype: str = typer.Option("float32"),
+    dtype: str = typer.Option("float32", help="float32 | bfloat16 | auto (bf16 where native)"),
+    workers: int = typer.Option(1, help="CPU sampling processes of one thread; 0 = per core."),
     run_dir: str = typer.Option(None, help="Default: runs/eval-<model>-<benchmark>."),
     chat_template_kwargs: str = typer.Option(
         None, help='Chat-template arguments as JSON, e.g. \'{"enable_thinking": false}\'.'),
@@ -253,6 +254,7 @@ def evaluate_cmd(
     from pathlib import Path
 
     from selfdistill.core.config import EvalConfig, EvaluateConfig, ModelConfig, write_run_config
+    from selfdistill.core.models import inference_dtype
     from selfdistill.evaluation.harness import get_harness
     from selfdistill.recipes.evaluate import run_evaluate, run_evaluate_samples
 
@@ -263,7 +265,7 @@ def evaluate_cmd(
     get_harness(harness)  # one clear error for a bad name, before anything loads
     cfg = EvalConfig(benchmark=benchmark, limit=limit, n=n, temperatures=temps, top_k=top_k,
                      top_p=top_p, max_new_tokens=max_new_tokens, k_values=ks, seed=seed,
-                     batch_size=batch_size, backend=backend, harness=harness)
+                     batch_size=batch_size, backend=backend, harness=harness, workers=workers)
     template_kwargs = _json_object(chat_template_kwargs, "--chat-template-kwargs")
     if samples is None and (any(t < 0 for t in temps) or n < 1
                             or any(x < 1 or x > n for x in ks)):
@@ -275,6 +277,7 @@ def evaluate_cmd(
         run = run_dir or f"runs/eval-{slug[-80:]}"
         report, _, table = run_evaluate_samples(samples, cfg, run)
     else:
+        dtype = inference_dtype("float32", dtype)
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model}-{benchmark}")[-80:]
         run = run_dir or f"runs/eval-{slug}"
         write_run_config(run, EvaluateConfig(run_dir=run, eval=cfg, model=ModelConfig(

@@ -52,6 +52,9 @@ class ModelConfig:
 
     spec: str = DEFAULT_MODEL
     dtype: str = "float32"
+    # Sampling/evaluation dtype (training keeps `dtype`): unset = dtype, auto = bfloat16
+    # where the machine computes it natively (core.models.inference_dtype).
+    infer_dtype: str | None = None
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -100,6 +103,7 @@ class EvalConfig:
     timeout_s: float = 6.0
     backend: str = "hf"
     harness: str = "official"  # official benchmarks' own rules, or "selfdistill" (harness.py)
+    workers: int = 1  # sampling processes on CPU, one thread each; 0 = one per core
 
 
 @dataclass
@@ -154,6 +158,7 @@ class SSDSampleConfig(SamplerConfig):
     truncated: str = "drop"
     stub_rule: str = "degenerate"
     backend: str = "hf"
+    workers: int = 1  # sampling processes on CPU, one thread each; 0 = one per core
 
 
 @dataclass

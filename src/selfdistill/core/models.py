@@ -202,6 +202,39 @@ def _torch_dtype(dtype: str) -> Any:
     return getattr(torch, dtype)
 
 
+def cpu_has_fast_bf16() -> bool:
+    """True when this CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((ln for ln in fh if ln.startswith("flags")), "")
+    except OSError:
+        return False
+    return "avx512_bf16" in flags.split() or "amx_bf16" in flags.split()
+
+
+def native_bf16() -> bool:
+    """True when this machine computes bf16 natively (CUDA with bf16, or a bf16 CPU)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return cpu_has_fast_bf16()
+
+
+def inference_dtype(dtype: str, infer_dtype: str | None = None) -> str:
+    """The dtype to sample in: infer_dtype, `dtype` when unset, auto = bf16 where native.
+
+    Training keeps `dtype` (fp32 master weights); sampling and evaluation may run in bf16,
+    the precision SmolLM2 and most checkpoints ship in, ~1.35x faster on a bf16 CPU.
+    """
+    if infer_dtype in (None, ""):
+        return dtype
+    if infer_dtype == "auto":
+        return "bfloat16" if native_bf16() else dtype
+    _torch_dtype(infer_dtype)  # one clear error for a typo
+    return infer_dtype
+
+
 def load_tokenizer(spec: str) -> Any:
     """Load only the tokenizer for a spec (fast; used for prompt rendering)."""
     from transformers import AutoTokenizer

@@ -41,6 +41,16 @@ def progress_bar(transient: bool = False) -> Progress:
                     transient=transient)
 
 
+def rows_per_call(batch_size: int) -> int:
+    """Rows a sampling stage hands to one generate call: four batches.
+
+    The generator refills a finished row's slot from the rows still waiting in its call
+    (continuous batching), so with four batches per call one long answer no longer holds a
+    nearly empty batch to the end of every batch; a call is also one durable flush.
+    """
+    return 4 * max(1, batch_size)
+
+
 def _chunk_seed(base: int, keys: Sequence[Key]) -> int:
     """A seed that depends only on the base seed and which samples a chunk holds."""
     h = hashlib.sha256(f"{base}|" .encode() + "|".join(f"{p}#{i}" for p, i in keys).encode())

@@ -23,6 +23,7 @@ class Seq:
     sample_index: int
     prompt_ids: list[int]
     uniforms: torch.Tensor | None
+    prefill_index: int = -1  # the first prompt with the same token ids: prefilled once
     out: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
     base_logprobs: list[float] = field(default_factory=list)

@@ -2,8 +2,9 @@
 
 Why not `model.generate`: it runs every batch to its longest sequence and its top-p sorts
 the whole vocabulary each step. Here:
-- prompts are sorted by length, left-padded, prefilled once per unique prompt (n>1 rows
-  share the prefill) with logits for the last position only;
+- prompts are sorted by length, left-padded, prefilled once per unique prompt (n>1 rows,
+  and identical prompts passed separately, share the prefill) with logits for the last
+  position only;
 - the KV cache is preallocated (no torch.cat per step) and finished rows are dropped from
   it (lazily, when enough rows are done, because compaction copies the cache);
 - freed slots are refilled with waiting prompts (continuous batching): a new group is
@@ -98,13 +99,18 @@ class HFGenerator:
         """Like generate, for already-tokenized prompts."""
         show = self.progress if progress is None else progress
         seed = params.seed if params.seed is not None else random.randrange(2**62)
+        # Identical prompts (e.g. a problem's n samples sent as n prompts) share one prefill.
+        first: dict[tuple[int, ...], int] = {}
+        same = [first.setdefault(tuple(p), i) for i, p in enumerate(prompt_ids)]
         seqs = [
             Seq(i * params.n + j, i, j, list(p),
-                 None if params.greedy else sequence_uniforms(seed, i, j, params.max_new_tokens))
+                 None if params.greedy else sequence_uniforms(seed, i, j, params.max_new_tokens),
+                 prefill_index=same[i])
             for i, p in enumerate(prompt_ids) for j in range(params.n)
         ]
-        # Longest prompts first (stable): similar lengths share a prefill, little padding.
-        queue = sorted(seqs, key=lambda s: -len(s.prompt_ids))
+        # Longest prompts first (stable), identical prompts adjacent: similar lengths share a
+        # prefill (little padding) and identical prompts are prefilled once.
+        queue = sorted(seqs, key=lambda s: (-len(s.prompt_ids), s.prefill_index))
         queue.reverse()  # pop() from the end takes the longest
         t0 = time.perf_counter()
         self._t_forward, self._rows_forward, self._steps = 0.0, 0, 0
@@ -163,7 +169,7 @@ class HFGenerator:
         """
         order: dict[int, list[Seq]] = {}  # unique prompt -> its rows, in queue order
         for s in seqs:
-            order.setdefault(s.prompt_index, []).append(s)
+            order.setdefault(s.prefill_index, []).append(s)
         prompts = [rows[0].prompt_ids for rows in order.values()]
         # Leave every prompt >= 1 own token: its last position gives the first logits.
         shared = 0 if len(prompts) == 1 else min(len(os.path.commonprefix(prompts)),
@@ -195,8 +201,8 @@ class HFGenerator:
         uniq: dict[int, int] = {}
         prompts: list[list[int]] = []
         for s in seqs:
-            if s.prompt_index not in uniq:
-                uniq[s.prompt_index] = len(prompts)
+            if s.prefill_index not in uniq:
+                uniq[s.prefill_index] = len(prompts)
                 prompts.append(s.prompt_ids[shared:])
         width = max(len(p) for p in prompts)
         ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
@@ -214,7 +220,7 @@ class HFGenerator:
             mask = torch.cat([mask.new_ones((len(prompts), shared)), mask], dim=1)
         self._prefill_tokens += ids.numel()
         logits = self._forward(ids, mask, pos, cache)
-        expand = torch.tensor([uniq[s.prompt_index] for s in seqs], device=dev)
+        expand = torch.tensor([uniq[s.prefill_index] for s in seqs], device=dev)
         if len(prompts) != len(seqs) or not bool((expand == torch.arange(len(seqs), device=dev)).all()):
             cache.batch_select_indices(expand)
             logits, mask, pos = logits[expand], mask[expand], pos[expand]

@@ -21,9 +21,16 @@ from selfdistill.core.records import write_json_atomic
 from selfdistill.errors import UserError
 from selfdistill.evaluation.harness import get_harness
 from selfdistill.evaluation.metrics import summarize
+from selfdistill.evaluation.parallel import LazyGenerator, SampleJob, presample, resolve_workers
 from selfdistill.evaluation.report import fmt_ci, fmt_pct, markdown_table, plot_curves_with_ci
 from selfdistill.evaluation.report_html import write_html_report
-from selfdistill.evaluation.stages import console, grade_stage, per_problem_counts, sample_stage
+from selfdistill.evaluation.stages import (
+    console,
+    grade_stage,
+    per_problem_counts,
+    rows_per_call,
+    sample_stage,
+)
 from selfdistill.generation import Generator, SamplingParams
 from selfdistill.problems import Problem
 
@@ -87,6 +94,30 @@ def _check_same_harness(samples_path: Path, style: str) -> None:
         return
 
 
+def eval_params(cfg: EvalConfig, t: float) -> SamplingParams:
+    """The sampler at one evaluation temperature (T = 0: greedy, one sample is enough)."""
+    return SamplingParams(temperature=t, top_k=cfg.top_k if t > 0 else 0,
+                          top_p=cfg.top_p if t > 0 else 1.0, max_new_tokens=cfg.max_new_tokens,
+                          n=1 if t == 0 else cfg.n, seed=cfg.seed)
+
+
+def eval_sample_jobs(spec: str, dtype: str, problems: list[Problem], cfg: EvalConfig,
+                     out_dir: str | Path, chat_template_kwargs: dict[str, Any] | None = None
+                     ) -> list[SampleJob]:
+    """The sample files evaluate_at_temperatures reads, as jobs for parallel.presample."""
+    style = get_harness(getattr(cfg, "harness", "official")).style
+    jobs = []
+    for t in cfg.temperatures:
+        path = Path(out_dir) / temp_dirname(t) / "samples.jsonl"
+        _check_same_harness(path, style)
+        jobs.append(SampleJob(spec=spec, dtype=dtype, problems=problems,
+                              params=eval_params(cfg, t), out_path=path,
+                              batch_size=cfg.batch_size, chunk_size=rows_per_call(cfg.batch_size),
+                              harness=style, extra={"temperature": t, "harness": style},
+                              chat_template_kwargs=dict(chat_template_kwargs or {})))
+    return jobs
+
+
 def evaluate_at_temperatures(
     generator: Generator,
     problems: list[Problem],
@@ -104,14 +135,12 @@ def evaluate_at_temperatures(
     out_dir = Path(out_dir)
     results = []
     for t in cfg.temperatures:
-        n = 1 if t == 0 else cfg.n  # greedy samples are identical: one is enough
-        params = SamplingParams(temperature=t, top_k=cfg.top_k if t > 0 else 0,
-                                top_p=cfg.top_p if t > 0 else 1.0,
-                                max_new_tokens=cfg.max_new_tokens, n=n, seed=cfg.seed)
+        params = eval_params(cfg, t)
+        n = params.n
         tdir = out_dir / temp_dirname(t)
         _check_same_harness(tdir / "samples.jsonl", harness.style)
         samples = sample_stage(generator, problems, params, tdir / "samples.jsonl",
-                               chunk_size=cfg.batch_size,
+                               chunk_size=rows_per_call(cfg.batch_size),
                                extra={"temperature": t, "harness": harness.style},
                                chat_fn=harness.chat, extract_fn=harness.extract,
                                description=f"{label} T={t:g} sample")
@@ -277,9 +306,15 @@ def run_evaluate(model_spec: str, cfg: EvalConfig, run_dir: str | Path, dtype: s
     problems = load_benchmark(cfg.benchmark, cfg.limit)
     if not problems:
         raise UserError(f"no problems in {cfg.benchmark} (check the filters and --limit)")
-    model, tok = load_model(model_spec, dtype=dtype)
-    set_chat_template_kwargs(tok, chat_template_kwargs)
-    gen = make_generator(model, tok, cfg.backend, cfg.batch_size)
+    presample(eval_sample_jobs(model_spec, dtype, problems, cfg, run_dir / "model",
+                               chat_template_kwargs), resolve_workers(cfg.workers, cfg.backend))
+
+    def build() -> Generator:  # only if samples are still missing (one worker)
+        model, tok = load_model(model_spec, dtype=dtype)
+        set_chat_template_kwargs(tok, chat_template_kwargs)
+        return make_generator(model, tok, cfg.backend, cfg.batch_size)
+
+    gen = LazyGenerator(build)
     results = evaluate_at_temperatures(gen, problems, cfg, run_dir / "model", label=model_spec)
     report, table = write_eval_report(run_dir, model_spec, cfg.benchmark, problems, results, cfg)
     _write_results(run_dir, model_spec, cfg.benchmark, len(problems), results, cfg.harness)

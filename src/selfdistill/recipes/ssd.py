@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,10 @@ from selfdistill.core.config import SSDConfig, TrainConfig
 from selfdistill.core.lora import merge_for_inference
 from selfdistill.core.records import read_jsonl, write_json_atomic
 from selfdistill.errors import UserError
+from selfdistill.evaluation.parallel import LazyGenerator, SampleJob, presample, resolve_workers
 from selfdistill.evaluation.report import fmt_ci, fmt_pct, markdown_table, plot_heatmap
 from selfdistill.evaluation.report_html import write_html_report
-from selfdistill.evaluation.stages import console, sample_stage
+from selfdistill.evaluation.stages import console, rows_per_call, sample_stage
 from selfdistill.recipes.ssd_data import (
     check_policy,
     sample_stats,
@@ -37,10 +39,7 @@ from selfdistill.recipes.ssd_data import (
 
 def run_sample(cfg: SSDConfig, run_dir: Path) -> dict[str, Any]:
     """`ssd sample`: the frozen base model answers each training prompt N times at T_train."""
-    from selfdistill.core.models import load_model
-    from selfdistill.generation.chat import set_chat_template_kwargs
     from selfdistill.problems.registry import load_source
-    from selfdistill.recipes.evaluate import make_generator
 
     s = cfg.sample
     check_policy(s.truncated, s.stub_rule)
@@ -49,13 +48,16 @@ def run_sample(cfg: SSDConfig, run_dir: Path) -> dict[str, Any]:
         problems = problems[: s.limit]
     if not problems:
         raise UserError(f"No training prompts in '{s.source}'.")
-    model, tok = load_model(cfg.model.spec, dtype=cfg.model.dtype)
-    set_chat_template_kwargs(tok, cfg.model.chat_template_kwargs)
-    gen = make_generator(model, tok, s.backend, s.batch_size)
     params = s.sampling_params(s.n, s.seed)
     out = run_dir / "sample"
-    records = sample_stage(gen, problems, params, out / "samples.jsonl",
-                           chunk_size=s.batch_size, keep_token_ids=True,
+    job = SampleJob(spec=cfg.model.spec, dtype=sampling_dtype(cfg), problems=problems,
+                    params=params, out_path=out / "samples.jsonl", batch_size=s.batch_size,
+                    chunk_size=rows_per_call(s.batch_size), keep_token_ids=True,
+                    chat_template_kwargs=cfg.model.chat_template_kwargs)
+    presample([job], resolve_workers(s.workers, s.backend))  # several processes on CPU
+    gen = LazyGenerator(partial(load_generator, cfg, cfg.model.spec, s.backend, s.batch_size))
+    records = sample_stage(gen, problems, params, job.out_path,
+                           chunk_size=job.chunk_size, keep_token_ids=True,
                            description=f"ssd sample T={s.temperature:g}")
     kept, dropped = select_samples(records, s.truncated, s.stub_rule)
     stats = sample_stats(records, kept, dropped, s.truncated, s.stub_rule)
@@ -225,22 +227,44 @@ def _reading_note(paired: dict[str, Any], base_best: Any, n_problems: int) -> st
             "steps is expected to move little.")
 
 
-def _sweep_models(cfg: SSDConfig, problems: list[Any], specs: dict[str, str], run_dir: Path
-                  ) -> dict[str, Any]:
-    """Every model (label -> spec) over the T_eval sweep, one model in memory at a time."""
+def sampling_dtype(cfg: SSDConfig) -> str:
+    """The dtype SSD samples and evaluates in (model.infer_dtype; training keeps model.dtype)."""
+    from selfdistill.core.models import inference_dtype
+
+    return inference_dtype(cfg.model.dtype, cfg.model.infer_dtype)
+
+
+def load_generator(cfg: SSDConfig, spec: str, backend: str, batch_size: int) -> Any:
+    """spec's model in the sampling dtype, any LoRA adapter merged, behind the backend."""
     from selfdistill.core.models import load_model
     from selfdistill.generation.chat import set_chat_template_kwargs
-    from selfdistill.recipes.evaluate import evaluate_at_temperatures, make_generator
+    from selfdistill.recipes.evaluate import make_generator
 
+    model, tok = load_model(spec, dtype=sampling_dtype(cfg))
+    set_chat_template_kwargs(tok, cfg.model.chat_template_kwargs)
+    return make_generator(merge_for_inference(model), tok, backend, batch_size)
+
+
+def _sweep_models(cfg: SSDConfig, problems: list[Any], specs: dict[str, str], run_dir: Path
+                  ) -> dict[str, Any]:
+    """Every model (label -> spec) over the T_eval sweep, one model in memory at a time.
+
+    With eval.workers > 1 every (model, T_eval) sample file is filled first by one-thread
+    processes side by side (evaluation.parallel); grading then runs here.
+    """
+    from selfdistill.recipes.evaluate import eval_sample_jobs, evaluate_at_temperatures
+
+    e = cfg.eval
+    jobs = [job for label, spec in specs.items()
+            for job in eval_sample_jobs(spec, sampling_dtype(cfg), problems, e,
+                                        run_dir / "eval" / label, cfg.model.chat_template_kwargs)]
+    presample(jobs, resolve_workers(e.workers, e.backend))
     results = {}
     for label, spec in specs.items():
-        model, tok = load_model(spec, dtype=cfg.model.dtype)
-        set_chat_template_kwargs(tok, cfg.model.chat_template_kwargs)
-        model = merge_for_inference(model)
-        gen = make_generator(model, tok, cfg.eval.backend, cfg.eval.batch_size)
-        results[label] = evaluate_at_temperatures(gen, problems, cfg.eval,
-                                                  run_dir / "eval" / label, label=label)
-        del model, gen
+        gen = LazyGenerator(partial(load_generator, cfg, spec, e.backend, e.batch_size))
+        results[label] = evaluate_at_temperatures(gen, problems, e, run_dir / "eval" / label,
+                                                  label=label)
+        del gen
     return results
 
 
@@ -293,17 +317,11 @@ def run_grid(cfg: SSDConfig, run_dir: Path) -> Path:
         if not (sub_dir / "train" / "final").exists():
             run_sample(sub, sub_dir)
             run_train(sub, sub_dir)
-        from selfdistill.core.models import load_model
-        from selfdistill.generation.chat import set_chat_template_kwargs
-        from selfdistill.recipes.evaluate import make_generator
-
-        model, tok = load_model(str(sub_dir / "train" / "final"), dtype=cfg.model.dtype)
-        set_chat_template_kwargs(tok, cfg.model.chat_template_kwargs)
-        model = merge_for_inference(model)
         ecfg = dataclasses.replace(cfg.eval, temperatures=list(g.eval_temperatures), top_k=0,
                                    top_p=1.0, k_values=[1])
-        res = evaluate_at_temperatures(make_generator(model, tok, ecfg.backend, ecfg.batch_size),
-                                       problems, ecfg, sub_dir / "eval",
+        gen = load_generator(cfg, str(sub_dir / "train" / "final"), ecfg.backend,
+                             ecfg.batch_size)
+        res = evaluate_at_temperatures(gen, problems, ecfg, sub_dir / "eval",
                                        label=f"T_train={t_train:g}")
         row = []
         for r in res:

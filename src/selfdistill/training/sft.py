@@ -20,26 +20,13 @@ import torch
 
 from selfdistill.core.config import TrainConfig
 from selfdistill.core.lora import base_model
+from selfdistill.core.models import native_bf16
 from selfdistill.training.chunked_ce import add_chunked_loss, supports_chunked_loss
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True when this CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16)."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            flags = next((ln for ln in fh if ln.startswith("flags")), "")
-    except OSError:
-        return False
-    return "avx512_bf16" in flags.split() or "amx_bf16" in flags.split()
 
 
 def use_bf16(requested: bool) -> bool:
     """bf16 if requested and the device runs it natively (CUDA with bf16, or a bf16 CPU)."""
-    if not requested:
-        return False
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    return cpu_has_fast_bf16()
+    return requested and native_bf16()
 
 
 def set_threads(threads: int | None) -> None:

@@ -101,7 +101,12 @@ def estimate_pool(generator: Any, problems: Sequence[Any], cfg: DiscoverConfig,
     extract_code: the stages' defaults), so the estimate is of the same task the methods see.
     """
     from selfdistill.evaluation.metrics import pass_at_k
-    from selfdistill.evaluation.stages import grade_stage, per_problem_counts, sample_stage
+    from selfdistill.evaluation.stages import (
+        grade_stage,
+        per_problem_counts,
+        rows_per_call,
+        sample_stage,
+    )
     from selfdistill.execution import SandboxConfig
 
     sel, s = cfg.select, cfg.sampling
@@ -109,7 +114,7 @@ def estimate_pool(generator: Any, problems: Sequence[Any], cfg: DiscoverConfig,
     out_dir.mkdir(parents=True, exist_ok=True)
     params = s.sampling_params(sel.n, sel.seed, s.stop)
     samples = sample_stage(generator, problems, params, out_dir / "samples.jsonl",
-                           chunk_size=4 * s.gen_batch_size, description="select: sample")
+                           chunk_size=rows_per_call(s.gen_batch_size), description="select: sample")
     verdicts = grade_stage(samples, problems, out_dir / "verdicts.jsonl",
                            sandbox_config=SandboxConfig(timeout_s=cfg.timeout_s),
                            description="select: grade")
