@@ -226,6 +226,8 @@ def test_identical_prompts_sent_separately_share_one_prefill(tiny) -> None:
     p = SamplingParams(temperature=1.5, top_k=25, max_new_tokens=16, n=1, seed=5)
     alone = HFGenerator(model, tok, batch_size=1, progress=False)  # never two rows at once
     ref = alone.generate(prompts, p)
+    apart = HFGenerator(model, tok, batch_size=8, progress=False, share_identical_prompts=False)
+    assert ids_of(apart.generate(prompts, p)) == ids_of(ref)
     gen = HFGenerator(model, tok, batch_size=8, progress=False)
     got = gen.generate(prompts, p)
     assert ids_of(got) == ids_of(ref)
@@ -234,6 +236,7 @@ def test_identical_prompts_sent_separately_share_one_prefill(tiny) -> None:
     assert alone.last_stats["prefill_tokens"] == sum(lengths)
     # two unique prompts, padded to the longer one: each prefilled once
     assert gen.last_stats["prefill_tokens"] == 2 * max(lengths)
+    assert apart.last_stats["prefill_tokens"] == 5 * max(lengths)
 
 
 def test_top_k_zero_top_p_one_samples_full_distribution(tiny) -> None:

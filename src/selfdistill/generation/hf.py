@@ -52,11 +52,13 @@ class HFGenerator:
     def __init__(self, model: Any, tokenizer: Any, batch_size: int = 64, progress: bool = True,
                  refill: bool = True, drop_finished: bool = True,
                  compact_fraction: float = 0.125, fast_attention: bool = True,
-                 prefill_chunk: int = 16, min_shared_prefix: int = 16) -> None:
+                 prefill_chunk: int = 16, min_shared_prefix: int = 16,
+                 share_identical_prompts: bool = True) -> None:
         """batch_size: rows decoded together; compact_fraction: dead-row share that triggers
         compaction; fast_attention: decode steps use attention.decode_attention_forward;
         prefill_chunk: unique prompts per prefill forward (0 = all at once);
-        min_shared_prefix: shortest common prompt prefix worth running once (0 = never)."""
+        min_shared_prefix: shortest common prompt prefix worth running once (0 = never);
+        share_identical_prompts: prompts with the same token ids are prefilled once."""
         if not _uses_only_full_attention(model):
             raise ValueError("HFGenerator supports full-attention decoder models only "
                              "(sliding-window / hybrid caches are not handled).")
@@ -70,6 +72,7 @@ class HFGenerator:
         self.fast_attention = fast_attention
         self.prefill_chunk = prefill_chunk
         self.min_shared_prefix = min_shared_prefix if min_shared_prefix > 0 else 10**9
+        self.share_identical_prompts = share_identical_prompts
         self.eos_ids = eos_token_ids(tokenizer, model)
         cfg = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") \
             else model.config
@@ -101,7 +104,8 @@ class HFGenerator:
         seed = params.seed if params.seed is not None else random.randrange(2**62)
         # Identical prompts (e.g. a problem's n samples sent as n prompts) share one prefill.
         first: dict[tuple[int, ...], int] = {}
-        same = [first.setdefault(tuple(p), i) for i, p in enumerate(prompt_ids)]
+        same = [first.setdefault(tuple(p), i) if self.share_identical_prompts else i
+                for i, p in enumerate(prompt_ids)]
         seqs = [
             Seq(i * params.n + j, i, j, list(p),
                  None if params.greedy else sequence_uniforms(seed, i, j, params.max_new_tokens),
