@@ -1,11 +1,14 @@
 """Print the SSD study's table (docs/results.md) from its run directories.
 
-    python scripts/ssd_study_table.py runs/study
+    python scripts/ssd_study_table.py runs/study [--plot t_eff.png]
 
 One row per `Ttrain*` run that has a report: the training data's truncation and no-code
 rates and kept count (sample/stats.json), base best vs SSD best pass@1 with their CIs, the
 paired gain with its 95% CI, the T_eval values the sweep covered, and both models'
 truncation at their best T_eval (results.json, eval/*/summary.json).
+With --plot, also the paper's T_eff view: every SSD model's pass@1 (95% CI) against
+T_eff = T_train x T_eval, the base model against T_eval for reference, and a least-squares
+quadratic over the SSD points (R^2 and its best T_eff printed).
 """
 
 from __future__ import annotations
@@ -60,5 +63,47 @@ def main(root: str) -> None:
               f"| {ci(s['pass@1'])} (T {s['temperature']:g}) | {gain} | {cut} |")
 
 
+def plot_t_eff(root: str, out: str) -> None:
+    """pass@1 against T_eff across the study's runs, with a quadratic fit over SSD points."""
+    from selfdistill.evaluation.report import plot_curves_with_ci
+    from selfdistill.recipes.ssd import fit_quadratic
+
+    def points(summary: Path, scale: float) -> list[tuple[float, float, float, float]]:
+        pts = []
+        for row in json.loads(summary.read_text()) if summary.exists() else []:
+            e = row["summary"]["overall"].get("pass@1")
+            if e:
+                pts.append((scale * row["temperature"], 100 * e["mean"], 100 * e["ci"][0],
+                            100 * e["ci"][1]))
+        return sorted(pts)
+
+    curves: dict[str, list[tuple[float, float, float, float]]] = {}
+    for run in sorted(Path(root).glob("Ttrain*")):
+        t_train = float(run.name[6:])
+        if pts := points(run / "eval" / "ssd" / "summary.json", t_train):
+            curves[f"SSD T_train {t_train:g}"] = pts
+    base = points(Path(root) / "base-eval" / "summary.json", 1.0)
+    ssd = [p for pts in curves.values() for p in pts]
+    if base:
+        curves["base (x = T_eval)"] = base
+    if not ssd:
+        sys.exit("no evaluated SSD model yet: nothing to plot")
+    path = plot_curves_with_ci(curves, out, xlabel="T_eff = T_train x T_eval",
+                               ylabel="pass@1 (%)", title="SSD study: pass@1 vs T_eff")
+    if len({x for x, *_ in ssd}) >= 3:
+        fit = fit_quadratic([x for x, *_ in ssd], [y for _, y, *_ in ssd])
+        print(f"quadratic fit over {len(ssd)} SSD points: R^2 = {fit['r2']:.3f}, "
+              f"best T_eff = {fit['best_t_eff']:.2f}")
+    print(f"plot: {path}")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "runs/study")
+    args = sys.argv[1:]
+    plot_to = None
+    if "--plot" in args:
+        i = args.index("--plot")
+        plot_to = args[i + 1]
+        args = args[:i] + args[i + 2:]
+    main(args[0] if args else "runs/study")
+    if plot_to:
+        plot_t_eff(args[0] if args else "runs/study", plot_to)
