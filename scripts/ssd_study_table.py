@@ -73,8 +73,7 @@ def plot_t_eff(root: str, out: str) -> None:
         for row in json.loads(summary.read_text()) if summary.exists() else []:
             e = row["summary"]["overall"].get("pass@1")
             if e:
-                pts.append((scale * row["temperature"], 100 * e["mean"], 100 * e["ci"][0],
-                            100 * e["ci"][1]))
+                pts.append((scale * row["temperature"], e["mean"], e["ci"][0], e["ci"][1]))
         return sorted(pts)
 
     curves: dict[str, list[tuple[float, float, float, float]]] = {}
