@@ -121,6 +121,23 @@ def test_propose_follows_the_scores_on_the_tiny_model(
         assert isinstance(p.action, ToolCall)
 
 
+def test_successive_tool_choices_are_fresh_draws_from_the_session_stream(
+        tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two near-tied tools: a session's choices vary (one stream), and replay from the seed."""
+    fake = {k: (-1.0 if k in ("read", "list") else -30.0) for k in candidates()}
+    monkeypatch.setattr(decode, "score_candidates", lambda *a, **k: dict(fake))
+    monkeypatch.setattr(decode, "call_prefill", lambda pick: "")  # choices only: no decoding
+    monkeypatch.setattr(decode, "assemble", lambda pick, text, ended: (text, None))
+    chat = request_chat("List the files.", "")
+    runs = []
+    for _ in range(2):
+        with _session(tmp_path, str(tiny_model_dir), _Driver()) as s:
+            s.cfg.temperature, s.cfg.max_new_tokens = 1.0, 1
+            runs.append([propose(s, chat).choice for _ in range(12)])
+    assert set(runs[0]) == {"read", "list"}  # not the same draw every call
+    assert runs[0] == runs[1]  # the same seed replays the same session
+
+
 def test_real_scores_on_the_tiny_model_give_an_action(tmp_path: Path,
                                                       tiny_model_dir: Path) -> None:
     with _session(tmp_path, str(tiny_model_dir), _Driver()) as s:

@@ -122,7 +122,7 @@ def propose(session: Any, chat: Chat, answer_prefix: str = ANSWER_PREFIX) -> Pro
 
     cfg, tok = session.cfg, session.tokenizer
     scores = score_candidates(session.model, tok, chat, answer_prefix)
-    pick = choose(scores, cfg.temperature, random.Random(cfg.seed))
+    pick = choose(scores, cfg.temperature, session.rng)
     if pick == ANSWER:
         text = session.sample(chat)[0]
         return Proposal(pick, scores, text, parse_action(text))
@@ -130,7 +130,7 @@ def propose(session: Any, chat: Chat, answer_prefix: str = ANSWER_PREFIX) -> Pro
     ids = chat_token_ids(tok, chat) + list(tok(prefill, add_special_tokens=False)["input_ids"])
     params = sampling_params(cfg.temperature, n=1, max_new_tokens=cfg.max_new_tokens,
                              seed=cfg.seed, stop=_STOPS, return_logprobs=False)
-    comp = session._gen().generate_from_ids([ids], params)[0][0]
+    comp = session.generator().generate_from_ids([ids], params)[0][0]
     text, act = assemble(pick, comp.text, comp.finish_reason == "stop")
     return Proposal(pick, scores, text, act)
 

@@ -115,7 +115,7 @@ def _show(session: Session, items: list[HeldOut]) -> None:
     params = sampling_params(0.0, max_new_tokens=session.cfg.max_new_tokens,
                              return_logprobs=False)
     chats = [request_chat(it.prompt, session.cfg.system_prompt) for it in items]
-    for it, outs in zip(items, session._gen().generate(chats, params), strict=True):
+    for it, outs in zip(items, session.generator().generate(chats, params), strict=True):
         print(f"-- after the updates, greedy answer to: {it.prompt}\n{outs[0].text.strip()}\n--",
               flush=True)
 

@@ -18,6 +18,7 @@ Input lines (the same in the TUI and in scripts)::
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,9 +103,13 @@ class Session:
         self.turn: Turn | None = None
         self._generator: Any = None
         self.last_update: UpdateResult | None = None
+        # One random stream per session: successive random choices (e.g. the agent's tool
+        # choice) are fresh draws, and the session as a whole replays from cfg.seed.
+        self.rng = random.Random(self.cfg.seed)
 
     # ---- generation ----------------------------------------------------------------
-    def _gen(self) -> Any:
+    def generator(self) -> Any:
+        """The session's sampler over the live model (adapter included), built once."""
         if self._generator is None:
             from selfdistill.core.lora import base_model
             from selfdistill.generation import make_generator
@@ -124,7 +129,7 @@ class Session:
         params = sampling_params(t, n=n, max_new_tokens=self.cfg.max_new_tokens,
                                  seed=self.cfg.seed if seed is None else seed,
                                  return_logprobs=False)
-        return [c.text.strip() for c in self._gen().generate([chat], params)[0]]
+        return [c.text.strip() for c in self.generator().generate([chat], params)[0]]
 
     def ask(self, request: str, answer: str | None = None) -> str:
         """Answer a new request (answer= forces the reply, for scripted replays)."""
