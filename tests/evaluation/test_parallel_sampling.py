@@ -12,7 +12,6 @@ from selfdistill.errors import UserError
 from selfdistill.evaluation.parallel import (
     LazyGenerator,
     SampleJob,
-    available_cores,
     fold_parts,
     presample,
     resolve_workers,
@@ -108,8 +107,16 @@ def test_nothing_to_sample_loads_no_model(tmp_path):
     assert built == []
 
 
-def test_worker_counts():
-    assert resolve_workers(0) == available_cores()
+def test_worker_counts(monkeypatch):
+    from selfdistill.evaluation import parallel
+
+    monkeypatch.setattr(parallel, "available_cores", lambda: 8)
+    monkeypatch.setattr(parallel, "available_memory", lambda: 64 * 2**30)
+    assert resolve_workers(0) == 8  # one per core
+    monkeypatch.setattr(parallel, "available_memory", lambda: 10 * 2**30)
+    assert resolve_workers(0) == 3  # as many as fit in memory at 3 GB each
+    monkeypatch.setattr(parallel, "available_memory", lambda: 2**30)
+    assert resolve_workers(0) == 1
     assert resolve_workers(3) == 3
     assert resolve_workers(4, backend="vllm") == 1
     with pytest.raises(UserError):
