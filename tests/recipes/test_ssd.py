@@ -297,3 +297,11 @@ def test_report_sentences_state_the_policy_and_the_ci_width() -> None:
     note = _reading_note({"gain": 0.0, "ci": [-0.1, 0.05]}, SimpleNamespace(n=2), 40)
     assert "40 problems and 2 sample(s)" in note and "±7.5 points" in note
     assert note.count(". ") == 1  # two sentences
+    assert "rests on" not in note  # how many problems differ: not known here
+    few = _reading_note({"gain": 0.0125, "ci": [0.0, 0.038], "differing": 1},
+                        SimpleNamespace(n=2), 40)
+    assert "rests on the 1 problem(s) where the two models' pass rates differ" in few
+    assert few.count(". ") == 1
+    many = _reading_note({"gain": 0.0, "ci": [-0.1, 0.05], "differing": 25},
+                         SimpleNamespace(n=2), 40)
+    assert "rests on" not in many

@@ -218,8 +218,11 @@ def _reading_note(paired: dict[str, Any], base_best: Any, n_problems: int) -> st
     """Two sentences: what this evaluation's size can and cannot show."""
     half = 50 * (paired["ci"][1] - paired["ci"][0])
     n = base_best.n
+    k = paired.get("differing")
+    rests = (f" and rests on the {k} problem(s) where the two models' pass rates differ (a "
+             "bootstrap over so few is optimistic)" if k is not None and k < 10 else "")
     return (f"With {n_problems} problems and {n} sample(s) per problem and temperature, the "
-            f"paired 95% CI of the gain is about ±{half:.1f} points wide: it can show that "
+            f"paired 95% CI of the gain is about ±{half:.1f} points wide{rests}: it can show that "
             "this regime trains without breaking the model (pass@1, truncation and no-code "
             "rates stay in range) and would catch a large change, but not a gain of a few "
             "points. Whether SSD helps needs many more problems and samples (the study in "
@@ -279,9 +282,10 @@ def _paired_gain(base: Any, ssd: Any, seed: int = 0) -> dict[str, Any]:
     common = sorted(set(b) & set(s))
     diffs = np.array([s[p] - b[p] for p in common])
     if diffs.size == 0:
-        return {"gain": 0.0, "ci": [0.0, 0.0], "problems": 0}
+        return {"gain": 0.0, "ci": [0.0, 0.0], "problems": 0, "differing": 0}
     lo, hi = bootstrap_ci(diffs, seed=seed)
-    return {"gain": float(diffs.mean()), "ci": [lo, hi], "problems": len(common)}
+    return {"gain": float(diffs.mean()), "ci": [lo, hi], "problems": len(common),
+            "differing": int(np.count_nonzero(diffs))}
 
 
 # ---------------------------------------------------------------- grid
