@@ -219,7 +219,7 @@ def presample(jobs: Sequence[SampleJob], workers: int) -> None:
         t0 = time.perf_counter()
         while True:
             done, running = wait(futures, timeout=2.0, return_when=FIRST_EXCEPTION)
-            rows, tokens = _count(jobs, [s[2] for s in shards])
+            rows, tokens = _count([job for job, _ in todo], [s[2] for s in shards])
             rate = tokens / max(time.perf_counter() - t0, 1e-9)
             bar.update(task, completed=min(rows, total), info=f"{rate:,.0f} new tok/s")
             failed = [f for f in done if f.exception() is not None]
