@@ -4,7 +4,8 @@
 
 One row per `Ttrain*` run that has a report: the training data's truncation and no-code
 rates and kept count (sample/stats.json), base best vs SSD best pass@1 with their CIs, the
-paired gain with its 95% CI, the T_eval values the sweep covered, and both models'
+paired gain with its 95% CI (and how many problems got better / worse, with the exact sign
+test), the T_eval values the sweep covered, and both models'
 truncation at their best T_eval (results.json, eval/*/summary.json).
 With --plot, also the paper's T_eff view: every SSD model's pass@1 (95% CI) against
 T_eff = T_train x T_eval, the base model against T_eval for reference, and a least-squares
@@ -56,7 +57,10 @@ def main(root: str) -> None:
         temps = ", ".join(f"{r['temperature']:g}" for r in res["all"]["base"])
         b, s, g = res["base_best"], res["ssd_best"], res["paired_gain"]
         gain = (f"{100 * g['gain']:+.1f} [{100 * g['ci'][0]:+.1f}, {100 * g['ci'][1]:+.1f}] "
-                f"({g['problems']} problems)")
+                f"({g['problems']} problems")
+        if "sign_p" in g:  # how many problems moved each way: the CI rests on these
+            gain += f"; {g['better']} better, {g['worse']} worse, sign test p {g['sign_p']:.2f}"
+        gain += ")"
         cut = (f"{truncation_at(run / 'eval' / 'base' / 'summary.json', b['temperature'])} / "
                f"{truncation_at(run / 'eval' / 'ssd' / 'summary.json', s['temperature'])}")
         print(f"| {run.name[6:]} | {data} | {temps} | {ci(b['pass@1'])} (T {b['temperature']:g}) "

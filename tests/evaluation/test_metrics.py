@@ -19,6 +19,7 @@ from selfdistill.evaluation.metrics import (
     discovery_at_k_ci,
     pass_at_k,
     pass_at_k_array,
+    sign_test_p,
     summarize,
 )
 
@@ -140,3 +141,24 @@ def test_best_of_k_curve_is_pass_at_k():
     assert math.isnan(curve[3])
     mean = best_of_k_discovery_mean([64, 64], [1, 0], [1, 16])
     assert mean == pytest.approx([0.5 / 64, 0.125])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 12), st.integers(0, 12))
+def test_sign_test_matches_enumeration_of_fair_coin_splits(better, worse):
+    """p = share of the 2^n fair-coin splits at least as uneven as the observed one."""
+    n = better + worse
+    observed = abs(better - worse)
+    splits = [sum(bits) for bits in itertools.product((0, 1), repeat=n)]
+    expected = sum(abs(2 * b - n) >= observed for b in splits) / len(splits)
+    assert math.isclose(sign_test_p(better, worse), expected, rel_tol=1e-12)
+    assert sign_test_p(better, worse) == sign_test_p(worse, better)
+
+
+def test_sign_test_known_values_and_bad_input():
+    assert sign_test_p(0, 0) == 1.0
+    assert sign_test_p(4, 2) == pytest.approx(0.6875)  # the study's T_train 0.8 split
+    assert sign_test_p(6, 0) == pytest.approx(2 / 64)
+    assert sign_test_p(20, 5) < 0.01
+    with pytest.raises(ValueError):
+        sign_test_p(-1, 3)

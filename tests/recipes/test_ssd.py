@@ -302,6 +302,28 @@ def test_report_sentences_state_the_policy_and_the_ci_width() -> None:
                         SimpleNamespace(n=2), 40)
     assert "rests on the 1 problem(s) where the two models' pass rates differ" in few
     assert few.count(". ") == 1
+    split = _reading_note({"gain": 0.0125, "ci": [-0.006, 0.02], "differing": 6, "better": 4,
+                           "worse": 2, "sign_p": 0.6875}, SimpleNamespace(n=4), 164)
+    assert "4 better, 2 worse, exact sign test p = 0.69" in split and split.count(". ") == 1
     many = _reading_note({"gain": 0.0, "ci": [-0.1, 0.05], "differing": 25},
                          SimpleNamespace(n=2), 40)
     assert "rests on" not in many
+
+
+def test_paired_gain_counts_problems_that_moved_and_their_sign_test() -> None:
+    """Per-problem pass rates: gain, how many problems got better/worse, the sign test."""
+    from types import SimpleNamespace
+
+    from selfdistill.recipes.ssd import _paired_gain
+
+    def res(cs):
+        return SimpleNamespace(per_problem=[{"problem_id": f"P{i}", "n": 4, "c": c}
+                                            for i, c in enumerate(cs)])
+
+    g = _paired_gain(res([0, 0, 4, 2, 1, 0]), res([1, 2, 4, 0, 1, 0]))
+    assert (g["better"], g["worse"], g["differing"], g["problems"]) == (2, 1, 3, 6)
+    assert g["gain"] == pytest.approx((0.25 + 0.5 - 0.5) / 6)
+    assert g["sign_p"] == pytest.approx(1.0)
+    assert g["ci"][0] <= g["gain"] <= g["ci"][1]
+    empty = _paired_gain(res([]), res([]))
+    assert empty["problems"] == 0 and empty["sign_p"] == 1.0

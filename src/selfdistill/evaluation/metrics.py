@@ -79,6 +79,22 @@ def bootstrap_ci(
     return float(lo), float(hi)
 
 
+def sign_test_p(better: int, worse: int) -> float:
+    """Exact two-sided sign test: P(a split at least this uneven | no effect), ties left out.
+
+    A paired bootstrap over problems that rests on a handful of problems that differ is
+    optimistic; this p-value asks only "how often would a fair coin split the differing
+    problems this unevenly", which is honest at any count.
+    """
+    if better < 0 or worse < 0:
+        raise ValueError(f"counts must be >= 0, got {better}, {worse}")
+    n = better + worse
+    if n == 0:
+        return 1.0
+    tail = math.fsum(math.comb(n, i) for i in range(min(better, worse) + 1)) / 2.0**n
+    return min(1.0, 2.0 * tail)
+
+
 @dataclass
 class ProblemResult:
     """Graded samples of one problem: n samples, c of them correct."""

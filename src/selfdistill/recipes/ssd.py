@@ -219,8 +219,10 @@ def _reading_note(paired: dict[str, Any], base_best: Any, n_problems: int) -> st
     half = 50 * (paired["ci"][1] - paired["ci"][0])
     n = base_best.n
     k = paired.get("differing")
+    split = (f"; {paired['better']} better, {paired['worse']} worse, exact sign test "
+             f"p = {paired['sign_p']:.2f}" if "sign_p" in paired else "")
     rests = (f" and rests on the {k} problem(s) where the two models' pass rates differ (a "
-             "bootstrap over so few is optimistic)" if k is not None and k < 10 else "")
+             f"bootstrap over so few is optimistic{split})" if k is not None and k < 10 else "")
     return (f"With {n_problems} problems and {n} sample(s) per problem and temperature, the "
             f"paired 95% CI of the gain is about ±{half:.1f} points wide{rests}: it can show that "
             "this regime trains without breaking the model (pass@1, truncation and no-code "
@@ -275,17 +277,20 @@ def _paired_gain(base: Any, ssd: Any, seed: int = 0) -> dict[str, Any]:
     """Mean per-problem pass@1 difference with a paired bootstrap CI over problems."""
     import numpy as np
 
-    from selfdistill.evaluation.metrics import bootstrap_ci
+    from selfdistill.evaluation.metrics import bootstrap_ci, sign_test_p
 
     b = {r["problem_id"]: r["c"] / r["n"] for r in base.per_problem}
     s = {r["problem_id"]: r["c"] / r["n"] for r in ssd.per_problem}
     common = sorted(set(b) & set(s))
     diffs = np.array([s[p] - b[p] for p in common])
     if diffs.size == 0:
-        return {"gain": 0.0, "ci": [0.0, 0.0], "problems": 0, "differing": 0}
+        return {"gain": 0.0, "ci": [0.0, 0.0], "problems": 0, "differing": 0,
+                "better": 0, "worse": 0, "sign_p": 1.0}
     lo, hi = bootstrap_ci(diffs, seed=seed)
+    better, worse = int(np.count_nonzero(diffs > 0)), int(np.count_nonzero(diffs < 0))
     return {"gain": float(diffs.mean()), "ci": [lo, hi], "problems": len(common),
-            "differing": int(np.count_nonzero(diffs))}
+            "differing": better + worse, "better": better, "worse": worse,
+            "sign_p": sign_test_p(better, worse)}
 
 
 # ---------------------------------------------------------------- grid
