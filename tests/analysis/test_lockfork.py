@@ -169,8 +169,10 @@ def test_score_references_matches_a_plain_forward(tiny_model_dir):
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     refs = [Reference("a", [1, 5, 9], [11, 12, 13, 14]), Reference("b", [3, 4], [20, 21]),
             Reference("c", [7, 8, 9, 10, 11], [30])]
+    scored: list[int] = []
     got = score_references(model, refs, pad_id=0, temperature=1.3, top_k=5, top_p=0.7,
-                           batch_size=2, chunk_size=3)
+                           batch_size=2, chunk_size=3, on_batch=scored.append)
+    assert scored == [2, 1]  # progress: references per forward pass, all of them
     want = []
     with torch.no_grad():
         for r in refs:

@@ -18,7 +18,7 @@ are compared on the same positions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,9 +125,12 @@ def build_references(problems: Sequence[Any], tok: Any) -> list[Reference]:
 
 @torch.no_grad()
 def score_references(model: Any, refs: Sequence[Reference], pad_id: int, temperature: float,
-                     top_k: int, top_p: float, batch_size: int = 4, chunk_size: int = 256
-                     ) -> dict[str, Tensor]:
-    """position_stats of every reference token, concatenated over refs in order."""
+                     top_k: int, top_p: float, batch_size: int = 4, chunk_size: int = 256,
+                     on_batch: Callable[[int], None] | None = None) -> dict[str, Tensor]:
+    """position_stats of every reference token, concatenated over refs in order.
+
+    on_batch(k) is called after each forward pass with the number of references it scored.
+    """
     from selfdistill.distill.scoring import _hidden_and_head, pack_sequences
 
     model.eval()
@@ -145,6 +148,8 @@ def score_references(model: Any, refs: Sequence[Reference], pad_id: int, tempera
                 logits = torch.tanh(logits / softcap) * softcap
             parts.append(position_stats(logits, targets[c : c + chunk_size],
                                         temperature, top_k, top_p))
+        if on_batch is not None:
+            on_batch(len(batch))
     return {m: torch.cat([p[m] for p in parts]) if parts else torch.zeros(0) for m in METRICS}
 
 
@@ -340,6 +345,7 @@ def run_analyze(cfg: Any, run_dir: Path, *, benchmark: str = "humaneval",
     """Score held-out references with the base and SSD models; write RUN/analyze/."""
     from selfdistill.core.models import load_model
     from selfdistill.errors import UserError
+    from selfdistill.evaluation.stages import progress_bar
     from selfdistill.recipes.evaluate import load_benchmark
 
     s = cfg.sample
@@ -363,14 +369,17 @@ def run_analyze(cfg: Any, run_dir: Path, *, benchmark: str = "humaneval",
         raise UserError(f"No held-out problems with a reference solution in '{benchmark}'.")
 
     stats, refs = {}, None
-    for label, spec in (("base", cfg.model.spec), ("ssd", ssd_model)):
-        model, tok = load_model(spec, dtype=cfg.model.dtype)
-        if refs is None:
-            refs = build_references(held, tok)
-        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        stats[label] = score_references(model, refs, int(pad), s.temperature, s.top_k,
-                                        s.top_p, batch_size=batch_size)
-        del model
+    with progress_bar() as bar:  # forward passes only, but minutes on a CPU for 164 references
+        for label, spec in (("base", cfg.model.spec), ("ssd", ssd_model)):
+            model, tok = load_model(spec, dtype=cfg.model.dtype)
+            if refs is None:
+                refs = build_references(held, tok)
+            pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+            task = bar.add_task(f"scoring references ({label})", total=len(refs), info="")
+            stats[label] = score_references(
+                model, refs, int(pad), s.temperature, s.top_k, s.top_p, batch_size=batch_size,
+                on_batch=lambda k, task=task: bar.advance(task, k))
+            del model
     assert refs is not None
     index = torch.cat([torch.full((len(r.answer_ids),), i, dtype=torch.long)
                        for i, r in enumerate(refs)])
