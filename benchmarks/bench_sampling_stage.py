@@ -41,8 +41,8 @@ def run_path(path: str, args: argparse.Namespace, out: Path) -> dict:
     from selfdistill.evaluation.harness import get_harness
     from selfdistill.evaluation.parallel import SampleJob, available_cores, presample
     from selfdistill.evaluation.stages import sample_stage
+    from selfdistill.evaluation.sweep import load_benchmark
     from selfdistill.generation import SamplingParams
-    from selfdistill.recipes.evaluate import load_benchmark
 
     cores = available_cores()
     problems = load_benchmark("humaneval", args.problems)

@@ -69,11 +69,11 @@ def samples_path(n: int, max_new_tokens: int) -> Path:
 
 def make_samples(path: Path, n: int, max_new_tokens: int) -> None:
     """Sample the frozen embedded model hot on n built-in training prompts (the SSD sampler)."""
-    from selfdistill.core.config import SSDSampleConfig
     from selfdistill.core.models import load_model
     from selfdistill.evaluation.stages import sample_stage
+    from selfdistill.generation.factory import make_generator
     from selfdistill.problems.registry import load_source
-    from selfdistill.recipes.evaluate import make_generator
+    from selfdistill.recipes.ssd.config import SSDSampleConfig
 
     s = SSDSampleConfig(max_new_tokens=max_new_tokens, batch_size=16)
     problems = load_source(s.source)[:n]
@@ -89,7 +89,7 @@ def load_examples(path: Path, max_len: int, limit: int) -> list[dict[str, list[i
     truncated answers kept, one-line stubs dropped)."""
     from selfdistill.core.models import load_tokenizer
     from selfdistill.core.records import read_jsonl
-    from selfdistill.recipes.ssd_data import select_samples, sft_examples
+    from selfdistill.recipes.ssd.data import select_samples, sft_examples
 
     kept, _ = select_samples(read_jsonl(path), truncated="keep", stub_rule="oneline")
     tok = load_tokenizer(MODEL)

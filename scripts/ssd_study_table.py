@@ -70,7 +70,7 @@ def main(root: str) -> None:
 def plot_t_eff(root: str, out: str) -> None:
     """pass@1 against T_eff across the study's runs, with a quadratic fit over SSD points."""
     from selfdistill.evaluation.report import plot_curves_with_ci
-    from selfdistill.recipes.ssd import fit_quadratic
+    from selfdistill.recipes.ssd.run import fit_quadratic
 
     def points(summary: Path, scale: float) -> list[tuple[float, float, float, float]]:
         pts = []

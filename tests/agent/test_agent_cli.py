@@ -12,8 +12,8 @@ import yaml
 
 from selfdistill.agent.calls import ToolCall
 from selfdistill.agent.session import AgentConfig, AgentSession, Decision
+from selfdistill.assist.config import SessionConfig
 from selfdistill.assist.output import PlainOutput
-from selfdistill.assist.session import SessionConfig
 from selfdistill.assist.update import UpdateConfig
 from selfdistill.core.records import read_jsonl
 

@@ -18,8 +18,8 @@ import pytest
 from selfdistill.agent.calls import ToolCall, format_call
 from selfdistill.agent.script import ScriptDriver, play_agent_script
 from selfdistill.agent.session import AgentConfig, AgentSession
+from selfdistill.assist.config import SessionConfig
 from selfdistill.assist.output import PlainOutput
-from selfdistill.assist.session import SessionConfig
 from selfdistill.assist.update import UpdateConfig
 from selfdistill.core.records import read_jsonl
 

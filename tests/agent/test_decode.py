@@ -27,8 +27,9 @@ from selfdistill.agent.decode import (
     propose,
 )
 from selfdistill.agent.session import AgentConfig, AgentSession, Decision
+from selfdistill.assist.config import SessionConfig
 from selfdistill.assist.output import PlainOutput
-from selfdistill.assist.session import SessionConfig, request_chat
+from selfdistill.assist.session import request_chat
 from selfdistill.assist.update import UpdateConfig
 from selfdistill.core.records import read_jsonl
 

@@ -8,11 +8,11 @@ import math
 import re
 
 import pytest
+import tiny
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from peft import LoraConfig, get_peft_model
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 from typer.testing import CliRunner
 
 from selfdistill.analysis.credit import (
@@ -38,24 +38,13 @@ from selfdistill.rollouts import Group, Rollout
 
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing`:FutureWarning")
 
-CHAT = [{"role": "user", "content": "Write add(a, b) returning the sum."}]
-BAD = "```python\ndef add(a, b):\n    return a - b\n```"
-GOOD = "```python\ndef add(a, b):\n    return a + b\n```"
+CHAT = tiny.ADD_CHAT
+BAD = tiny.BAD_ADD
+GOOD = tiny.GOOD_ADD
 FB = "Wrong answer on test 1: add(1, 2) expected 3, got -1."
 
 
-@pytest.fixture(scope="module")
-def tok(tiny_model_dir):
-    return AutoTokenizer.from_pretrained(tiny_model_dir)
-
-
-def tiny_llama(tok, seed=0):
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=512, initializer_range=0.3,
-                      tie_word_embeddings=True, eos_token_id=tok.eos_token_id)
-    return LlamaForCausalLM(cfg)
+tiny_llama = tiny.vocab_llama
 
 
 def full_forward_logp(model, prompt_ids, completion):
@@ -280,8 +269,9 @@ def test_credit_command_on_the_embedded_model_for_the_talks_example(tmp_path):
 def test_cli_renders_an_assistant_update_with_its_own_teacher(tmp_path, tiny_model_dir):
     """`credit --profile P --update 1` re-scores the update's answer with the pre-update
     adapter and the assistant's hindsight template; its A_t are the update's own."""
+    from selfdistill.assist.config import SessionConfig
     from selfdistill.assist.output import PlainOutput
-    from selfdistill.assist.session import Session, SessionConfig
+    from selfdistill.assist.session import Session
     from selfdistill.assist.update import UpdateConfig
     from selfdistill.cli.main import app
 

@@ -10,7 +10,9 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from selfdistill.analysis.lockfork import (
+from selfdistill.generation.params import SamplingParams
+from selfdistill.generation.sampling import candidate_logprobs
+from selfdistill.recipes.ssd.analyze import (
     Analysis,
     bootstrap_delta,
     classify,
@@ -18,8 +20,6 @@ from selfdistill.analysis.lockfork import (
     reference_answer,
     summarize,
 )
-from selfdistill.generation.params import SamplingParams
-from selfdistill.generation.sampling import candidate_logprobs
 
 # ---------------------------------------------------------------- brute force
 
@@ -164,7 +164,7 @@ def test_score_references_matches_a_plain_forward(tiny_model_dir):
     """Chunked scoring of packed references equals full logits of each sequence alone."""
     from transformers import AutoModelForCausalLM
 
-    from selfdistill.analysis.lockfork import Reference, score_references
+    from selfdistill.recipes.ssd.analyze import Reference, score_references
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     refs = [Reference("a", [1, 5, 9], [11, 12, 13, 14]), Reference("b", [3, 4], [20, 21]),

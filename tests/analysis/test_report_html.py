@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from selfdistill.analysis.run_reports import write_demo_report, write_sdpo_report
+from selfdistill.assist.report import write_demo_report
 from selfdistill.core.records import JsonlWriter
 from selfdistill.evaluation.report import markdown_table
 from selfdistill.evaluation.report_html import (
@@ -18,6 +18,7 @@ from selfdistill.evaluation.report_html import (
     reproduce_commands,
     write_html_report,
 )
+from selfdistill.recipes.sdpo.report import write_sdpo_report
 
 PNG = base64.b64decode(  # a 1x1 PNG
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
@@ -121,9 +122,12 @@ def test_demo_report(tmp_path: Path):
 
 def test_evaluate_report_is_also_html(tmp_path: Path):
     """recipes/evaluate's report hook: report.html beside report.md, plot embedded."""
-    from selfdistill.core.config import EvalConfig, EvaluateConfig, ModelConfig, write_run_config
+    from selfdistill.core.config import ModelConfig, write_run_config
+    from selfdistill.evaluation.config import EvalConfig
+    from selfdistill.evaluation.metrics import TemperatureResult
     from selfdistill.problems import Problem
-    from selfdistill.recipes.evaluate import TemperatureResult, write_eval_report
+    from selfdistill.recipes.evaluate.config import EvaluateConfig
+    from selfdistill.recipes.evaluate.report import write_eval_report
 
     cfg = EvalConfig(benchmark="builtin:dev", temperatures=[0.0, 0.8], k_values=[1])
     write_run_config(tmp_path, EvaluateConfig(run_dir=str(tmp_path), model=ModelConfig("m"),

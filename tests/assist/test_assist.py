@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from selfdistill.assist.config import SessionConfig
 from selfdistill.assist.model import adapter_state
 from selfdistill.assist.offline import parse_logged_turn
 from selfdistill.assist.output import PlainOutput
 from selfdistill.assist.profile import Profile
-from selfdistill.assist.session import Session, SessionConfig
+from selfdistill.assist.session import Session
 from selfdistill.assist.update import UpdateConfig
 from selfdistill.errors import UserError
 
@@ -219,7 +220,7 @@ def test_learn_from_log(tmp_path: Path, tiny_model_dir: Path):
         {"prompt": "broken record"},
     ]
     log.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    from selfdistill.assist.cli import run_assist_learn
+    from selfdistill.assist.run import run_assist_learn
 
     results = run_assist_learn("l", log, model_spec=str(tiny_model_dir), batch_size=2,
                                steps=1, home=tmp_path / "h")
@@ -310,7 +311,7 @@ def test_tui_in_pseudo_terminal_real_model(tmp_path: Path):
 
 @pytest.mark.slow
 def test_demo_real_model(tmp_path: Path):
-    from selfdistill.assist.cli import run_assist_demo
+    from selfdistill.assist.run import run_assist_demo
 
     res = run_assist_demo(REPO / "examples" / "assist_demo_turns.yaml", threads=1,
                           home=tmp_path, control=False)

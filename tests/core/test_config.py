@@ -9,8 +9,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from selfdistill.core.config import RECIPES, SSDConfig, dump_yaml, load_config, parse_override
+from selfdistill.core.config import RECIPES, dump_yaml, load_config, parse_override
 from selfdistill.errors import UserError
+from selfdistill.recipes.ssd.config import SSDConfig
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE_FILES = sorted((REPO / "recipes").glob("*.yaml"))

@@ -20,21 +20,13 @@ from selfdistill.rollouts import Group, Rollout, make_groups
 
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing`:FutureWarning")
 
-CHAT = [{"role": "user", "content": "Write add(a, b) returning the sum."}]
-GOOD = "```python\ndef add(a, b):\n    return a + b\n```"
-BAD = "```python\ndef add(a, b):\n    return a - b\n```"
+CHAT = tiny.ADD_CHAT
+GOOD = tiny.GOOD_ADD
+BAD = tiny.BAD_ADD
 FB = "Wrong answer on test 1: add(1, 2) expected 3, got -1."
 
 
-@pytest.fixture(scope="module")
-def tok(tiny_model_dir):
-    return AutoTokenizer.from_pretrained(tiny_model_dir)
-
-
-def tiny_llama(tok, seed=0):
-    """2 layers, hidden 32, the real vocabulary; large init so distributions are peaked."""
-    return tiny.tiny_llama(len(tok), seed, max_position_embeddings=512, initializer_range=0.3,
-                           tie_word_embeddings=True, eos_token_id=tok.eos_token_id)
+tiny_llama = tiny.vocab_llama
 
 
 @pytest.fixture

@@ -335,7 +335,7 @@ def test_trust_region_mixes_logits_of_the_initial_and_current_model(full):
     the teacher's context, at the student's top-K ids and the tail -- by hand here. With
     LoRA the LM head is shared (hidden states mixed); full fine-tuning trains the tied
     head too (two heads, concatenated)."""
-    from selfdistill.distill.objective import SDPOLossConfig, _mixed_teacher_scores, _Sample
+    from selfdistill.distill.objective import LossSample, SDPOLossConfig, _mixed_teacher_scores
 
     model = tiny_llama(100, 0, max_position_embeddings=64, initializer_range=0.3) if full \
         else tiny_lora_model()
@@ -346,7 +346,7 @@ def test_trust_region_mixes_logits_of_the_initial_and_current_model(full):
     prompt, comp = [5, 6, 7, 8], [9, 10, 11]
     g = torch.Generator().manual_seed(0)
     idx = torch.randint(0, 100, (1, 3, 4), generator=g)
-    sample = _Sample(prompt_ids=[1], completion_ids=comp, teacher_ids=prompt, behaviour=None,
+    sample = LossSample(prompt_ids=[1], completion_ids=comp, teacher_ids=prompt, behaviour=None,
                      adv_seq=0.0, has_ctx=True)
     got = _mixed_teacher_scores(model, teacher, [sample], idx, SDPOLossConfig(), 0,
                                 torch.device("cpu"))

@@ -11,7 +11,6 @@ import copy
 import pytest
 import tiny
 import torch
-from transformers import AutoTokenizer
 
 from selfdistill.distill.losses import ppo_clip_loss, reduce_loss
 from selfdistill.distill.objective import SDPOLossConfig, accumulate_gradients
@@ -22,19 +21,12 @@ from selfdistill.rollouts import Group, Rollout
 
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing`:FutureWarning")
 
-CHAT = [{"role": "user", "content": "Write add(a, b) returning the sum."}]
+CHAT = tiny.ADD_CHAT
 HINT = [{"role": "user", "content": "Write add(a, b) returning the sum. Hint: return a + b."}]
 TEXTS = ["```python\ndef add(a, b):\n    return a - b\n```", "def add(a, b): return a", "no idea"]
 
 
-@pytest.fixture(scope="module")
-def tok(tiny_model_dir):
-    return AutoTokenizer.from_pretrained(tiny_model_dir)
-
-
-def full_model(tok, seed=0):
-    return tiny.tiny_llama(len(tok), seed, max_position_embeddings=512, initializer_range=0.3,
-                           tie_word_embeddings=True, eos_token_id=tok.eos_token_id)
+full_model = tiny.vocab_llama
 
 
 def make_rollout(tok, text, reward, behaviour_shift=None, model=None):

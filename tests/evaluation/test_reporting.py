@@ -7,8 +7,9 @@ import math
 import pytest
 
 from selfdistill.evaluation.metrics import summarize
+from selfdistill.evaluation.report import contest_window, difficulty_table
+from selfdistill.evaluation.sweep import score_samples
 from selfdistill.problems.schema import Problem, TestCase
-from selfdistill.recipes.evaluate import contest_window, difficulty_table, score_samples
 
 
 def _p(pid: str, difficulty: str = "unknown", date: str | None = None) -> Problem:

@@ -61,7 +61,7 @@ def test_prefill_and_outside_the_context_fall_back_to_sdpa() -> None:
 
 
 def test_context_switches_and_restores_the_implementation() -> None:
-    from selfdistill.generation.testing import tiny_llama
+    from tiny import char_llama as tiny_llama
 
     model = tiny_llama()
     before = model.config._attn_implementation

@@ -6,11 +6,12 @@ import math
 
 import pytest
 import torch
+from tiny import CharTokenizer
+from tiny import char_llama as tiny_llama
 
 from selfdistill.generation import HFGenerator, SamplingParams, make_generator
 from selfdistill.generation import sampling as sampling_mod
 from selfdistill.generation.sampling import sample_tokens, truncated_logprobs
-from selfdistill.generation.testing import CharTokenizer, tiny_llama
 
 PROMPTS = ["hello there", "a", "the quick brown fox jumps", "x y z", "abc def ghi jkl mno pq"]
 

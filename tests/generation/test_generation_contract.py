@@ -5,9 +5,10 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
+from tiny import CharTokenizer, check_generator_contract
+from tiny import char_llama as tiny_llama
 
 from selfdistill.generation import HFGenerator
-from selfdistill.generation.testing import CharTokenizer, check_generator_contract, tiny_llama
 
 PROMPTS = [[{"role": "user", "content": t}] for t in ["hi", "write code", "a b c d e f g"]]
 

@@ -6,10 +6,13 @@ from typing import Any
 
 import pytest
 
-import selfdistill.core.models as models
-import selfdistill.recipes.evaluate as evaluate_recipe
-from selfdistill.core.config import EvalConfig, ModelConfig, SSDConfig
+import selfdistill.generation.factory as factory
+import selfdistill.generation.hf as hf
+from selfdistill.core.config import ModelConfig
+from selfdistill.evaluation.config import EvalConfig
 from selfdistill.generation.chat import chat_template_kwargs, render_chat
+from selfdistill.recipes.evaluate.run import run_evaluate
+from selfdistill.recipes.ssd.config import SSDConfig
 
 KW = {"enable_thinking": False}
 
@@ -31,20 +34,20 @@ class _Stop(Exception):
 
 @pytest.fixture
 def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """load_model returns a fake tokenizer; the generator factory stops the recipe and keeps it."""
+    """The generator factory loads a fake tokenizer; the HF backend stops the recipe and keeps it."""
     seen: dict[str, Any] = {}
-    monkeypatch.setattr(models, "load_model", lambda *a, **k: (object(), _Tok()))
+    monkeypatch.setattr(factory, "load_model", lambda *a, **k: (object(), _Tok()))
 
-    def make_generator(model: Any, tok: Any, *a: Any, **k: Any) -> Any:
+    def hf_generator(model: Any, tok: Any, *a: Any, **k: Any) -> Any:
         seen["tok"] = tok
         raise _Stop
 
-    monkeypatch.setattr(evaluate_recipe, "make_generator", make_generator)
+    monkeypatch.setattr(hf, "HFGenerator", hf_generator)
     return seen
 
 
 def test_ssd_sample_renders_with_the_model_sections_arguments(captured, tmp_path):
-    from selfdistill.recipes.ssd import run_sample
+    from selfdistill.recipes.ssd.run import run_sample
 
     cfg = SSDConfig(model=ModelConfig(chat_template_kwargs=KW))
     with pytest.raises(_Stop):
@@ -58,13 +61,13 @@ def test_ssd_sample_renders_with_the_model_sections_arguments(captured, tmp_path
 def test_evaluate_renders_with_its_arguments(captured, tmp_path):
     cfg = EvalConfig(benchmark="builtin:dev", limit=1)
     with pytest.raises(_Stop):
-        evaluate_recipe.run_evaluate("any", cfg, tmp_path, chat_template_kwargs=KW)
+        run_evaluate("any", cfg, tmp_path, chat_template_kwargs=KW)
     assert chat_template_kwargs(captured["tok"]) == KW
 
 
 def test_without_arguments_nothing_extra_is_passed(captured, tmp_path):
     with pytest.raises(_Stop):
-        evaluate_recipe.run_evaluate("any", EvalConfig(benchmark="builtin:dev", limit=1), tmp_path)
+        run_evaluate("any", EvalConfig(benchmark="builtin:dev", limit=1), tmp_path)
     tok = captured["tok"]
     render_chat(tok, [{"role": "user", "content": "hi"}])
     assert "enable_thinking" not in tok.calls[-1]

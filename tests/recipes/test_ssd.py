@@ -16,8 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from selfdistill.errors import UserError
-from selfdistill.recipes.ssd import fit_quadratic
-from selfdistill.recipes.ssd_data import (
+from selfdistill.recipes.ssd.data import (
     REPETITIVE_ZLIB_RATIO,
     STUB_RULES,
     TRUNCATED_POLICIES,
@@ -29,6 +28,7 @@ from selfdistill.recipes.ssd_data import (
     sft_examples,
     zlib_ratio,
 )
+from selfdistill.recipes.ssd.run import fit_quadratic
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -287,7 +287,7 @@ def test_bad_data_policy_is_one_line_error(tmp_path: Path) -> None:
 def test_report_sentences_state_the_policy_and_the_ci_width() -> None:
     from types import SimpleNamespace
 
-    from selfdistill.recipes.ssd import _data_line, _reading_note
+    from selfdistill.recipes.ssd.report import _data_line, _reading_note
 
     stats = {"truncation_rate": 0.25, "no_code_rate": 0.05, "dropped": {"truncated": 4, "prose": 1},
              "policy": {"truncated": "drop", "stub_rule": "degenerate"}}
@@ -314,7 +314,7 @@ def test_paired_gain_counts_problems_that_moved_and_their_sign_test() -> None:
     """Per-problem pass rates: gain, how many problems got better/worse, the sign test."""
     from types import SimpleNamespace
 
-    from selfdistill.recipes.ssd import _paired_gain
+    from selfdistill.evaluation.metrics import paired_gain as _paired_gain
 
     def res(cs):
         return SimpleNamespace(per_problem=[{"problem_id": f"P{i}", "n": 4, "c": c}

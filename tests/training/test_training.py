@@ -11,8 +11,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfdistill.core.config import TrainConfig
 from selfdistill.training.chunked_ce import add_chunked_loss, chunked_nll, supports_chunked_loss
+from selfdistill.training.config import TrainConfig
 from selfdistill.training.sft import make_sft_trainer, micro_batching, use_bf16
 
 

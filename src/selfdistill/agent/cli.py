@@ -1,4 +1,4 @@
-"""`selfdistill agent`: the typer sub-app (mounted by selfdistill.cli) and its run_* functions.
+"""`selfdistill agent`: the typer sub-app (mounted by selfdistill.cli) over agent/run.py.
 
     selfdistill agent [--workspace DIR] [--model SPEC] [--profile NAME] [--script FILE]
     selfdistill agent demo [--script examples/agent_demo_turns.yaml]
@@ -8,15 +8,14 @@ Also runnable on its own: ``python -m selfdistill.agent.cli ...``.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any
 
 import typer
 
+from selfdistill.agent.run import run_agent, run_agent_demo
 from selfdistill.agent.session import AgentConfig
-from selfdistill.assist.cli import _BASELINE, _HOME, _LOSS, _LR, _MODEL, _STEPS, _THREADS, _config
-from selfdistill.cli.errors import friendly, quiet_hf
+from selfdistill.assist.cli import _BASELINE, _HOME, _LOSS, _LR, _MODEL, _STEPS, _THREADS
+from selfdistill.core.console import friendly
 from selfdistill.errors import UserError
 
 agent_app = typer.Typer(
@@ -28,73 +27,10 @@ agent_app = typer.Typer(
 _friendly = friendly(interrupted="the profile keeps its last committed adapter.")
 
 
-def _replay(path: Path | None) -> list[str]:
-    """--replay: a YAML list of model replies used (in order) before sampling."""
-    if path is None:
-        return []
-    import yaml
-
-    if not path.is_file():
-        raise UserError(f"Replay file not found: {path}")
-    data = yaml.safe_load(path.read_text())
-    if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
-        raise UserError(f"{path}: expected a YAML list of model replies (strings).")
-    return data
-
-
-def run_agent(workspace: str | Path | None, model_spec: str | None, profile: str,
-              script: str | Path | None = None, *, replay: Path | None = None,
-              agent: AgentConfig | None = None, max_new_tokens: int = 256, lr: float = 1e-4,
-              steps: int = 4, threads: int | None = None, loss: str = "topk_kl",
-              baseline: str = "none", home: Path | None = None) -> None:
-    """Start the agent: the TUI on a terminal, plain lines when piped, or replay a script."""
-    from selfdistill.agent.script import ScriptDriver, load_script, play_agent_script
-    from selfdistill.agent.session import AgentSession
-    from selfdistill.agent.tui import PromptDriver, show_plain, stdin_reader
-    from selfdistill.assist.output import PlainOutput
-
-    quiet_hf(all_warnings=True)
-    cfg = _config(max_new_tokens, lr, steps, threads, loss, baseline)
-    items: list[Any] | None = None
-    if script is not None:
-        settings, items = load_script(script)
-        model_spec = model_spec or settings.get("model")
-        workspace = workspace or settings.get("workspace")
-    workspace = Path(workspace or ".")
-    if not workspace.is_dir():
-        raise UserError(f"Workspace {workspace} is not a directory.")
-    interactive = script is None and sys.stdin.isatty() and sys.stdout.isatty()
-    out: Any = PlainOutput()
-    prompt = None
-    if items is not None:
-        driver: Any = ScriptDriver(items)
-    elif interactive:
-        from prompt_toolkit import PromptSession
-
-        from selfdistill.agent.tui import prompt_toolkit_reader, rich_show
-        from selfdistill.assist.tui import RichOutput
-
-        out = RichOutput()
-        prompt = PromptSession()
-        driver = PromptDriver(prompt_toolkit_reader(prompt), rich_show(out.console),
-                              _replay(replay))
-    else:
-        driver = PromptDriver(stdin_reader, show_plain, _replay(replay))
-    with AgentSession(profile, workspace, driver, model_spec, cfg, agent, out,
-                      root=home) as session:
-        print(f"profile {profile}: adapter v{session.profile.current}; workspace "
-              f"{session.ws.root}", flush=True)
-        if items is not None:
-            play_agent_script(session, driver)
-            print(f"done: adapter v{session.profile.current}", flush=True)
-        elif interactive:
-            from selfdistill.agent.tui import run_agent_tui
-
-            run_agent_tui(session, driver, prompt)
-        else:
-            while (line := stdin_reader("", "")) is not None:
-                if not session.handle(line):
-                    break
+def mount(root: typer.Typer) -> None:
+    """Add `agent` and its subcommands to the selfdistill app."""
+    root.add_typer(agent_app, name="agent",
+                   help="A coding agent in your workspace that learns when you say no (LoRA, local).")
 
 
 _WORKSPACE = typer.Option(None, "--workspace", "-w", help="The directory the agent works in "
@@ -144,8 +80,6 @@ def demo(script: Path | None = typer.Option(None, "--script", help="Demo YAML (t
          home: Path | None = typer.Option(None, "--home", help="Where the demo profiles go."),
          control: bool = typer.Option(True, "--control/--no-control")) -> None:
     """Measure the denied kind of action's probability on held-out tasks, before and after."""
-    from selfdistill.agent.demo import run_agent_demo
-
     run_agent_demo(script, model, lr=lr, steps=steps, threads=threads, loss=loss,
                    baseline=baseline, home=home, control=control)
 

@@ -117,8 +117,8 @@ def score_candidates(model: Any, tokenizer: Any, chat: Chat,
 
 def propose(session: Any, chat: Chat, answer_prefix: str = ANSWER_PREFIX) -> Proposal:
     """Choose by scores, then let the model fill the arguments (or the answer) in."""
-    from selfdistill.core.config import sampling_params
     from selfdistill.generation.chat import chat_token_ids
+    from selfdistill.generation.params import sampling_params
 
     cfg, tok = session.cfg, session.tokenizer
     scores = score_candidates(session.model, tok, chat, answer_prefix)

@@ -33,10 +33,11 @@ from selfdistill.agent.calls import (
 from selfdistill.agent.decode import describe, has_tool_format, propose
 from selfdistill.agent.tools import ToolResult, execute
 from selfdistill.agent.workspace import Changes, Workspace
+from selfdistill.assist.config import SessionConfig
 from selfdistill.assist.model import load_adapter_weights
 from selfdistill.assist.output import Output
 from selfdistill.assist.profile import Profile
-from selfdistill.assist.session import Session, SessionConfig, request_chat
+from selfdistill.assist.session import Session, request_chat
 from selfdistill.assist.update import UpdateResult, demo_examples, hindsight_example
 from selfdistill.errors import UserError
 from selfdistill.generation.base import Chat

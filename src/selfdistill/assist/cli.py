@@ -1,4 +1,4 @@
-"""`selfdistill assist`: the typer sub-app (mounted by selfdistill.cli) and its run_* functions.
+"""`selfdistill assist`: the typer sub-app (mounted by selfdistill.cli) over assist/run.py.
 
     selfdistill assist [--model SPEC] [--profile NAME] [--script turns.yaml]
     selfdistill assist learn --profile NAME --log conversations.jsonl
@@ -9,19 +9,12 @@ Also runnable on its own: ``python -m selfdistill.assist.cli ...``.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any
 
 import typer
-from rich.console import Console
 
-from selfdistill.assist.session import SessionConfig
-from selfdistill.assist.update import UpdateConfig
-from selfdistill.cli.errors import friendly, quiet_hf
-from selfdistill.errors import UserError
-
-_err = Console(stderr=True, soft_wrap=True)
+from selfdistill.assist.run import run_assist, run_assist_demo, run_assist_learn
+from selfdistill.core.console import friendly
 
 assist_app = typer.Typer(
     help="A coding assistant that learns from your corrections by updating its own LoRA "
@@ -34,91 +27,10 @@ assist_app = typer.Typer(
 _friendly = friendly(interrupted="the profile keeps its last committed adapter.")
 
 
-def _config(max_new_tokens: int, lr: float, steps: int, threads: int | None,
-            loss: str = "topk_kl", baseline: str = "none") -> SessionConfig:
-    if max_new_tokens < 1 or steps < 1 or lr <= 0:
-        raise UserError("--max-new-tokens and --steps must be >= 1 and --lr > 0.")
-    if loss not in ("topk_kl", "advantage"):
-        raise UserError(f"--loss must be topk_kl or advantage, got '{loss}'.")
-    if baseline not in ("none", "neutral"):
-        raise UserError(f"--baseline must be none or neutral, got '{baseline}'.")
-    if threads is not None:
-        if threads < 1:
-            raise UserError("--threads must be >= 1.")
-        import torch
-
-        torch.set_num_threads(threads)
-    return SessionConfig(max_new_tokens=max_new_tokens,
-                         update=UpdateConfig(lr=lr, steps=steps, loss=loss,  # type: ignore[arg-type]
-                                             baseline=baseline))  # type: ignore[arg-type]
-
-
-def run_assist(model_spec: str | None, profile: str, script: str | Path | None = None, *,
-               max_new_tokens: int = 256, lr: float = 1e-4, steps: int = 4,
-               threads: int | None = None, loss: str = "topk_kl",
-               baseline: str = "none", home: Path | None = None) -> None:
-    """Start the chat: the TUI on a terminal, plain lines otherwise, or replay a script."""
-    from selfdistill.assist.output import PlainOutput
-    from selfdistill.assist.script import load_script, play_script
-    from selfdistill.assist.session import Session
-
-    quiet_hf(all_warnings=True)
-    cfg = _config(max_new_tokens, lr, steps, threads, loss, baseline)
-    turns: list[Any] | None = None
-    if script is not None:
-        settings, turns = load_script(script)
-        model_spec = model_spec or settings.get("model")
-    interactive = script is None and sys.stdin.isatty() and sys.stdout.isatty()
-    if interactive:
-        from selfdistill.assist.tui import RichOutput, run_tui
-
-        out: Any = RichOutput()
-    else:
-        out = PlainOutput()
-    with Session(profile, model_spec, cfg, out, root=home) as session:
-        if turns is not None:
-            print(f"profile {profile}: adapter v{session.profile.current} "
-                  f"({session.profile.dir})", flush=True)
-            play_script(session, turns)
-            print(f"done: adapter v{session.profile.current}", flush=True)
-        elif interactive:
-            run_tui(session)
-        else:  # piped stdin: one input line per command
-            for line in sys.stdin:
-                if not session.handle(line):
-                    break
-
-
-def run_assist_learn(profile: str, log_path: str | Path, *, model_spec: str | None = None,
-                     batch_size: int = 4, lr: float = 1e-4, steps: int = 4,
-                     threads: int | None = None, loss: str = "topk_kl",
-                     baseline: str = "none", home: Path | None = None) -> list[Any]:
-    """Offline hindsight self-distillation over logged turns; one committed version per batch."""
-    from selfdistill.assist.offline import learn_from_log
-    from selfdistill.assist.output import PlainOutput
-    from selfdistill.assist.session import Session
-
-    quiet_hf(all_warnings=True)
-    cfg = _config(256, lr, steps, threads, loss, baseline)
-    with Session(profile, model_spec, cfg, PlainOutput(), root=home) as session:
-        results = learn_from_log(session, log_path, batch_size=batch_size)
-        print(f"done: {len(results)} updates, adapter v{session.profile.current}", flush=True)
-    return results
-
-
-def run_assist_demo(script: str | Path | None = None, model_spec: str | None = None, *,
-                    lr: float = 1e-4, steps: int = 4, threads: int | None = None,
-                    loss: str = "topk_kl", baseline: str = "none",
-                    home: Path | None = None, control: bool = True, show: int = 0,
-                    max_new_tokens: int = 160) -> dict[str, Any]:
-    """The measurable demo: held-out preference margins before/after the script's corrections."""
-    from selfdistill.assist.demo import run_demo
-    from selfdistill.assist.output import PlainOutput
-
-    quiet_hf(all_warnings=True)
-    cfg = _config(max_new_tokens, lr, steps, threads, loss, baseline)
-    return run_demo(script, model_spec, cfg, PlainOutput(), home=home, control=control,
-                    show=show)
+def mount(root: typer.Typer) -> None:
+    """Add `assist` and its subcommands to the selfdistill app."""
+    root.add_typer(assist_app, name="assist",
+                   help="A coding assistant that learns from your corrections (LoRA, local).")
 
 
 _MODEL = typer.Option(None, "--model", help="Model spec (alias, dir, .gguf, hub id); "

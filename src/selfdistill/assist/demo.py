@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from selfdistill.analysis.run_reports import write_demo_report
+from selfdistill.assist.config import SessionConfig
 from selfdistill.assist.output import Output
+from selfdistill.assist.report import write_demo_report
 from selfdistill.assist.script import load_script, play_script
-from selfdistill.assist.session import Session, SessionConfig, request_chat
+from selfdistill.assist.session import Session, request_chat
 from selfdistill.assist.update import answer_token_logprobs
 from selfdistill.errors import UserError
 
@@ -110,7 +111,7 @@ def _replay(name: str, root: Path, spec: str | None, cfg: SessionConfig | None,
 
 def _show(session: Session, items: list[HeldOut]) -> None:
     """Print the live model's greedy answers to some held-out prompts."""
-    from selfdistill.core.config import sampling_params
+    from selfdistill.generation.params import sampling_params
 
     params = sampling_params(0.0, max_new_tokens=session.cfg.max_new_tokens,
                              return_logprobs=False)
@@ -152,7 +153,7 @@ def run_demo(script: str | Path | None = None, model_spec: str | None = None,
                                                       "mean_after", "rose")})
     (root / f"{profile}-demo-result.json").write_text(json.dumps(result, indent=2))
     report = write_demo_report(root, [it.prompt for it in items], result, str(path))
-    print(f"report: {report} and {report.with_suffix('.html')}", flush=True)  # run_reports.py
+    print(f"report: {report} and {report.with_suffix('.html')}", flush=True)  # assist/report.py
     return result
 
 

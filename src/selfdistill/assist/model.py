@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from selfdistill.assist.config import SessionConfig
 from selfdistill.assist.profile import Profile
 from selfdistill.errors import UserError
-
-if TYPE_CHECKING:
-    from selfdistill.assist.session import SessionConfig
 
 
 def adapter_state(model: Any) -> dict[str, Any]:
@@ -53,7 +51,7 @@ def open_profile_model(profile: Profile, model_spec: str | None, cfg: SessionCon
         base, tok = load_model(spec)
         torch.manual_seed(cfg.seed)
         lora = cfg.lora
-        model = add_lora(base, lora.r, lora.alpha, lora.targets, base_spec=spec)
+        model = add_lora(base, lora.lora_r, lora.lora_alpha, lora.lora_targets, base_spec=spec)
         profile.create(spec, lora, lambda d: model.save_pretrained(str(d)))
     model.eval()
     return model, tok, spec

@@ -24,10 +24,10 @@ import os
 import re
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from selfdistill.core.config import OptimConfig
 from selfdistill.core.records import JsonlWriter, read_jsonl
 from selfdistill.errors import UserError
 
@@ -72,16 +72,6 @@ def fsync_tree(path: Path) -> None:
             with p.open("rb") as fh:
                 os.fsync(fh.fileno())
     _fsync_dir(path)
-
-
-@dataclass
-class LoraSettings:
-    """The adapter's shape; fixed when the profile is created."""
-
-    r: int = 16
-    alpha: int = 32
-    targets: list[str] = field(default_factory=lambda: [
-        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
 
 
 class Profile:
@@ -151,7 +141,7 @@ class Profile:
             self._lock_fh.close()
             self._lock_fh = None
 
-    def create(self, model_spec: str, lora: LoraSettings, v0_writer: Any) -> None:
+    def create(self, model_spec: str, lora: OptimConfig, v0_writer: Any) -> None:
         """Create the profile: v0 via v0_writer(tmp_dir), then profile.json, then the pointer."""
         # Leftovers of a creation that crashed before its pointer existed: never committed.
         shutil.rmtree(self.adapters_dir, ignore_errors=True)
@@ -159,7 +149,7 @@ class Profile:
         self.commit_version(0, v0_writer, stack=[0])
         write_atomic(self.dir / META, json.dumps({
             "name": self.name, "model": model_spec, "created": time.time(),
-            "lora": {"r": lora.r, "alpha": lora.alpha, "targets": lora.targets},
+            "lora": {"r": lora.lora_r, "alpha": lora.lora_alpha, "targets": lora.lora_targets},
         }, indent=2))
         self._set_state(0, [0])
 

@@ -19,15 +19,15 @@ Input lines (the same in the TUI and in scripts)::
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from selfdistill.assist.config import SessionConfig
 from selfdistill.assist.model import load_adapter_weights, open_profile_model
 from selfdistill.assist.output import Output, PlainOutput
-from selfdistill.assist.profile import LoraSettings, Profile
+from selfdistill.assist.profile import Profile
 from selfdistill.assist.update import (
-    UpdateConfig,
     UpdateResult,
     demo_examples,
     distill_update,
@@ -48,19 +48,6 @@ HELP = """\
 /reset          go back to the fresh adapter (= the base model)
 /history        list the updates behind the live adapter
 /help  /quit"""
-
-
-@dataclass
-class SessionConfig:
-    """Generation and update settings of a session."""
-
-    max_new_tokens: int = 256
-    temperature: float = 0.0  # greedy answers by default
-    system_prompt: str | None = ASSISTANT_SYSTEM_PROMPT
-    run_timeout_s: float = 10.0
-    update: UpdateConfig = field(default_factory=UpdateConfig)
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    seed: int = 0
 
 
 @dataclass
@@ -123,7 +110,7 @@ class Session:
     def sample(self, chat: Chat, n: int = 1, temperature: float | None = None,
                seed: int | None = None) -> list[str]:
         """n answers from the current model (greedy unless temperature > 0)."""
-        from selfdistill.core.config import sampling_params
+        from selfdistill.generation.params import sampling_params
 
         t = self.cfg.temperature if temperature is None else temperature
         params = sampling_params(t, n=n, max_new_tokens=self.cfg.max_new_tokens,

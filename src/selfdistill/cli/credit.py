@@ -119,7 +119,7 @@ def credit_cmd(
 ) -> None:
     """Per-token credit A_t (SDPO) beside GRPO's uniform advantage, as a self-contained HTML page."""
     from selfdistill.analysis.credit_view import render_text, summary_line, write_html
-    from selfdistill.cli.errors import quiet_hf
+    from selfdistill.core.console import quiet_hf
 
     quiet_hf()
     if alternatives < 1:

@@ -8,6 +8,7 @@ back to a default.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import re
 import types
 import typing
@@ -58,143 +59,11 @@ class ModelConfig:
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class SamplerConfig:
-    """The sampler's knobs every recipe shares; truncation order is temperature -> top-k -> top-p."""
-
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    max_new_tokens: int = 1024
-
-    def sampling_params(self, n: int, seed: int, stop: list[str] | None = None) -> Any:
-        """generation.SamplingParams for n answers per prompt with this seed."""
-        return sampling_params(self.temperature, top_k=self.top_k, top_p=self.top_p,
-                               max_new_tokens=self.max_new_tokens, n=n, seed=seed, stop=stop)
-
-
-def sampling_params(temperature: float, *, top_k: int = 0, top_p: float = 1.0,
-                    max_new_tokens: int = 512, n: int = 1, seed: int | None = 0,
-                    stop: list[str] | None = None, return_logprobs: bool = True) -> Any:
-    """The one SamplingParams builder; its greedy rule: at temperature 0 no truncation
-    applies (top_k 0, top_p 1), whatever the section's sampling knobs say."""
-    from selfdistill.generation.params import SamplingParams
-
-    greedy = temperature == 0
-    return SamplingParams(temperature=temperature, top_k=0 if greedy else top_k,
-                          top_p=1.0 if greedy else top_p, max_new_tokens=max_new_tokens, n=n,
-                          seed=seed, stop=list(stop or []), return_logprobs=return_logprobs)
-
-
-@dataclass
-class EvalConfig:
-    """How a model is evaluated on a benchmark."""
-
-    benchmark: str = "humaneval"
-    limit: int | None = None  # first N problems (None: all)
-    n: int = 1  # samples per problem
-    temperatures: list[float] = field(default_factory=lambda: [0.0])
-    top_k: int = 0
-    top_p: float = 1.0
-    max_new_tokens: int = 384
-    k_values: list[int] = field(default_factory=lambda: [1])
-    seed: int = 0
-    batch_size: int = 32
-    timeout_s: float = 6.0
-    backend: str = "hf"
-    harness: str = "official"  # official benchmarks' own rules, or "selfdistill" (harness.py)
-    workers: int = 1  # sampling processes on CPU, one thread each; 0 = one per core
-
-
-@dataclass
-class TrainConfig:
-    """Supervised fine-tuning (SSD) and shared optimiser settings."""
-
-    method: str = "full"  # full | lora
-    lr: float = 1e-5
-    lr_end: float = 1e-6  # cosine decays to this
-    warmup_ratio: float = 0.05
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.95
-    weight_decay: float = 0.1
-    epochs: float = 1.0
-    batch_size: int = 4  # per device
-    grad_accum: int = 2
-    max_seq_len: int = 1024
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.0
-    lora_targets: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
-    save_steps: int = 50
-    logging_steps: int = 5
-    seed: int = 0
-    gradient_checkpointing: bool = False
-    bf16: bool = False  # bf16 autocast; on CPU only used where it is native (AVX512-BF16/AMX)
-    # Fast SFT path (selfdistill.training; measured in docs/results.md):
-    micro_batch_size: int | None = None  # split batch_size*grad_accum into micro-batches of this
-    chunked_loss: bool = True  # CE through the LM head in chunks, answer tokens only
-    loss_chunk: int = 1024  # tokens per chunk of the chunked loss
-    group_by_length: bool = True  # length-grouped batches: little padding
-    threads: int | None = None  # torch threads for training (None: torch's default)
-
-
-@dataclass
-class SSDSampleConfig(SamplerConfig):
-    """SSD's data-synthesis step: the frozen model answers training prompts hot."""
-
-    temperature: float = 1.6
-    top_k: int = 20
-    top_p: float = 0.8
-    max_new_tokens: int = 384
-    source: str = "builtin:train"
-    limit: int | None = None
-    n: int = 1
-    seed: int = 0
-    batch_size: int = 32
-    # Data policy (recipes/ssd_data.py, docs/ssd.md): samples cut at max_new_tokens are
-    # dropped | kept (trained on without EOS) | flagged (kept, marked in sample/kept.jsonl);
-    # stub_rule degenerate drops empty/looping/placeholder/prose-only answers, oneline also
-    # drops one-line code, none keeps all but empty answers.
-    truncated: str = "drop"
-    stub_rule: str = "degenerate"
-    backend: str = "hf"
-    workers: int = 1  # sampling processes on CPU, one thread each; 0 = one per core
-
-
-@dataclass
-class SSDGridConfig:
-    """T_train x T_eval grid without truncation (the paper's T_eff analysis)."""
-
-    train_temperatures: list[float] = field(default_factory=lambda: [0.6, 1.0, 1.4])
-    eval_temperatures: list[float] = field(default_factory=lambda: [0.4, 0.8, 1.2])
-
-
-@dataclass
-class SSDConfig:
-    """SSD end to end: sample -> train -> evaluate."""
-
-    run_dir: str = "runs/ssd"
-    model: ModelConfig = field(default_factory=ModelConfig)
-    sample: SSDSampleConfig = field(default_factory=SSDSampleConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    grid: SSDGridConfig = field(default_factory=SSDGridConfig)
-
-
-@dataclass
-class EvaluateConfig:
-    """`selfdistill evaluate` as a recipe file."""
-
-    run_dir: str = "runs/eval"
-    model: ModelConfig = field(default_factory=ModelConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-
-
-RECIPES: dict[str, type] = {"ssd": SSDConfig, "evaluate": EvaluateConfig}
+RECIPES: dict[str, type] = {}  # filled by each recipe's config.py (register_recipe)
 
 
 def register_recipe(name: str, cls: type) -> None:
-    """Let a recipe module add its config class (sdpo, discover, assist)."""
+    """Let a recipe's config module add its config class (evaluate, ssd, sdpo, discover)."""
     RECIPES[name] = cls
 
 
@@ -334,19 +203,15 @@ def parse_override(text: str) -> tuple[str, str]:
 
 
 def _import_recipe(name: str | None) -> None:
-    """Recipe modules register their config class on import; import the one named."""
-    import importlib
-
+    """A recipe's config module registers its config class on import; import the one named."""
     if not name or name in RECIPES or not str(name).isidentifier():
         return
-    for module in (f"selfdistill.recipes.{name}", f"selfdistill.{name}"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-        if name in RECIPES:
-            return
+    module = f"selfdistill.recipes.{name}.config"
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if not module.startswith(str(e.name)):  # a dependency missing inside the recipe: a bug
+            raise
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None,
@@ -424,6 +289,19 @@ def yaml_comments(path: str | Path) -> dict[str, str]:
         if key is not None and " #" in line:
             out[key] = line.split(" #", 1)[1].strip().lstrip("#").strip()
     return out
+
+
+def load_run_config(name: str, recipe: str | None, overrides: list[str] | None
+                    ) -> tuple[Any, Path]:
+    """A command's config: the recipe file (optional; a lone key=value is an override) plus
+    overrides, recorded as RUN/config.yaml; returns (config, run directory)."""
+    overrides = list(overrides or [])
+    if recipe and "=" in recipe and not Path(recipe).exists():
+        recipe, overrides = None, [recipe, *overrides]  # no recipe file, only overrides
+    _, cfg = load_config(recipe, overrides, recipe=name)
+    run_dir = Path(cfg.run_dir)
+    write_run_config(run_dir, cfg, name)
+    return cfg, run_dir
 
 
 def write_run_config(run_dir: str | Path, cfg: Any, recipe: str) -> Path:

@@ -137,7 +137,9 @@ class SDPOLossConfig:
 
 
 @dataclass
-class _Sample:
+class LossSample:
+    """One sequence of a rollout batch as the loss sees it: ids, teacher ids, behaviour log-probs."""
+
     prompt_ids: list[int]
     completion_ids: list[int]
     teacher_ids: list[int] | None
@@ -161,7 +163,7 @@ def prepare_samples(
     tokenizer: Any,
     cfg: SDPOLossConfig,
     teacher_chats: Sequence[Chat | None] | None,
-) -> list[_Sample]:
+) -> list[LossSample]:
     """Flatten groups into samples with teacher prompt ids and GRPO advantages (whole batch)."""
     flat = [r for g in groups for r in g.rollouts]
     adv = [0.0] * len(flat)
@@ -176,7 +178,7 @@ def prepare_samples(
     samples = []
     for i, r in enumerate(flat):
         tc = teacher_chats[i] if (teacher_chats is not None and cfg.needs_teacher) else None
-        samples.append(_Sample(
+        samples.append(LossSample(
             prompt_ids=r.prompt_ids, completion_ids=r.completion_ids,
             teacher_ids=chat_token_ids(tokenizer, tc) if tc is not None else None,
             behaviour=r.behaviour_logprobs, adv_seq=float(adv[i]), has_ctx=tc is not None,
@@ -184,7 +186,7 @@ def prepare_samples(
     return samples
 
 
-def _contributes(s: _Sample, cfg: SDPOLossConfig) -> bool:
+def contributes(s: LossSample, cfg: SDPOLossConfig) -> bool:
     """Does this sample receive any gradient? (Skipped otherwise: zero compute.)"""
     if not s.completion_ids:
         return False
@@ -195,7 +197,7 @@ def _contributes(s: _Sample, cfg: SDPOLossConfig) -> bool:
     return s.has_ctx or s.adv_seq != 0.0
 
 
-def _denominator(samples: Sequence[_Sample], cfg: SDPOLossConfig, device: torch.device) -> float:
+def _denominator(samples: Sequence[LossSample], cfg: SDPOLossConfig, device: torch.device) -> float:
     """The mini-batch's loss divisor over all processes: its loss tokens (token_mean; SDPO
     counts context tokens only) or ALL its sequences (seq_mean_*: no context = zero)."""
     if cfg.reduction == "token_mean":
@@ -230,7 +232,7 @@ def accumulate_gradients(
 def accumulate_samples(
     model: nn.Module,
     teacher: Teacher | None,
-    samples: Sequence[_Sample],
+    samples: Sequence[LossSample],
     cfg: SDPOLossConfig,
     pad_id: int,
     *,
@@ -246,7 +248,7 @@ def accumulate_samples(
     backward = backward or (lambda loss: loss.backward())
     device = next(model.parameters()).device
     denominator = _denominator(samples, cfg, device)
-    work = [s for s in samples if _contributes(s, cfg)]
+    work = [s for s in samples if contributes(s, cfg)]
     acc = {"loss": 0.0, "adv_sum": 0.0, "adv_abs_sum": 0.0, "kl_sum": 0.0, "kl_tokens": 0.0,
            "ent_sum": 0.0, "ratio_sum": 0.0, "clipped": 0.0, "loss_tokens": 0.0,
            "loss_samples": float(len(work)), "t_student": 0.0, "t_teacher": 0.0,
@@ -254,7 +256,7 @@ def accumulate_samples(
            "teacher_prompt_tokens": float(sum(len(s.teacher_ids or []) for s in samples)),
            "teacher_prompts": float(sum(s.teacher_ids is not None for s in samples))}
     k = cfg.support_size if cfg.support_size > 0 else None
-    for mb in _micro_batches(work, cfg):
+    for mb in micro_batches(work, cfg):
         t0 = time.perf_counter()
         st = score_rows(model, [s.prompt_ids for s in mb], [s.completion_ids for s in mb],
                         cfg, pad_id, topk=k if cfg.needs_teacher else None)
@@ -287,7 +289,7 @@ class _Weights:
     rollout: Tensor | None  # min(p_old / mu, rollout_is_threshold), detached
 
 
-def _weights(st: TokenScores, mb: list[_Sample], cfg: SDPOLossConfig, device: torch.device,
+def _weights(st: TokenScores, mb: list[LossSample], cfg: SDPOLossConfig, device: torch.device,
              acc: dict[str, float]) -> _Weights:
     """p_old, SDPO's clipped ratio and the rollout correction; their means go into acc."""
     mask = st.mask
@@ -368,11 +370,11 @@ def _diagnostics(acc: dict[str, float], st: TokenScores, tt: TokenScores | None,
         acc["ent_sum"] += float(-st.logp_taken[mask].sum())
 
 
-def _micro_batches(work: list[_Sample], cfg: SDPOLossConfig) -> list[list[_Sample]]:
+def micro_batches(work: list[LossSample], cfg: SDPOLossConfig) -> list[list[LossSample]]:
     """Micro-batches of <= micro_batch_size samples: one prompt each when prefixes are shared,
     else sorted by length (less padding)."""
     if cfg.share_prefix:
-        by_prompt: dict[tuple[int, ...], list[_Sample]] = {}
+        by_prompt: dict[tuple[int, ...], list[LossSample]] = {}
         for s in work:
             by_prompt.setdefault(tuple(s.prompt_ids), []).append(s)
         units = list(by_prompt.values())
@@ -383,7 +385,7 @@ def _micro_batches(work: list[_Sample], cfg: SDPOLossConfig) -> list[list[_Sampl
 
 
 def _teacher_scores(
-    model: nn.Module, teacher: Teacher, mb: list[_Sample], st: TokenScores, pad_id: int,
+    model: nn.Module, teacher: Teacher, mb: list[LossSample], st: TokenScores, pad_id: int,
     cfg: SDPOLossConfig, device: torch.device,
 ) -> TokenScores:
     """Teacher log-probs of the student's tokens at the student's top-K ids (no grad).
@@ -415,7 +417,7 @@ def _teacher_scores(
     return out
 
 
-def _mixed_teacher_scores(model: nn.Module, teacher: Teacher, rows: list[_Sample],
+def _mixed_teacher_scores(model: nn.Module, teacher: Teacher, rows: list[LossSample],
                           idx: Tensor | None, cfg: SDPOLossConfig, pad_id: int,
                           device: torch.device) -> TokenScores:
     """The trust-region teacher's scores: the initial and the current model on the teacher

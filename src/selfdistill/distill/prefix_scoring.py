@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -29,8 +29,15 @@ from selfdistill.distill.scoring import (
 )
 from selfdistill.generation.attention import plan_chunks
 
-if TYPE_CHECKING:
-    from selfdistill.distill.step import SDPOLossConfig
+
+class ScoringSettings(Protocol):
+    """What scoring reads of the loss settings (objective.SDPOLossConfig has all five)."""
+
+    chunk_size: int
+    scoring_temperature: float
+    share_prefix: bool
+    min_shared_prefix: int
+    keep_logits_max_elements: int
 
 
 def score_shared_prefix(
@@ -149,7 +156,7 @@ def score_rows(
     model: nn.Module,
     prompts: Sequence[Sequence[int]],
     completions: Sequence[Sequence[int]],
-    cfg: SDPOLossConfig,
+    cfg: ScoringSettings,
     pad_id: int,
     *,
     topk: int | None = None,

@@ -27,6 +27,10 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from selfdistill.core.config import OptimConfig
+from selfdistill.distill.teacher_context import TeacherConfig
+from selfdistill.errors import UserError
+
 TeacherKind = Literal["ema", "trust_region", "trust_region_params", "frozen", "live"]
 TEACHER_KINDS: tuple[str, ...] = ("ema", "trust_region", "trust_region_params", "frozen", "live")
 
@@ -140,3 +144,11 @@ class Teacher:
         with torch.no_grad():
             for k, v in state["tensors"].items():
                 self._store[k].copy_(v)
+
+
+def validate_teacher_and_optim(teacher: TeacherConfig, optim: OptimConfig) -> None:
+    """The checks every online recipe shares: the teacher's kind and what is trained."""
+    if teacher.kind not in TEACHER_KINDS:
+        raise UserError(f"teacher.kind must be one of {', '.join(TEACHER_KINDS)}.")
+    if optim.method not in ("lora", "full"):
+        raise UserError("optim.method must be 'lora' or 'full'.")

@@ -19,16 +19,16 @@ from torch import nn
 
 from selfdistill.core.distributed import all_reduce_sum, world_size
 from selfdistill.distill.objective import (
+    LossSample,
     SDPOLossConfig,
-    _contributes,
-    _micro_batches,
-    _Sample,
+    contributes,
+    micro_batches,
 )
 from selfdistill.distill.prefix_scoring import score_rows
 
 
-def split_mini_batches(samples: Sequence[_Sample], cfg: SDPOLossConfig, group_size: int,
-                       device: torch.device) -> list[list[_Sample]]:
+def split_mini_batches(samples: Sequence[LossSample], cfg: SDPOLossConfig, group_size: int,
+                       device: torch.device) -> list[list[LossSample]]:
     """This process's samples in the batch's mini-batches (same count on every process).
 
     A mini-batch holds ppo_mini_batch_size * group_size sequences over all processes, taken
@@ -47,11 +47,11 @@ def split_mini_batches(samples: Sequence[_Sample], cfg: SDPOLossConfig, group_si
 
 
 @torch.no_grad()
-def record_old_logprobs(model: nn.Module, samples: Sequence[_Sample], cfg: SDPOLossConfig,
+def record_old_logprobs(model: nn.Module, samples: Sequence[LossSample], cfg: SDPOLossConfig,
                         pad_id: int) -> None:
     """Set each sample's old_logp: log p of its tokens under the current (pre-update) weights."""
-    work = [s for s in samples if _contributes(s, cfg)]
-    for mb in _micro_batches(work, cfg):
+    work = [s for s in samples if contributes(s, cfg)]
+    for mb in micro_batches(work, cfg):
         st = score_rows(model, [s.prompt_ids for s in mb], [s.completion_ids for s in mb],
                         cfg, pad_id)
         for i, s in enumerate(mb):

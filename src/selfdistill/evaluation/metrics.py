@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -196,3 +196,48 @@ def best_of_k_discovery_mean(
     """best_of_k_discovery averaged over problems (NaN where any problem has n < k)."""
     curves = np.array([best_of_k_discovery(n, c, ks) for n, c in zip(ns, cs, strict=True)])
     return [float(v) for v in curves.mean(axis=0)]
+
+
+@dataclass
+class TemperatureResult:
+    """pass@k of one model at one evaluation temperature."""
+
+    temperature: float
+    n: int
+    summary: dict[str, dict[str, Any]]
+    no_code_rate: float
+    truncation_rate: float
+    status_counts: dict[str, int]
+    per_problem: list[dict[str, Any]] = field(default_factory=list)
+
+    def pass1(self, group: str = "overall") -> dict[str, Any] | None:
+        """{'mean', 'ci'} of pass@1 in a group, if measured."""
+        return self.summary.get(group, {}).get("pass@1")
+
+
+def best_temperature(results: list[TemperatureResult]) -> TemperatureResult:
+    """The temperature with the highest overall pass@1 (the fair, tuned baseline)."""
+    return max(results, key=lambda r: (r.pass1() or {"mean": -1})["mean"])
+
+
+def result_ks(results: list[TemperatureResult], k_values: list[int]) -> list[int]:
+    """The k values measured in every result (k <= n), at least [1]."""
+    return sorted({k for r in results for k in k_values
+                   if f"pass@{k}" in r.summary.get("overall", {})}) or [1]
+
+
+def paired_gain(base: TemperatureResult, ssd: TemperatureResult, seed: int = 0
+                ) -> dict[str, Any]:
+    """Mean per-problem pass@1 difference with a paired bootstrap CI over problems."""
+    b = {r["problem_id"]: r["c"] / r["n"] for r in base.per_problem}
+    s = {r["problem_id"]: r["c"] / r["n"] for r in ssd.per_problem}
+    common = sorted(set(b) & set(s))
+    diffs = np.array([s[p] - b[p] for p in common])
+    if diffs.size == 0:
+        return {"gain": 0.0, "ci": [0.0, 0.0], "problems": 0, "differing": 0,
+                "better": 0, "worse": 0, "sign_p": 1.0}
+    lo, hi = bootstrap_ci(diffs, seed=seed)
+    better, worse = int(np.count_nonzero(diffs > 0)), int(np.count_nonzero(diffs < 0))
+    return {"gain": float(diffs.mean()), "ci": [lo, hi], "problems": len(common),
+            "differing": better + worse, "better": better, "worse": worse,
+            "sign_p": sign_test_p(better, worse)}

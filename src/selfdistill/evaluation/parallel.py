@@ -27,9 +27,15 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from selfdistill.core.console import console, progress_bar
+from selfdistill.core.lora import merge_for_inference
+from selfdistill.core.models import load_model
 from selfdistill.core.records import JsonlWriter, iter_jsonl, read_jsonl
-from selfdistill.evaluation.stages import progress_bar, sample_stage
+from selfdistill.errors import UserError
+from selfdistill.evaluation.harness import get_harness
+from selfdistill.evaluation.stages import sample_stage
 from selfdistill.generation import SamplingParams
+from selfdistill.generation.factory import make_generator
 from selfdistill.problems import Problem
 
 
@@ -81,7 +87,6 @@ def resolve_workers(requested: int, backend: str = "hf") -> int:
     import torch
 
     if requested < 0:
-        from selfdistill.errors import UserError
 
         raise UserError(f"workers must be >= 0 (0 = one per CPU core), got {requested}.")
     if backend != "hf" or torch.cuda.is_available():
@@ -153,35 +158,24 @@ def _init_worker(threads: int) -> None:
     _die_with_parent()
     import torch
 
-    from selfdistill.evaluation import stages
-
     torch.set_num_threads(threads)
-    stages.console.quiet = True
+    console.quiet = True
 
 
 def _generator(job: SampleJob) -> Any:
     """The job's model (one in memory per worker; reused by the next job on it)."""
     key = (job.spec, job.dtype)
     if key not in _LOADED:
-        from selfdistill.core.lora import merge_for_inference
-        from selfdistill.core.models import load_model
-
         _LOADED.clear()
         model, tok = load_model(job.spec, dtype=job.dtype)
-        model = merge_for_inference(model)
-        _LOADED[key] = (model, tok)
-    from selfdistill.generation import make_generator
-    from selfdistill.generation.chat import set_chat_template_kwargs
-
+        _LOADED[key] = (merge_for_inference(model), tok)
     model, tok = _LOADED[key]
-    set_chat_template_kwargs(tok, job.chat_template_kwargs)
     return make_generator("hf", model=model, tokenizer=tok, batch_size=job.batch_size,
-                          progress=False)
+                          progress=False, chat_template_kwargs=job.chat_template_kwargs or {})
 
 
 def _sample_shard(job: SampleJob, problems: list[Problem], part: Path) -> int:
     """Worker: sample the missing rows of problems into the part file; rows written."""
-    from selfdistill.evaluation.harness import get_harness
 
     kw: dict[str, Any] = {}
     if job.harness is not None:

@@ -1,10 +1,15 @@
-"""Report building blocks: markdown tables, CI formatting, matplotlib plots."""
+"""Report building blocks: markdown tables, CI formatting, matplotlib plots, and the
+temperature-sweep tables and plot every evaluation report shows."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from selfdistill.evaluation.metrics import TemperatureResult
+from selfdistill.problems import Problem
 
 
 def fmt_pct(x: float | None) -> str:
@@ -92,3 +97,70 @@ def plot_heatmap(values: Sequence[Sequence[float]], rows: Sequence[float], cols:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+# ---------------------------------------------------------------- temperature sweeps
+
+
+def results_table(results_by_label: dict[str, list[TemperatureResult]], ks: list[int]) -> str:
+    """Markdown: one row per (model, temperature) with pass@k and CIs."""
+    rows = []
+    for label, results in results_by_label.items():
+        for r in results:
+            row = [label, "file" if math.isnan(r.temperature) else f"{r.temperature:g}", r.n]
+            row += [fmt_ci(r.summary["overall"].get(f"pass@{k}")) for k in ks]
+            row += [fmt_pct(r.no_code_rate), fmt_pct(r.truncation_rate)]
+            rows.append(row)
+    headers = ["model", "T_eval", "n", *[f"pass@{k} [95% CI]" for k in ks], "no code",
+               "truncated"]
+    return markdown_table(headers, rows)
+
+
+def difficulty_groups(results: list[TemperatureResult]) -> list[str]:
+    """'overall' then the difficulties that have problems (never an empty/unknown row)."""
+    order = {"easy": 0, "medium": 1, "hard": 2}
+    found = {g for r in results for g, e in r.summary.items()
+             if g not in ("overall", "unknown") and e.get("n_problems")}
+    return ["overall", *sorted(found, key=lambda g: (order.get(g, 9), g))]
+
+
+def difficulty_table(results_by_label: dict[str, TemperatureResult],
+                     ks: list[int] | tuple[int, ...] = (1,)) -> str:
+    """Markdown: pass@k (95% CI) per difficulty for each labelled result and each k."""
+    results = list(results_by_label.values())
+    rows = []
+    for g in difficulty_groups(results):
+        row: list[Any] = [g, results[0].summary.get(g, {}).get("n_problems", 0)]
+        for r in results:
+            row += [fmt_ci(r.summary.get(g, {}).get(f"pass@{k}")) for k in ks]
+        rows.append(row)
+    if len(ks) == 1:
+        heads = list(results_by_label)
+    elif len(results_by_label) == 1:
+        heads = [f"pass@{k} [95% CI]" for k in ks]
+    else:
+        heads = [f"{label} pass@{k}" for label in results_by_label for k in ks]
+    return markdown_table(["difficulty", "problems", *heads], rows)
+
+
+def contest_window(problems: list[Problem]) -> str | None:
+    """'contest dates A .. B (N problems)' for dated problems (LiveCodeBench), else None."""
+    days = sorted(str(p.contest_date)[:10] for p in problems if p.contest_date)
+    if not days:
+        return None
+    return f"contest dates {days[0]} .. {days[-1]} ({len(days)} problems)"
+
+
+def plot_temperature_sweep(results_by_label: dict[str, list[TemperatureResult]],
+                           path: str | Path, title: str) -> Path:
+    """pass@1 (95% CI) against T_eval, one curve per model."""
+    curves = {}
+    for label, results in results_by_label.items():
+        pts = []
+        for r in results:
+            e = r.pass1()
+            if e:
+                pts.append((r.temperature, e["mean"], e["ci"][0], e["ci"][1]))
+        curves[label] = pts
+    return plot_curves_with_ci(curves, path, xlabel="evaluation temperature T_eval",
+                               ylabel="pass@1 (%)", title=title)

@@ -14,31 +14,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
+from selfdistill.core.console import progress_bar
 from selfdistill.core.records import JsonlWriter, read_jsonl
 from selfdistill.generation import Generator, SamplingParams
 from selfdistill.problems import Problem
 from selfdistill.prompts.task import build_chat, extract_code
 
 Key = tuple[str, int]
-console = Console(stderr=True)
-
-
-def progress_bar(transient: bool = False) -> Progress:
-    """The rich progress bar every long stage uses (count, rate, ETA)."""
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
-                    TextColumn("eta"), TimeRemainingColumn(), console=console,
-                    transient=transient)
 
 
 def rows_per_call(batch_size: int) -> int:

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from selfdistill.core.console import Progress
 from selfdistill.core.merged_lora import merged_lora
 from selfdistill.core.models import cache_kwarg
 from selfdistill.generation.attention import decode_attention, plan_chunks
@@ -34,7 +35,6 @@ from selfdistill.generation.batch import Batch, Seq, compact, maybe_compact, mer
 from selfdistill.generation.chat import chat_token_ids, eos_token_ids
 from selfdistill.generation.kvcache import GrowCache
 from selfdistill.generation.params import SamplingParams
-from selfdistill.generation.progress import Progress
 from selfdistill.generation.sampling import sample_tokens, sequence_uniforms
 
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import torch
 
-from selfdistill.core.config import TrainConfig
 from selfdistill.core.lora import base_model
 from selfdistill.core.models import native_bf16
 from selfdistill.training.chunked_ce import add_chunked_loss, supports_chunked_loss
+from selfdistill.training.config import TrainConfig
 
 
 def use_bf16(requested: bool) -> bool:

@@ -27,7 +27,7 @@ from selfdistill.recipes.discover.curves import (
 from selfdistill.recipes.discover.loop import RunResult, run_discovery
 from selfdistill.recipes.discover.model import Discoverer
 from selfdistill.recipes.discover.report import write_report
-from selfdistill.recipes.discover.runner import run_discover, run_discover_bench, run_units
+from selfdistill.recipes.discover.run import run_discover, run_discover_bench, run_units
 
 __all__ = ["METHODS", "SEED_STRIDE", "DiscoverConfig", "Discoverer", "RunResult",
            "attempts_summary", "best_of_k_curve", "curve_with_ci", "default_ks",

@@ -1,17 +1,20 @@
 """Typer command functions for `selfdistill discover` and `selfdistill discover-bench`.
 
-The CLI module registers them (`app.command("discover")(discover_cmd)`, ...) and wraps
-them with its one-line UserError handling. Flags override the recipe file, which
+`mount` registers them on the selfdistill app, wrapped with the one-line UserError
+handling. Flags override the recipe file, which
 overrides the built-in defaults; `key=value` arguments override everything.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from selfdistill.core.console import friendly, quiet_hf
 from selfdistill.errors import UserError
 
 _RECIPE = typer.Option(None, "--recipe", "-r", help="A discover recipe YAML "
@@ -81,7 +84,7 @@ def discover_cmd(
     recipe: str = _RECIPE,
 ) -> None:
     """Solve one problem by test-time self-distillation: sample, grade, SDPO step, repeat."""
-    from selfdistill.evaluation.stages import console
+    from selfdistill.core.console import console
     from selfdistill.recipes.discover import run_discover
 
     cfg = _build_cfg(recipe, overrides, {
@@ -127,7 +130,7 @@ def discover_bench_cmd(
                                      "after this many minutes (re-run to continue)."),
 ) -> None:
     """Compare sdpo, best-of-k and multi-turn discovery: curves vs attempts and seconds, CIs."""
-    from selfdistill.evaluation.stages import console
+    from selfdistill.core.console import console
     from selfdistill.recipes.discover import run_discover_bench
     from selfdistill.recipes.discover.select import parse_pool
 
@@ -150,3 +153,18 @@ def discover_bench_cmd(
                       f"within {t:.0f}s {100 * tm:.1f}% [{100 * tlo:.1f}, {100 * thi:.1f}]; "
                       f"solved {a['solved']}/{a['runs']} runs")
     console.print(f"[green]report:[/] {report.resolve()}")
+
+
+def mount(root: typer.Typer) -> None:
+    """Add `discover` and `discover-bench` to the selfdistill app (one-line errors, quiet HF)."""
+
+    def quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            quiet_hf()
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    root.command("discover")(friendly(quiet(discover_cmd)))
+    root.command("discover-bench")(friendly(quiet(discover_bench_cmd)))

@@ -6,11 +6,12 @@ import re
 from dataclasses import dataclass, field
 
 from selfdistill.analysis.credit import CreditLogConfig
-from selfdistill.core.config import ModelConfig, OptimConfig, SamplerConfig, register_recipe
+from selfdistill.core.config import ModelConfig, OptimConfig, register_recipe
 from selfdistill.distill.objective import SDPOLossConfig
 from selfdistill.distill.teacher_context import TeacherConfig
+from selfdistill.distill.teacher_weights import validate_teacher_and_optim
 from selfdistill.errors import UserError
-from selfdistill.recipes.sdpo.config import validate_teacher_and_optim
+from selfdistill.generation.params import SamplerConfig
 
 METHODS: tuple[str, ...] = ("sdpo", "best_of_k", "multiturn")
 SEED_STRIDE = 1_000_003
@@ -22,6 +23,7 @@ SEED_STRIDE = 1_000_003
 class DiscoverSamplingConfig(SamplerConfig):
     """The sampler every method shares (SamplerConfig's knobs) and B attempts per step."""
 
+    max_new_tokens: int = 1024
     batch: int = 16  # B: attempts per step
     gen_batch_size: int = 16  # rows decoded at once by the HF backend
     # Stop strings (cut from the text; e.g. "\n```\n" ends an answer at its closing code

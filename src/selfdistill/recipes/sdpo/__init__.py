@@ -7,7 +7,7 @@ from selfdistill.recipes.sdpo.config import (
     SDPORolloutConfig,
     validate,
 )
-from selfdistill.recipes.sdpo.train import run_sdpo_train, step_prompt_indices
+from selfdistill.recipes.sdpo.run import run_sdpo_train, step_prompt_indices
 
 __all__ = ["SDPOConfig", "SDPODataConfig", "SDPOOptimConfig", "SDPORolloutConfig",
            "run_sdpo_train", "step_prompt_indices", "validate"]

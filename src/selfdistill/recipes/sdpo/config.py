@@ -5,17 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from selfdistill.analysis.credit import CreditLogConfig
-from selfdistill.core.config import (
-    EvalConfig,
-    ModelConfig,
-    OptimConfig,
-    SamplerConfig,
-    register_recipe,
-)
+from selfdistill.core.config import ModelConfig, OptimConfig, register_recipe
 from selfdistill.distill.objective import ALGORITHMS, SDPOLossConfig
 from selfdistill.distill.teacher_context import TeacherConfig
+from selfdistill.distill.teacher_weights import validate_teacher_and_optim
 from selfdistill.errors import UserError
+from selfdistill.evaluation.config import EvalConfig
 from selfdistill.execution.feedback import FeedbackConfig
+from selfdistill.generation.params import SamplerConfig
 
 
 @dataclass
@@ -32,6 +29,7 @@ class SDPODataConfig:
 class SDPORolloutConfig(SamplerConfig):
     """How the G answers per prompt are sampled (SamplerConfig's knobs) and graded."""
 
+    max_new_tokens: int = 1024
     n: int = 8  # G: rollouts per prompt
     backend: str = "hf"  # hf | vllm
     batch_size: int = 64
@@ -70,16 +68,6 @@ class SDPOConfig:
 
 
 register_recipe("sdpo", SDPOConfig)
-
-
-def validate_teacher_and_optim(teacher: TeacherConfig, optim: OptimConfig) -> None:
-    """The checks every online recipe shares: teacher kind and what is trained."""
-    from selfdistill.distill.teacher_weights import TEACHER_KINDS
-
-    if teacher.kind not in TEACHER_KINDS:
-        raise UserError(f"teacher.kind must be one of {', '.join(TEACHER_KINDS)}.")
-    if optim.method not in ("lora", "full"):
-        raise UserError("optim.method must be 'lora' or 'full'.")
 
 
 def validate(cfg: SDPOConfig) -> None:

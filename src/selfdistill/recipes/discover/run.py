@@ -62,7 +62,7 @@ def _load_problem(cfg: DiscoverConfig) -> Any:
 def run_discover(cfg: DiscoverConfig, run_dir: str | Path | None = None,
                  *, discoverer_factory: Callable[[], Any] | None = None) -> list[RunResult]:
     """`selfdistill discover`: the configured methods on one problem, every seed; resumable."""
-    from selfdistill.evaluation.stages import console
+    from selfdistill.core.console import console
 
     validate(cfg)
     run_dir = Path(run_dir or cfg.run_dir)
@@ -148,7 +148,7 @@ class _LazyDiscoverer:
 def _bench_problems(cfg: DiscoverConfig, run_dir: Path, lazy: _LazyDiscoverer,
                     report_only: bool) -> tuple[list[Any], Any]:
     """The problems to run: the hard subset of select.pool (printed), else cfg.problems."""
-    from selfdistill.evaluation.stages import console
+    from selfdistill.core.console import console
     from selfdistill.problems.registry import load_source
 
     if not cfg.select.pool:
@@ -235,8 +235,8 @@ def run_units(
     report_only: run nothing, return the finished units only (a partial report).
     cfg.stop_after_minutes (from `started`, a time.monotonic()): start no unit after it.
     """
+    from selfdistill.core.console import console, progress_bar
     from selfdistill.core.records import JsonlWriter, read_jsonl
-    from selfdistill.evaluation.stages import console, progress_bar
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -282,7 +282,7 @@ def run_units(
 
 def _out_of_time(cfg: DiscoverConfig, started: float, n_done: int, n_units: int) -> bool:
     """True (and says so) once cfg.stop_after_minutes have passed since `started`."""
-    from selfdistill.evaluation.stages import console
+    from selfdistill.core.console import console
 
     limit = cfg.stop_after_minutes
     if limit is None or time.monotonic() - started < 60 * limit:

@@ -343,10 +343,10 @@ def run_analyze(cfg: Any, run_dir: Path, *, benchmark: str = "humaneval",
                 lock_by: str = "top1", lock_threshold: float | None = None,
                 batch_size: int = 4) -> tuple[dict[str, Any], dict[str, Path]]:
     """Score held-out references with the base and SSD models; write RUN/analyze/."""
+    from selfdistill.core.console import progress_bar
     from selfdistill.core.models import load_model
     from selfdistill.errors import UserError
-    from selfdistill.evaluation.stages import progress_bar
-    from selfdistill.recipes.evaluate import load_benchmark
+    from selfdistill.evaluation.sweep import load_benchmark
 
     s = cfg.sample
     if lock_by not in ("top1", "support"):

@@ -120,7 +120,7 @@ def _make_generator(cfg: SDPOConfig, model: Any, tok: Any) -> Any:
 def _evaluate(cfg: SDPOConfig, model: Any, gen: Any, run_dir: Path, step: int,
               logger: MetricsLogger) -> None:
     """Dev evaluation (rank 0) through recipes/evaluate; pass@1 per temperature to the logs."""
-    from selfdistill.recipes.evaluate import evaluate_at_temperatures, load_benchmark
+    from selfdistill.evaluation.sweep import evaluate_at_temperatures, load_benchmark
 
     problems = load_benchmark(cfg.eval.benchmark, cfg.eval.limit)
     model.eval()
@@ -151,7 +151,7 @@ def run_sdpo_train(cfg: SDPOConfig, run_dir: str | Path) -> Path:
     import torch
     from accelerate import Accelerator
 
-    from selfdistill.evaluation.stages import console
+    from selfdistill.core.console import console
     from selfdistill.problems.registry import load_source
 
     validate(cfg)
@@ -203,7 +203,7 @@ def run_sdpo_train(cfg: SDPOConfig, run_dir: str | Path) -> Path:
         if main:
             save_final(tr.model, tr.tok, final, cfg.model.spec,
                        {"steps": cfg.steps, "config": asdict(cfg)}, "sdpo_state.json")
-            from selfdistill.analysis.run_reports import write_sdpo_report
+            from selfdistill.recipes.sdpo.report import write_sdpo_report
 
             write_sdpo_report(run_dir)  # report.md + report.html (analysis/run_reports.py)
         acc.wait_for_everyone()
@@ -217,10 +217,10 @@ def _train_step(cfg: SDPOConfig, tr: _Trainer, problems: list[Any], step: int, r
     """One step: this rank's prompts -> graded rollouts -> teacher contexts -> sdpo_step -> logs."""
     from accelerate.utils import gather_object
 
+    from selfdistill.core.console import console
     from selfdistill.core.lora import merged_weights
     from selfdistill.distill.step import sdpo_step
     from selfdistill.distill.teacher_context import build_teacher_batch
-    from selfdistill.evaluation.stages import console
     from selfdistill.execution import SandboxConfig
     from selfdistill.rollouts import sample_and_grade
 
