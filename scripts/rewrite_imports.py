@@ -98,7 +98,6 @@ MOVES_33 = {
     "selfdistill.recipes.discover.runner": "selfdistill.recipes.discover.run",
     "selfdistill.cli.errors": "selfdistill.core.console",
     "selfdistill.generation.progress": "selfdistill.core.console",
-    "selfdistill.agent.demo": "selfdistill.agent.run",
     "selfdistill.generation.testing": "tiny",  # tests/tiny.py: test helpers live in tests/
 }
 NAMES_33 = {
