@@ -17,6 +17,8 @@ from selfdistill.core.models import DEFAULT_MODEL
 from selfdistill.errors import UserError
 
 console = Console()
+DTYPE_HELP = ("auto (bfloat16 where the machine runs it natively and the checkpoint is bf16, "
+              "else float32) | float32 | bfloat16")
 
 app = typer.Typer(
     help="Make code LLMs better by self-distillation (SSD, SDPO, test-time discovery, assist).",
@@ -89,7 +91,7 @@ def generate_cmd(
     top_p: float = typer.Option(1.0),
     max_new_tokens: int = typer.Option(256),
     seed: int = typer.Option(0),
-    dtype: str = typer.Option("float32"),
+    dtype: str = typer.Option("auto", help=DTYPE_HELP),
 ) -> None:
     """Stream one chat answer from a model (a quick smoke test)."""
     if temperature < 0 or top_k < 0 or not 0 < top_p <= 1 or max_new_tokens < 1:
@@ -242,7 +244,7 @@ def evaluate_cmd(
     seed: int = typer.Option(0),
     batch_size: int = typer.Option(32),
     backend: str = typer.Option("hf", help="hf | vllm"),
-    dtype: str = typer.Option("float32", help="float32 | bfloat16 | auto (bf16 where native)"),
+    dtype: str = typer.Option("auto", help=DTYPE_HELP),
     workers: int = typer.Option(1, help="CPU sampling processes of one thread; 0 = per core."),
     run_dir: str = typer.Option(None, help="Default: runs/eval-<model>-<benchmark>."),
     chat_template_kwargs: str = typer.Option(
@@ -254,7 +256,7 @@ def evaluate_cmd(
     from pathlib import Path
 
     from selfdistill.core.config import EvalConfig, EvaluateConfig, ModelConfig, write_run_config
-    from selfdistill.core.models import inference_dtype
+    from selfdistill.core.models import resolve_dtype
     from selfdistill.evaluation.harness import get_harness
     from selfdistill.recipes.evaluate import run_evaluate, run_evaluate_samples
 
@@ -277,7 +279,7 @@ def evaluate_cmd(
         run = run_dir or f"runs/eval-{slug[-80:]}"
         report, _, table = run_evaluate_samples(samples, cfg, run)
     else:
-        dtype = inference_dtype("float32", dtype)
+        dtype = resolve_dtype(dtype, model)
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model}-{benchmark}")[-80:]
         run = run_dir or f"runs/eval-{slug}"
         write_run_config(run, EvaluateConfig(run_dir=run, eval=cfg, model=ModelConfig(

@@ -167,7 +167,7 @@ def _generator(job: SampleJob) -> Any:
         from selfdistill.core.models import load_model
 
         _LOADED.clear()
-        model, tok = load_model(job.spec, dtype=job.dtype)
+        model, tok = load_model(job.spec, dtype=job.dtype, announce=False)
         model = merge_for_inference(model)
         _LOADED[key] = (model, tok)
     from selfdistill.generation import make_generator

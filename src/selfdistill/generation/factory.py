@@ -8,7 +8,7 @@ from selfdistill.generation.base import Generator
 
 
 def make_generator(backend: str = "hf", model: Any = "smollm2-135m-instruct",
-                   tokenizer: Any = None, *, dtype: str = "float32", batch_size: int = 64,
+                   tokenizer: Any = None, *, dtype: str = "auto", batch_size: int = 64,
                    progress: bool = True, device: str | None = None,
                    **backend_kwargs: Any) -> Generator:
     """Build a Generator: backend "hf" or "vllm"; model is a spec string or a loaded HF model."""

@@ -273,7 +273,7 @@ def write_eval_report(run_dir: Path, model_spec: str, benchmark: str,
 
 
 def make_generator(model: Any, tok: Any, backend: str = "hf", batch_size: int = 32,
-                   spec: str | None = None, dtype: str = "float32") -> Generator:
+                   spec: str | None = None, dtype: str = "auto") -> Generator:
     """The configured generation backend: HF around a loaded model, vLLM from the spec."""
     from selfdistill.generation import make_generator as _make
 
@@ -291,7 +291,7 @@ def _write_results(run_dir: Path, model_spec: str, benchmark: str, n_problems: i
                           for r in results]}, indent=2))
 
 
-def run_evaluate(model_spec: str, cfg: EvalConfig, run_dir: str | Path, dtype: str = "float32",
+def run_evaluate(model_spec: str, cfg: EvalConfig, run_dir: str | Path, dtype: str = "auto",
                  chat_template_kwargs: dict[str, Any] | None = None
                  ) -> tuple[Path, list[TemperatureResult], str]:
     """`selfdistill evaluate`: load, sweep temperatures, write samples/verdicts/report.

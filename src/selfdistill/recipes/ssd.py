@@ -83,11 +83,11 @@ def train_sft(model_spec: str, dtype: str, records: list[dict[str, Any]], tc: Tr
     """Fine-tune on (prompt, answer) records with TRL's SFTTrainer; save to out_dir/final."""
     import torch
 
-    from selfdistill.core.models import load_model
+    from selfdistill.core.models import load_model, training_dtype
 
     if tc.method not in ("full", "lora"):
         raise UserError(f"train.method must be 'full' or 'lora', got '{tc.method}'.")
-    model, tok = load_model(model_spec, dtype=dtype)
+    model, tok = load_model(model_spec, dtype=training_dtype(dtype))
     examples = sft_examples(records, tok.eos_token_id, tc.max_seq_len)
     if not examples:
         raise UserError("No training examples left after filtering; sample more prompts.")
@@ -236,7 +236,7 @@ def sampling_dtype(cfg: SSDConfig) -> str:
     """The dtype SSD samples and evaluates in (model.infer_dtype; training keeps model.dtype)."""
     from selfdistill.core.models import inference_dtype
 
-    return inference_dtype(cfg.model.dtype, cfg.model.infer_dtype)
+    return inference_dtype(cfg.model.dtype, cfg.model.infer_dtype, cfg.model.spec)
 
 
 def load_generator(cfg: SSDConfig, spec: str, backend: str, batch_size: int) -> Any:
