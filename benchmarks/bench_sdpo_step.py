@@ -119,7 +119,7 @@ class Ours:
         from selfdistill.generation.chat import chat_token_ids
         from selfdistill.rollouts import Group, Rollout
 
-        model, self.tok = load_model("smollm2-135m-instruct")
+        model, self.tok = load_model("smollm2-135m-instruct", dtype="float32")
         torch.manual_seed(0)
         self.model = get_peft_model(model, lora_config())
         if student_only:
@@ -183,7 +183,7 @@ class TRL:
 
         from selfdistill.core.models import load_model
 
-        model, tok = load_model("smollm2-135m-instruct")
+        model, tok = load_model("smollm2-135m-instruct", dtype="float32")
         g = len(batch[0]["completions"])
         n_tokens = max(len(c) for b in batch for c in b["completions"])
         self.by_prompt: dict[tuple[int, ...], list[list[int]]] = {}

@@ -77,7 +77,7 @@ def make_samples(path: Path, n: int, max_new_tokens: int) -> None:
 
     s = SSDSampleConfig(max_new_tokens=max_new_tokens, batch_size=16)
     problems = load_source(s.source)[:n]
-    model, tok = load_model(MODEL)
+    model, tok = load_model(MODEL, dtype="float32")
     gen = make_generator(model, tok, s.backend, s.batch_size)
     path.parent.mkdir(parents=True, exist_ok=True)
     sample_stage(gen, problems, s.sampling_params(1, s.seed), path, chunk_size=s.batch_size,
@@ -154,7 +154,7 @@ def sft_run(kind: str, a: argparse.Namespace) -> dict[str, Any]:
 
     examples = load_examples(Path(a.samples), a.max_len, a.examples)
     tokens = sum(len(e["input_ids"]) for e in examples)
-    model, tok = load_model(MODEL)
+    model, tok = load_model(MODEL, dtype="float32")
     torch.manual_seed(0)
     out = tempfile.mkdtemp(prefix=f"bench-train-{kind}-")
     common = dict(report_to=[], save_strategy="no", logging_steps=1, disable_tqdm=True)
@@ -244,7 +244,7 @@ def assist_run(kind: str, a: argparse.Namespace) -> dict[str, Any]:
     from selfdistill.prompts.task import build_chat
 
     b = _sdpo_bench()
-    model, tok = load_model(MODEL)
+    model, tok = load_model(MODEL, dtype="float32")
     torch.manual_seed(0)
     model = get_peft_model(model, b.lora_config())
     probs = [p for p in load_source("builtin:train?difficulty=easy") if p.reference][:2]

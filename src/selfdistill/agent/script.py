@@ -10,13 +10,19 @@ A script is a list of items (or {workspace:, model:, profile:, turns: [...]})::
     - edit: '<tool_call>{"name": "edit", ...}</tool_call>'
     - /undo            # any slash command
 
-While a task runs, the agent takes `model` replies and decisions from the front of the
-remaining items; a proposed action with no decision next ends the task with an error.
+Decisions are bare words (approve / always / stop) or mappings (deny: REASON, edit: CALL).
+A quoted string that reads as a decision (`- "deny: use pathlib"`) is an error naming the
+item, never a new task. While a task runs, the agent takes `model` replies and decisions
+from the front of the remaining items; a proposed action with no decision next ends the
+task with an error. A decision that no action waited for (read-only actions are approved
+automatically) is skipped with a warning.
 """
 
 from __future__ import annotations
 
 import collections
+import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +36,9 @@ if TYPE_CHECKING:
 
 _DECISION_WORDS = {"approve": "y", "always": "a", "stop": "q"}
 _DECISION_KEYS = {"deny": "n", "edit": "e"}
+# A string that starts like a decision: `deny: ...`, `approve:`, or a bare deny / edit.
+_LOOKS_LIKE_DECISION = re.compile(r"^\s*(?:(approve|always|stop|deny|edit)\s*:|(deny|edit)\s*$)",
+                                  re.IGNORECASE)
 
 __all__ = ["ScriptDriver", "load_script", "play_agent_script"]
 
@@ -40,19 +49,40 @@ def _is_decision(item: Any) -> bool:
     return isinstance(item, dict) and len(item) == 1 and next(iter(item)) in _DECISION_KEYS
 
 
+def check_items(items: list[Any]) -> None:
+    """One clear error for an item that cannot mean what it seems to (before anything runs)."""
+    for i, item in enumerate(items, 1):
+        if isinstance(item, dict) and set(item) == {"user"}:
+            item = item["user"]
+        if isinstance(item, str) and (m := _LOOKS_LIKE_DECISION.match(item)):
+            word = (m.group(1) or m.group(2)).lower()
+            rest = item.split(":", 1)[1].strip() if ":" in item else "REASON"
+            fix = (f"write it unquoted as a mapping, `- {word}: {rest}`"
+                   if word in _DECISION_KEYS else f"write the bare word, `- {word}`")
+            raise UserError(f"script item {i}: {item!r} is a string that reads as a "
+                            f"decision, not a task; {fix}")
+
+
 class ScriptDriver:
     """Model replies and decisions taken from the front of a script's remaining items."""
 
     def __init__(self, items: list[Any] | None = None, echo: bool = True) -> None:
         """items: the script's items (more can be appended with feed)."""
+        check_items(list(items or []))
         self.items: collections.deque[Any] = collections.deque(items or [])
         self.echo = echo
+        self.taken = 0  # items consumed so far: the number of the last one, for messages
+
+    def take(self) -> Any:
+        """The next item, counted (script item numbers in messages start at 1)."""
+        self.taken += 1
+        return self.items.popleft()
 
     def model_output(self) -> str | None:
         """The next item's `model` text, if the next item is one."""
         head = self.items[0] if self.items else None
         if isinstance(head, dict) and set(head) == {"model"}:
-            self.items.popleft()
+            self.take()
             return str(head["model"])
         return None
 
@@ -61,7 +91,7 @@ class ScriptDriver:
         if not self.items or not _is_decision(self.items[0]):
             raise UserError(f"the script has no decision for the proposed {call.name} action "
                             "(approve / always / stop / deny: / edit: expected next)")
-        item = self.items.popleft()
+        item = self.take()
         if isinstance(item, str):
             line = _DECISION_WORDS[item.strip().lower()]
         else:
@@ -77,17 +107,18 @@ class ScriptDriver:
 
 def play_agent_script(session: AgentSession, driver: ScriptDriver) -> None:
     """Run every task and command of the script; decisions are consumed by the tasks."""
-    i = 0
     while driver.items:
-        i += 1
-        item = driver.items.popleft()
+        item = driver.take()
+        i = driver.taken
         if isinstance(item, dict) and set(item) == {"user"}:
             item = str(item["user"])
+        if _is_decision(item):  # e.g. an approval for a read that was approved by itself
+            print(f"warning: script item {i}: decision {item!r} left over, no action was "
+                  "waiting for it; skipped", file=sys.stderr, flush=True)
+            continue
         if not isinstance(item, str):
             raise UserError(f"script item {i}: {item!r} is not a task or command here "
                             "(model replies and decisions belong after a task)")
-        if _is_decision(item):
-            raise UserError(f"script item {i}: decision '{item}' with no proposed action")
         print(f"you> {item}", flush=True)
         if not session.handle(item):
             break

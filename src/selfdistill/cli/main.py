@@ -12,7 +12,7 @@ from selfdistill.assist import cli as assist_cli
 from selfdistill.cli.credit import credit_cmd
 from selfdistill.core.console import friendly, quiet_hf
 from selfdistill.core.console import result_console as console
-from selfdistill.core.models import DEFAULT_MODEL
+from selfdistill.core.models import DEFAULT_MODEL, DTYPE_HELP
 from selfdistill.errors import UserError
 from selfdistill.recipes.discover import cli as discover_cli
 from selfdistill.recipes.evaluate import cli as evaluate_cli
@@ -90,7 +90,7 @@ def generate_cmd(
     top_p: float = typer.Option(1.0),
     max_new_tokens: int = typer.Option(256),
     seed: int = typer.Option(0),
-    dtype: str = typer.Option("float32"),
+    dtype: str = typer.Option("auto", help=DTYPE_HELP),
 ) -> None:
     """Stream one chat answer from a model (a quick smoke test)."""
     if temperature < 0 or top_k < 0 or not 0 < top_p <= 1 or max_new_tokens < 1:

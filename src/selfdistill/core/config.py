@@ -52,7 +52,10 @@ class ModelConfig:
     """
 
     spec: str = DEFAULT_MODEL
-    dtype: str = "float32"
+    # auto: bfloat16 where the machine runs it natively and the checkpoint is stored in bf16,
+    # else float32; training under auto keeps fp32 master weights (core.models.resolve_dtype,
+    # training_dtype).
+    dtype: str = "auto"
     # Sampling/evaluation dtype (training keeps `dtype`): unset = dtype, auto = bfloat16
     # where the machine computes it natively (core.models.inference_dtype).
     infer_dtype: str | None = None

@@ -41,6 +41,11 @@ EMBEDDED: dict[str, EmbeddedModel] = {
 }
 
 DTYPES = ("float32", "bfloat16")
+# Every command's default: bf16 where the machine runs it natively and the checkpoint is
+# stored in bf16, else float32 (resolve_dtype).
+AUTO = "auto"
+DTYPE_HELP = ("auto (bfloat16 where the machine runs it natively and the checkpoint is bf16, "
+              "else float32) | float32 | bfloat16")
 
 
 def cache_dir() -> Path:
@@ -221,14 +226,54 @@ def native_bf16() -> bool:
     return cpu_has_fast_bf16()
 
 
-def inference_dtype(dtype: str, infer_dtype: str | None = None) -> str:
+def checkpoint_dtype(spec: str) -> str | None:
+    """The dtype a checkpoint is stored in (its config.json), or None when unknown."""
+    import json
+
+    try:
+        path, kw = resolve_spec(spec)
+    except UserError:
+        return None
+    cfg = Path(path) / "config.json"
+    base = _adapter_base(path) if Path(path).is_dir() else None
+    if base is not None:
+        return checkpoint_dtype(base)
+    if "gguf_file" in kw or not cfg.is_file():
+        return None  # a GGUF file or a hub id: dequantised / unknown without a download
+    try:
+        data = json.loads(cfg.read_text())
+    except (OSError, ValueError):
+        return None
+    found = data.get("dtype") or data.get("torch_dtype")
+    return str(found).replace("torch.", "") if found else None
+
+
+def resolve_dtype(dtype: str, spec: str | None = None) -> str:
+    """auto -> bfloat16 where native and the checkpoint is bf16, else float32; else dtype."""
+    if dtype != AUTO:
+        _torch_dtype(dtype)  # one clear error for a typo
+        return dtype
+    if spec is not None and native_bf16() and checkpoint_dtype(spec) == "bfloat16":
+        return "bfloat16"
+    return "float32"
+
+
+def training_dtype(dtype: str) -> str:
+    """The dtype training loads weights in: auto keeps fp32 master weights; else dtype."""
+    return "float32" if dtype == AUTO else resolve_dtype(dtype)
+
+
+def inference_dtype(dtype: str, infer_dtype: str | None = None, spec: str | None = None
+                    ) -> str:
     """The dtype to sample in: infer_dtype, `dtype` when unset, auto = bf16 where native.
 
     Training keeps `dtype` (fp32 master weights); sampling and evaluation may run in bf16,
-    the precision SmolLM2 and most checkpoints ship in, ~1.35x faster on a bf16 CPU.
+    the precision most checkpoints ship in, ~1.35x faster on a bf16 CPU. `dtype` auto
+    resolves against the checkpoint (resolve_dtype); infer_dtype auto is the user asking
+    for bf16 wherever the machine runs it natively.
     """
     if infer_dtype in (None, ""):
-        return dtype
+        return resolve_dtype(dtype, spec)
     if infer_dtype == "auto":
         return "bfloat16" if native_bf16() else dtype
     _torch_dtype(infer_dtype)  # one clear error for a typo
@@ -271,11 +316,12 @@ def _load_error_sentence(spec: str, e: Exception) -> str:
     return f"Could not load model '{spec}': {msg[:240]}"
 
 
-def load_model(spec: str = DEFAULT_MODEL, dtype: str = "float32", device: str | None = None
-               ) -> tuple[Any, Any]:
+def load_model(spec: str = DEFAULT_MODEL, dtype: str = AUTO, device: str | None = None,
+               announce: bool = True) -> tuple[Any, Any]:
     """Load (model, tokenizer) from an alias, local dir, .gguf path, adapter dir or hub id."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    dtype = resolve_dtype(dtype, spec)
     torch_dtype = _torch_dtype(dtype)
     path, kw = resolve_spec(spec)
     adapter_base = _adapter_base(path)
@@ -301,12 +347,24 @@ def load_model(spec: str = DEFAULT_MODEL, dtype: str = "float32", device: str | 
     model.eval()
     if device:
         model.to(device)
+    if announce and adapter_base is None:
+        _announce(spec, model)
     return model, tok
+
+
+def _announce(spec: str, model: Any) -> None:
+    """One line on stderr at load: which model, how big, in which dtype."""
+    import sys
+
+    n = sum(p.numel() for p in model.parameters())
+    size = f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
+    dtype = str(next(model.parameters()).dtype).replace("torch.", "")
+    print(f"model: {spec}, {size} parameters, {dtype}", file=sys.stderr, flush=True)
 
 
 def model_info(spec: str) -> dict[str, Any]:
     """Facts a user checks before running a recipe on a model."""
-    model, tok = load_model(spec)
+    model, tok = load_model(spec, announce=False)
     cfg = model.config
     return {
         "spec": spec,

@@ -167,7 +167,7 @@ def _generator(job: SampleJob) -> Any:
     key = (job.spec, job.dtype)
     if key not in _LOADED:
         _LOADED.clear()
-        model, tok = load_model(job.spec, dtype=job.dtype)
+        model, tok = load_model(job.spec, dtype=job.dtype, announce=False)
         _LOADED[key] = (merge_for_inference(model), tok)
     model, tok = _LOADED[key]
     return make_generator("hf", model=model, tokenizer=tok, batch_size=job.batch_size,

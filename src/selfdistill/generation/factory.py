@@ -11,7 +11,7 @@ from selfdistill.generation.chat import set_chat_template_kwargs
 
 
 def make_generator(backend: str = "hf", model: Any = "smollm2-135m-instruct",
-                   tokenizer: Any = None, *, dtype: str = "float32", batch_size: int = 64,
+                   tokenizer: Any = None, *, dtype: str = "auto", batch_size: int = 64,
                    progress: bool = True, device: str | None = None,
                    chat_template_kwargs: dict[str, Any] | None = None,
                    merge_lora: bool = False, load_with_hf: bool = False,

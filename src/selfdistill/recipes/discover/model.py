@@ -36,9 +36,9 @@ class Discoverer:
 
         self.cfg = cfg
         if model is None:
-            from selfdistill.core.models import load_model
+            from selfdistill.core.models import load_model, training_dtype
 
-            model, tokenizer = load_model(cfg.model.spec, dtype=cfg.model.dtype)
+            model, tokenizer = load_model(cfg.model.spec, dtype=training_dtype(cfg.model.dtype))
         # Sampling, multi-turn chats and teacher re-prompts render with these arguments.
         self.tok = set_chat_template_kwargs(tokenizer, cfg.model.chat_template_kwargs)
         self.model = make_trainable(model, cfg.optim)

@@ -12,7 +12,7 @@ import typer
 
 from selfdistill.core.config import ModelConfig, write_run_config
 from selfdistill.core.console import friendly, quiet_hf, result_console
-from selfdistill.core.models import DEFAULT_MODEL, inference_dtype
+from selfdistill.core.models import DEFAULT_MODEL, DTYPE_HELP, resolve_dtype
 from selfdistill.errors import UserError
 from selfdistill.evaluation.config import EvalConfig
 from selfdistill.evaluation.harness import get_harness
@@ -71,7 +71,7 @@ def evaluate_cmd(
     seed: int = typer.Option(0),
     batch_size: int = typer.Option(32),
     backend: str = typer.Option("hf", help="hf | vllm"),
-    dtype: str = typer.Option("float32", help="float32 | bfloat16 | auto (bf16 where native)"),
+    dtype: str = typer.Option("auto", help=DTYPE_HELP),
     workers: int = typer.Option(1, help="CPU sampling processes of one thread; 0 = per core."),
     run_dir: str = typer.Option(None, help="Default: runs/eval-<model>-<benchmark>."),
     chat_template_kwargs: str = typer.Option(
@@ -98,7 +98,7 @@ def evaluate_cmd(
         run = run_dir or f"runs/eval-{slug[-80:]}"
         report, _, table = run_evaluate_samples(samples, cfg, run)
     else:
-        dtype = inference_dtype("float32", dtype)
+        dtype = resolve_dtype(dtype, model)
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model}-{benchmark}")[-80:]
         run = run_dir or f"runs/eval-{slug}"
         write_run_config(run, EvaluateConfig(run_dir=run, eval=cfg, model=ModelConfig(

@@ -33,7 +33,9 @@ def write_eval_report(run_dir: Path, model_spec: str, benchmark: str,
     ks = result_ks(results, cfg.k_values)
     best_ks = result_ks([best], cfg.k_values)
     window = contest_window(problems)
-    by_difficulty = difficulty_table({f"T={best.temperature:g}": best}, tuple(best_ks))
+    graded_file = math.isnan(best.temperature)  # `--samples` rows without one temperature
+    where = "graded file" if graded_file else f"T={best.temperature:g}"
+    by_difficulty = difficulty_table({where: best}, tuple(best_ks))
     text = "\n\n".join(x for x in [
         f"# Evaluation: {model_spec} on {benchmark}",
         note or (f"{len(problems)} problems; top-k {cfg.top_k}, top-p {cfg.top_p} at T > 0; "
@@ -43,13 +45,16 @@ def write_eval_report(run_dir: Path, model_spec: str, benchmark: str,
         + " pass@k: the unbiased estimator over n samples per problem; CIs: 95% percentile "
         "bootstrap over problems.",
         results_table({label: results}, ks),
-        f"Best temperature: **{best.temperature:g}** with pass@1 {fmt_ci(best.pass1())}.",
-        f"## Per difficulty (T={best.temperature:g}, n={best.n})",
+        (f"Graded file: `{model_spec}`, pass@1 {fmt_ci(best.pass1())} (its rows name no "
+         "single temperature)." if graded_file else
+         f"Best temperature: **{best.temperature:g}** with pass@1 {fmt_ci(best.pass1())}."),
+        f"## Per difficulty ({where}, n={best.n})",
         by_difficulty,
         f"![pass@1 vs temperature]({plot.name})" if plot else "",
         "## Verdicts\n\n" + markdown_table(
             ["T_eval", *sorted({s for r in results for s in r.status_counts})],
-            [[f"{r.temperature:g}", *[r.status_counts.get(s, 0) for s in
+            [["file" if math.isnan(r.temperature) else f"{r.temperature:g}",
+              *[r.status_counts.get(s, 0) for s in
                                       sorted({s for x in results for s in x.status_counts})]]
              for r in results]),
     ] if x)

@@ -35,7 +35,7 @@ from selfdistill.generation.factory import make_generator
 from selfdistill.recipes.evaluate.report import write_eval_report, write_results
 
 
-def run_evaluate(model_spec: str, cfg: EvalConfig, run_dir: str | Path, dtype: str = "float32",
+def run_evaluate(model_spec: str, cfg: EvalConfig, run_dir: str | Path, dtype: str = "auto",
                  chat_template_kwargs: dict[str, Any] | None = None
                  ) -> tuple[Path, list[TemperatureResult], str]:
     """`selfdistill evaluate`: load, sweep temperatures, write samples/verdicts/report.

@@ -75,7 +75,7 @@ def _build_trainer(cfg: SDPOConfig, resume: Path | None, device: Any, world: int
     import torch
 
     from selfdistill.core.lora import make_trainable
-    from selfdistill.core.models import load_model
+    from selfdistill.core.models import load_model, training_dtype
     from selfdistill.core.optim import lr_lambda, make_optimizer
     from selfdistill.distill.teacher_weights import Teacher
     from selfdistill.generation.chat import set_chat_template_kwargs
@@ -83,7 +83,7 @@ def _build_trainer(cfg: SDPOConfig, resume: Path | None, device: Any, world: int
     o = cfg.optim
     full_resume = resume is not None and o.method == "full"
     model, tok = load_model(str(resume / "model") if full_resume else cfg.model.spec,
-                            dtype=cfg.model.dtype)
+                            dtype=training_dtype(cfg.model.dtype))
     # Sampling, teacher re-prompts and evaluation all render chats with this tokenizer.
     set_chat_template_kwargs(tok, cfg.model.chat_template_kwargs)
     adapter = str(resume / "model") if resume is not None and o.method == "lora" else None
@@ -102,12 +102,14 @@ def _build_trainer(cfg: SDPOConfig, resume: Path | None, device: Any, world: int
 def _make_generator(cfg: SDPOConfig, model: Any, tok: Any) -> Any:
     """The rollout generator: HF on the live model, or vLLM fed the merged weights."""
     from selfdistill.core.lora import base_model, merged_weights
+    from selfdistill.core.models import resolve_dtype
     from selfdistill.generation import make_generator
     from selfdistill.generation.chat import set_chat_template_kwargs
 
     r = cfg.rollout
     if r.backend == "vllm":
-        gen = make_generator("vllm", model=cfg.model.spec, dtype=cfg.model.dtype,
+        gen = make_generator("vllm", model=cfg.model.spec,
+                             dtype=resolve_dtype(cfg.model.dtype, cfg.model.spec),
                              gpu_memory_utilization=r.vllm_gpu_memory_utilization,
                              progress=False)
         set_chat_template_kwargs(gen.tokenizer, cfg.model.chat_template_kwargs)

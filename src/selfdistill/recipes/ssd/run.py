@@ -25,7 +25,7 @@ import torch
 
 from selfdistill.core.console import console
 from selfdistill.core.lora import lora_config
-from selfdistill.core.models import inference_dtype, load_model
+from selfdistill.core.models import inference_dtype, load_model, training_dtype
 from selfdistill.core.records import read_jsonl, write_json_atomic
 from selfdistill.errors import UserError
 from selfdistill.evaluation.metrics import best_temperature, paired_gain
@@ -95,7 +95,7 @@ def train_sft(model_spec: str, dtype: str, records: list[dict[str, Any]], tc: Tr
     """Fine-tune on (prompt, answer) records with TRL's SFTTrainer; save to out_dir/final."""
     if tc.method not in ("full", "lora"):
         raise UserError(f"train.method must be 'full' or 'lora', got '{tc.method}'.")
-    model, tok = load_model(model_spec, dtype=dtype)
+    model, tok = load_model(model_spec, dtype=training_dtype(dtype))
     examples = sft_examples(records, tok.eos_token_id, tc.max_seq_len)
     if not examples:
         raise UserError("No training examples left after filtering; sample more prompts.")
@@ -153,7 +153,7 @@ def run_compare(cfg: SSDConfig, run_dir: Path, ssd_model: str | None = None) -> 
     return report
 def sampling_dtype(cfg: SSDConfig) -> str:
     """The dtype SSD samples and evaluates in (model.infer_dtype; training keeps model.dtype)."""
-    return inference_dtype(cfg.model.dtype, cfg.model.infer_dtype)
+    return inference_dtype(cfg.model.dtype, cfg.model.infer_dtype, cfg.model.spec)
 
 
 def _generator_options(cfg: SSDConfig, batch_size: int) -> dict[str, Any]:
