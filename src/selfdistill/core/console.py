@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -74,12 +76,119 @@ def quiet_hf(all_warnings: bool = False) -> None:
         pass
 
 
+def _clock(seconds: float) -> str:
+    seconds = int(max(0.0, seconds))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+class ProgressLog:
+    """Progress as plain lines, for output that is not a terminal (a log file, a pipe).
+
+    A rich bar draws nothing into a log until it ends, so a slow run and a hung one look
+    alike. This prints `desc: done/total (pct), rate/s, elapsed, eta` at most every
+    `every_s` seconds and at every `every_frac` of the total, and once at the end.
+    """
+
+    def __init__(self, description: str, total: float | None, *, every_s: float = 30.0,
+                 every_frac: float = 0.1, unit: str = "", file: Any = None) -> None:
+        self.description, self.total, self.unit = description, total, unit
+        self.every_s, self.every_frac = every_s, every_frac
+        self.file = file
+        self.start = time.monotonic()
+        self.completed = 0.0
+        self._last_t = self.start
+        self._last_bucket = 0
+        self._done = False
+
+    def update(self, completed: float, info: str = "", force: bool = False) -> None:
+        """The stage's count is now `completed`; print a line when one is due."""
+        self.completed = completed
+        now = time.monotonic()
+        total = self.total or 0
+        steps = max(1, round(1 / self.every_frac))
+        bucket = int(completed * steps / total + 1e-9) if total > 0 else 0
+        finished = total > 0 and completed >= total
+        if self._done or not (force or finished or bucket > self._last_bucket
+                              or now - self._last_t >= self.every_s):
+            return
+        self._last_t, self._last_bucket, self._done = now, bucket, finished
+        print(self.line(info, now), file=self.file or sys.stderr, flush=True)
+
+    def line(self, info: str = "", now: float | None = None) -> str:
+        """The progress line as printed."""
+        elapsed = (now if now is not None else time.monotonic()) - self.start
+        rate = self.completed / elapsed if elapsed > 0 else 0.0
+        unit = f" {self.unit}" if self.unit else ""
+        if self.total:
+            left = self.total - self.completed
+            eta = _clock(left / rate) if rate > 0 else "?"
+            head = (f"{self.description}: {self.completed:g}/{self.total:g}{unit} "
+                    f"({100 * self.completed / self.total:.0f}%)")
+        else:
+            eta, head = "?", f"{self.description}: {self.completed:g}{unit}"
+        tail = f", {info}" if info else ""
+        return f"{head}, {rate:.2f}/s, elapsed {_clock(elapsed)}, eta {eta}{tail}"
+
+
+class StageProgress(RichProgress):
+    """rich's progress bar on a terminal; plain ProgressLog lines when the output is not one."""
+
+    def __init__(self, *columns: Any, every_s: float = 30.0, **kwargs: Any) -> None:
+        out = kwargs.get("console") or console
+        self.plain = not out.is_terminal and not out.quiet
+        self._file = out.file
+        if not out.is_terminal:
+            kwargs["disable"] = True  # tasks are still tracked; only the drawing is off
+        super().__init__(*columns, **kwargs)
+        self._every_s = every_s
+        self._logs: dict[Any, ProgressLog] = {}
+
+    def _log(self, task_id: Any, force: bool = False) -> None:
+        if not self.plain:
+            return
+        task = self._tasks[task_id]
+        log = self._logs.get(task_id)
+        if log is None:
+            log = self._logs[task_id] = ProgressLog(task.description, task.total,
+                                                    every_s=self._every_s, file=self._file)
+        log.total = task.total
+        info = " ".join(f"{v}" for k, v in task.fields.items() if k == "info" and v)
+        if "tps" in task.fields:
+            info = f"{task.fields['tps']:.1f} tok/s"
+        log.update(task.completed, info, force=force)
+
+    def add_task(self, description: str, *args: Any, **kwargs: Any) -> Any:
+        """Add a task (and, in a log, say that it started)."""
+        task_id = super().add_task(description, *args, **kwargs)
+        self._log(task_id, force=True)
+        return task_id
+
+    def advance(self, task_id: Any, advance: float = 1) -> None:
+        """Advance a task (a plain line when one is due)."""
+        super().advance(task_id, advance)
+        self._log(task_id)
+
+    def update(self, task_id: Any, **kwargs: Any) -> None:
+        """Update a task (a plain line when one is due)."""
+        super().update(task_id, **kwargs)
+        self._log(task_id)
+
+    def stop(self) -> None:
+        """Stop; in a log, a last line for every task that did not reach its total."""
+        if self.plain:
+            for task_id, log in self._logs.items():
+                if not log._done:
+                    self._log(task_id, force=True)
+        super().stop()
+
+
 def progress_bar(transient: bool = False) -> RichProgress:
-    """The rich progress bar every long stage uses (count, rate, ETA)."""
-    return RichProgress(TextColumn("[bold]{task.description}"), BarColumn(),
-                        MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                        console=console, transient=transient)
+    """The progress bar every long stage uses (count, rate, ETA); plain lines in a log."""
+    return StageProgress(TextColumn("[bold]{task.description}"), BarColumn(),
+                         MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                         TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                         console=console, transient=transient)
 
 
 class Progress:
@@ -92,12 +201,12 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.enabled:
-            self._p = RichProgress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(),
-                                   TextColumn("{task.fields[tps]:>7.1f} tok/s"),
-                                   TimeElapsedColumn(), console=Console(stderr=True),
-                                   transient=False)
+            self._p = StageProgress(TextColumn("generating"), BarColumn(),
+                                    MofNCompleteColumn(),
+                                    TextColumn("{task.fields[tps]:>7.1f} tok/s"),
+                                    TimeElapsedColumn(), console=console, transient=False)
             self._p.__enter__()
-            self._task = self._p.add_task("gen", total=self.total, tps=0.0)
+            self._task = self._p.add_task("generating", total=self.total, tps=0.0)
         return self
 
     def advance(self) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from selfdistill.core.console import ProgressLog, console
 from selfdistill.core.lora import base_model
 from selfdistill.core.models import native_bf16
 from selfdistill.training.chunked_ce import add_chunked_loss, supports_chunked_loss
@@ -78,7 +79,8 @@ def sft_config(tc: TrainConfig, out_dir: Path, **overrides: Any) -> Any:
         # CPU multi-process (accelerate launch --cpu) needs gloo; single process needs none.
         ddp_backend="gloo" if _world_size() > 1 and not torch.cuda.is_available() else None,
         remove_unused_columns=False,
-        disable_tqdm=False,
+        # tqdm's bar in a log file is one endless line: plain ProgressLog lines instead.
+        disable_tqdm=not console.is_terminal,
     )
     kwargs.update(overrides)
     return SFTConfig(**kwargs)
@@ -138,4 +140,32 @@ def make_sft_trainer(model: Any, tok: Any, examples: list[dict[str, list[int]]],
     if chunked:
         # After TRL's own patch of the same forward; PEFT/DDP wrappers call through to it.
         add_chunked_loss(base_model(trainer.model), tc.loss_chunk)
+    if not console.is_terminal and not console.quiet:
+        trainer.add_callback(_plain_progress_callback())
     return trainer
+
+
+def _plain_progress_callback() -> Any:
+    """A TrainerCallback printing ProgressLog lines (steps, rate, ETA, last loss)."""
+    from transformers import TrainerCallback
+
+    class PlainProgress(TrainerCallback):
+        def __init__(self) -> None:
+            self.log: ProgressLog | None = None
+            self.loss = ""
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.log = ProgressLog("training", state.max_steps, unit="steps",
+                                   file=console.file)
+            self.log.update(state.global_step, force=True)
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None,
+                   **kw: Any) -> None:
+            if logs and "loss" in logs:
+                self.loss = f"loss {logs['loss']:.4f}"
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if self.log is not None:
+                self.log.update(state.global_step, self.loss)
+
+    return PlainProgress()
