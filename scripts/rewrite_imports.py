@@ -140,6 +140,8 @@ NAMES_33 = {
     "selfdistill.distill.objective:_contributes": "selfdistill.distill.objective:contributes",
     "selfdistill.distill.objective:_micro_batches":
         "selfdistill.distill.objective:micro_batches",
+    "selfdistill.evaluation.report:_plt": "selfdistill.evaluation.report:pyplot",
+    "selfdistill.distill.scoring:_hidden_and_head": "selfdistill.distill.scoring:hidden_and_head",
     "selfdistill.assist.session:SessionConfig": "selfdistill.assist.config",
     "selfdistill.assist.cli:_config": "selfdistill.assist.config:session_config",
     "selfdistill.assist.cli:run_assist": "selfdistill.assist.run",
