@@ -69,7 +69,6 @@ def samples_path(n: int, max_new_tokens: int) -> Path:
 
 def make_samples(path: Path, n: int, max_new_tokens: int) -> None:
     """Sample the frozen embedded model hot on n built-in training prompts (the SSD sampler)."""
-    from selfdistill.core.models import load_model
     from selfdistill.evaluation.stages import sample_stage
     from selfdistill.generation.factory import make_generator
     from selfdistill.problems.registry import load_source
@@ -77,8 +76,7 @@ def make_samples(path: Path, n: int, max_new_tokens: int) -> None:
 
     s = SSDSampleConfig(max_new_tokens=max_new_tokens, batch_size=16)
     problems = load_source(s.source)[:n]
-    model, tok = load_model(MODEL, dtype="float32")
-    gen = make_generator(model, tok, s.backend, s.batch_size)
+    gen = make_generator(s.backend, MODEL, dtype="float32", batch_size=s.batch_size, progress=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     sample_stage(gen, problems, s.sampling_params(1, s.seed), path, chunk_size=s.batch_size,
                  keep_token_ids=True, description="bench_train samples")

@@ -16,7 +16,8 @@ after `from selfdistill.recipes import ssd`), and signatures that changed:
   (YAML keeps loading with a warning); SDPOLossConfig and UpdateConfig take support_size,
   sdpo_step takes max_prompt_tokens; recipes.sdpo.SDPOTeacherConfig is
   distill.teacher_context.TeacherConfig.
-- issue 33: recipes.evaluate.make_generator(model, tok, backend, batch_size) is
+- issue 33: recipes.evaluate.make_generator(model, tok, backend, batch_size) is gone (its
+  import fails on purpose: the arguments are in another order) -- call
   generation.make_generator(backend, model, tok, batch_size=..., progress=False);
   recipes.ssd.load_generator(cfg, spec, backend, batch_size) is
   generation.make_generator(backend, spec, dtype=..., merge_lora=True, load_with_hf=True,
@@ -114,7 +115,6 @@ NAMES_33 = {
     "selfdistill.recipes.evaluate:difficulty_table": "selfdistill.evaluation.report",
     "selfdistill.recipes.evaluate:contest_window": "selfdistill.evaluation.report",
     "selfdistill.recipes.evaluate:plot_temperature_sweep": "selfdistill.evaluation.report",
-    "selfdistill.recipes.evaluate:make_generator": "selfdistill.generation.factory",
     "selfdistill.recipes.ssd:run_evaluate": "selfdistill.recipes.ssd.run:run_compare",
     "selfdistill.recipes.ssd:_paired_gain": "selfdistill.evaluation.metrics:paired_gain",
     "selfdistill.recipes.ssd:_data_line": "selfdistill.recipes.ssd.report",
@@ -140,6 +140,8 @@ NAMES_33 = {
     "selfdistill.distill.objective:_contributes": "selfdistill.distill.objective:contributes",
     "selfdistill.distill.objective:_micro_batches":
         "selfdistill.distill.objective:micro_batches",
+    "selfdistill.evaluation.report:_plt": "selfdistill.evaluation.report:pyplot",
+    "selfdistill.distill.scoring:_hidden_and_head": "selfdistill.distill.scoring:hidden_and_head",
     "selfdistill.assist.session:SessionConfig": "selfdistill.assist.config",
     "selfdistill.assist.cli:_config": "selfdistill.assist.config:session_config",
     "selfdistill.assist.cli:run_assist": "selfdistill.assist.run",

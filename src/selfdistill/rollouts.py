@@ -17,7 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from selfdistill.execution import format_feedback, grade_many
 from selfdistill.generation.base import Chat, Completion
+from selfdistill.prompts.task import build_chat, extract_code
 
 REWARDS: tuple[str, ...] = ("binary", "fraction")
 
@@ -91,9 +93,6 @@ def grade_completions(problems: Sequence[Any], answers: Sequence[Sequence[Any]],
                       sandbox_config: Any = None, collect: int = 0) -> list[list[Any]]:
     """Verdicts per problem for its answers (Completions or texts), graded in one sandbox batch
     (collect: failing tests kept for the reference feedback, execution.grade)."""
-    from selfdistill.execution import grade_many
-    from selfdistill.prompts.task import extract_code
-
     def text(a: Any) -> str:
         return a if isinstance(a, str) else a.text
 
@@ -138,8 +137,6 @@ def make_groups(
             return feedback_cfg.render(v, truncated=c.finish_reason == "length")
     else:
         if feedback_fn is None:
-            from selfdistill.execution import format_feedback
-
             feedback_fn = format_feedback
         fn = feedback_fn
 
@@ -166,8 +163,6 @@ def sample_and_grade(
     chats default to prompts.build_chat(problem); feedback as in make_groups (feedback_cfg,
     an execution.FeedbackConfig, also sets how many failing tests the grader keeps).
     """
-    from selfdistill.prompts.task import build_chat
-
     chats = [list(c) for c in chats] if chats is not None else [build_chat(p) for p in problems]
     t0 = time.perf_counter()
     comps = generator.generate(chats, params, progress=False) if problems else []

@@ -23,8 +23,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selfdistill.distill.teacher_context import last_user_text
+from selfdistill.assist.update import answer_ids
+from selfdistill.core.merged_lora import merged_lora
+from selfdistill.core.records import JsonlWriter, read_jsonl
+from selfdistill.distill.losses import grpo_advantages
+from selfdistill.distill.scoring import pack_sequences, score_tokens
+from selfdistill.distill.teacher_context import RepromptConfig, build_teacher_chats, last_user_text
 from selfdistill.generation.base import Chat
+from selfdistill.generation.chat import chat_token_ids
 
 DEFAULT_ALTERNATIVES = 5
 
@@ -145,9 +151,6 @@ def score_credit(
     """
     import torch
 
-    from selfdistill.core.merged_lora import merged_lora
-    from selfdistill.distill.scoring import pack_sequences, score_tokens
-
     if not completions:
         return []
     device = next(model.parameters()).device
@@ -204,10 +207,6 @@ def credit_for_answer(
     the assistant's hindsight template). group_rewards: the rollout's group, this answer's
     reward included, for GRPO's r - mean(r) (default: just [reward], i.e. 0).
     """
-    from selfdistill.assist.update import answer_ids
-    from selfdistill.distill.teacher_context import RepromptConfig, build_teacher_chats
-    from selfdistill.generation.chat import chat_token_ids
-
     chat: Chat = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
     if teacher_chat is None:
         if feedback is None and solution is None:
@@ -238,8 +237,6 @@ def credit_for_answer(
 def _grpo(group: Sequence[float], j: int) -> float:
     """GRPO's advantage of rollout j of a group: r - mean(r) (losses.grpo_advantages)."""
     import torch
-
-    from selfdistill.distill.losses import grpo_advantages
 
     return float(grpo_advantages(torch.tensor(list(group), dtype=torch.float64))[j])
 
@@ -286,8 +283,6 @@ class CreditRecorder:
 
     def __init__(self, path: str | Path, cfg: CreditLogConfig | None = None,
                  model_name: str = ""):
-        from selfdistill.core.records import read_jsonl
-
         self.path = Path(path)
         self.cfg = cfg or CreditLogConfig()
         self.model_name = model_name
@@ -297,9 +292,6 @@ class CreditRecorder:
                teacher_batch: Any, *, step: int, temperature: float = 1.0,
                **meta: Any) -> list[CreditRecord]:
         """Score and save the chosen rollouts of this step (sdpo.Group / TeacherBatch inputs)."""
-        from selfdistill.core.records import JsonlWriter
-        from selfdistill.generation.chat import chat_token_ids
-
         c = self.cfg
         if (not c.enabled or c.rollouts_per_step < 1 or self.written >= c.max_records
                 or (c.every > 1 and step % c.every != 0 and step != 1)):
@@ -335,8 +327,6 @@ class CreditRecorder:
 
 def load_records(path: str | Path) -> list[CreditRecord]:
     """Every saved record of a credit.jsonl; a unit restarted after a kill keeps its last copy."""
-    from selfdistill.core.records import read_jsonl
-
     by_key: dict[tuple[Any, ...], CreditRecord] = {}
     for d in read_jsonl(path):
         rec = CreditRecord.from_dict(d)

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from selfdistill.analysis.credit import CreditRecord
+from selfdistill.analysis.credit import CreditRecord, load_records
 
 _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1100px;
@@ -272,8 +272,6 @@ def _slug(rec: CreditRecord) -> str:
 
 def credit_pages(run_dir: str | Path, top: int = 3) -> list[tuple[CreditRecord, Path]]:
     """Render the run's `top` most informative saved rollouts (largest peak) to RUN/credit/."""
-    from selfdistill.analysis.credit import load_records
-
     run_dir = Path(run_dir)
     path = run_dir / "credit.jsonl"
     if not path.is_file():
@@ -291,8 +289,6 @@ def _md_code(text: str) -> str:
 
 def credit_section(run_dir: str | Path, top: int = 3) -> str:
     """A markdown section linking the run's most informative per-token credit pages ("" if none)."""
-    from selfdistill.analysis.credit import load_records
-
     run_dir = Path(run_dir)
     pages = credit_pages(run_dir, top)
     if not pages:

@@ -22,6 +22,7 @@ from selfdistill.assist.script import load_script, play_script
 from selfdistill.assist.session import Session, request_chat
 from selfdistill.assist.update import answer_token_logprobs
 from selfdistill.errors import UserError
+from selfdistill.generation.params import sampling_params
 
 
 @dataclass
@@ -111,8 +112,6 @@ def _replay(name: str, root: Path, spec: str | None, cfg: SessionConfig | None,
 
 def _show(session: Session, items: list[HeldOut]) -> None:
     """Print the live model's greedy answers to some held-out prompts."""
-    from selfdistill.generation.params import sampling_params
-
     params = sampling_params(0.0, max_new_tokens=session.cfg.max_new_tokens,
                              return_logprobs=False)
     chats = [request_chat(it.prompt, session.cfg.system_prompt) for it in items]

@@ -7,6 +7,8 @@ from typing import Any
 
 from selfdistill.assist.config import SessionConfig
 from selfdistill.assist.profile import Profile
+from selfdistill.core.lora import add_lora, load_lora
+from selfdistill.core.models import DEFAULT_MODEL, load_model
 from selfdistill.errors import UserError
 
 
@@ -33,9 +35,6 @@ def open_profile_model(profile: Profile, model_spec: str | None, cfg: SessionCon
                        ) -> tuple[Any, Any, str]:
     """Load base model + the profile's live adapter (creating the profile if new)."""
     import torch
-
-    from selfdistill.core.lora import add_lora, load_lora
-    from selfdistill.core.models import DEFAULT_MODEL, load_model
 
     if profile.exists():
         meta = profile.meta()

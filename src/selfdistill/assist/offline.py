@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from selfdistill.assist.session import request_chat
 from selfdistill.assist.update import UpdateResult, hindsight_example
+from selfdistill.core.records import read_jsonl
 from selfdistill.errors import UserError
 from selfdistill.generation.base import Chat
 from selfdistill.prompts.templates import ASSISTANT_SYSTEM_PROMPT
@@ -39,8 +40,6 @@ def parse_logged_turn(rec: dict[str, Any], system_prompt: str | None = ASSISTANT
 def learn_from_log(session: Session, log_path: str | Path, batch_size: int = 4
                    ) -> list[UpdateResult]:
     """Hindsight self-distillation over logged (prompt, answer, follow-up) turns, in batches."""
-    from selfdistill.core.records import read_jsonl
-
     p = Path(log_path)
     if not p.is_file():
         raise UserError(f"Log not found: {log_path}")

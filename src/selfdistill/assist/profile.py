@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from selfdistill.assist.update import pause_point
 from selfdistill.core.config import OptimConfig
 from selfdistill.core.records import JsonlWriter, read_jsonl
 from selfdistill.errors import UserError
@@ -180,8 +181,6 @@ class Profile:
 
     def commit_version(self, version: int, writer: Any, stack: list[int] | None = None) -> Path:
         """Write an adapter via writer(tmp_dir), fsync, rename to vNNNN, then move the pointer."""
-        from selfdistill.assist.update import pause_point
-
         tmp = self.adapters_dir / f".tmp-v{version:04d}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)

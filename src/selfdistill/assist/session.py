@@ -33,8 +33,14 @@ from selfdistill.assist.update import (
     distill_update,
     hindsight_example,
 )
+from selfdistill.core.lora import base_model
 from selfdistill.errors import UserError
+from selfdistill.execution import SandboxConfig, format_feedback, get_pool, grade
+from selfdistill.generation import make_generator
 from selfdistill.generation.base import Chat
+from selfdistill.generation.params import sampling_params
+from selfdistill.problems.schema import Problem, TestCase
+from selfdistill.prompts.task import extract_code
 from selfdistill.prompts.templates import ASSISTANT_SYSTEM_PROMPT
 
 HELP = """\
@@ -98,9 +104,6 @@ class Session:
     def generator(self) -> Any:
         """The session's sampler over the live model (adapter included), built once."""
         if self._generator is None:
-            from selfdistill.core.lora import base_model
-            from selfdistill.generation import make_generator
-
             # The base model object carries the injected LoRA layers: it generates with them.
             self._generator = make_generator("hf", model=base_model(self.model),
                                              tokenizer=self.tokenizer, progress=False,
@@ -110,8 +113,6 @@ class Session:
     def sample(self, chat: Chat, n: int = 1, temperature: float | None = None,
                seed: int | None = None) -> list[str]:
         """n answers from the current model (greedy unless temperature > 0)."""
-        from selfdistill.generation.params import sampling_params
-
         t = self.cfg.temperature if temperature is None else temperature
         params = sampling_params(t, n=n, max_new_tokens=self.cfg.max_new_tokens,
                                  seed=self.cfg.seed if seed is None else seed,
@@ -199,9 +200,6 @@ class Session:
     # ---- sandbox -------------------------------------------------------------------
     def run(self, tests: str | None = None, stdin: str = "") -> dict[str, Any]:
         """Run the last answer's code in the sandbox; with tests, grade it against them."""
-        from selfdistill.execution import SandboxConfig, format_feedback, get_pool, grade
-        from selfdistill.prompts.task import extract_code
-
         turn = self._need_turn()
         code = extract_code(turn.answer)
         if not code:
@@ -210,8 +208,6 @@ class Session:
         sb = SandboxConfig(timeout_s=self.cfg.run_timeout_s)
         tests = (tests or "").strip()
         if tests:
-            from selfdistill.problems.schema import Problem, TestCase
-
             problem = Problem(id="assist-run", statement=turn.request,
                               tests=[TestCase(kind="assert", input=tests)])
             with self.out.busy("running tests"):

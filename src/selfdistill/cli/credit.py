@@ -12,7 +12,14 @@ from typing import Any
 
 import typer
 
-from selfdistill.core.models import DEFAULT_MODEL
+from selfdistill.analysis.credit import credit_for_answer, load_records
+from selfdistill.analysis.credit_view import render_text, summary_line, write_html
+from selfdistill.assist.profile import Profile
+from selfdistill.assist.session import request_chat
+from selfdistill.assist.update import demo_examples, hindsight_example
+from selfdistill.core.console import quiet_hf
+from selfdistill.core.models import DEFAULT_MODEL, load_model
+from selfdistill.core.records import read_jsonl
 from selfdistill.errors import UserError
 
 
@@ -37,8 +44,6 @@ def _rewards(text: str) -> list[float]:
 
 
 def _from_run(run: Path, step: int | None, top: int) -> tuple[list[Any], str]:
-    from selfdistill.analysis.credit import load_records
-
     path = run / "credit.jsonl" if run.is_dir() else run
     if not path.is_file():
         raise UserError(f"No saved credit at {path}: SDPO and discover runs write "
@@ -57,13 +62,6 @@ def _from_run(run: Path, step: int | None, top: int) -> tuple[list[Any], str]:
 
 def _from_profile(profile: str, version: int, home: Path | None, alternatives: int
                   ) -> tuple[list[Any], str]:
-    from selfdistill.analysis.credit import credit_for_answer
-    from selfdistill.assist.profile import Profile
-    from selfdistill.assist.session import request_chat
-    from selfdistill.assist.update import demo_examples, hindsight_example
-    from selfdistill.core.models import load_model
-    from selfdistill.core.records import read_jsonl
-
     prof = Profile(profile, home)
     if not prof.exists():
         raise UserError(f"No assistant profile '{profile}' at {prof.dir}.")
@@ -118,9 +116,6 @@ def credit_cmd(
     text: bool = typer.Option(False, "--text", help="Also print the per-token table here."),
 ) -> None:
     """Per-token credit A_t (SDPO) beside GRPO's uniform advantage, as a self-contained HTML page."""
-    from selfdistill.analysis.credit_view import render_text, summary_line, write_html
-    from selfdistill.core.console import quiet_hf
-
     quiet_hf()
     if alternatives < 1:
         raise UserError("--alternatives must be >= 1.")
@@ -142,8 +137,6 @@ def credit_cmd(
         group = _rewards(group_rewards)
         if group[0] != reward:
             group = [reward, *group[1:]]
-        from selfdistill.analysis.credit import credit_for_answer
-        from selfdistill.core.models import load_model
 
         m, tok = load_model(model)
         records = [credit_for_answer(m, tok, prompt, answer, feedback=feedback or None,

@@ -10,10 +10,14 @@ import typer
 from selfdistill.agent import cli as agent_cli
 from selfdistill.assist import cli as assist_cli
 from selfdistill.cli.credit import credit_cmd
+from selfdistill.core.config import dump_yaml, load_config, yaml_comments
 from selfdistill.core.console import friendly, quiet_hf
 from selfdistill.core.console import result_console as console
-from selfdistill.core.models import DEFAULT_MODEL, DTYPE_HELP
+from selfdistill.core.models import DEFAULT_MODEL, DTYPE_HELP, fetch_embedded, load_model, model_info
 from selfdistill.errors import UserError
+from selfdistill.evaluation.harness import get_harness
+from selfdistill.generation.params import sampling_params
+from selfdistill.problems.registry import find_problem, load_source
 from selfdistill.recipes.discover import cli as discover_cli
 from selfdistill.recipes.evaluate import cli as evaluate_cli
 from selfdistill.recipes.sdpo import cli as sdpo_cli
@@ -38,7 +42,6 @@ def model_fetch(alias: str = typer.Argument(DEFAULT_MODEL, help="Embedded model 
                 force: bool = typer.Option(False, help="Rebuild the cache.")) -> None:
     """Dequantize the embedded model once and cache it as safetensors."""
     quiet_hf()
-    from selfdistill.core.models import fetch_embedded
 
     with console.status(f"Dequantizing {alias} (first time only)..."):
         path = fetch_embedded(alias, force=force)
@@ -52,8 +55,6 @@ def model_info_cmd(spec: str = typer.Argument(DEFAULT_MODEL, help="Alias, dir, .
     """Print architecture, parameter count, dtype, context length and chat template."""
     quiet_hf()
     from rich.table import Table
-
-    from selfdistill.core.models import model_info
 
     info = model_info(spec)
     table = Table(title=f"model {spec}", show_header=False)
@@ -70,8 +71,6 @@ def model_info_cmd(spec: str = typer.Argument(DEFAULT_MODEL, help="Alias, dir, .
 def config_cmd(recipe: str = typer.Argument(..., help="A recipe YAML file."),
                overrides: list[str] = typer.Argument(None, help="key=value overrides.")) -> None:
     """Print a recipe's resolved config (exit 2 on an unknown key or a mistyped value)."""
-    from selfdistill.core.config import dump_yaml, load_config, yaml_comments
-
     name, cfg = load_config(recipe, overrides or [])
     # The recipe file's end-of-line comments (e.g. where a value comes from) stay on their keys.
     sys.stdout.write(dump_yaml(cfg, name, comments=yaml_comments(recipe)))
@@ -100,9 +99,6 @@ def generate_cmd(
 
     import torch
     from transformers import TextIteratorStreamer
-
-    from selfdistill.core.models import load_model
-    from selfdistill.generation.params import sampling_params
 
     model, tok = load_model(spec, dtype=dtype)
     ids = tok.apply_chat_template([{"role": "user", "content": prompt}],
@@ -145,8 +141,6 @@ def problems_list(source: str = typer.Argument("builtin", help="builtin[:split],
 
     from rich.table import Table
 
-    from selfdistill.problems.registry import load_source
-
     problems = load_source(source)
     if as_json:
         sys.stdout.write(json.dumps([p.to_dict() for p in problems], ensure_ascii=False) + "\n")
@@ -174,9 +168,6 @@ def problems_show(problem_id: str = typer.Argument(..., help="e.g. HumanEval/0 o
     """Show one problem: statement, tests and the prompt the model sees."""
     from rich.panel import Panel
     from rich.text import Text
-
-    from selfdistill.evaluation.harness import get_harness
-    from selfdistill.problems.registry import find_problem
 
     chat_fn = get_harness(harness).chat
     p = find_problem(problem_id, source)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from selfdistill.core.records import JsonlWriter
+
 
 class MetricsLogger:
     """metrics.jsonl + rollouts.jsonl + TensorBoard on rank 0; a no-op elsewhere."""
 
     def __init__(self, run_dir: Path, enabled: bool):
-        from selfdistill.core.records import JsonlWriter
-
         self.enabled = enabled
         self.metrics = JsonlWriter(run_dir / "metrics.jsonl") if enabled else None
         self.rollouts = JsonlWriter(run_dir / "rollouts.jsonl") if enabled else None

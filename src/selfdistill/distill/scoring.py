@@ -92,7 +92,7 @@ def _completion_index(completion_mask: Tensor) -> tuple[Tensor, Tensor, Tensor, 
     return rows, pos, slots, t
 
 
-def _hidden_and_head(
+def hidden_and_head(
     model: nn.Module, input_ids: Tensor, attention_mask: Tensor
 ) -> tuple[Tensor, nn.Module, float | None]:
     """Final hidden states [B, L, H], the LM head, and the logit soft-cap (Gemma-2 style) if any."""
@@ -172,7 +172,7 @@ def score_tokens(
     if topk is not None and at_idx is not None:
         raise ValueError("pass either topk (own support) or at_idx (given support), not both")
     rows, pos, slots, t = _completion_index(completion_mask)
-    hidden, head, softcap = _hidden_and_head(model, input_ids, attention_mask)
+    hidden, head, softcap = hidden_and_head(model, input_ids, attention_mask)
     h = hidden[rows, pos - 1]  # the state *before* a token predicts it
     targets = input_ids[rows, pos]
     idx = at_idx[rows, slots].long() if at_idx is not None else None
@@ -280,7 +280,7 @@ def score_tokens_mixed(
     hs, heads = [], []
     for ctx in passes:
         with ctx():
-            hidden, head, softcap = _hidden_and_head(model, input_ids, attention_mask)
+            hidden, head, softcap = hidden_and_head(model, input_ids, attention_mask)
             if softcap:
                 raise NotImplementedError("logit mixing with a logit soft-cap is not supported")
             hs.append(hidden[rows, pos - 1])

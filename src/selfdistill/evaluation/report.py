@@ -33,7 +33,8 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     return "\n".join(lines)
 
 
-def _plt() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the headless Agg backend (imported on first use: slow to import)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display here or in CI
@@ -52,7 +53,7 @@ def plot_curves_with_ci(
     logx: bool = False,
 ) -> Path:
     """Plot labelled (x, mean, lo, hi) curves with shaded CIs; return the PNG path."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     for label, pts in curves.items():
         pts = sorted(pts)
@@ -76,7 +77,7 @@ def plot_curves_with_ci(
 def plot_heatmap(values: Sequence[Sequence[float]], rows: Sequence[float], cols: Sequence[float],
                  path: str | Path, *, xlabel: str, ylabel: str, title: str) -> Path:
     """A labelled heatmap (values in [0, 1] shown as percentages)."""
-    plt = _plt()
+    plt = pyplot()
     import numpy as np
 
     arr = 100 * np.asarray(values, dtype=float)

@@ -16,6 +16,7 @@ from typing import Any
 
 from selfdistill.core.console import progress_bar
 from selfdistill.core.records import JsonlWriter, read_jsonl
+from selfdistill.execution import grade_many
 from selfdistill.generation import Generator, SamplingParams
 from selfdistill.problems import Problem
 from selfdistill.prompts.task import build_chat, extract_code
@@ -112,8 +113,6 @@ def grade_stage(
 
     program_fn(problem, code) builds the program that runs (default: the code itself).
     """
-    from selfdistill.execution import grade_many
-
     out_path = Path(out_path)
     by_id = {p.id: p for p in problems}
     done = {(r["problem_id"], r["sample_idx"]): r for r in read_jsonl(out_path)}

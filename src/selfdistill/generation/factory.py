@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from selfdistill.core.lora import merge_for_inference
-from selfdistill.core.models import load_model
+from selfdistill.core.models import load_model, resolve_dtype
 from selfdistill.generation.base import Generator
 from selfdistill.generation.chat import set_chat_template_kwargs
 
@@ -49,8 +49,9 @@ def _vllm(model: Any, dtype: str, progress: bool, backend_kwargs: dict[str, Any]
     """A vLLM engine from a spec, or from a loaded model's checkpoint with its weights pushed in."""
     from selfdistill.generation.vllm_backend import VLLMGenerator  # vllm: only when used
 
-    if isinstance(model, str):
-        return VLLMGenerator(model, dtype=dtype, progress=progress, **backend_kwargs)
+    if isinstance(model, str):  # our auto, not vLLM's (which would run an fp32 checkpoint in 16 bits)
+        return VLLMGenerator(model, dtype=resolve_dtype(dtype, model), progress=progress,
+                             **backend_kwargs)
     # A loaded HF model (maybe with a LoRA adapter, maybe trained in memory): an engine
     # over its checkpoint in its dtype, then its current weights pushed in.
     spec = getattr(getattr(model, "config", None), "_name_or_path", None)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from selfdistill.errors import UserError
+from selfdistill.problems.safe_io import read_json_rows
 from selfdistill.problems.schema import Problem, TestCase
 
 PROMPT_FIELDS = ("prompt", "question", "problem", "instruction", "question_content", "text",
@@ -92,8 +93,6 @@ def problems_from_rows(rows: Iterable[tuple[str, dict[str, Any]]], source: str, 
 
 def load_prompt_jsonl(path: str, **mapping: str) -> list[Problem]:
     """A prompt-only JSONL (or JSON list): one problem without tests per row."""
-    from selfdistill.problems.safe_io import read_json_rows
-
     return problems_from_rows(read_json_rows(path), "prompts", _stem(path), mapping)
 
 

@@ -27,7 +27,16 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from selfdistill.errors import UserError
-from selfdistill.problems.hf_rows import HF_FILTERS, PROMPT_FILTERS
+from selfdistill.problems.evalplus import load_evalplus
+from selfdistill.problems.hf_rows import (
+    HF_FILTERS,
+    PROMPT_FILTERS,
+    load_hf_dataset,
+    load_prompt_jsonl,
+)
+from selfdistill.problems.humaneval import load_humaneval
+from selfdistill.problems.livecodebench import load_livecodebench
+from selfdistill.problems.mbpp import load_mbpp
 from selfdistill.problems.schema import Problem, load_problems_jsonl
 
 SOURCES = ("builtin", "humaneval", "lcb", "mbpp", "evalplus", "jsonl", "hf", "prompts")
@@ -71,7 +80,7 @@ def _as_bool(value: Any) -> bool:
 
 
 def _builtin(split: str) -> list[Problem]:
-    try:
+    try:  # the one optional module: a slimmed installation may leave the built-in set out
         from selfdistill.problems.builtin import load_builtin
     except ImportError as exc:  # pragma: no cover - the built-in set ships with the package
         raise UserError("the built-in problem set is not available in this installation") from exc
@@ -80,8 +89,6 @@ def _builtin(split: str) -> list[Problem]:
 
 def _load_rows(kind: str, arg: str, opts: dict[str, Any]) -> list[Problem]:
     """hf: and prompts: sources (hf_rows.py): prompts with an optional field mapping."""
-    from selfdistill.problems.hf_rows import load_hf_dataset, load_prompt_jsonl
-
     if kind == "prompts":
         return load_prompt_jsonl(arg, **opts)
     if not arg:
@@ -114,27 +121,19 @@ def load_source(spec: str, **filters: Any) -> list[Problem]:
             )
         problems = _builtin(split)
     elif kind == "humaneval":
-        from selfdistill.problems.humaneval import load_humaneval
-
         if arg:
             raise UserError("humaneval takes no argument: use 'humaneval'")
         problems = load_humaneval()
     elif kind == "lcb":
-        from selfdistill.problems.livecodebench import load_livecodebench
-
         problems = load_livecodebench(arg, **opts)
         difficulty = None  # already applied
     elif kind == "mbpp":
-        from selfdistill.problems.mbpp import load_mbpp
-
         problems = load_mbpp(
             arg,
             split=opts.get("split"),
             include_challenge=_as_bool(opts.get("include_challenge", False)),
         )
     elif kind == "evalplus":
-        from selfdistill.problems.evalplus import load_evalplus
-
         problems = load_evalplus(arg)
     elif kind in ("hf", "prompts"):
         problems = _load_rows(kind, arg, opts)

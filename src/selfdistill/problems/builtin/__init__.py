@@ -17,6 +17,7 @@ import hashlib
 import json
 from typing import Any
 
+from selfdistill.problems.builtin import easy, hard, medium
 from selfdistill.problems.schema import Problem, TestCase
 
 SPLITS = ("all", "train", "dev", "hard")
@@ -67,8 +68,6 @@ def _build(raw: dict[str, Any], difficulty: str) -> Problem:
 
 def _all_problems() -> list[Problem]:
     """Every built-in problem with its split assigned, in a stable order."""
-    from selfdistill.problems.builtin import easy, hard, medium
-
     problems = [_build(r, "easy") for r in easy.PROBLEMS]
     problems += [_build(r, "medium") for r in medium.PROBLEMS]
     problems += [_build(r, "hard") for r in hard.PROBLEMS]

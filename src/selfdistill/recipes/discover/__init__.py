@@ -2,7 +2,7 @@
 multi-turn baselines.
 
 config.py (settings, seeds) -> loop.py (one run: sample, grade, stop or update) ->
-model.py (the real sampler, grader and SDPO update) -> runner.py (resumable units,
+model.py (the real sampler, grader and SDPO update) -> run.py (resumable units,
 `discover` / `discover-bench`) -> curves.py (discovery@k with CIs) -> report.py;
 cli.py holds the typer commands, multiturn.py the in-context baseline's chat and
 select.py `--select-hard` (the pool's problems that are hard for the model).

@@ -14,8 +14,11 @@ from typing import Any
 
 import typer
 
-from selfdistill.core.console import friendly, quiet_hf
+from selfdistill.core.config import load_config
+from selfdistill.core.console import console, friendly, quiet_hf
 from selfdistill.errors import UserError
+from selfdistill.recipes.discover import METHODS, run_discover, run_discover_bench, slug
+from selfdistill.recipes.discover.select import parse_pool
 
 _RECIPE = typer.Option(None, "--recipe", "-r", help="A discover recipe YAML "
                        "(e.g. recipes/discover_cpu.yaml).")
@@ -34,9 +37,6 @@ _MAXTOK = typer.Option(None, "--max-new-tokens", help="Answer length cap in toke
 
 def _build_cfg(recipe: str | None, overrides: list[str] | None, flags: dict[str, Any]) -> Any:
     """Load the recipe (or defaults), apply flags, then key=value overrides."""
-    from selfdistill.core.config import load_config
-    from selfdistill.recipes.discover import METHODS
-
     keys = {"model": "model.spec", "problem": "problem", "source": "source",
             "problems": "problems", "limit": "limit", "budget": "budget",
             "batch": "sampling.batch", "seeds": "seeds", "run_dir": "run_dir",
@@ -84,9 +84,6 @@ def discover_cmd(
     recipe: str = _RECIPE,
 ) -> None:
     """Solve one problem by test-time self-distillation: sample, grade, SDPO step, repeat."""
-    from selfdistill.core.console import console
-    from selfdistill.recipes.discover import run_discover
-
     cfg = _build_cfg(recipe, overrides, {
         "problem": problem, "source": source, "model": model, "budget": budget,
         "batch": batch, "seeds": seeds, "run_dir": run_dir, "lr": lr,
@@ -95,8 +92,6 @@ def discover_cmd(
     if not cfg.problem:
         raise UserError("no problem given: pass --problem ID (see `selfdistill problems list`).")
     if run_dir is None and cfg.run_dir == "runs/discover":
-        from selfdistill.recipes.discover import slug
-
         cfg.run_dir = f"runs/discover-{slug(cfg.problem)}"
     results = run_discover(cfg)
     solved = [r for r in results if r.solved]
@@ -130,10 +125,6 @@ def discover_bench_cmd(
                                      "after this many minutes (re-run to continue)."),
 ) -> None:
     """Compare sdpo, best-of-k and multi-turn discovery: curves vs attempts and seconds, CIs."""
-    from selfdistill.core.console import console
-    from selfdistill.recipes.discover import run_discover_bench
-    from selfdistill.recipes.discover.select import parse_pool
-
     cfg = _build_cfg(recipe, overrides, {
         "problems": problems, "limit": limit, "methods": methods, "model": model,
         "budget": budget, "batch": batch, "seeds": seeds, "run_dir": run_dir, "lr": lr,

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from selfdistill.evaluation.metrics import best_of_k_discovery_mean, bootstrap_ci, discovery_at_k
 from selfdistill.recipes.discover.loop import RunResult
 
 
@@ -59,8 +60,6 @@ def seconds_curve_with_ci(results: Sequence[RunResult], ts: Sequence[float],
     """(t, mean, lo, hi): the fraction of runs solved within t seconds (metrics.discovery_at_k
     on seconds), percentile bootstrap over runs. Every method, best_of_k included, is
     counted by its runs' measured times (no estimator exists for seconds)."""
-    from selfdistill.evaluation.metrics import discovery_at_k
-
     t = _seconds(results)
     mean = discovery_at_k(list(t), ts)
     ind = np.stack([t <= x for x in ts], axis=1).astype(float)
@@ -74,8 +73,6 @@ def seconds_curve_with_ci(results: Sequence[RunResult], ts: Sequence[float],
 
 def best_of_k_curve(results: Sequence[RunResult], ks: Sequence[int]) -> np.ndarray:
     """Mean over problems of the unbiased pass@k of each problem's pooled samples (all seeds)."""
-    from selfdistill.evaluation.metrics import best_of_k_discovery_mean
-
     pooled: dict[str, list[int]] = {}
     for r in results:
         n, c = pooled.setdefault(r.problem_id, [0, 0])
@@ -88,8 +85,6 @@ def best_of_k_curve(results: Sequence[RunResult], ks: Sequence[int]) -> np.ndarr
 def method_curve(method: str, results: Sequence[RunResult], ks: Sequence[int]) -> np.ndarray:
     """discovery@k of one method (metrics.py): unbiased best-of-k estimator, or the fraction
     of runs whose first success came within k attempts."""
-    from selfdistill.evaluation.metrics import discovery_at_k
-
     if method == "best_of_k":
         return best_of_k_curve(results, ks)
     return np.array(discovery_at_k([r.attempt_index for r in results], ks))
@@ -120,8 +115,6 @@ def curve_with_ci(method: str, results: Sequence[RunResult], ks: Sequence[int],
 def attempts_summary(results: Sequence[RunResult], budget: int, conf: float = 0.90,
                      n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
     """Mean attempts to first success: among solved runs, and censored at the budget."""
-    from selfdistill.evaluation.metrics import bootstrap_ci
-
     t = _times(results)
     solved = t[np.isfinite(t)]
     cens = np.minimum(t, float(budget))

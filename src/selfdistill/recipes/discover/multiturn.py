@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from selfdistill.generation.base import Chat
+from selfdistill.generation.chat import chat_token_ids
 from selfdistill.prompts.templates import MULTITURN_FEEDBACK_TURN
 
 
@@ -55,8 +56,6 @@ def char_length(chat: Chat) -> int:
 
 def token_length_fn(tokenizer: Any) -> Callable[[Chat], int]:
     """length_fn counting the templated chat's tokens (with the generation prompt)."""
-    from selfdistill.generation.chat import chat_token_ids
-
     def length(chat: Chat) -> int:
         return len(chat_token_ids(tokenizer, chat))
 

@@ -6,6 +6,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from selfdistill.analysis.credit_view import append_credit_section
+from selfdistill.core.records import write_json_atomic
+from selfdistill.evaluation.report import markdown_table, plot_curves_with_ci
+from selfdistill.evaluation.report_html import write_html_report
 from selfdistill.recipes.discover.config import DiscoverConfig
 
 
@@ -19,11 +23,6 @@ def _fmt_att(e: dict[str, Any] | None) -> str:
 def write_report(run_dir: str | Path, summary: dict[str, Any], cfg: DiscoverConfig,
                  n_problems: int, title: str) -> Path:
     """RUN/report.md + RUN/discovery_at_k.png + RUN/summary.json from summarize_results."""
-    from selfdistill.analysis.credit_view import append_credit_section
-    from selfdistill.core.records import write_json_atomic
-    from selfdistill.evaluation.report import markdown_table, plot_curves_with_ci
-    from selfdistill.evaluation.report_html import write_html_report
-
     run_dir = Path(run_dir)
     write_json_atomic(run_dir / "summary.json", summary)
     ms = summary["methods"]
@@ -84,8 +83,6 @@ def _curve_cell(mean: float, lo: float, hi: float) -> str:
 
 def _seconds_sections(summary: dict[str, Any], pct: int) -> list[str]:
     """Equal compute: discovered within t seconds, and where each method's time goes."""
-    from selfdistill.evaluation.report import markdown_table
-
     ms = summary["methods"]
     rows = [[f"{t:.3g}", *[_curve_cell(*v["seconds_curve"][i][1:]) for v in ms.values()]]
             for i, t in enumerate(summary["seconds_ts"])]
@@ -108,8 +105,6 @@ def _seconds_sections(summary: dict[str, Any], pct: int) -> list[str]:
 
 def _selection_sections(summary: dict[str, Any], pct: int) -> list[str]:
     """The --select-hard estimates and the very-hard subset's curve (when there is one)."""
-    from selfdistill.evaluation.report import markdown_table
-
     sel = summary.get("selection")
     if sel is None:
         return []

@@ -25,7 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from selfdistill.core.records import write_json_atomic
 from selfdistill.errors import UserError
+from selfdistill.evaluation.metrics import pass_at_k
+from selfdistill.evaluation.stages import (
+    grade_stage,
+    per_problem_counts,
+    rows_per_call,
+    sample_stage,
+)
+from selfdistill.execution import SandboxConfig
+from selfdistill.problems.registry import load_source
 from selfdistill.recipes.discover.config import DiscoverConfig
 
 _SPLIT = re.compile(r"\+(?=(?:builtin|humaneval|lcb|mbpp|evalplus|jsonl)\b)")
@@ -71,8 +81,6 @@ def parse_pool(pool: str | Sequence[str]) -> list[str]:
 
 def load_pool(specs: Sequence[str]) -> list[Any]:
     """The pool's problems, in spec order, each id once."""
-    from selfdistill.problems.registry import load_source
-
     seen: dict[str, Any] = {}
     for spec in specs:
         for p in load_source(spec):
@@ -100,15 +108,6 @@ def estimate_pool(generator: Any, problems: Sequence[Any], cfg: DiscoverConfig,
     The prompt and code extraction are the discovery loop's (prompts.build_chat,
     extract_code: the stages' defaults), so the estimate is of the same task the methods see.
     """
-    from selfdistill.evaluation.metrics import pass_at_k
-    from selfdistill.evaluation.stages import (
-        grade_stage,
-        per_problem_counts,
-        rows_per_call,
-        sample_stage,
-    )
-    from selfdistill.execution import SandboxConfig
-
     sel, s = cfg.select, cfg.sampling
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -126,8 +125,6 @@ def estimate_pool(generator: Any, problems: Sequence[Any], cfg: DiscoverConfig,
 def select_hard(generator: Any, cfg: DiscoverConfig, run_dir: str | Path
                 ) -> tuple[Selection, list[Any]]:
     """Estimate the pool's pass@k, choose the hard subset, write selection.json; resumable."""
-    from selfdistill.core.records import write_json_atomic
-
     sel = cfg.select
     problems = load_pool(parse_pool(sel.pool))
     out_dir = Path(run_dir) / "select"
@@ -143,8 +140,6 @@ def select_hard(generator: Any, cfg: DiscoverConfig, run_dir: str | Path
 def _check_same_selection(out_dir: Path, cfg: DiscoverConfig) -> None:
     """Refuse to resume selection samples drawn with another sampler or seed."""
     import json
-
-    from selfdistill.core.records import write_json_atomic
 
     s = cfg.sampling
     key = {"model": cfg.model.spec, "seed": cfg.select.seed, "temperature": s.temperature,

@@ -20,7 +20,7 @@ def mount(root: typer.Typer) -> None:
 @friendly
 def sdpo_train(recipe: str = typer.Argument(None, help="An SDPO recipe YAML."),
                overrides: list[str] = typer.Argument(
-                   None, help="key=value overrides, e.g. optim.lr=1e-5.")) -> None:
+                   None, help="key=value overrides, e.g. train.lr=2e-5.")) -> None:
     """Rollouts, sandbox grading, teacher re-prompts, distillation steps (resumable)."""
     quiet_hf()
     cfg, run_dir = load_run_config("sdpo", recipe, overrides)

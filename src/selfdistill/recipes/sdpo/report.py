@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from selfdistill.evaluation.report import markdown_table
+from selfdistill.analysis.credit_view import credit_section
+from selfdistill.core.records import read_jsonl
+from selfdistill.evaluation.report import markdown_table, pyplot
+from selfdistill.evaluation.report_html import write_html_report
 
 # (metrics.jsonl key, column title) of the SDPO step table.
 _STEP_COLUMNS = [("reward_mean", "reward"), ("pass_rate", "pass"), ("loss", "loss"),
@@ -31,9 +34,7 @@ def _thin(rows: list[dict[str, Any]], at_most: int = 25) -> list[dict[str, Any]]
 
 def plot_sdpo_curves(train: list[dict[str, Any]], path: Path) -> Path:
     """Reward / pass rate and loss / teacher-student KL against the step."""
-    from selfdistill.evaluation.report import _plt
-
-    plt = _plt()
+    plt = pyplot()
     steps = [r["step"] for r in train]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=110)
     a.plot(steps, [r.get("reward_mean", 0.0) for r in train], marker="o", label="reward")
@@ -58,10 +59,6 @@ def plot_sdpo_curves(train: list[dict[str, Any]], path: Path) -> Path:
 def write_sdpo_report(run_dir: str | Path) -> Path:
     """RUN/report.md (+ sdpo_curves.png, report.html) from metrics.jsonl, config and credit."""
     import yaml
-
-    from selfdistill.analysis.credit_view import credit_section
-    from selfdistill.core.records import read_jsonl
-    from selfdistill.evaluation.report_html import write_html_report
 
     run_dir = Path(run_dir)
     cfg_file = run_dir / "config.yaml"

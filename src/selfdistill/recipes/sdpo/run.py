@@ -207,7 +207,7 @@ def run_sdpo_train(cfg: SDPOConfig, run_dir: str | Path) -> Path:
                        {"steps": cfg.steps, "config": asdict(cfg)}, "sdpo_state.json")
             from selfdistill.recipes.sdpo.report import write_sdpo_report
 
-            write_sdpo_report(run_dir)  # report.md + report.html (analysis/run_reports.py)
+            write_sdpo_report(run_dir)  # report.md + report.html (recipes/sdpo/report.py)
         acc.wait_for_everyone()
     finally:
         logger.close()

@@ -26,6 +26,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from selfdistill.core.console import progress_bar
+from selfdistill.core.models import load_model
+from selfdistill.core.records import read_jsonl, write_json_atomic
+from selfdistill.distill.scoring import hidden_and_head, pack_sequences
+from selfdistill.errors import UserError
+from selfdistill.evaluation.report import markdown_table, pyplot
+from selfdistill.evaluation.sweep import load_benchmark
+from selfdistill.generation.chat import chat_token_ids
+from selfdistill.prompts.task import build_chat
+
 METRICS = ("entropy", "top1", "nll", "support", "tail", "trunc_entropy")
 LABELS = {
     "entropy": "entropy (nats, T=1)",
@@ -109,9 +119,6 @@ def reference_answer(reference: str) -> str:
 
 def build_references(problems: Sequence[Any], tok: Any) -> list[Reference]:
     """Chat prompt + fenced reference (+ EOS, where the model should stop) per problem."""
-    from selfdistill.generation.chat import chat_token_ids
-    from selfdistill.prompts.task import build_chat
-
     out = []
     for p in problems:
         if not p.reference:
@@ -131,15 +138,13 @@ def score_references(model: Any, refs: Sequence[Reference], pad_id: int, tempera
 
     on_batch(k) is called after each forward pass with the number of references it scored.
     """
-    from selfdistill.distill.scoring import _hidden_and_head, pack_sequences
-
     model.eval()
     parts: list[dict[str, Tensor]] = []
     for s in range(0, len(refs), batch_size):
         batch = refs[s : s + batch_size]
         ids, attn, comp = pack_sequences([r.prompt_ids for r in batch],
                                          [r.answer_ids for r in batch], pad_id)
-        hidden, head, softcap = _hidden_and_head(model, ids, attn)
+        hidden, head, softcap = hidden_and_head(model, ids, attn)
         rows, pos = comp.nonzero(as_tuple=True)  # row-major: refs in order, tokens in order
         h, targets = hidden[rows, pos - 1], ids[rows, pos]
         for c in range(0, h.shape[0], chunk_size):
@@ -247,8 +252,6 @@ TABLE_HEADERS = ("what", "metric", "base", "SSD", "SSD - base [95% CI]")
 
 def markdown_report(summary: dict[str, Any], plots: Sequence[Path]) -> str:
     """lockfork.md: the settings, the lock/fork table and the plots."""
-    from selfdistill.evaluation.report import markdown_table
-
     s, c, lr = summary["settings"], summary["classes"], summary["lock_rate"]
     lines = [
         "# SSD lock/fork analysis",
@@ -272,9 +275,7 @@ def markdown_report(summary: dict[str, Any], plots: Sequence[Path]) -> str:
 
 def plot_histograms(a: Analysis, out_dir: Path) -> list[Path]:
     """One figure per metric: lock and fork panels, base vs SSD histograms overlaid."""
-    from selfdistill.evaluation.report import _plt
-
-    plt = _plt()
+    plt = pyplot()
     paths = []
     for m in ("entropy", "top1", "support", "tail"):
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -300,8 +301,6 @@ def plot_histograms(a: Analysis, out_dir: Path) -> list[Path]:
 
 def save(a: Analysis, summary: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     """Write lockfork.json, positions.pt, the plots and lockfork.md into out_dir."""
-    from selfdistill.core.records import write_json_atomic
-
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_dir / "lockfork.json", summary)
     torch.save({"base": a.base, "ssd": a.ssd, "lock": a.lock,
@@ -332,8 +331,6 @@ def rich_table(summary: dict[str, Any]) -> Any:
 
 
 def _training_ids(run_dir: Path) -> set[str]:
-    from selfdistill.core.records import read_jsonl
-
     path = run_dir / "sample" / "samples.jsonl"
     return {str(r.get("problem_id")) for r in read_jsonl(path)} if path.exists() else set()
 
@@ -343,11 +340,6 @@ def run_analyze(cfg: Any, run_dir: Path, *, benchmark: str = "humaneval",
                 lock_by: str = "top1", lock_threshold: float | None = None,
                 batch_size: int = 4) -> tuple[dict[str, Any], dict[str, Path]]:
     """Score held-out references with the base and SSD models; write RUN/analyze/."""
-    from selfdistill.core.console import progress_bar
-    from selfdistill.core.models import load_model
-    from selfdistill.errors import UserError
-    from selfdistill.evaluation.sweep import load_benchmark
-
     s = cfg.sample
     if lock_by not in ("top1", "support"):
         raise UserError(f"--lock-by must be 'top1' or 'support', got '{lock_by}'.")

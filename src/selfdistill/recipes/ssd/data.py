@@ -25,6 +25,8 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from selfdistill.errors import UserError
+
 TRUNCATED_POLICIES = ("drop", "keep", "flag")
 STUB_RULES = ("degenerate", "oneline", "none")
 # Below this zlib ratio (compressed / raw bytes) a long answer is a repetition loop: on 192
@@ -37,8 +39,6 @@ _CODE_LINE = re.compile(r"^\s*(def|class|import|from|return|for|while|if|print|@
 
 def check_policy(truncated: str, stub_rule: str) -> None:
     """UserError naming the allowed values when a data-policy setting is unknown."""
-    from selfdistill.errors import UserError
-
     if truncated not in TRUNCATED_POLICIES:
         raise UserError(f"sample.truncated must be one of {', '.join(TRUNCATED_POLICIES)}, "
                         f"got {truncated!r}")

@@ -149,8 +149,9 @@ def run_compare(cfg: SSDConfig, run_dir: Path, ssd_model: str | None = None) -> 
                                   f"SSD vs base on {cfg.eval.benchmark}")
     ks = sorted({k for rs in results.values() for r in rs for k in cfg.eval.k_values
                  if k <= r.n}) or [1]
-    report = write_report(cfg, run_dir, problems, results, paired, plot, ks)
-    return report
+    return write_report(cfg, run_dir, problems, results, paired, plot, ks)
+
+
 def sampling_dtype(cfg: SSDConfig) -> str:
     """The dtype SSD samples and evaluates in (model.infer_dtype; training keeps model.dtype)."""
     return inference_dtype(cfg.model.dtype, cfg.model.infer_dtype, cfg.model.spec)

@@ -1,4 +1,4 @@
-"""`ssd analyze` (analysis/lockfork.py): the maths against brute force, scoring, the command."""
+"""`ssd analyze` (recipes/ssd/analyze.py): the maths against brute force, scoring, the command."""
 
 from __future__ import annotations
 
