@@ -34,6 +34,14 @@ _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
 _BUILTIN_EXC = {n: getattr(builtins, n) for n in dir(builtins)
                 if isinstance(getattr(builtins, n), type) and issubclass(getattr(builtins, n), Exception)}
+# Types that Python's own machinery catches on the test's behalf (map/zip/next end at a
+# StopIteration, `all(map(candidate, xs))` would then pass): raised by the candidate they
+# arrive as CandidateError, which nothing catches implicitly.
+for _name in ("StopIteration", "StopAsyncIteration"):
+    _BUILTIN_EXC.pop(_name, None)
+# How long the judge waits for a queued candidate to start: the worker runs one job at a time
+# and kills each at its wall limit, so this only bounds a wedged worker.
+_START_WAIT_S = 600.0
 
 
 class CandidateGone(BaseException):
@@ -201,9 +209,13 @@ def _tb(e: BaseException) -> str:
 
 
 def run_check(test_src: str, sock: socket.socket, wall_s: float, max_bytes: int,
-              entry: str = "") -> dict:
-    """Run the test program against the candidate behind sock; the report for the host."""
-    peer = Peer(sock, time.monotonic() + wall_s + 1.0, max_bytes)
+              entry: str = "", start_wait_s: float = _START_WAIT_S) -> dict:
+    """Run the test program against the candidate behind sock; the report for the host.
+
+    The clock (wall_s, and the alarm against a runaway test) starts at the candidate's first
+    message, not when the check was queued: the worker may still be busy with earlier jobs.
+    """
+    peer = Peer(sock, time.monotonic() + start_wait_s, max_bytes)
     linecache.cache["test.py"] = (len(test_src), None, test_src.splitlines(True), "test.py")
     try:
         hello = peer.recv()
@@ -212,6 +224,8 @@ def run_check(test_src: str, sock: socket.socket, wall_s: float, max_bytes: int,
     except (CandidateGone, ProtocolViolation) as e:
         return {"result": "gone" if isinstance(e, CandidateGone) else "protocol",
                 "message": str(e)}
+    peer.deadline = time.monotonic() + wall_s + 1.0
+    signal.setitimer(signal.ITIMER_REAL, wall_s + 2.0)
     g = TestGlobals(peer, entry)
     try:
         code = compile(test_src, "test.py", "exec", dont_inherit=True)
@@ -264,7 +278,6 @@ def _serve_one(job: dict, fds: list[int]) -> dict:
     sock = socket.socket(fileno=fds[0])
     lim = job["limits"]
     wall = float(lim["wall_s"])
-    signal.setitimer(signal.ITIMER_REAL, wall + 2.0)
     try:
         return run_check(job["test"], sock, wall, int(lim.get("max_message_bytes", 1 << 26)),
                          str(job.get("entry") or ""))

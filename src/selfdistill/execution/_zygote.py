@@ -14,15 +14,13 @@ When it ends, times out or floods its output, the server kills every process in 
 namespace with kill(-1) - only the job's processes can be there - and reaps them.
 
 The child's report goes through a dedicated pipe, starts with a per-job nonce and is framed
-with repr() of plain built-in values; the server validates its shape before the host sees it,
+as JSON of plain built-in values; the server validates its shape before the host sees it,
 and outputs and return values are compared by the host. Assert-style tests never enter this
 process: the candidate serves its objects over a socket to the judge (_judge.py), a separate
 process started by the host. This module deliberately imports nothing from selfdistill.
 """
 
 from __future__ import annotations
-
-import ast
 
 # Warm the modules candidates use most, so every forked child gets them for free.
 import bisect  # noqa: F401
@@ -45,7 +43,6 @@ import re  # noqa: F401
 import resource
 import secrets
 import select
-import shutil
 import signal
 import socket
 import string  # noqa: F401
@@ -354,8 +351,8 @@ def _harness(job: dict, res_w: int, bridge: int) -> None:
     nonce = job["nonce"]
     # Everything the report path uses is bound now, before the candidate runs: builtin
     # functions and methods of built-in types cannot be monkeypatched, modules (json,
-    # traceback) can, so the report is framed with repr() and parsed with literal_eval.
-    write, rep_, exit_ = os.write, repr, os._exit
+    # traceback) can, so the report goes through the JSON encoder _wire bound at import.
+    write, rep_, exit_ = os.write, _wire._encode_json, os._exit
     fmt_exc, fmt_only, type_ = traceback.format_exception, traceback.format_exception_only, type
     # The server never used its std streams and fds 0-2 now point at the job's input/output,
     # so the existing stream objects serve as they are (cheaper than building new ones).
@@ -480,22 +477,30 @@ def _job_tmp(state: dict) -> str:
     return wd
 
 
+_WIPE_MAX_INODES = 256
+
+
 def _wipe(path: str) -> bool:
-    """Remove everything under path; False if anything is left."""
+    """Remove everything under path, iteratively and only when little is there (a few
+    hundred inodes); False if anything is left or there is too much (then a fresh tmpfs is
+    cheaper and bounded: 300k files or a deep tree must not cost the next job its time)."""
     try:
-        with os.scandir(path) as it:
-            entries = list(it)
-    except OSError:
-        return False
-    for e in entries:
-        try:
-            if e.is_dir(follow_symlinks=False):
-                shutil.rmtree(e.path)
-            else:
-                os.unlink(e.path)
-        except OSError:
+        st = os.statvfs(path)
+        if st.f_files - st.f_ffree > _WIPE_MAX_INODES:
             return False
-    try:
+        stack, dirs = [path], []
+        while stack:
+            d = stack.pop()
+            with os.scandir(d) as it:
+                for e in it:
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(e.path)
+                    else:
+                        os.unlink(e.path)
+            if d != path:
+                dirs.append(d)
+        for d in reversed(dirs):  # children were appended after their parents
+            os.rmdir(d)
         return not os.listdir(path)
     except OSError:
         return False
@@ -511,7 +516,37 @@ def _job_tmp_cleanup(wd: str, state: dict) -> None:
     try:
         os.rmdir(wd)  # the common case: the program wrote nothing
     except OSError:
-        shutil.rmtree(wd, ignore_errors=True)
+        _rmtree(wd)
+
+
+def _rmtree(top: str) -> None:
+    """Remove a directory tree without recursion (no RecursionError on a deep tree); best effort."""
+    stack, seen = [top], set()
+    while stack:
+        d = stack[-1]
+        if d in seen:  # its subdirectories had their turn
+            stack.pop()
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+            continue
+        seen.add(d)
+        try:
+            with os.scandir(d) as it:
+                subdirs = []
+                for e in it:
+                    if e.is_dir(follow_symlinks=False):
+                        subdirs.append(e.path)
+                    else:
+                        try:
+                            os.unlink(e.path)
+                        except OSError:
+                            pass
+        except OSError:
+            subdirs = []
+        if len(seen) < 1_000_000:
+            stack.extend(subdirs)
 
 
 def _run_job(job: dict, state: dict, passed: list[int]) -> dict:
@@ -730,8 +765,10 @@ def _supervise(job: dict, pid: int, out_r: int, err_r: int, res_r: int, t0: floa
                 break
             if exited:
                 # Leftover processes may still hold the pipes: take what is there and stop.
+                # Every byte counts against the same limits as before the exit.
                 open_fds[res_r] = res
-                _drain(open_fds)
+                _drain(open_fds, {out_r: max_out + 1, err_r: 2 * err_keep, res_r: _REPORT_MAX + 1})
+                output_limit = len(out) > max_out
                 break
     finally:
         if not exited:
@@ -748,10 +785,13 @@ def _supervise(job: dict, pid: int, out_r: int, err_r: int, res_r: int, t0: floa
     nonce = job["nonce"].encode()
     if res.startswith(nonce):
         line = bytes(res[len(nonce):]).split(b"\n", 1)[0]
+        # JSON of bounded size (_REPORT_MAX): parsing costs at most linear time and memory.
         try:
-            report = ast.literal_eval(line.decode("utf-8", "replace"))
-        except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
-            report, violation = None, "the report is not a literal"
+            report = json.loads(line) if line.startswith(b"{") else None
+            if report is None:
+                violation = "the report is not an object"
+        except (ValueError, MemoryError, RecursionError, TypeError):
+            report, violation = None, "the report is not JSON"
         if report is not None:
             violation = _report_violation(report)
             if violation:
@@ -800,12 +840,13 @@ def _report_violation(report: object) -> str | None:
     return None
 
 
-def _drain(open_fds: dict) -> None:
+def _drain(open_fds: dict, caps: dict) -> None:
+    """Read what the pipes hold without blocking, at most caps[fd] bytes in each buffer."""
     for fd, buf in list(open_fds.items()):
         os.set_blocking(fd, False)
         try:
-            while len(buf) < (1 << 26):
-                chunk = os.read(fd, 1 << 16)
+            while len(buf) < caps[fd]:
+                chunk = os.read(fd, min(1 << 16, caps[fd] - len(buf)))
                 if not chunk:
                     break
                 buf += chunk
