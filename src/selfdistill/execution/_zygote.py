@@ -1071,7 +1071,10 @@ def main() -> None:
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a dead template is an error, not our end
     if jail and not error:
         _fresh_tmpfs(state)
-    mounts = int(hello.get("mounts", 0))
+    mounts = 0
+    if jail and not error:  # the baseline for leak checks, with the job tmpfs mounted
+        _wire.send_frame(tsock, {"cmd": "stat"})
+        mounts = int(_recv_template(tsock, 30.0).get("mounts", 0))
     _wire.send_frame(chan, {"ready": True, "isolation": "+".join(parts), "pid": os.getpid(),
                             "error": error})
     while True:
@@ -1181,9 +1184,8 @@ def _template_main(tsock: socket.socket, cfg: dict, parts: list[str], error: str
     _warm_up()
     state = {"uid": uid, "init": init, "cgroup": cgroup, "ipcns": ipcns, "seccomp": seccomp}
     limits = _rlimits()
-    mounts = _mount_count() if jail else 0
     gc.freeze()  # fewer copy-on-write faults in every forked job
-    _wire.send_frame(tsock, {"parts": parts, "error": error, "init": init, "mounts": mounts})
+    _wire.send_frame(tsock, {"parts": parts, "error": error, "init": init})
     job_pid, pidfd = 0, -1
     while True:
         watch = [tsock] + ([pidfd] if pidfd >= 0 else [])
