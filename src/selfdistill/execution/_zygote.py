@@ -683,13 +683,11 @@ def _run_job(job: dict, state: dict, passed: list[int], tsock: socket.socket) ->
         fcntl.fcntl(res_w, F_SETPIPE_SZ, _REPORT_PIPE)
         cg = state.get("cgroup")
         oom_before = _cgroup_oom(cg, job) if cg is not None else 0
+        # No reply to wait for: the template's next message is the job's end (or an error).
         _wire.send_frame(tsock, {"cmd": "fork"}, (job_fd, stdin_fd, out_w, err_w, res_w, *passed))
-        reply = _recv_template(tsock, 30.0)
         for fd in (job_fd, stdin_fd, out_w, err_w, res_w, *passed):
             os.close(fd)
             fds.remove(fd)
-        if "forked" not in reply:
-            return {"infra_error": f"the template could not start the job: {reply.get('error')}"}
         out = _supervise(job, tsock, out_r, err_r, res_r, t0, state)
         if cg is not None and _cgroup_oom(cg, None) > oom_before:
             out["memory_limit"] = True
@@ -893,7 +891,7 @@ def _supervise(job: dict, tsock: socket.socket, out_r: int, err_r: int, res_r: i
             _wire.send_frame(tsock, {"cmd": "kill"})
             ended = _recv_template(tsock, 30.0)
     if "status" not in ended:
-        raise OSError(f"the template lost the job: {ended.get('error')}")
+        raise OSError(f"the template could not run the job: {ended.get('error')}")
     status = int(ended["status"])
     duration = time.monotonic() - t0
     report, violation = None, None
@@ -1223,7 +1221,6 @@ def _template_main(tsock: socket.socket, cfg: dict, parts: list[str], error: str
             for fd in fds:
                 os.close(fd)
             job_pid, pidfd = pid, os.pidfd_open(pid)
-            _wire.send_frame(tsock, {"forked": True})
         elif cmd == "kill":
             if pidfd >= 0:
                 _kill_all(job_pid, state)  # its end is then reported as above
