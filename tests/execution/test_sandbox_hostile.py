@@ -298,6 +298,26 @@ def test_hostile_corpus_issue30_leftovers_between_jobs() -> None:
     assert grade(*_HONEST[0], config=SERIAL).passed
 
 
+@pytest.mark.slow
+def test_hostile_corpus_issue30_honest_jobs_after_poisoning_jobs() -> None:
+    """On one worker, each job that tries to poison what comes next (left-over shared memory,
+    a full or deep /tmp, signals and rlimits on the template, a hash-colliding report, a
+    judge freeze) is followed by honest jobs of every kind, which keep their verdicts."""
+    by_name = {c["name"]: c for c in _load("corpus30", "CASES") + _load("corpus30", "LEAVE")}
+    poisoners = ["leave_sysv_shm", "many_files_in_tmp", "deep_directory_tree",
+                 "signal_the_template", "lower_the_templates_rlimits", "forged_colliding_value",
+                 "assert_reply_deep_and_wide", "x32_syscall_bypass"]
+    for name in poisoners:
+        c = by_name[name]
+        problem = (_problem(c, {}) if "kind" in c else
+                   Problem(name, "", [TestCase("stdio", "", "5")]))
+        v = grade(problem, c["code"], config=SERIAL)
+        want = c.get("status", "accepted")
+        assert v.status in (want if isinstance(want, tuple) else (want,)), (name, v)
+        after = [grade(p, code, config=SERIAL) for p, code in _HONEST]
+        assert [a.status for a in after] == ["accepted"] * 3, (name, [a.message for a in after])
+
+
 _MARK = "sd30-other-job-" + "marker-5521"
 
 
