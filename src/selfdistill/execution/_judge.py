@@ -18,6 +18,7 @@ import importlib.util
 import json
 import linecache
 import os
+import resource
 import select
 import signal
 import socket
@@ -42,6 +43,7 @@ for _name in ("StopIteration", "StopAsyncIteration"):
 # How long the judge waits for a queued candidate to start: the worker runs one job at a time
 # and kills each at its wall limit, so this only bounds a wedged worker.
 _START_WAIT_S = 600.0
+_JUDGE_AS = 8 << 30  # address space of the judge process (room for numpy in test programs)
 
 
 class CandidateGone(BaseException):
@@ -298,6 +300,12 @@ def main() -> None:
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    # What the candidate sends is bounded in size; this bounds what parsing it may cost (a
+    # MemoryError is that job's protocol violation, not the judge's end).
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (_JUDGE_AS, _JUDGE_AS))
+    except (OSError, ValueError):
+        pass
     sys.set_int_max_str_digits(50_000)
     signal.signal(signal.SIGALRM, _on_alarm)
     _wire.send_frame(chan, {"ready": True, "pid": os.getpid()})
