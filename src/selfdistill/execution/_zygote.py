@@ -1,20 +1,23 @@
-"""Pre-forked sandbox server: a standalone script, started by sandbox.Worker, never imported.
+"""Pre-forked sandbox worker: a standalone script, started by sandbox.Worker, never imported.
 
-The host starts this file with `python -I` and an environment of just PATH and LANG. At
-start-up it unshares network, mount and pid namespaces (and a user namespace when not root),
-forks, and the child - pid 1 of the new pid namespace - becomes the server: it mounts a
-private tmpfs on /tmp and /dev/shm, hides /root and the user's home, mounts a fresh /proc
-and bind-remounts / read-only, all inside its own mount namespace. It then serves jobs read
-from a pipe (4-byte length + JSON) and answers on another.
+The host starts this file with `python -I` and an environment of just PATH and LANG. The
+process it starts is the *supervisor*: it compiles the seccomp filter, unshares network,
+mount and pid namespaces (and a user namespace when not root) and forks the *template*, pid 1
+of the new pid namespace, which builds the jail (a fresh root of read-only system
+directories, a fresh /proc), warms the interpreter and then only ever receives "fork",
+"kill", "stat" and "exit" - never a job's program, input, output or report. So every job,
+a fork of the template, inherits memory that holds nothing of any other job.
 
-Each job (one test of one program) is a fork of this warm interpreter: no Python start-up
-per job. The child sets rlimits, a fresh work directory and environment, drops to an
-unprivileged uid (or, in a user namespace, drops every capability) and runs the harness.
-When it ends, times out or floods its output, the server kills every process in the
-namespace with kill(-1) - only the job's processes can be there - and reaps them.
+Per job the supervisor writes the job into a memfd and hands it, with stdin, the output pipes
+and (assert jobs) the judge socket, to the template. The job process reads its job, joins
+the worker's cgroup, unshares its IPC namespace, takes a fresh session keyring, sets
+rlimits, drops to an unprivileged uid (or, in a user namespace, drops every capability),
+installs the seccomp filter and runs the harness. The supervisor reads the pipes within
+their limits and watches the clock; the template reaps the job, kills whatever it left
+(kill(-1) as pid 1) and reports how it ended.
 
 The child's report goes through a dedicated pipe, starts with a per-job nonce and is framed
-as JSON of plain built-in values; the server validates its shape before the host sees it,
+as JSON of plain built-in values; the supervisor validates its shape before the host sees it,
 and outputs and return values are compared by the host. Assert-style tests never enter this
 process: the candidate serves its objects over a socket to the judge (_judge.py), a separate
 process started by the host. This module deliberately imports nothing from selfdistill.
