@@ -168,3 +168,23 @@ def test_workers_outlive_the_threads_that_started_them() -> None:
     t.start()
     t.join()
     assert [w.zygote.proc for w in pool._workers if w is not None] == procs
+
+
+def test_judge_frozen_by_the_test_program_is_restarted_not_the_worker(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test program that spends the candidate's values in one long C call (a set of ints
+    whose hashes all collide) freezes the judge with the GIL held: that job is a time-out,
+    the judge is restarted, the worker stays, and the next honest job passes."""
+    from selfdistill.execution import sandbox
+
+    monkeypatch.setattr(sandbox, "JUDGE_GRACE_S", 1.0)
+    cfg = CFG.with_(timeout_s=1.0, uid_base=CFG.uid_base + 600, workers=1)
+    code = "def add(a, b):\n    P = (1 << 61) - 1\n    return [k * P for k in range(1, 120001)]\n"
+    assert grade(_assert("assert add(2, 3) == 5"), ADD, config=cfg).passed
+    worker = get_pool(cfg)._workers[0]
+    zygote, judge = worker.zygote.proc.pid, worker.judge.proc.pid
+    v = grade(_assert("assert set(add(2, 3)) == {5}"), code, config=cfg)
+    assert v.status == "time_limit", v
+    assert grade(_assert("assert add(2, 3) == 5"), ADD, config=cfg).passed
+    worker = get_pool(cfg)._workers[0]
+    assert worker.zygote.proc.pid == zygote and worker.judge.proc.pid != judge

@@ -33,6 +33,10 @@ _JUDGE = str(Path(__file__).with_name("_judge.py"))
 _WORKER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 
 
+# How long the host waits for a judge's report once the candidate's side of a job is over.
+JUDGE_GRACE_S = 10.0
+
+
 def usable_cores() -> int:
     """Cores this process may run on."""
     try:
@@ -294,8 +298,8 @@ class Worker:
         try:
             # The candidate's side is over, so the test has at most its own alarm left; a
             # judge stuck past that (e.g. in one long C call on the candidate's values) is
-            # restarted and the job is a time-out, not a worker failure to retry.
-            out["judge"] = jfut.result(timeout=float(job["limits"]["wall_s"]) + 10.0)
+            # restarted after JUDGE_GRACE_S and the job is a time-out, not a failure to retry.
+            out["judge"] = jfut.result(timeout=float(job["limits"]["wall_s"]) + JUDGE_GRACE_S)
         except FutureTimeout:
             self._restart_judge(judge)
             out["judge"] = {"result": "timeout", "message": "the test program ran out of time"}
