@@ -379,6 +379,7 @@ _DENY = (
     "kexec_file_load", "init_module", "finit_module", "delete_module", "reboot", "swapon",
     "swapoff", "acct", "syslog", "quotactl", "settimeofday", "clock_settime", "clock_adjtime",
     "adjtimex", "iopl", "ioperm", "lookup_dcookie", "vhangup", "uselib", "personality",
+    "modify_ldt", "process_madvise", "quotactl_fd", "nfsservctl",
 )
 # Namespace flags a clone() may not carry (clone3 hides its flags in memory a filter cannot
 # read, so it gets ENOSYS and the C library falls back to clone()).
