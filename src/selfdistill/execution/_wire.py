@@ -15,6 +15,7 @@ import json
 import math
 import os
 import struct
+import time
 
 _INF = math.inf
 MAX_DEPTH = 100
@@ -116,6 +117,7 @@ _RAW_DECODE = json.JSONDecoder().raw_decode
 def _encode_json(obj: object) -> str:
     return "".join(_C_ENCODER(obj, 0)) if _C_ENCODER is not None else _ENCODE(obj)
 _HEAD = struct.Struct(">I")
+_monotonic = time.monotonic
 _READ, _WRITE = os.read, os.write
 
 
@@ -128,9 +130,22 @@ _HASHABLE = (type(None), bool, int, float, str, tuple, frozenset, bytes)
 
 
 class _Decoder:
-    def __init__(self, make_ref: object):
+    def __init__(self, make_ref: object, budget_s: float):
         self.make_ref = make_ref
         self.nodes = 0
+        self.deadline = _monotonic() + budget_s
+
+    def _insert(self, add: object, key: object, value: object = None, dict_: bool = False) -> None:
+        """One insertion into a set or dict, one at a time against a time budget: keys whose
+        hashes the candidate made collide cost quadratic time, so the budget (not the
+        candidate) bounds the cost of rebuilding a value, and the C-level set()/dict()
+        constructors, which hold the GIL to the end, are never handed such a list."""
+        if dict_:
+            add[key] = value  # type: ignore[index]
+        else:
+            add(key)  # type: ignore[operator]
+        if _monotonic() > self.deadline:
+            raise WireError("value too costly to rebuild (colliding hashes?)")
 
     def value(self, x: object, depth: int) -> object:
         self.nodes += 1
@@ -176,30 +191,38 @@ class _Decoder:
         if tag in ("$s", "$fs"):
             if not all(isinstance(v, _HASHABLE + (Ref,)) for v in items):  # type: ignore[union-attr]
                 raise WireError("unhashable set member")
+            built: set = set()
             try:
-                return set(items) if tag == "$s" else frozenset(items)  # type: ignore[arg-type]
+                for v in items:  # type: ignore[union-attr]
+                    self._insert(built.add, v)
             except TypeError as e:
                 raise WireError("unhashable set member") from e
+            return built if tag == "$s" else frozenset(built)
         if tag == "$d":
-            out = {}
+            out: dict = {}
             for pair in body:
                 if type(pair) is not list or len(pair) != 2:
                     raise WireError("malformed dict")
                 k = self.value(pair[0], depth + 1)
                 if not isinstance(k, _HASHABLE + (Ref,)):
                     raise WireError("unhashable dict key")
+                v = self.value(pair[1], depth + 1)
                 try:
-                    out[k] = self.value(pair[1], depth + 1)
+                    self._insert(out, k, v, dict_=True)
                 except TypeError as e:
                     raise WireError("unhashable dict key") from e
             return out
         raise WireError(f"unknown tag {tag[:20]!r}")
 
 
-def decode(obj: object, make_ref: object = None) -> object:
-    """Rebuild a value from its encode() form; raises WireError on anything else."""
+DECODE_BUDGET_S = 2.0
+
+
+def decode(obj: object, make_ref: object = None, budget_s: float = DECODE_BUDGET_S) -> object:
+    """Rebuild a value from its encode() form; raises WireError on anything else (including
+    a value that takes more than budget_s to rebuild)."""
     try:
-        return _Decoder(make_ref).value(obj, 0)
+        return _Decoder(make_ref, budget_s).value(obj, 0)
     except RecursionError as e:
         raise WireError("value nested too deeply") from e
 

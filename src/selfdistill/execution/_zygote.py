@@ -1,28 +1,29 @@
-"""Pre-forked sandbox server: a standalone script, started by sandbox.Worker, never imported.
+"""Pre-forked sandbox worker: a standalone script, started by sandbox.Worker, never imported.
 
-The host starts this file with `python -I` and an environment of just PATH and LANG. At
-start-up it unshares network, mount and pid namespaces (and a user namespace when not root),
-forks, and the child - pid 1 of the new pid namespace - becomes the server: it mounts a
-private tmpfs on /tmp and /dev/shm, hides /root and the user's home, mounts a fresh /proc
-and bind-remounts / read-only, all inside its own mount namespace. It then serves jobs read
-from a pipe (4-byte length + JSON) and answers on another.
+The host starts this file with `python -I` and an environment of just PATH and LANG. The
+process it starts is the *supervisor*: it compiles the seccomp filter, unshares network,
+mount and pid namespaces (and a user namespace when not root) and forks the *template*, pid 1
+of the new pid namespace, which builds the jail (a fresh root of read-only system
+directories, a fresh /proc), warms the interpreter and then only ever receives "fork",
+"kill", "stat" and "exit" - never a job's program, input, output or report. So every job,
+a fork of the template, inherits memory that holds nothing of any other job.
 
-Each job (one test of one program) is a fork of this warm interpreter: no Python start-up
-per job. The child sets rlimits, a fresh work directory and environment, drops to an
-unprivileged uid (or, in a user namespace, drops every capability) and runs the harness.
-When it ends, times out or floods its output, the server kills every process in the
-namespace with kill(-1) - only the job's processes can be there - and reaps them.
+Per job the supervisor writes the job into a memfd and hands it, with stdin, the output pipes
+and (assert jobs) the judge socket, to the template. The job process reads its job, joins
+the worker's cgroup, unshares its IPC namespace, takes a fresh session keyring, sets
+rlimits, drops to an unprivileged uid (or, in a user namespace, drops every capability),
+installs the seccomp filter and runs the harness. The supervisor reads the pipes within
+their limits and watches the clock; the template reaps the job, kills whatever it left
+(kill(-1) as pid 1) and reports how it ended.
 
 The child's report goes through a dedicated pipe, starts with a per-job nonce and is framed
-with repr() of plain built-in values; the server validates its shape before the host sees it,
+as JSON of plain built-in values; the supervisor validates its shape before the host sees it,
 and outputs and return values are compared by the host. Assert-style tests never enter this
 process: the candidate serves its objects over a socket to the judge (_judge.py), a separate
 process started by the host. This module deliberately imports nothing from selfdistill.
 """
 
 from __future__ import annotations
-
-import ast
 
 # Warm the modules candidates use most, so every forked child gets them for free.
 import bisect  # noqa: F401
@@ -45,7 +46,6 @@ import re  # noqa: F401
 import resource
 import secrets
 import select
-import shutil
 import signal
 import socket
 import string  # noqa: F401
@@ -108,11 +108,11 @@ def _mount(src: str | None, target: str, fstype: str | None, flags: int, data: s
 
 
 def _enter_namespaces(cfg: dict) -> list[str]:
-    """Unshare user (if not root), net, mount and pid namespaces, then fork the real server.
+    """Unshare user (if not root), net, mount and pid namespaces.
 
-    The calling process becomes a plain waiter; the returned-to child is pid 1 of the new pid
-    namespace, so it cannot be killed from inside, it can kill every job process at once with
-    kill(-1), and when it dies the kernel kills everything left in the namespace.
+    The caller (the supervisor) stays outside the new pid namespace; its first child, the
+    template, is pid 1 there: it cannot be killed from inside, it can kill every job process
+    at once with kill(-1), and when it dies the kernel kills everything left in the namespace.
     """
     parts: list[str] = []
     euid, egid = os.geteuid(), os.getegid()
@@ -135,18 +135,7 @@ def _enter_namespaces(cfg: dict) -> list[str]:
         parts.append("userns")
     parts += ["netns", "mntns"]
     if flags & CLONE_NEWPID:
-        pid = os.fork()
-        if pid:
-            # The outer process only relays the server's exit; the host kills it to stop all.
-            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-            _close_from(0)  # the host must see EOF as soon as the server dies
-            while True:
-                try:
-                    _, st = os.waitpid(pid, 0)
-                    os._exit(os.waitstatus_to_exitcode(st) & 0xFF)
-                except InterruptedError:
-                    continue
-        parts.append("pidns")
+        parts.append("pidns")  # the next child (the template) is its pid 1
     return parts
 
 
@@ -285,11 +274,28 @@ def _drop_caps() -> None:
 _SYS_CAPSET = 126 if os.uname().machine == "x86_64" else 91
 
 
-def _child_c(job: dict, wd: str, fds: tuple[int, int, int, int, int], uid: int | None,
-             state: dict) -> None:
+def _read_job(fd: int) -> dict:
+    """The job's own data, from the memfd its supervisor wrote (the template never reads it)."""
+    chunks = []
+    pos = 0
+    while True:
+        chunk = os.pread(fd, 1 << 20, pos)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        pos += len(chunk)
+    os.close(fd)
+    return json.loads(b"".join(chunks))
+
+
+def _child_c(fds: list[int], uid: int | None, state: dict) -> None:
     """The candidate process: lock down, then run the harness. Never returns."""
     try:
-        stdin_fd, out_w, err_w, res_w, bridge = fds
+        job_fd, stdin_fd, out_w, err_w, res_w = fds[:5]
+        bridge = fds[5] if len(fds) > 5 else -1
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the template ignores it
+        job = _read_job(job_fd)
+        wd = job["wd"]
         cg = state.get("cgroup")
         if cg is not None:
             # Join the worker's cgroup before anything else: every descendant is then counted.
@@ -302,6 +308,13 @@ def _child_c(job: dict, wd: str, fds: tuple[int, int, int, int, int], uid: int |
             if fd >= 0:
                 os.dup2(fd, target)
         _close_from(5 if bridge >= 0 else 4)
+        if state.get("ipcns"):
+            # System V IPC and POSIX message queues of this job only: they vanish with it and
+            # never meet another job's (nor count against the next job's memory).
+            if _libc.unshare(CLONE_NEWIPC) != 0:
+                raise OSError(ctypes.get_errno(), "cannot unshare the IPC namespace")
+        # A fresh, empty session keyring (the key syscalls are filtered below as well).
+        _libc.syscall(_SYS_KEYCTL, KEYCTL_JOIN_SESSION_KEYRING, None)
         lim = job["limits"]
         settings = [
             (resource.RLIMIT_AS, int(lim["memory_mb"]) * 1024 * 1024),
@@ -332,6 +345,8 @@ def _child_c(job: dict, wd: str, fds: tuple[int, int, int, int, int], uid: int |
             _libc.prctl(4, 1, 0, 0, 0)
         if _libc.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1:
             raise OSError("NO_NEW_PRIVS could not be set")
+        if state.get("seccomp"):
+            _load_seccomp(state["seccomp"])  # last: nothing after this needs what it forbids
         _harness(job, 3, 4 if bridge >= 0 else -1)
     except BaseException:  # noqa: BLE001 - anything here is a sandbox failure
         try:
@@ -342,6 +357,88 @@ def _child_c(job: dict, wd: str, fds: tuple[int, int, int, int, int], uid: int |
 
 
 PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS = 38, 39
+CLONE_NEWIPC = 0x08000000
+_SYS_KEYCTL = 250 if os.uname().machine == "x86_64" else 219
+KEYCTL_JOIN_SESSION_KEYRING = 1
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+
+# ---------------------------------------------------------------- the syscall filter
+
+# Denied with EPERM (default: allowed). Namespaces and mounts (no nested user namespace with
+# its capabilities, no mount), the kernel keyring, io_uring, userfaultfd, bpf, perf, ptrace
+# and cross-process memory access, pidfds of other processes, and the administrative calls
+# (which need capabilities a job never has, so filtering them costs nothing).
+_DENY = (
+    "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree",
+    "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
+    "keyctl", "add_key", "request_key",
+    "io_uring_setup", "io_uring_enter", "io_uring_register", "userfaultfd",
+    "bpf", "perf_event_open", "ptrace", "process_vm_readv", "process_vm_writev", "kcmp",
+    "pidfd_open", "pidfd_getfd", "pidfd_send_signal",
+    "name_to_handle_at", "open_by_handle_at", "fanotify_init", "kexec_load",
+    "kexec_file_load", "init_module", "finit_module", "delete_module", "reboot", "swapon",
+    "swapoff", "acct", "syslog", "quotactl", "settimeofday", "clock_settime", "clock_adjtime",
+    "adjtimex", "iopl", "ioperm", "lookup_dcookie", "vhangup", "uselib", "personality",
+    "modify_ldt", "process_madvise", "quotactl_fd", "nfsservctl",
+)
+# Namespace flags a clone() may not carry (clone3 hides its flags in memory a filter cannot
+# read, so it gets ENOSYS and the C library falls back to clone()).
+_CLONE_NS_BITS = (0x10000000, 0x00020000, 0x20000000, 0x40000000, 0x08000000, 0x04000000,
+                  0x02000000)
+_SOCKET_FAMILIES = (1, 2, 10)  # AF_UNIX, AF_INET, AF_INET6; never netlink, vsock, packet, ...
+
+
+def _seccomp_program() -> bytes:
+    """The job's seccomp filter, compiled once by libseccomp (pyseccomp) into BPF.
+
+    Other architectures' system calls (x32 and i386 entry points on x86_64) hit libseccomp's
+    bad-architecture action: the process is killed.
+    """
+    import pyseccomp as sc
+
+    eperm = sc.ERRNO(errno.EPERM)
+    flt = sc.SyscallFilter(sc.ALLOW)
+    for name in _DENY:
+        try:
+            flt.add_rule(eperm, name)
+        except (OSError, ValueError, RuntimeError):
+            pass  # a call this kernel/libseccomp does not know: nothing to deny
+    flt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
+    for bit in _CLONE_NS_BITS:
+        flt.add_rule(eperm, "clone", sc.Arg(0, sc.MASKED_EQ, bit, bit))
+    for family in range(64):
+        if family not in _SOCKET_FAMILIES:
+            flt.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), "socket", sc.Arg(0, sc.EQ, family))
+    flt.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), "socketpair", sc.Arg(0, sc.NE, 1))
+    # Limits of other processes (the template's, which every later job would inherit).
+    flt.add_rule(eperm, "prlimit64", sc.Arg(0, sc.NE, 0))
+    fd = os.memfd_create("sd-seccomp")
+    try:
+        class _File:
+            def fileno(self) -> int:
+                return fd
+
+        flt.export_bpf(_File())
+        size = os.lseek(fd, 0, os.SEEK_END)
+        prog = os.pread(fd, size, 0)
+    finally:
+        os.close(fd)
+    if not prog or len(prog) % 8:
+        raise OSError("libseccomp produced no filter")
+    return prog
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def _load_seccomp(prog: bytes) -> None:
+    """Install the compiled filter on this process (NO_NEW_PRIVS is already set)."""
+    buf = ctypes.create_string_buffer(prog, len(prog))
+    fprog = _SockFprog(len(prog) // 8, ctypes.addressof(buf))
+    if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "cannot install the seccomp filter")
+
 
 
 def _harness(job: dict, res_w: int, bridge: int) -> None:
@@ -354,8 +451,8 @@ def _harness(job: dict, res_w: int, bridge: int) -> None:
     nonce = job["nonce"]
     # Everything the report path uses is bound now, before the candidate runs: builtin
     # functions and methods of built-in types cannot be monkeypatched, modules (json,
-    # traceback) can, so the report is framed with repr() and parsed with literal_eval.
-    write, rep_, exit_ = os.write, repr, os._exit
+    # traceback) can, so the report goes through the JSON encoder _wire bound at import.
+    write, rep_, exit_ = os.write, _wire._encode_json, os._exit
     fmt_exc, fmt_only, type_ = traceback.format_exception, traceback.format_exception_only, type
     # The server never used its std streams and fds 0-2 now point at the job's input/output,
     # so the existing stream objects serve as they are (cheaper than building new ones).
@@ -459,6 +556,9 @@ def _harness(job: dict, res_w: int, bridge: int) -> None:
 # ---------------------------------------------------------------- one job
 
 
+_TMP_INODES = 65536
+
+
 def _fresh_tmpfs(state: dict) -> None:
     """Mount new, empty tmpfs on /tmp and /dev/shm (replacing any previous ones)."""
     for target in ("/tmp", "/dev/shm"):
@@ -467,7 +567,11 @@ def _fresh_tmpfs(state: dict) -> None:
                 raise OSError(ctypes.get_errno(), f"cannot unmount {target}")
             state["mounted"].remove(target)
         size = f"{int(state['tmpfs_mb'])}m" if target == "/tmp" else "16m"
-        if not _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777"):
+        # Inodes bounded too: the cost of discarding a tmpfs grows with its files (300k empty
+        # files took 1.6 s to unmount), and no honest program needs 64k of them.
+        inodes = _TMP_INODES if target == "/tmp" else _TMP_INODES // 16
+        if not _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV,
+                      f"size={size},mode=1777,nr_inodes={inodes}"):
             raise OSError(ctypes.get_errno(), f"cannot mount the job's {target}")
         state["mounted"].append(target)
 
@@ -480,22 +584,30 @@ def _job_tmp(state: dict) -> str:
     return wd
 
 
+_WIPE_MAX_INODES = 256
+
+
 def _wipe(path: str) -> bool:
-    """Remove everything under path; False if anything is left."""
+    """Remove everything under path, iteratively and only when little is there (a few
+    hundred inodes); False if anything is left or there is too much (then a fresh tmpfs is
+    cheaper and bounded: 300k files or a deep tree must not cost the next job its time)."""
     try:
-        with os.scandir(path) as it:
-            entries = list(it)
-    except OSError:
-        return False
-    for e in entries:
-        try:
-            if e.is_dir(follow_symlinks=False):
-                shutil.rmtree(e.path)
-            else:
-                os.unlink(e.path)
-        except OSError:
+        st = os.statvfs(path)
+        if st.f_files - st.f_ffree > _WIPE_MAX_INODES:
             return False
-    try:
+        stack, dirs = [path], []
+        while stack:
+            d = stack.pop()
+            with os.scandir(d) as it:
+                for e in it:
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(e.path)
+                    else:
+                        os.unlink(e.path)
+            if d != path:
+                dirs.append(d)
+        for d in reversed(dirs):  # children were appended after their parents
+            os.rmdir(d)
         return not os.listdir(path)
     except OSError:
         return False
@@ -511,10 +623,41 @@ def _job_tmp_cleanup(wd: str, state: dict) -> None:
     try:
         os.rmdir(wd)  # the common case: the program wrote nothing
     except OSError:
-        shutil.rmtree(wd, ignore_errors=True)
+        _rmtree(wd)
 
 
-def _run_job(job: dict, state: dict, passed: list[int]) -> dict:
+def _rmtree(top: str) -> None:
+    """Remove a directory tree without recursion (no RecursionError on a deep tree); best effort."""
+    stack, seen = [top], set()
+    while stack:
+        d = stack[-1]
+        if d in seen:  # its subdirectories had their turn
+            stack.pop()
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+            continue
+        seen.add(d)
+        try:
+            with os.scandir(d) as it:
+                subdirs = []
+                for e in it:
+                    if e.is_dir(follow_symlinks=False):
+                        subdirs.append(e.path)
+                    else:
+                        try:
+                            os.unlink(e.path)
+                        except OSError:
+                            pass
+        except OSError:
+            subdirs = []
+        if len(seen) < 1_000_000:
+            stack.extend(subdirs)
+
+
+def _run_job(job: dict, state: dict, passed: list[int], tsock: socket.socket) -> dict:
+    """Supervise one job: the template forks its process, this server feeds and watches it."""
     uid = state["uid"]
     t0 = time.monotonic()
     fds: list[int] = list(passed)
@@ -535,22 +678,28 @@ def _run_job(job: dict, state: dict, passed: list[int]) -> dict:
             os.unlink(stdin_path)
         else:
             stdin_fd = os.open(os.devnull, os.O_RDONLY)
+        fds.append(stdin_fd)
+        # The job's own data reaches only its process: a sealed-off memfd handed through the
+        # template, which never reads it (so no later job can find it in inherited memory).
+        job_fd = os.memfd_create("sd-job", os.MFD_CLOEXEC)
+        fds.append(job_fd)
+        blob = json.dumps({**job, "wd": wd}).encode()
+        while blob:
+            blob = blob[os.write(job_fd, blob):]
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         res_r, res_w = os.pipe()
-        fds += [stdin_fd, out_r, out_w, err_r, err_w, res_r, res_w]
+        fds += [out_r, out_w, err_r, err_w, res_r, res_w]
         # The report fits in the pipe, so it is read after the exit: one wake-up less per job.
         fcntl.fcntl(res_w, F_SETPIPE_SZ, _REPORT_PIPE)
         cg = state.get("cgroup")
         oom_before = _cgroup_oom(cg, job) if cg is not None else 0
-        bridge = passed[0] if passed else -1
-        pid = os.fork()
-        if pid == 0:
-            _child_c(job, wd, (stdin_fd, out_w, err_w, res_w, bridge), uid, state)
-        for fd in (stdin_fd, out_w, err_w, res_w, *passed):
+        # No reply to wait for: the template's next message is the job's end (or an error).
+        _wire.send_frame(tsock, {"cmd": "fork"}, (job_fd, stdin_fd, out_w, err_w, res_w, *passed))
+        for fd in (job_fd, stdin_fd, out_w, err_w, res_w, *passed):
             os.close(fd)
             fds.remove(fd)
-        out = _supervise(job, pid, out_r, err_r, res_r, t0, state)
+        out = _supervise(job, tsock, out_r, err_r, res_r, t0, state)
         if cg is not None and _cgroup_oom(cg, None) > oom_before:
             out["memory_limit"] = True
         return out
@@ -562,6 +711,16 @@ def _run_job(job: dict, state: dict, passed: list[int]) -> dict:
                 pass
         if wd:
             _job_tmp_cleanup(wd, state)
+
+
+def _recv_template(tsock: socket.socket, timeout: float) -> dict:
+    """The template's next message; OSError when it does not come in time."""
+    if not select.select([tsock], [], [], timeout)[0]:
+        raise OSError("the template did not answer")
+    msg, extra = _wire.recv_frame(tsock)
+    for fd in extra:
+        os.close(fd)
+    return msg
 
 
 # ---------------------------------------------------------------- memory of the whole job
@@ -613,9 +772,8 @@ def _cgroup_oom(cg: dict, job: dict | None) -> int:
 def _tree_memory_mb() -> float:
     """Fallback without a cgroup: PSS of every job process plus the job's tmpfs pages."""
     total_kb = 0
-    me = os.getpid()
     for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == me:
+        if not name.isdigit() or name == "1":  # pid 1 is the template, not the job
             continue
         try:
             with open(f"/proc/{name}/smaps_rollup", "rb") as fh:
@@ -679,13 +837,16 @@ def _reap_all(pgid: int, state: dict) -> None:
                 return
 
 
-def _supervise(job: dict, pid: int, out_r: int, err_r: int, res_r: int, t0: float,
+def _supervise(job: dict, tsock: socket.socket, out_r: int, err_r: int, res_r: int, t0: float,
                state: dict) -> dict:
+    """Read the job's output until it ends or breaks a limit; the template reports its end
+    (after it has killed and reaped every process of the job)."""
     wall = float(job["limits"]["wall_s"])
     max_out = int(job["limits"]["max_output_bytes"])
     err_keep = 64 * 1024
     deadline = t0 + wall
-    pidfd = os.pidfd_open(pid)
+    pidfd = tsock.fileno()  # readable when the template reports the job's end
+    ended: dict = {}
     out, err, res = bytearray(), bytearray(), bytearray()
     open_fds = {out_r: out, err_r: err}
     timed_out = output_limit = exited = mem_exceeded = False
@@ -712,6 +873,7 @@ def _supervise(job: dict, pid: int, out_r: int, err_r: int, res_r: int, t0: floa
             ready, _, _ = select.select(watch, [], [], max(0.0, wait))
             for fd in ready:
                 if fd == pidfd:
+                    ended = _recv_template(tsock, 30.0)
                     exited = True
                     continue
                 try:
@@ -730,28 +892,30 @@ def _supervise(job: dict, pid: int, out_r: int, err_r: int, res_r: int, t0: floa
                 break
             if exited:
                 # Leftover processes may still hold the pipes: take what is there and stop.
+                # Every byte counts against the same limits as before the exit.
                 open_fds[res_r] = res
-                _drain(open_fds)
+                _drain(open_fds, {out_r: max_out + 1, err_r: 2 * err_keep, res_r: _REPORT_MAX + 1})
+                output_limit = len(out) > max_out
                 break
     finally:
         if not exited:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        _, st, usage = os.wait4(pid, 0)
-        os.close(pidfd)
-        _reap_all(pid, state)
-    status = os.waitstatus_to_exitcode(st)
+            _wire.send_frame(tsock, {"cmd": "kill"})
+            ended = _recv_template(tsock, 30.0)
+    if "status" not in ended:
+        raise OSError(f"the template could not run the job: {ended.get('error')}")
+    status = int(ended["status"])
     duration = time.monotonic() - t0
     report, violation = None, None
     nonce = job["nonce"].encode()
     if res.startswith(nonce):
         line = bytes(res[len(nonce):]).split(b"\n", 1)[0]
+        # JSON of bounded size (_REPORT_MAX): parsing costs at most linear time and memory.
         try:
-            report = ast.literal_eval(line.decode("utf-8", "replace"))
-        except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
-            report, violation = None, "the report is not a literal"
+            report = json.loads(line) if line.startswith(b"{") else None
+            if report is None:
+                violation = "the report is not an object"
+        except (ValueError, MemoryError, RecursionError, TypeError):
+            report, violation = None, "the report is not JSON"
         if report is not None:
             violation = _report_violation(report)
             if violation:
@@ -769,9 +933,10 @@ def _supervise(job: dict, pid: int, out_r: int, err_r: int, res_r: int, t0: floa
         "stderr": bytes(err[-err_keep:]).decode("utf-8", "replace"),
         "report": report,
         "duration_s": duration,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "max_rss_kb": usage.ru_maxrss,
-        "minor_faults": usage.ru_minflt,
+        "cpu_s": float(ended["cpu_s"]),
+        "max_rss_kb": int(ended["max_rss_kb"]),
+        "minor_faults": int(ended["minor_faults"]),
+        "poisoned": bool(ended.get("poisoned")),
     }
 
 
@@ -800,12 +965,13 @@ def _report_violation(report: object) -> str | None:
     return None
 
 
-def _drain(open_fds: dict) -> None:
+def _drain(open_fds: dict, caps: dict) -> None:
+    """Read what the pipes hold without blocking, at most caps[fd] bytes in each buffer."""
     for fd, buf in list(open_fds.items()):
         os.set_blocking(fd, False)
         try:
-            while len(buf) < (1 << 26):
-                chunk = os.read(fd, 1 << 16)
+            while len(buf) < caps[fd]:
+                chunk = os.read(fd, min(1 << 16, caps[fd] - len(buf)))
                 if not chunk:
                     break
                 buf += chunk
@@ -856,7 +1022,7 @@ def _mount_count() -> int:
 
 
 def main() -> None:
-    """Serve jobs until EOF on the protocol socket (fd 0)."""
+    """The supervisor: start the template, then serve the host's jobs until EOF on fd 0."""
     cfg = json.loads(sys.argv[1])
     # Move the protocol off fds 0/1 so that nothing a child inherits can speak it.
     chan = socket.socket(fileno=os.dup(0))
@@ -864,7 +1030,6 @@ def main() -> None:
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     os.close(devnull)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the host
     sys.set_int_max_str_digits(50_000)
     parts: list[str] = []
@@ -876,45 +1041,49 @@ def main() -> None:
         error = f"cannot open the worker's cgroup: {e}"
     if cgroup is not None:
         parts.append(f"cgroup{cgroup['version']}")
+    # Before the namespaces: libseccomp's loader may start a helper process (ldconfig), which
+    # would otherwise become, and end, the new pid namespace's init.
+    seccomp = b""
+    try:
+        seccomp = _seccomp_program()
+    except Exception as e:  # noqa: BLE001 - no filter: refuse (namespaces) or say so
+        if cfg.get("namespaces", True) and not error:
+            error = f"cannot build the syscall filter: {type(e).__name__}: {e}"
     if cfg.get("namespaces", True) and not error:
         try:
             parts = _enter_namespaces(cfg) + parts
-            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the relay
             if "mntns" not in parts:
                 raise OSError("no mount namespace")
-            _build_jail(cfg, parts)
         except Exception as e:  # noqa: BLE001 - the host refuses to run without the jail
             error = f"cannot build the sandbox: {type(e).__name__}: {e}"
-    init = os.getpid() == 1
-    uid = cfg.get("uid") if os.geteuid() == 0 and "userns" not in parts else None
-    if uid is not None:
-        parts.append(f"uid{uid}")
-    elif "userns" in parts:
-        parts.append("nocaps")
-    parts += ["nonewprivs", "rlimits"]
-    if not init:
-        # Orphans of a job are re-parented to us, so that we can reap and account for them.
-        _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    _libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE=0: jobs may not ptrace or read our memory
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:
+        chan.close()
+        mine.close()
+        try:
+            _template_main(theirs, cfg, parts, error, cgroup, seccomp)
+        finally:
+            os._exit(1)
+    theirs.close()
+    tsock = mine
+    try:
+        hello = _recv_template(tsock, 120.0)
+    except (OSError, EOFError, ValueError) as e:
+        hello = {"error": f"the template did not start: {type(e).__name__}"}
+    parts, error = list(hello.get("parts", parts)), str(hello.get("error", error))
     jail = "jail" in parts
-    if jail:
-        # Only the standard library (and configured packages) can be imported by a job.
-        sys.path[:] = [p for p in cfg.get("path", []) if os.path.isdir(p)]
-    state = {"uid": uid, "init": init, "tmp": "/tmp" if jail else tempfile.gettempdir(), "jail": jail,
+    uid = cfg.get("uid") if os.geteuid() == 0 and "userns" not in parts else None
+    state = {"uid": uid, "init": bool(hello.get("init")),
+             "tmp": "/tmp" if jail else tempfile.gettempdir(), "jail": jail,
              "tmpfs_mb": cfg.get("tmpfs_mb", 128), "mounted": [], "cgroup": cgroup}
-    # Once here instead of in every job: the environment programs get, stream error policy.
-    for key in list(os.environ):
-        del os.environ[key]
-    os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
-                       "PYTHONIOENCODING": "utf-8", "OMP_NUM_THREADS": "1",
-                       "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
-    sys.stdin.reconfigure(errors="replace")
-    sys.stdout.reconfigure(errors="replace")
-    _warm_up()
-    gc.freeze()  # fewer copy-on-write faults in every forked job
-    if jail:
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a dead template is an error, not our end
+    if jail and not error:
         _fresh_tmpfs(state)
-    mounts = _mount_count() if jail else 0
+    mounts = 0
+    if jail and not error:  # the baseline for leak checks, with the job tmpfs mounted
+        _wire.send_frame(tsock, {"cmd": "stat"})
+        mounts = int(_recv_template(tsock, 30.0).get("mounts", 0))
     _wire.send_frame(chan, {"ready": True, "isolation": "+".join(parts), "pid": os.getpid(),
                             "error": error})
     while True:
@@ -923,16 +1092,24 @@ def main() -> None:
         except (EOFError, OSError, ValueError):
             break
         cmd = msg.get("cmd")
+        poisoned = False
         if cmd == "run":
             try:
-                out = _run_job(msg["job"], state, fds)
+                out = _run_job(msg["job"], state, fds, tsock)
+                poisoned = bool(out.pop("poisoned", False))
             except Exception as e:  # noqa: BLE001
                 out = {"infra_error": f"{type(e).__name__}: {e}"}
+                poisoned = True  # the template's state is unknown: let the host replace us
         elif cmd == "stat":
-            tmp = "/tmp" if jail else state["tmp"]
-            out = {"tmp_entries": sorted(n for n in os.listdir(tmp) if n.startswith("sdjob-")),
-                   "children": _children(),
-                   "extra_mounts": (_mount_count() - mounts) if jail else 0}
+            try:
+                _wire.send_frame(tsock, {"cmd": "stat"})
+                t = _recv_template(tsock, 30.0)
+                tmp = "/tmp" if jail else state["tmp"]
+                out = {"tmp_entries": sorted(n for n in os.listdir(tmp) if n.startswith("sdjob-")),
+                       "children": t.get("children", []),
+                       "extra_mounts": (int(t.get("mounts", 0)) - mounts) if jail else 0}
+            except (OSError, EOFError, ValueError) as e:
+                out = {"infra_error": f"stat failed: {type(e).__name__}"}
         elif cmd == "exit":
             break
         else:
@@ -943,6 +1120,130 @@ def main() -> None:
             if e.errno == errno.EPIPE:
                 break
             raise
+        if poisoned:
+            break  # the job changed the template (e.g. its rlimits): start afresh
+    try:
+        _wire.send_frame(tsock, {"cmd": "exit"})
+    except OSError:
+        pass
+
+
+_RLIMITS = [getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_")]
+
+
+def _rlimits() -> list:
+    out = []
+    for r in _RLIMITS:
+        try:
+            out.append(resource.getrlimit(r))
+        except (OSError, ValueError):
+            out.append(None)
+    return out
+
+
+def _template_main(tsock: socket.socket, cfg: dict, parts: list[str], error: str,
+                   cgroup: dict | None, seccomp: bytes) -> None:
+    """The template: build the jail, warm the interpreter, then fork one process per job.
+
+    It never receives a job's data (code, inputs, outputs, reports): only "fork" with the
+    job's descriptors, "kill", "stat" and "exit". So the memory every job inherits holds
+    nothing of any other job. It owns the job processes: it reaps them, kills what a job left
+    behind, and reports how the job ended.
+    """
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the supervisor
+    # As pid 1, a signal from inside the namespace reaches us only where we installed a
+    # handler: Python's SIGINT handler is the one we have, so it goes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # what jobs inherit: a normal process's
+    if "mntns" in parts and not error:
+        try:
+            _build_jail(cfg, parts)
+        except Exception as e:  # noqa: BLE001 - the host refuses to run without the jail
+            error = f"cannot build the sandbox: {type(e).__name__}: {e}"
+    init = os.getpid() == 1
+    uid = cfg.get("uid") if os.geteuid() == 0 and "userns" not in parts else None
+    if uid is not None:
+        parts.append(f"uid{uid}")
+    elif "userns" in parts:
+        parts.append("nocaps")
+    parts += ["nonewprivs", "rlimits"]
+    # A job may make its IPC namespace where it has the capability before it drops it: as
+    # root, or as root of the worker's user namespace.
+    ipcns = "mntns" in parts and not error
+    if ipcns:
+        parts += ["ipcns", "keyring"]
+    if seccomp:
+        parts.append("seccomp")
+    if not init:
+        # Orphans of a job are re-parented to us, so that we can reap and account for them.
+        _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    _libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE=0: jobs may not ptrace or read our memory
+    jail = "jail" in parts
+    if jail:
+        # Only the standard library (and configured packages) can be imported by a job.
+        sys.path[:] = [p for p in cfg.get("path", []) if os.path.isdir(p)]
+    # Once here instead of in every job: the environment programs get, stream error policy.
+    for key in list(os.environ):
+        del os.environ[key]
+    os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+                       "PYTHONIOENCODING": "utf-8", "OMP_NUM_THREADS": "1",
+                       "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    sys.stdin.reconfigure(errors="replace")
+    sys.stdout.reconfigure(errors="replace")
+    _warm_up()
+    state = {"uid": uid, "init": init, "cgroup": cgroup, "ipcns": ipcns, "seccomp": seccomp}
+    limits = _rlimits()
+    gc.freeze()  # fewer copy-on-write faults in every forked job
+    _wire.send_frame(tsock, {"parts": parts, "error": error, "init": init})
+    job_pid, pidfd = 0, -1
+    while True:
+        watch = [tsock] + ([pidfd] if pidfd >= 0 else [])
+        try:
+            ready = select.select(watch, [], [])[0]
+        except InterruptedError:
+            continue
+        if pidfd in ready:
+            _, st, usage = os.wait4(job_pid, 0)
+            os.close(pidfd)
+            _reap_all(job_pid, state)  # kills and reaps whatever the job left behind
+            pidfd = -1
+            poisoned = _rlimits() != limits
+            _wire.send_frame(tsock, {"status": os.waitstatus_to_exitcode(st),
+                                     "cpu_s": usage.ru_utime + usage.ru_stime,
+                                     "max_rss_kb": usage.ru_maxrss,
+                                     "minor_faults": usage.ru_minflt, "poisoned": poisoned})
+            continue
+        try:
+            msg, fds = _wire.recv_frame(tsock, max_fds=8)
+        except (EOFError, OSError, ValueError):
+            os._exit(0)
+        cmd = msg.get("cmd")
+        if cmd == "fork" and pidfd < 0 and len(fds) in (5, 6):
+            try:
+                pid = os.fork()
+            except OSError as e:
+                for fd in fds:
+                    os.close(fd)
+                _wire.send_frame(tsock, {"error": f"fork failed: {e}"})
+                continue
+            if pid == 0:
+                tsock.close()
+                _child_c(fds, uid, state)
+            for fd in fds:
+                os.close(fd)
+            job_pid, pidfd = pid, os.pidfd_open(pid)
+        elif cmd == "kill":
+            if pidfd >= 0:
+                _kill_all(job_pid, state)  # its end is then reported as above
+        elif cmd == "stat":
+            _wire.send_frame(tsock, {"children": _children(),
+                                     "mounts": _mount_count() if jail else 0})
+        elif cmd == "exit":
+            os._exit(0)
+        else:
+            for fd in fds:
+                os.close(fd)
+            _wire.send_frame(tsock, {"error": f"unexpected command {cmd!r}"})
 
 
 def _children() -> list[int]:

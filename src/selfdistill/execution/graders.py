@@ -28,6 +28,28 @@ def truncate(text: str | None, limit: int) -> str | None:
     return f"{text[:half]}...[{len(text) - 2 * half} chars cut]...{text[-half:]}"
 
 
+def encodable(text: str | None) -> str | None:
+    """text with anything UTF-8 cannot encode (lone surrogates) escaped as \\udXXX."""
+    if text is None or text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _encodable_verdict(v: Verdict) -> Verdict:
+    """Every text field of v made encodable (candidate text may carry lone surrogates)."""
+    for name in ("failing_input", "expected", "actual", "stderr_tail", "message", "isolation"):
+        value = getattr(v, name)
+        if isinstance(value, str):
+            setattr(v, name, encodable(value))
+    v.failures = [{k: encodable(x) if isinstance(x, str) else x for k, x in f.items()}
+                  for f in v.failures]
+    return v
+
+
 def _last_line(tb: str) -> str:
     lines = [ln for ln in tb.strip().splitlines() if ln.strip()]
     return lines[-1].strip() if lines else ""
@@ -277,7 +299,7 @@ def grade(problem: Problem, code: str | None, *, config: SandboxConfig | None = 
     first.tests_passed = passed
     first.duration_s = duration
     first.isolation = isolation
-    return first
+    return _encodable_verdict(first)
 
 
 def _keep_failure(kept: list[dict[str, Any]], record: dict[str, Any], n_wrong: int) -> None:

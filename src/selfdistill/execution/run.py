@@ -10,7 +10,12 @@ from typing import Any
 
 from selfdistill.execution import _wire
 from selfdistill.execution.config import SandboxConfig
-from selfdistill.execution.graders import PROTOCOL_VIOLATION, _candidate_verdict, _limits_verdict
+from selfdistill.execution.graders import (
+    PROTOCOL_VIOLATION,
+    _candidate_verdict,
+    _limits_verdict,
+    encodable,
+)
 from selfdistill.execution.sandbox import SandboxError, get_pool, usable_cores
 from selfdistill.problems.schema import TestCase
 
@@ -52,7 +57,7 @@ def _one(code: str, func: str, args: Sequence[Any], config: SandboxConfig) -> Ca
         return CallResult("runtime_error", message=f"{PROTOCOL_VIOLATION}: {raw['protocol_violation']}")
     ended = _candidate_verdict(_CALL, raw, config)
     if ended is not None:
-        return CallResult(ended[0], message=ended[1])
+        return CallResult(ended[0], message=encodable(ended[1]) or "")
     rep = raw.get("report") or {}
     try:
         value = _wire.loads(str(rep.get("value", "null")).encode(),

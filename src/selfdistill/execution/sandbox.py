@@ -33,12 +33,67 @@ _JUDGE = str(Path(__file__).with_name("_judge.py"))
 _WORKER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 
 
+# How long the host waits for a judge's report once the candidate's side of a job is over.
+JUDGE_GRACE_S = 10.0
+
+
 def usable_cores() -> int:
     """Cores this process may run on."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - non-Linux
         return max(1, os.cpu_count() or 1)
+
+
+class _Spawner:
+    """Starts every server process from one long-lived thread.
+
+    The servers die with their parent (PR_SET_PDEATHSIG), and Linux ties that to the *thread*
+    that forked them: a worker started from one of grade_many's pool threads would die as
+    soon as that thread ended. This thread lives as long as the interpreter.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: collections.deque[tuple[list[str], int, Future[subprocess.Popen[bytes]]]] = (
+            collections.deque())
+        self._wake = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._queue:
+                    self._wake.wait()
+                argv, fd, fut = self._queue.popleft()
+            try:
+                proc = subprocess.Popen(
+                    argv, stdin=fd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    env=_WORKER_ENV, cwd="/", close_fds=True, start_new_session=True,
+                )
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                fut.set_exception(e)
+            else:
+                fut.set_result(proc)
+
+    def spawn(self, argv: list[str], stdin_fd: int) -> subprocess.Popen[bytes]:
+        """Popen(argv) with stdin_fd as its stdin, forked by the spawner thread."""
+        fut: Future[subprocess.Popen[bytes]] = Future()
+        with self._wake:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, daemon=True,
+                                                name="sandbox-spawner")
+                self._thread.start()
+            self._queue.append((argv, stdin_fd, fut))
+            self._wake.notify()
+        return fut.result()
+
+
+_SPAWNER = _Spawner()
+
+
+def _spawn(argv: list[str], stdin_fd: int) -> subprocess.Popen[bytes]:
+    return _SPAWNER.spawn(argv, stdin_fd)
 
 
 class _Server:
@@ -52,10 +107,7 @@ class _Server:
     def __init__(self, argv: list[str], name: str):
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            self.proc = subprocess.Popen(
-                argv, stdin=child.fileno(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                env=_WORKER_ENV, cwd="/", close_fds=True, start_new_session=True,
-            )
+            self.proc = _spawn(argv, child.fileno())
         finally:
             child.close()
         self.sock = parent
@@ -189,6 +241,7 @@ class Worker:
             cfg.update(jail_paths(config), workspace=workspace)
         self.judge: _Server | None = None
         self.zygote: _Server | None = None  # type: ignore[assignment]
+        self._order = threading.Lock()
         try:
             self.zygote = _Server([sys.executable, "-I", _ZYGOTE, json.dumps(cfg)], "worker")
             hello = self.zygote.hello()
@@ -215,29 +268,57 @@ class Worker:
         job["nonce"] = secrets.token_hex(16)
         wait = (float(job["limits"]["wall_s"]) + 30.0) * (1 + self.zygote.in_flight())
         jfut = None
+        judge = self.judge
         if test is not None:
-            assert self.judge is not None
+            assert judge is not None
             mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                jfut = self.judge.submit({"cmd": "check", "job": {"test": test, "limits": job["limits"],
-                                                           "entry": entry}},
-                                         (mine.fileno(),))
-                fut = self.zygote.submit({"cmd": "run", "job": job}, (theirs.fileno(),))
+                # Both servers take jobs in order: the two submissions of one job must not
+                # interleave with another thread's, or each would wait for the other's job.
+                with self._order:
+                    jfut = judge.submit({"cmd": "check", "job": {"test": test, "limits": job["limits"],
+                                                          "entry": entry}},
+                                        (mine.fileno(),))
+                    fut = self.zygote.submit({"cmd": "run", "job": job}, (theirs.fileno(),))
             finally:
                 mine.close()
                 theirs.close()
         else:
-            fut = self.zygote.submit({"cmd": "run", "job": job})
+            with self._order:
+                fut = self.zygote.submit({"cmd": "run", "job": job})
         try:
             # The worker enforces every limit itself; this guard only catches a wedged worker.
             out = fut.result(timeout=wait)
-            if jfut is not None:
-                out = dict(out)
-                out["judge"] = jfut.result(timeout=wait)
-            return out
         except FutureTimeout:
             self.kill()
             raise SandboxError("sandbox worker did not answer in time") from None
+        if jfut is None:
+            return out
+        out = dict(out)
+        try:
+            # The candidate's side is over, so the test has at most its own alarm left; a
+            # judge stuck past that (e.g. in one long C call on the candidate's values) is
+            # restarted after JUDGE_GRACE_S and the job is a time-out, not a failure to retry.
+            out["judge"] = jfut.result(timeout=float(job["limits"]["wall_s"]) + JUDGE_GRACE_S)
+        except FutureTimeout:
+            self._restart_judge(judge)
+            out["judge"] = {"result": "timeout", "message": "the test program ran out of time"}
+        return out
+
+    def _restart_judge(self, stuck: _Server) -> None:
+        """Replace a judge that stopped answering (its queued checks fail and are retried)."""
+        with self._order:
+            if self.judge is not stuck:
+                return
+            stuck.kill()
+            self.judge = None
+            judge = _Server([sys.executable, "-I", _JUDGE], "judge")
+            try:
+                judge.hello()
+            except BaseException:
+                judge.kill()
+                raise
+            self.judge = judge
 
     def stat(self) -> dict[str, Any]:
         """Leftover job directories, mounts and live children inside the worker (leak tests)."""
@@ -245,7 +326,7 @@ class Worker:
 
     def alive(self) -> bool:
         """Whether both processes still run."""
-        return self.zygote.alive() and (self.judge is None or self.judge.alive())
+        return self.zygote.alive() and self.judge is not None and self.judge.alive()
 
     def in_flight(self) -> int:
         """Jobs sent and not answered yet."""
