@@ -13,7 +13,13 @@ from selfdistill.cli.credit import credit_cmd
 from selfdistill.core.config import dump_yaml, load_config, yaml_comments
 from selfdistill.core.console import friendly, quiet_hf
 from selfdistill.core.console import result_console as console
-from selfdistill.core.models import DEFAULT_MODEL, DTYPE_HELP, fetch_embedded, load_model, model_info
+from selfdistill.core.models import (
+    DEFAULT_MODEL,
+    DTYPE_HELP,
+    fetch_embedded,
+    load_model,
+    model_info,
+)
 from selfdistill.errors import UserError
 from selfdistill.evaluation.harness import get_harness
 from selfdistill.generation.params import sampling_params
