@@ -4,7 +4,8 @@ Layout of ``$SELFDISTILL_HOME/profiles/NAME`` (default ``~/.local/share/selfdist
 
     profile.json        model spec + LoRA settings (written once, atomically)
     state.json          the pointer: {"current": 3, "stack": [0, 1, 3]}  (atomic, fsync'd)
-    adapters/v0000/     one complete PEFT adapter dir per version (loadable by load_model)
+    adapters/v0000/     one complete PEFT adapter dir per version (loadable by load_model),
+                        with update.json: the log entry of the update that made it
     adapters/.tmp-*     an adapter being written; never referenced, removed on open
     updates.jsonl       the update log: every interaction used for learning, plus undo/reset
     .lock               flock: one process writes a profile at a time
@@ -35,6 +36,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 STATE = "state.json"
 META = "profile.json"
 LOG = "updates.jsonl"
+UPDATE_FILE = "update.json"  # in adapters/vNNNN: the update's log entry, committed with it
 
 
 def profiles_root() -> Path:
@@ -229,6 +231,23 @@ class Profile:
         """Append one durable record to the update log (time added)."""
         with JsonlWriter(self.log_path) as w:
             w.write({"time": round(time.time(), 3), **record})
+
+    def live_updates(self) -> list[dict[str, Any]]:
+        """The update entries of the versions on the undo stack (from each version's own
+        update.json, committed with it), oldest first; the log entry is restored when a
+        kill came between the commit and the log line."""
+        logged = {r.get("version") for r in read_jsonl(self.log_path)
+                  if r.get("event") == "update"}
+        out = []
+        for v in self.state()["stack"]:
+            path = self.version_dir(v) / UPDATE_FILE
+            if not path.is_file():
+                continue
+            entry = json.loads(path.read_text())
+            if v not in logged:
+                self.log(entry)
+            out.append(entry)
+        return out
 
     def history(self) -> list[dict[str, Any]]:
         """Update records of the versions on the undo stack, oldest first."""

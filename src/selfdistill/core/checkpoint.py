@@ -18,6 +18,24 @@ def latest_checkpoint(ckpt_dir: Path) -> Path | None:
     return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
 
 
+def latest_trainer_checkpoint(train_dir: Path) -> str | None:
+    """The newest complete transformers Trainer checkpoint-N under train_dir, or None.
+
+    The Trainer writes checkpoint-N in place (weights, optimizer, RNG, trainer_state.json
+    last, not atomically): one killed mid-write has no readable trainer_state.json. Such
+    a half checkpoint is removed (the resumed run writes it again), never resumed from.
+    """
+    ckpts = sorted((p for p in train_dir.glob("checkpoint-*") if p.name[11:].isdigit()),
+                   key=lambda p: int(p.name[11:]), reverse=True)
+    for p in ckpts:
+        try:
+            json.loads((p / "trainer_state.json").read_text())
+            return str(p)
+        except (OSError, ValueError):
+            shutil.rmtree(p, ignore_errors=True)
+    return None
+
+
 def checkpoint_step(ckpt: Path) -> int:
     """The step a checkpoint was written after."""
     return int(json.loads((ckpt / "state.json").read_text())["step"])

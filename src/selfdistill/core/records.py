@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,29 @@ class JsonlWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def keep_jsonl(path: str | Path, keep: Callable[[dict[str, Any]], bool]) -> int:
+    """Rewrite path with only the complete records keep() accepts (temp file + rename, so a
+    kill leaves the old or the new file); returns how many were dropped.
+
+    A run that resumes from a checkpoint older than its logs drops the rows it will write
+    again, so no step is logged twice.
+    """
+    path = Path(path)
+    if not path.exists():
+        return 0
+    rows = read_jsonl(path)
+    kept = [r for r in rows if keep(r)]
+    if len(kept) == len(rows) and path.read_bytes().endswith(b"\n"):
+        return 0
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("wb") as fh:
+        fh.write(b"".join((json.dumps(r, ensure_ascii=False) + "\n").encode() for r in kept))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return len(rows) - len(kept)
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:

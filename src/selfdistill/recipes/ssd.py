@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from selfdistill.core.checkpoint import latest_trainer_checkpoint
 from selfdistill.core.config import SSDConfig, TrainConfig
 from selfdistill.core.lora import merge_for_inference
 from selfdistill.core.records import read_jsonl, write_json_atomic
@@ -73,11 +74,6 @@ def run_sample(cfg: SSDConfig, run_dir: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------- train
 
 
-def _latest_checkpoint(train_dir: Path) -> str | None:
-    ckpts = sorted(train_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return str(ckpts[-1]) if ckpts else None
-
-
 def train_sft(model_spec: str, dtype: str, records: list[dict[str, Any]], tc: TrainConfig,
               out_dir: Path, resume: bool = True) -> Path:
     """Fine-tune on (prompt, answer) records with TRL's SFTTrainer; save to out_dir/final."""
@@ -104,7 +100,7 @@ def train_sft(model_spec: str, dtype: str, records: list[dict[str, Any]], tc: Tr
 
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out_dir / "tb"))
     trainer = make_sft_trainer(model, tok, examples, tc, out_dir, peft_config=peft_config)
-    ckpt = _latest_checkpoint(out_dir) if resume else None
+    ckpt = latest_trainer_checkpoint(out_dir) if resume else None
     if ckpt:
         console.print(f"resuming training from {ckpt}")
     trainer.train(resume_from_checkpoint=ckpt)
