@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-MODEL = "smollm2-135m-instruct"
+MODEL = "smollm2-135m-instruct"  # --model changes it (tests: a tiny random model)
 VOLATILE = {"time", "seconds", "seconds_generate", "seconds_grade", "seconds_total",
             "seconds_step", "elapsed", "elapsed_s", "wall_s", "started", "created",
             "train_runtime", "train_samples_per_second", "train_steps_per_second",
@@ -147,6 +147,12 @@ _SSD = ["sample.source=builtin:train?kind=assert,call", "sample.limit=3", "sampl
         "eval.benchmark=humaneval", "eval.limit=2", "eval.n=2", "eval.temperatures=0.8",
         "eval.top_k=20", "eval.top_p=0.8", "eval.max_new_tokens=40", "eval.batch_size=2",
         "eval.workers=1"]
+
+
+def _ssd() -> list[str]:
+    return [f"model.spec={MODEL}", *_SSD]
+
+
 _SAMPLES = [jsonl("sample/samples.jsonl", _key_sample), json_file("sample/stats.json")]
 _EVAL = [jsonl("eval/*/T*/samples.jsonl", _key_sample),
          jsonl("eval/*/T*/verdicts.jsonl", _key_sample), json_file("results.json")]
@@ -158,20 +164,21 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
         "--run-dir", str(d)),
         [jsonl("model/T*/samples.jsonl", _key_sample),
          jsonl("model/T*/verdicts.jsonl", _key_sample), json_file("results.json")]),
-    Command("ssd-sample", lambda d: _cli("ssd", "sample", f"run_dir={d}", *_SSD), _SAMPLES),
-    Command("ssd-train", lambda d: _cli("ssd", "train", f"run_dir={d}", *_SSD),
+    Command("ssd-sample", lambda d: _cli("ssd", "sample", f"run_dir={d}", *_ssd()), _SAMPLES),
+    Command("ssd-train", lambda d: _cli("ssd", "train", f"run_dir={d}", *_ssd()),
             [weights("train/final/*.safetensors")], needs="ssd-sample", copy=["sample"]),
-    Command("ssd-evaluate", lambda d: _cli("ssd", "evaluate", f"run_dir={d}", *_SSD), _EVAL,
+    Command("ssd-evaluate", lambda d: _cli("ssd", "evaluate", f"run_dir={d}", *_ssd()), _EVAL,
             needs="ssd-train", copy=["sample", "train/final"]),
     Command("ssd-grid", lambda d: _cli(
-        "ssd", "grid", f"run_dir={d}", *_SSD, "grid.train_temperatures=0.8",
+        "ssd", "grid", f"run_dir={d}", *_ssd(), "grid.train_temperatures=0.8",
         "grid.eval_temperatures=0.8"),
         [jsonl("grid/*/sample/samples.jsonl", _key_sample),
          weights("grid/*/train/final/*.safetensors"),
          jsonl("grid/*/eval/T*/samples.jsonl", _key_sample),
          jsonl("grid/*/eval/T*/verdicts.jsonl", _key_sample), json_file("grid.json")]),
     Command("sdpo-train", lambda d: _cli(
-        "sdpo", "train", str(REPO / "recipes" / "sdpo_cpu.yaml"), f"run_dir={d}", "steps=3",
+        "sdpo", "train", str(REPO / "recipes" / "sdpo_cpu.yaml"), f"run_dir={d}",
+        f"model.spec={MODEL}", "steps=3",
         "save_every=2", "data.limit=3", "data.prompts_per_step=1", "rollout.n=2",
         "rollout.max_new_tokens=40", "rollout.batch_size=2", "loss.micro_batch_size=2"),
         [jsonl("metrics.jsonl", lambda r: f"{r['kind']}@{r['step']}"),
@@ -180,13 +187,13 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("discover", lambda d: _cli(
         "discover", "--problem", "builtin/easy-average", "--source", "builtin:dev",
         "--method", "sdpo,best_of_k,multiturn", "--budget", "4", "--batch", "2",
-        "--seeds", "2", "--max-new-tokens", "40", "--run-dir", str(d)),
+        "--seeds", "2", "--max-new-tokens", "40", "--model", MODEL, "--run-dir", str(d)),
         [jsonl("results.jsonl", lambda r: f"{r['method']}/{r['problem_id']}/{r['seed']}"),
          jsonl("runs/*/*/seed-*.jsonl", lambda r: f"{r.get('step', r.get('event'))}")]),
     Command("discover-bench", lambda d: _cli(
         "discover-bench", "--problems", "builtin:dev?difficulty=easy", "--limit", "2",
         "--methods", "sdpo,best_of_k", "--budget", "4", "--batch", "2", "--seeds", "1",
-        "--max-new-tokens", "40", "--run-dir", str(d)),
+        "--max-new-tokens", "40", "--model", MODEL, "--run-dir", str(d)),
         [jsonl("results.jsonl", lambda r: f"{r['method']}/{r['problem_id']}/{r['seed']}"),
          jsonl("runs/*/*/seed-*.jsonl", lambda r: f"{r.get('step', r.get('event'))}")]),
     Command("assist-learn", lambda d: [
@@ -453,10 +460,13 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"comma-separated, of: {', '.join(COMMANDS)}")
     ap.add_argument("--kills", type=int, default=2, help="kills per command (nightly: 20)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", default=MODEL, help="model spec every command runs")
     ap.add_argument("--root", default=None, help="work directory (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the run directories")
     ap.add_argument("--out", default=None, help="also write the table (and details) here")
     args = ap.parse_args(argv)
+    global MODEL
+    MODEL = args.model
     names = [c for c in args.commands.split(",") if c]
     unknown = [c for c in names if c not in COMMANDS]
     if unknown:

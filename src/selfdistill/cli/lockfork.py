@@ -12,7 +12,7 @@ from selfdistill.errors import UserError
 
 def resolve_run(target: str | None, overrides: list[str]) -> tuple[Any, Path]:
     """An SSD run directory (its config.yaml) or a recipe file (its run_dir), plus overrides."""
-    from selfdistill.core.config import load_config
+    from selfdistill.core.config import check_run_config, load_config
 
     if target and "=" in target and not Path(target).exists():
         target, overrides = None, [target, *overrides]  # no recipe file, only overrides
@@ -20,6 +20,7 @@ def resolve_run(target: str | None, overrides: list[str]) -> tuple[Any, Path]:
         run_dir = Path(target)
         if not (run_dir / "config.yaml").is_file():
             raise UserError(f"{run_dir} has no config.yaml: is it an SSD run directory?")
+        check_run_config(run_dir)
         _, cfg = load_config(run_dir / "config.yaml", overrides, recipe="ssd")
         return cfg, run_dir
     _, cfg = load_config(target, overrides, recipe="ssd")

@@ -426,10 +426,33 @@ def yaml_comments(path: str | Path) -> dict[str, str]:
     return out
 
 
+CONFIG_STAMP = ".config.sha256"  # the hash of the config.yaml the run itself wrote
+
+
+def check_run_config(run_dir: str | Path) -> None:
+    """UserError when RUN/config.yaml is not the file the run wrote (edited by hand): the
+    records were made with the config it replaced, so resuming or analysing would mix them."""
+    import hashlib
+
+    path, stamp = Path(run_dir) / "config.yaml", Path(run_dir) / CONFIG_STAMP
+    if not (path.is_file() and stamp.is_file()):
+        return  # a new run, or one from before the stamp: nothing to compare
+    if hashlib.sha256(path.read_bytes()).hexdigest() != stamp.read_text().strip():
+        raise UserError(f"{path} was edited after the run wrote it, so it no longer describes "
+                        "the run's records: restore it, or start a new run_dir.")
+
+
 def write_run_config(run_dir: str | Path, cfg: Any, recipe: str) -> Path:
-    """Write config.yaml into a run directory (the record of what was run)."""
+    """Write config.yaml into a run directory (the record of what was run), with its stamp."""
+    import hashlib
+
+    from selfdistill.core.records import write_text_atomic
+
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    check_run_config(run_dir)
     path = run_dir / "config.yaml"
-    path.write_text(dump_yaml(cfg, recipe))
+    text = dump_yaml(cfg, recipe)
+    write_text_atomic(path, text)
+    write_text_atomic(run_dir / CONFIG_STAMP, hashlib.sha256(text.encode()).hexdigest() + "\n")
     return path

@@ -15,17 +15,32 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 
 def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Yield complete records; stop silently at a final partial line."""
+    """Yield complete records; stop silently at a final partial line.
+
+    A damaged complete line (not a JSON object) is a UserError naming the file and line:
+    never skipped silently, never a traceback.
+    """
+    from selfdistill.errors import UserError
+
     path = Path(path)
     if not path.exists():
         return
     with path.open("rb") as fh:
-        for raw in fh:
+        for lineno, raw in enumerate(fh, 1):
             if not raw.endswith(b"\n"):
                 break  # torn write from a killed process: never half-trust it
             raw = raw.strip()
-            if raw:
-                yield json.loads(raw)
+            if not raw:
+                continue
+            try:
+                rec = json.loads(raw)
+            except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+                raise UserError(f"{path}:{lineno}: not a JSON record ({e}); fix or remove "
+                                "that line (or the file) and re-run.") from None
+            if not isinstance(rec, dict):
+                raise UserError(f"{path}:{lineno}: expected a JSON object, got "
+                                f"{type(rec).__name__}; fix or remove that line and re-run.")
+            yield rec
 
 
 class JsonlWriter:
@@ -99,10 +114,23 @@ def keep_jsonl(path: str | Path, keep: Callable[[dict[str, Any]], bool]) -> int:
     return len(rows) - len(kept)
 
 
-def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """Write JSON by write-then-rename so readers never see a half file."""
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write text by write-then-rename so readers never see a half file; a failed write
+    (a full disk) leaves the old file and no temporary one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False))
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    """Write JSON by write-then-rename so readers never see a half file."""
+    write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False))
