@@ -49,6 +49,12 @@ VOLATILE = {"time", "seconds", "seconds_generate", "seconds_grade", "seconds_tot
             "timings", "t", "wall"}
 
 
+def set_model(spec: str | None) -> None:
+    """The model spec every command runs (None: the embedded model)."""
+    global MODEL
+    MODEL = spec or "smollm2-135m-instruct"
+
+
 # ---------------------------------------------------------------- records
 
 
@@ -460,13 +466,12 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"comma-separated, of: {', '.join(COMMANDS)}")
     ap.add_argument("--kills", type=int, default=2, help="kills per command (nightly: 20)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--model", default=MODEL, help="model spec every command runs")
+    ap.add_argument("--model", default=None, help=f"model spec every command runs ({MODEL})")
     ap.add_argument("--root", default=None, help="work directory (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the run directories")
     ap.add_argument("--out", default=None, help="also write the table (and details) here")
     args = ap.parse_args(argv)
-    global MODEL
-    MODEL = args.model
+    set_model(args.model)
     names = [c for c in args.commands.split(",") if c]
     unknown = [c for c in names if c not in COMMANDS]
     if unknown:

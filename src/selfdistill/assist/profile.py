@@ -116,13 +116,37 @@ class Profile:
         """True once the profile has been created (meta and pointer written)."""
         return (self.dir / META).is_file() and (self.dir / STATE).is_file()
 
+    def _read(self, name: str) -> Any:
+        """A profile JSON file, or UserError naming it (missing, unreadable, not JSON)."""
+        path = self.dir / name
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise UserError(f"profile '{self.name}': {path} is damaged or missing ({e}); "
+                            "restore it or start a new profile.") from None
+
     def meta(self) -> dict[str, Any]:
         """profile.json: model spec, LoRA settings, creation time."""
-        return json.loads((self.dir / META).read_text())
+        meta = self._read(META)
+        if not isinstance(meta, dict) or not isinstance(meta.get("model"), str) \
+                or not isinstance(meta.get("lora", {}), dict):
+            raise UserError(f"profile '{self.name}': {self.dir / META} is damaged (needs "
+                            "an object with a 'model' text and a 'lora' object).")
+        return meta
 
     def state(self) -> dict[str, Any]:
         """The pointer: {"current": int, "stack": [int, ...]}."""
-        return json.loads((self.dir / STATE).read_text())
+        st = self._read(STATE)
+
+        def ints(x: Any) -> bool:
+            return isinstance(x, list) and bool(x) and all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in x)
+
+        if not isinstance(st, dict) or not ints([st.get("current")]) \
+                or not ints(st.get("stack")):
+            raise UserError(f"profile '{self.name}': {self.dir / STATE} is damaged (needs "
+                            '{"current": N, "stack": [0, ..., N]}); restore it or run /reset.')
+        return st
 
     @property
     def current(self) -> int:
@@ -243,7 +267,12 @@ class Profile:
             path = self.version_dir(v) / UPDATE_FILE
             if not path.is_file():
                 continue
-            entry = json.loads(path.read_text())
+            try:
+                entry = json.loads(path.read_text())
+            except ValueError as e:
+                raise UserError(f"profile '{self.name}': {path} is damaged ({e}).") from None
+            if not isinstance(entry, dict):
+                raise UserError(f"profile '{self.name}': {path} is damaged (not an object).")
             if v not in logged:
                 self.log(entry)
             out.append(entry)
