@@ -147,7 +147,8 @@ def _cli(*args: str) -> list[str]:
 
 _SSD = ["sample.source=builtin:train?kind=assert,call", "sample.limit=3", "sample.n=2",
         "sample.temperature=0.8", "sample.max_new_tokens=40", "sample.batch_size=2",
-        "sample.workers=1", "model.infer_dtype=float32", "train.method=lora",
+        "sample.workers=1", "sample.truncated=keep", "sample.stub_rule=none",
+        "model.infer_dtype=float32", "train.method=lora",
         "train.batch_size=1", "train.grad_accum=1", "train.save_steps=1", "train.bf16=false",
         "train.logging_steps=1", "train.max_seq_len=256", "train.lr=1e-4",
         "eval.benchmark=humaneval", "eval.limit=2", "eval.n=2", "eval.temperatures=0.8",
@@ -282,8 +283,10 @@ class Outcome:
 
 
 def run_once(argv: list[str], cwd: Path, kill_at: float | None, sig: int, log: Path,
-             grace: float = 60.0) -> Outcome:
-    """Start argv; at kill_at seconds send sig to it (not its children: a real kill -9)."""
+             grace: float = 60.0, timeout: float = 900.0) -> Outcome:
+    """Start argv; at kill_at seconds send sig to it (not its children: a real kill -9).
+
+    A run that takes longer than timeout is killed and reported (exit code None)."""
     t0 = time.monotonic()
     with log.open("ab") as err:
         proc = subprocess.Popen(argv, cwd=cwd, env=_env(), stdout=err, stderr=err,
@@ -292,7 +295,13 @@ def run_once(argv: list[str], cwd: Path, kill_at: float | None, sig: int, log: P
         killed = None
         try:
             if kill_at is None:
-                proc.wait()
+                try:
+                    proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    tree |= _children(proc.pid)
+                    proc.kill()
+                    proc.wait()
+                    killed = "timeout"
             else:
                 while proc.poll() is None and time.monotonic() - t0 < kill_at:
                     tree |= _children(proc.pid)
@@ -323,7 +332,9 @@ def run_once(argv: list[str], cwd: Path, kill_at: float | None, sig: int, log: P
         except OSError:
             pass
     tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
-    return Outcome(proc.returncode, killed, time.monotonic() - t0, orphans, "\n".join(tail))
+    rc = None if killed == "timeout" else proc.returncode
+    return Outcome(rc, None if killed == "timeout" else killed, time.monotonic() - t0, orphans,
+                   "\n".join(tail))
 
 
 # ---------------------------------------------------------------- checks
