@@ -74,16 +74,22 @@ def test_worker_count_batch_size_and_resume_do_not_change_samples(tiny_model_dir
 
 
 @pytest.mark.slow
-def test_evaluate_gives_the_same_samples_and_verdicts_at_any_workers_and_batch(tmp_path):
-    """`evaluate` on the embedded model at T > 0: 1 vs 2 workers, batch 8 vs 3."""
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_evaluate_gives_the_same_samples_and_verdicts_at_any_workers_and_batch(tmp_path, dtype):
+    """`evaluate` on the embedded model at T > 0: 1 vs 2 workers, batch 8 vs 3 (bf16: the
+    demo's sampling dtype where the CPU has native bf16)."""
     from selfdistill.core.config import EvalConfig
+    from selfdistill.core.models import native_bf16
     from selfdistill.recipes.evaluate import run_evaluate
+
+    if dtype == "bfloat16" and not native_bf16():
+        pytest.skip("no native bf16 here: the demo samples in fp32")
 
     def run(workers: int, batch: int) -> tuple[dict, dict]:
         cfg = EvalConfig(benchmark="humaneval", limit=4, temperatures=[0.8], n=3,
                          max_new_tokens=48, batch_size=batch, workers=workers)
         d = tmp_path / f"w{workers}-b{batch}"
-        run_evaluate("smollm2-135m-instruct", cfg, d)
+        run_evaluate("smollm2-135m-instruct", cfg, d, dtype=dtype)
         tdir = Path(d) / "model" / "T0.80"
         verdicts = {(v["problem_id"], v["sample_idx"]): (v["passed"], v["status"])
                     for v in read_jsonl(tdir / "verdicts.jsonl")}
