@@ -139,6 +139,9 @@ class Command:
     records: list[Callable[[Path], dict[str, Any]]]
     needs: str | None = None  # a command whose reference run dir this one starts from
     copy: list[str] = field(default_factory=list)  # what to copy from that run dir
+    # An interactive session (the agent) is not re-run after a kill: `reopen` opens its
+    # profile again, and what is committed must be a prefix of the uninterrupted run's.
+    reopen: Callable[[Path], list[str]] | None = None
 
 
 def _cli(*args: str) -> list[str]:
@@ -212,6 +215,31 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
          weights("home/chaos/adapters/v*/*.safetensors")]),
 ]}
 
+def _agent(d: Path, script: str) -> list[str]:
+    return _cli("agent", "--workspace", str(d / "ws"), "--profile", "chaos", "--home",
+                str(d / "home"), "--model", MODEL, "--script", str(d / script),
+                "--steps", "2", "--max-new-tokens", "16")
+
+
+COMMANDS["agent-update"] = Command(
+    "agent-update", lambda d: _agent(d, "agent.yaml"),
+    [json_file("home/chaos/state.json"),
+     json_file("home/chaos/adapters/v*/update.json"),
+     weights("home/chaos/adapters/v*/*.safetensors")],
+    reopen=lambda d: _agent(d, "reopen.yaml"))
+
+
+def _write_call(name: str) -> str:
+    code = f"import os\n\n\ndef {name}_path(home):\n    return os.path.join(home, {name!r})\n"
+    return "<tool_call>" + json.dumps({"name": "write", "arguments": {
+        "path": f"{name}.py", "content": code}}) + "</tool_call>"
+
+
+_AGENT_SCRIPT = [item for name in ("config", "paths", "cache") for item in (
+    {"user": f"Create {name}.py with a function {name}_path(home) returning home/{name}."},
+    {"model": _write_call(name)}, {"deny": "Use pathlib, not os.path."},
+    {"model": "Understood."})]
+
 _ASSIST_LOG = [
     {"prompt": "Write a function add(a, b) that returns their sum.",
      "answer": "def add(a, b):\n    return a + b", "followup": "Add type hints, please."},
@@ -228,6 +256,12 @@ def _prepare(cmd: Command, run: Path, refs: dict[str, Path]) -> None:
     run.mkdir(parents=True)
     if cmd.name == "assist-learn":
         (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _ASSIST_LOG))
+    if cmd.name == "agent-update":
+        import yaml
+
+        (run / "ws").mkdir()
+        (run / "agent.yaml").write_text(yaml.safe_dump(_AGENT_SCRIPT))
+        (run / "reopen.yaml").write_text(yaml.safe_dump(["/history"]))
     if cmd.needs:
         for rel in cmd.copy:
             shutil.copytree(refs[cmd.needs] / rel, run / rel)
@@ -377,13 +411,26 @@ def collect(cmd: Command, run: Path) -> dict[str, Any]:
     return _relative(out, str(run))
 
 
-def compare(ref: dict[str, Any], got: dict[str, Any]) -> dict[str, list[str]]:
-    """Keys lost, duplicated and different between the reference and a resumed run."""
+def compare(ref: dict[str, Any], got: dict[str, Any], prefix: bool = False
+            ) -> dict[str, list[str]]:
+    """Keys lost, duplicated and different between the reference and a resumed run
+    (prefix: a killed session's records may stop early, so none count as lost, but the
+    pointer must name exactly the versions there)."""
     dup = [k for k in got if "#DUP" in k]
     base = {k: v for k, v in got.items() if "#DUP" not in k}
+    shared = set(ref) & set(base)
+    if prefix:
+        state = "home/chaos/state.json"
+        shared.discard(state)
+        stack = (base.get(state) or {}).get("stack", [])
+        have = sorted(int(k.split("/v")[1][:4]) for k in base
+                      if "/adapters/v" in k and k.endswith("update.json"))
+        bad = [] if have == [v for v in stack if v > 0] else [f"{state} {stack} vs {have}"]
+        return {"lost": [], "extra": sorted(set(base) - set(ref) - {state}), "duplicated": dup,
+                "different": sorted(k for k in shared if ref[k] != base[k]) + bad}
     return {"lost": sorted(set(ref) - set(base)), "extra": sorted(set(base) - set(ref)),
             "duplicated": dup,
-            "different": sorted(k for k in set(ref) & set(base) if ref[k] != base[k])}
+            "different": sorted(k for k in shared if ref[k] != base[k])}
 
 
 # ---------------------------------------------------------------- driver
@@ -432,7 +479,10 @@ def chaos_command(cmd: Command, root: Path, refs: dict[str, Path], kills: int,
         row.trials += 1
         run = root / cmd.name / f"trial-{row.trials}"
         _prepare(cmd, run, refs)
-        for start in range(max_starts):
+        if cmd.reopen is not None:  # a session: one kill, then its profile is reopened
+            n_kills += _kill_session(cmd, run, root, out.seconds, n_kills, kills,
+                                     signals_every, rng, row, say)
+        for start in range(max_starts if cmd.reopen is None else 0):
             # every signals_every-th kill (the last one of a short run) is SIGINT/SIGTERM
             sig = (signal.SIGKILL if (n_kills + 1) % min(signals_every, kills) else
                    rng.choice([signal.SIGINT, signal.SIGTERM]))
@@ -457,7 +507,7 @@ def chaos_command(cmd: Command, root: Path, refs: dict[str, Path], kills: int,
                 row.errors.append(f"trial {row.trials}: resume failed (exit {res.rc}): "
                                   f"{res.stderr_tail}")
             break
-        diff = compare(expected, collect(cmd, run))
+        diff = compare(expected, collect(cmd, run), prefix=cmd.reopen is not None)
         row.lost += len(diff["lost"])
         row.duplicated += len(diff["duplicated"]) + len(diff["extra"])
         row.different += len(diff["different"])
@@ -466,6 +516,31 @@ def chaos_command(cmd: Command, root: Path, refs: dict[str, Path], kills: int,
                 say(f"  trial {row.trials}: {kind}: {keys[:5]}")
         row.leftovers += [f"trial {row.trials}: {x}" for x in leftovers(run)]
     return row
+
+
+def _kill_session(cmd: Command, run: Path, root: Path, seconds: float, n_kills: int, kills: int,
+                  signals_every: int, rng: random.Random, row: Row,
+                  say: Callable[[str], None]) -> int:
+    """Kill a session once at a random moment, then reopen its profile; kills made (0/1)."""
+    sig = (signal.SIGKILL if (n_kills + 1) % min(signals_every, kills) else
+           rng.choice([signal.SIGINT, signal.SIGTERM]))
+    kill_at = rng.uniform(0, seconds)
+    res = run_once(cmd.argv(run), root, kill_at, sig, run / "chaos.log")
+    if res.orphans:
+        row.leftovers.append(f"trial {row.trials}: {len(res.orphans)} process(es) alive "
+                             f"after {res.killed_with}")
+    assert cmd.reopen is not None
+    again = run_once(cmd.reopen(run), root, None, sig, run / "chaos.log")
+    row.resumes += 1
+    if again.rc != 0:
+        row.errors.append(f"trial {row.trials}: reopening failed (exit {again.rc}): "
+                          f"{again.stderr_tail}")
+    if not res.killed_with:
+        return 0
+    name = res.killed_with.split()[0]
+    row.kills[name] = row.kills.get(name, 0) + 1
+    say(f"  trial {row.trials}: {name} at {kill_at:.1f} s (exit {res.rc}), reopened")
+    return 1
 
 
 def table(rows: list[Row], kills: int) -> str:
