@@ -99,3 +99,26 @@ def test_evaluate_gives_the_same_samples_and_verdicts_at_any_workers_and_batch(t
     assert len(base[0]) == 12
     for workers, batch in [(2, 8), (1, 3), (2, 3)]:
         assert run(workers, batch) == base, (workers, batch)
+
+
+def test_vllm_requests_take_their_seed_from_params_seeds(monkeypatch):
+    """vLLM: one request per prompt, seeded from its own seed, whatever its position."""
+    from types import SimpleNamespace
+
+    from selfdistill.generation import vllm_backend
+    from selfdistill.generation.sampling import sequence_seed
+
+    monkeypatch.setattr(vllm_backend, "to_vllm_params", lambda p, seed, m: seed)
+    gen = vllm_backend.VLLMGenerator.__new__(vllm_backend.VLLMGenerator)
+    seen: list = []
+
+    def fake_generate(reqs, sps, use_tqdm):
+        seen.append(list(sps))
+        return [SimpleNamespace(outputs=[]) for _ in reqs]
+
+    gen.llm, gen.max_logprobs, gen.progress = SimpleNamespace(generate=fake_generate), 8, False
+    params = SamplingParams(temperature=1.0, seeds=[5, 6, 7])
+    gen.generate_from_ids([[1], [2], [3]], params)
+    gen.generate_from_ids([[3], [1]], SamplingParams(temperature=1.0, seeds=[7, 5]))
+    assert seen[0] == [sequence_seed(s, 0, 0) for s in (5, 6, 7)]
+    assert seen[1] == [seen[0][2], seen[0][0]]
