@@ -250,3 +250,20 @@ def test_fuzz_agent_tool_call_parser(text):
     from selfdistill.agent.calls import parse_action
 
     parse_action(text)
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("recipe: ssd\nsample:\n  n: [1\n", ":4:1: not valid YAML"),
+    ("recipe: ssd\nsample:\n  n: abc\n", ":3: sample.n: expected an integer"),
+    ("recipe: ssd\nsample:\n  nn: 1\n", ":3: Unknown config key 'sample.nn'"),
+])
+def test_recipe_errors_name_file_line_and_field(tmp_path, text, needle):
+    """Found while fuzzing: YAML and field errors named neither the line nor (for a field)
+    the file."""
+    from selfdistill.core.config import load_config
+
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError) as e:
+        load_config(str(path), [], recipe="ssd")
+    assert str(e.value).startswith(str(path)) and needle in str(e.value)

@@ -360,7 +360,12 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None,
         try:
             data = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as e:
-            raise UserError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from e
+            mark = getattr(e, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+            what = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise UserError(f"{where}: not valid YAML ({what})") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise UserError(f"cannot read {path}: {e}") from None
         if not isinstance(data, dict):
             raise UserError(f"{path} must hold a mapping at the top level.")
     name = data.pop("recipe", None) or recipe
@@ -371,10 +376,23 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None,
         raise UserError(f"Recipe '{name}' is unknown; a recipe file starts with `recipe: NAME`, "
                         f"NAME one of {', '.join(sorted(RECIPES))}.")
     cls = RECIPES[name]
+    overridden = set()
     for ov in overrides or []:
         key, value = parse_override(ov)
         _set_dotted(data, cls, key, value)
-    return name, _build(cls, data)
+        overridden.add(key)
+    try:
+        return name, _build(cls, data)
+    except UserError as e:
+        key = str(e).split(":", 1)[0].strip()
+        quoted = re.search(r"key '([\w.-]+)'", str(e))
+        key = quoted.group(1) if quoted else key
+        if path is None or key in overridden:
+            raise
+        lines = Path(path).read_text().splitlines()
+        keys = _dotted_keys(lines)
+        line = keys.index(key) + 1 if key in keys else None
+        raise UserError(f"{path}{f':{line}' if line else ''}: {e}") from None
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
