@@ -319,3 +319,30 @@ def test_demo_real_model(tmp_path: Path):
     # Measured: sequence 13.6 -> 32.1, decision -5.7 -> +1.4 (6/6 prompts each).
     assert res["sequence"]["mean_after"] > res["sequence"]["mean_before"] + 5
     assert res["decision"]["mean_after"] > res["decision"]["mean_before"] + 3
+
+
+def test_learn_resumed_after_a_kill_learns_each_batch_once(tmp_path: Path, tiny_model_dir: Path):
+    """Regression (chaos): a rerun after a kill learned the committed batches a second time."""
+    from selfdistill.assist.run import run_assist_learn
+
+    log = tmp_path / "conv.jsonl"
+    rows = [{"prompt": f"task {i}", "answer": ANSWER, "followup": f"fix {i}"} for i in range(3)]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    once = run_assist_learn("a", log, model_spec=str(tiny_model_dir), batch_size=1, steps=1,
+                            home=tmp_path / "h1")
+    # "Killed" after the first batch: its version is committed but its log line is lost.
+    log1 = tmp_path / "first.jsonl"
+    log1.write_text(json.dumps(rows[0]) + "\n")
+    run_assist_learn("a", log1, model_spec=str(tiny_model_dir), batch_size=1, steps=1,
+                     home=tmp_path / "h2")
+    prof = Profile("a", tmp_path / "h2")
+    prof.log_path.write_text("")
+    again = run_assist_learn("a", log, model_spec=str(tiny_model_dir), batch_size=1, steps=1,
+                             home=tmp_path / "h2")
+    assert len(once) == 3 and len(again) == 2  # the first batch was not learned twice
+    ref = Profile("a", tmp_path / "h1")
+    assert prof.state()["stack"] == ref.state()["stack"] == [0, 1, 2, 3]
+    assert [e["batch_key"] for e in prof.history()] == [e["batch_key"] for e in ref.history()]
+    assert _same(_file_state(prof.current_dir()), _file_state(ref.current_dir()))
+    assert run_assist_learn("a", log, model_spec=str(tiny_model_dir), batch_size=1, steps=1,
+                            home=tmp_path / "h2") == []

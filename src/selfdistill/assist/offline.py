@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +39,12 @@ def parse_logged_turn(rec: dict[str, Any], system_prompt: str | None = ASSISTANT
     return request_chat(prompt, system_prompt), rec["answer"], followup
 
 
+def batch_key(turns: list[tuple[Chat, str, str]]) -> str:
+    """A batch of logged turns' identity: a hash of their chats, answers and follow-ups."""
+    blob = json.dumps([[c, a, f] for c, a, f in turns], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def learn_from_log(session: Session, log_path: str | Path, batch_size: int = 4
                    ) -> list[UpdateResult]:
     """Hindsight self-distillation over logged (prompt, answer, follow-up) turns, in batches."""
@@ -61,13 +69,20 @@ def learn_from_log(session: Session, log_path: str | Path, batch_size: int = 4
                         f"({skipped} records skipped).")
     session.out.info(f"{len(turns)} turns from {p.name} ({skipped} skipped), "
                      f"batches of {batch_size}")
+    # A rerun after a kill (or of the same log) skips the batches already learned: each
+    # committed version records its batch's key, so no turn is learned twice.
+    learned = {e.get("batch_key") for e in session.profile.live_updates()}
     results = []
     for b in range(0, len(turns), batch_size):
         chunk = turns[b:b + batch_size]
+        key = batch_key(chunk)
+        if key in learned:
+            session.out.info(f"batch {b // batch_size + 1}: already learned, skipped")
+            continue
         exs = [hindsight_example(session.tokenizer, c, a, f) for c, a, f in chunk]
         users = [[m["content"] for m in c if m["role"] == "user"] for c, _, _ in chunk]
         results.append(session._commit("feedback", exs, {
-            "source": str(p), "request": users[0][-1] if users[0] else "",
+            "source": str(p), "batch_key": key, "request": users[0][-1] if users[0] else "",
             "followup": chunk[0][2], "turns": [
                 {"request": u[-1] if u else "", "answer": a, "followup": f}
                 for u, (_, a, f) in zip(users, chunk, strict=True)]}))

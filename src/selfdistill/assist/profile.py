@@ -4,7 +4,8 @@ Layout of ``$SELFDISTILL_HOME/profiles/NAME`` (default ``~/.local/share/selfdist
 
     profile.json        model spec + LoRA settings (written once, atomically)
     state.json          the pointer: {"current": 3, "stack": [0, 1, 3]}  (atomic, fsync'd)
-    adapters/v0000/     one complete PEFT adapter dir per version (loadable by load_model)
+    adapters/v0000/     one complete PEFT adapter dir per version (loadable by load_model),
+                        with update.json: the log entry of the update that made it
     adapters/.tmp-*     an adapter being written; never referenced, removed on open
     updates.jsonl       the update log: every interaction used for learning, plus undo/reset
     .lock               flock: one process writes a profile at a time
@@ -36,6 +37,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 STATE = "state.json"
 META = "profile.json"
 LOG = "updates.jsonl"
+UPDATE_FILE = "update.json"  # in adapters/vNNNN: the update's log entry, committed with it
 
 
 def profiles_root() -> Path:
@@ -105,13 +107,37 @@ class Profile:
         """True once the profile has been created (meta and pointer written)."""
         return (self.dir / META).is_file() and (self.dir / STATE).is_file()
 
+    def _read(self, name: str) -> Any:
+        """A profile JSON file, or UserError naming it (missing, unreadable, not JSON)."""
+        path = self.dir / name
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise UserError(f"profile '{self.name}': {path} is damaged or missing ({e}); "
+                            "restore it or start a new profile.") from None
+
     def meta(self) -> dict[str, Any]:
         """profile.json: model spec, LoRA settings, creation time."""
-        return json.loads((self.dir / META).read_text())
+        meta = self._read(META)
+        if not isinstance(meta, dict) or not isinstance(meta.get("model"), str) \
+                or not isinstance(meta.get("lora", {}), dict):
+            raise UserError(f"profile '{self.name}': {self.dir / META} is damaged (needs "
+                            "an object with a 'model' text and a 'lora' object).")
+        return meta
 
     def state(self) -> dict[str, Any]:
         """The pointer: {"current": int, "stack": [int, ...]}."""
-        return json.loads((self.dir / STATE).read_text())
+        st = self._read(STATE)
+
+        def ints(x: Any) -> bool:
+            return isinstance(x, list) and bool(x) and all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in x)
+
+        if not isinstance(st, dict) or not ints([st.get("current")]) \
+                or not ints(st.get("stack")):
+            raise UserError(f"profile '{self.name}': {self.dir / STATE} is damaged (needs "
+                            '{"current": N, "stack": [0, ..., N]}); restore it or run /reset.')
+        return st
 
     @property
     def current(self) -> int:
@@ -218,6 +244,28 @@ class Profile:
         """Append one durable record to the update log (time added)."""
         with JsonlWriter(self.log_path) as w:
             w.write({"time": round(time.time(), 3), **record})
+
+    def live_updates(self) -> list[dict[str, Any]]:
+        """The update entries of the versions on the undo stack (from each version's own
+        update.json, committed with it), oldest first; the log entry is restored when a
+        kill came between the commit and the log line."""
+        logged = {r.get("version") for r in read_jsonl(self.log_path)
+                  if r.get("event") == "update"}
+        out = []
+        for v in self.state()["stack"]:
+            path = self.version_dir(v) / UPDATE_FILE
+            if not path.is_file():
+                continue
+            try:
+                entry = json.loads(path.read_text())
+            except ValueError as e:
+                raise UserError(f"profile '{self.name}': {path} is damaged ({e}).") from None
+            if not isinstance(entry, dict):
+                raise UserError(f"profile '{self.name}': {path} is damaged (not an object).")
+            if v not in logged:
+                self.log(entry)
+            out.append(entry)
+        return out
 
     def history(self) -> list[dict[str, Any]]:
         """Update records of the versions on the undo stack, oldest first."""

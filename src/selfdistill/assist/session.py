@@ -18,8 +18,10 @@ Input lines (the same in the TUI and in scripts)::
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +179,14 @@ class Session:
             "request": turn.request, "answer": turn.answer, "demonstration": demo,
             "student_samples": samples})
 
+    def _write_version(self, record: dict[str, Any], out: Any) -> None:
+        """An adapter version's files: the adapter, and what it learned from (UPDATE_FILE),
+        committed with it, so a resumed `learn` knows what is in even if the log line is not."""
+        from selfdistill.assist.profile import UPDATE_FILE
+
+        self.model.save_pretrained(str(out))
+        (Path(out) / UPDATE_FILE).write_text(json.dumps(record, ensure_ascii=False))
+
     def _commit(self, kind: str, examples: list[Any], record: dict[str, Any]) -> UpdateResult:
         prev = self.profile.current
         version = self.profile.next_version()
@@ -184,13 +194,14 @@ class Session:
             try:
                 res = distill_update(self.model, self.tokenizer, examples, kind,
                                      self.cfg.update, on_step=cb)
-                self.profile.commit_version(version, lambda d: self.model.save_pretrained(str(d)))
+                entry = {"event": "update", "version": version, "parent": prev, "kind": kind,
+                         **record, "result": res.to_dict()}
+                self.profile.commit_version(version, partial(self._write_version, entry))
             except BaseException:
                 # Roll the live weights back too: memory must match the pointer on disk.
                 load_adapter_weights(self.model, self.profile.current_dir())
                 raise
-        self.profile.log({"event": "update", "version": version, "parent": prev, "kind": kind,
-                          **record, "result": res.to_dict()})
+        self.profile.log(entry)
         if self.turn is not None:
             self.turn.corrected = True
         self.last_update = res

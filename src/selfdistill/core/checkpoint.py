@@ -6,16 +6,72 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 
+def _manifest(root: Path) -> dict[str, int]:
+    """Every file under root (but state.json) with its size."""
+    return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != "state.json"}
+
+
+def _damage(ckpt: Path) -> str | None:
+    """Why a renamed-into-place checkpoint cannot be trusted, or None.
+
+    state.json (written last) lists every file's size: a file cut or lost afterwards (a
+    disk fault, a partial copy) shows up here instead of as a traceback deep in a load.
+    """
+    try:
+        state = json.loads((ckpt / "state.json").read_text())
+    except (OSError, ValueError) as e:
+        return f"state.json unreadable ({e})"
+    files = state.get("files")
+    if not isinstance(files, dict):
+        return None  # written before manifests: nothing to check
+    have = _manifest(ckpt)
+    bad = [f for f, size in files.items() if have.get(f) != size]
+    return f"{len(bad)} file(s) cut or missing, e.g. {bad[0]}" if bad else None
+
+
 def latest_checkpoint(ckpt_dir: Path) -> Path | None:
-    """The newest complete RUN/checkpoints/step-N (None when there is none)."""
-    done = [p for p in ckpt_dir.glob("step-*") if (p / "state.json").is_file()
-            and not p.name.endswith(".tmp")]
-    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+    """The newest complete, undamaged RUN/checkpoints/step-N (None when there is none).
+
+    A damaged one is renamed step-N.damaged (kept for inspection, never resumed from) and
+    the one before it is used: the run then redoes those steps, as after a kill.
+    """
+    done = sorted((p for p in ckpt_dir.glob("step-*") if p.name[5:].isdigit()
+                   and (p / "state.json").is_file()),
+                  key=lambda p: int(p.name[5:]), reverse=True)
+    for p in done:
+        why = _damage(p)
+        if why is None:
+            return p
+        sys.stderr.write(f"warning: checkpoint {p} is damaged ({why}); moved to "
+                         f"{p.name}.damaged, resuming from the one before.\n")
+        shutil.rmtree(p.with_name(p.name + ".damaged"), ignore_errors=True)
+        p.rename(p.with_name(p.name + ".damaged"))
+    return None
+
+
+def latest_trainer_checkpoint(train_dir: Path) -> str | None:
+    """The newest complete transformers Trainer checkpoint-N under train_dir, or None.
+
+    The Trainer writes checkpoint-N in place (weights, optimizer, RNG, trainer_state.json
+    last, not atomically): one killed mid-write has no readable trainer_state.json. Such
+    a half checkpoint is removed (the resumed run writes it again), never resumed from.
+    """
+    ckpts = sorted((p for p in train_dir.glob("checkpoint-*") if p.name[11:].isdigit()),
+                   key=lambda p: int(p.name[11:]), reverse=True)
+    for p in ckpts:
+        try:
+            json.loads((p / "trainer_state.json").read_text())
+            return str(p)
+        except (OSError, ValueError):
+            shutil.rmtree(p, ignore_errors=True)
+    return None
 
 
 def checkpoint_step(ckpt: Path) -> int:
@@ -79,11 +135,12 @@ def save_checkpoint(run_dir: Path, step: int, model: Any, tok: Any, optimizer: A
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "teacher": teacher.state_dict() if teacher is not None else None,
                 "rng": rng_state()}, tmp / "trainer_state.pt")
-    (tmp / "state.json").write_text(json.dumps({"step": step, "time": time.time()}))
+    (tmp / "state.json").write_text(json.dumps({"step": step, "time": time.time(),
+                                                "files": _manifest(tmp)}))
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
-    olds = sorted((p for p in ckpt_dir.glob("step-*") if not p.name.endswith(".tmp")),
-                  key=lambda p: int(p.name.split("-")[1]))
+    olds = sorted((p for p in ckpt_dir.glob("step-*") if p.name[5:].isdigit()),
+                  key=lambda p: int(p.name[5:]))
     for p in olds[:-keep] if keep > 0 else []:
         shutil.rmtree(p, ignore_errors=True)
     return final

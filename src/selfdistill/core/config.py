@@ -228,7 +228,12 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None,
         try:
             data = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as e:
-            raise UserError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from e
+            mark = getattr(e, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+            what = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise UserError(f"{where}: not valid YAML ({what})") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise UserError(f"cannot read {path}: {e}") from None
         if not isinstance(data, dict):
             raise UserError(f"{path} must hold a mapping at the top level.")
     name = data.pop("recipe", None) or recipe
@@ -239,10 +244,23 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None,
         raise UserError(f"Recipe '{name}' is unknown; a recipe file starts with `recipe: NAME`, "
                         f"NAME one of {', '.join(sorted(RECIPES))}.")
     cls = RECIPES[name]
+    overridden = set()
     for ov in overrides or []:
         key, value = parse_override(ov)
         _set_dotted(data, cls, key, value)
-    return name, _build(cls, data)
+        overridden.add(key)
+    try:
+        return name, _build(cls, data)
+    except UserError as e:
+        key = str(e).split(":", 1)[0].strip()
+        quoted = re.search(r"key '([\w.-]+)'", str(e))
+        key = quoted.group(1) if quoted else key
+        if path is None or key in overridden:
+            raise
+        lines = Path(path).read_text().splitlines()
+        keys = _dotted_keys(lines)
+        line = keys.index(key) + 1 if key in keys else None
+        raise UserError(f"{path}{f':{line}' if line else ''}: {e}") from None
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -307,10 +325,33 @@ def load_run_config(name: str, recipe: str | None, overrides: list[str] | None
     return cfg, run_dir
 
 
+CONFIG_STAMP = ".config.sha256"  # the hash of the config.yaml the run itself wrote
+
+
+def check_run_config(run_dir: str | Path) -> None:
+    """UserError when RUN/config.yaml is not the file the run wrote (edited by hand): the
+    records were made with the config it replaced, so resuming or analysing would mix them."""
+    import hashlib
+
+    path, stamp = Path(run_dir) / "config.yaml", Path(run_dir) / CONFIG_STAMP
+    if not (path.is_file() and stamp.is_file()):
+        return  # a new run, or one from before the stamp: nothing to compare
+    if hashlib.sha256(path.read_bytes()).hexdigest() != stamp.read_text().strip():
+        raise UserError(f"{path} was edited after the run wrote it, so it no longer describes "
+                        "the run's records: restore it, or start a new run_dir.")
+
+
 def write_run_config(run_dir: str | Path, cfg: Any, recipe: str) -> Path:
-    """Write config.yaml into a run directory (the record of what was run)."""
+    """Write config.yaml into a run directory (the record of what was run), with its stamp."""
+    import hashlib
+
+    from selfdistill.core.records import write_text_atomic
+
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    check_run_config(run_dir)
     path = run_dir / "config.yaml"
-    path.write_text(dump_yaml(cfg, recipe))
+    text = dump_yaml(cfg, recipe)
+    write_text_atomic(path, text)
+    write_text_atomic(run_dir / CONFIG_STAMP, hashlib.sha256(text.encode()).hexdigest() + "\n")
     return path

@@ -6,6 +6,7 @@ to keep library noise out of the output (`quiet_hf`)."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
@@ -49,10 +50,39 @@ def friendly(fn: Callable[..., Any] | None = None, *, interrupted: str = INTERRU
             except KeyboardInterrupt:
                 err_console.print(f"[yellow]interrupted[/]: {interrupted}")
                 raise typer.Exit(130) from None
+            except (OSError, RuntimeError) as e:
+                line = disk_error_line(e)
+                if line is None:
+                    raise
+                err_console.print(f"[bold red]error:[/] {line}", highlight=False)
+                raise typer.Exit(1) from None
 
         return wrapper
 
     return deco(fn) if fn is not None else deco
+
+
+_DISK = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+         errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied"}
+
+
+def disk_error_line(e: BaseException) -> str | None:
+    """One line for a full disk / read-only / unwritable run directory, else None.
+
+    torch and safetensors raise RuntimeError with the OS message inside, hence the text match.
+    """
+    code = getattr(e, "errno", None)
+    if code not in _DISK:
+        text = str(e)
+        code = next((c for c, msg in ((errno.ENOSPC, "No space left"),
+                                      (errno.EROFS, "Read-only file system"),
+                                      (errno.EDQUOT, "Disk quota exceeded")) if msg in text),
+                    None)
+        if code is None:
+            return None
+    where = getattr(e, "filename", None)
+    return (f"{_DISK[code]}{f' writing {where}' if where else ''}: finished records are "
+            "kept; make room (or make it writable) and re-run the same command to resume.")
 
 
 def quiet_hf(all_warnings: bool = False) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +15,32 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 
 def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Yield complete records; stop silently at a final partial line."""
+    """Yield complete records; stop silently at a final partial line.
+
+    A damaged complete line (not a JSON object) is a UserError naming the file and line:
+    never skipped silently, never a traceback.
+    """
+    from selfdistill.errors import UserError
+
     path = Path(path)
     if not path.exists():
         return
     with path.open("rb") as fh:
-        for raw in fh:
+        for lineno, raw in enumerate(fh, 1):
             if not raw.endswith(b"\n"):
                 break  # torn write from a killed process: never half-trust it
             raw = raw.strip()
-            if raw:
-                yield json.loads(raw)
+            if not raw:
+                continue
+            try:
+                rec = json.loads(raw)
+            except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+                raise UserError(f"{path}:{lineno}: not a JSON record ({e}); fix or remove "
+                                "that line (or the file) and re-run.") from None
+            if not isinstance(rec, dict):
+                raise UserError(f"{path}:{lineno}: expected a JSON object, got "
+                                f"{type(rec).__name__}; fix or remove that line and re-run.")
+            yield rec
 
 
 class JsonlWriter:
@@ -76,10 +91,46 @@ class JsonlWriter:
         self.close()
 
 
-def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """Write JSON by write-then-rename so readers never see a half file."""
+def keep_jsonl(path: str | Path, keep: Callable[[dict[str, Any]], bool]) -> int:
+    """Rewrite path with only the complete records keep() accepts (temp file + rename, so a
+    kill leaves the old or the new file); returns how many were dropped.
+
+    A run that resumes from a checkpoint older than its logs drops the rows it will write
+    again, so no step is logged twice.
+    """
+    path = Path(path)
+    if not path.exists():
+        return 0
+    rows = read_jsonl(path)
+    kept = [r for r in rows if keep(r)]
+    if len(kept) == len(rows) and path.read_bytes().endswith(b"\n"):
+        return 0
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("wb") as fh:
+        fh.write(b"".join((json.dumps(r, ensure_ascii=False) + "\n").encode() for r in kept))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return len(rows) - len(kept)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write text by write-then-rename so readers never see a half file; a failed write
+    (a full disk) leaves the old file and no temporary one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False))
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    """Write JSON by write-then-rename so readers never see a half file."""
+    write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False))

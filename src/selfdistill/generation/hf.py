@@ -11,8 +11,9 @@ the whole vocabulary each step. Here:
   prefilled separately and merged into the running cache by left-padding the shorter one;
   explicit position_ids keep every row's RoPE positions right;
 - sampling is ours (sampling.py): exact temperature -> top-k -> top-p, per-sequence seeded
-  uniforms, so results do not depend on batch size or on which rows share a batch
-  (up to floating-point differences in the batched forward).
+  uniforms (from params.seeds[i] when given, else the call seed and prompt index), so
+  results do not depend on batch size or on which rows share a batch (up to
+  floating-point differences in the batched forward).
 The cache buffers live in kvcache.py, row dropping and merging in batch.py.
 """
 
@@ -35,7 +36,7 @@ from selfdistill.generation.batch import Batch, Seq, compact, maybe_compact, mer
 from selfdistill.generation.chat import chat_token_ids, eos_token_ids
 from selfdistill.generation.kvcache import GrowCache
 from selfdistill.generation.params import SamplingParams
-from selfdistill.generation.sampling import sample_tokens, sequence_uniforms
+from selfdistill.generation.sampling import prompt_seeds, sample_tokens, sequence_uniforms
 
 
 def _uses_only_full_attention(model: Any) -> bool:
@@ -106,10 +107,11 @@ class HFGenerator:
         first: dict[tuple[int, ...], int] = {}
         same = [first.setdefault(tuple(p), i) if self.share_identical_prompts else i
                 for i, p in enumerate(prompt_ids)]
+        streams = prompt_seeds(params, len(prompt_ids), seed)
         seqs = [
             Seq(i * params.n + j, i, j, list(p),
-                 None if params.greedy else sequence_uniforms(seed, i, j, params.max_new_tokens),
-                 prefill_index=same[i])
+                None if params.greedy else sequence_uniforms(*streams[i], j, params.max_new_tokens),
+                prefill_index=same[i])
             for i, p in enumerate(prompt_ids) for j in range(params.n)
         ]
         # Longest prompts first (stable), identical prompts adjacent: similar lengths share a

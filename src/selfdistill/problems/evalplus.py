@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from selfdistill.errors import UserError
-from selfdistill.problems.safe_io import read_json_rows
+from selfdistill.problems.safe_io import read_json_rows, row_errors, text_field
 from selfdistill.problems.schema import Problem, TestCase
 
 _FLOAT_ATOL = 1e-6  # EvalPlus's default for float outputs when atol is 0
@@ -102,8 +102,17 @@ def load_evalplus(path: str | Path, *, timeout_s: float = 10.0) -> list[Problem]
         missing = {"task_id", "prompt", "entry_point", "canonical_solution"} - set(row)
         if missing:
             raise UserError(f"{where} is not an EvalPlus row (missing {', '.join(sorted(missing))})")
+        for key in ("prompt", "entry_point", "canonical_solution"):
+            text_field(row, key, where)
+        text_field(row, "task_id", where)
+        for key in ("base_input", "plus_input"):
+            if row.get(key) is not None and not isinstance(row[key], list):
+                raise UserError(f"{where}: field {key!r} must be a list of argument lists")
         if not (row.get("base_input") or row.get("plus_input")):
             raise UserError(f"{where} has no base_input or plus_input")
+        if row.get("atol") is not None and (isinstance(row["atol"], bool)
+                                            or not isinstance(row["atol"], (int, float))):
+            raise UserError(f"{where}: field 'atol' must be a number")
         rows.append((where, row))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     cache = _cache_dir() / f"{digest}.json"
@@ -119,8 +128,9 @@ def load_evalplus(path: str | Path, *, timeout_s: float = 10.0) -> list[Problem]
             inputs = (row.get("base_input") or []) + (row.get("plus_input") or [])
             for a in inputs:
                 _args_text(a, where)  # validates: lists of JSON values
-            results = reference_outputs(row["prompt"] + row["canonical_solution"],
-                                        row["entry_point"], inputs, timeout_s)
+            with row_errors(where):
+                results = reference_outputs(row["prompt"] + row["canonical_solution"],
+                                            row["entry_point"], inputs, timeout_s)
             bad = [i for i, (ok, _) in enumerate(results) if not ok]
             if bad:
                 raise UserError(f"{where}: the canonical solution fails on input {bad[0]} "

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from selfdistill.errors import UserError
-from selfdistill.problems.safe_io import read_json_rows
+from selfdistill.problems.safe_io import read_json_rows, row_errors
 from selfdistill.problems.schema import Problem, TestCase
 
 PROMPT_FIELDS = ("prompt", "question", "problem", "instruction", "question_content", "text",
@@ -71,24 +71,32 @@ def problems_from_rows(rows: Iterable[tuple[str, dict[str, Any]]], source: str, 
     out: list[Problem] = []
     field = None
     for i, (where, row) in enumerate(rows):
-        if field is None:
-            field = _prompt_field(row.keys(), mapping.get("prompt"), where)
-        text = row.get(field)
-        if not isinstance(text, str) or not text.strip():
-            raise UserError(f"{where}: the prompt field {field!r} is empty or not a string")
-        for key in ("tests", "id", "entry_point"):
-            if mapping.get(key) and mapping[key] not in row:
-                raise UserError(f"{where} has no column {mapping[key]!r} (given as {key}=)")
-        pid = str(row[mapping["id"]]) if mapping.get("id") else str(i)
-        entry = row.get(mapping["entry_point"]) if mapping.get("entry_point") else None
-        out.append(Problem(
-            id=f"{name}/{pid}", statement=text.strip(),
-            tests=_tests(row.get(mapping["tests"]), where) if mapping.get("tests") else [],
-            entry_point=str(entry) if entry else None, source=source))
+        with row_errors(where):
+            field = _row_problem(out, i, where, row, field, source, name, mapping)
     ids = [p.id for p in out]
     if len(set(ids)) != len(ids):
         raise UserError(f"the id column {mapping.get('id')!r} repeats ids; ids must be unique")
     return out
+
+
+def _row_problem(out: list[Problem], i: int, where: str, row: dict[str, Any], field: str | None,
+                 source: str, name: str, mapping: dict[str, str]) -> str:
+    """Append row i's Problem to out; return the prompt field (found on the first row)."""
+    if field is None:
+        field = _prompt_field(row.keys(), mapping.get("prompt"), where)
+    text = row.get(field)
+    if not isinstance(text, str) or not text.strip():
+        raise UserError(f"{where}: the prompt field {field!r} is empty or not a string")
+    for key in ("tests", "id", "entry_point"):
+        if mapping.get(key) and mapping[key] not in row:
+            raise UserError(f"{where} has no column {mapping[key]!r} (given as {key}=)")
+    pid = str(row[mapping["id"]]) if mapping.get("id") else str(i)
+    entry = row.get(mapping["entry_point"]) if mapping.get("entry_point") else None
+    out.append(Problem(
+        id=f"{name}/{pid}", statement=text.strip(),
+        tests=_tests(row.get(mapping["tests"]), where) if mapping.get("tests") else [],
+        entry_point=str(entry) if entry else None, source=source))
+    return field
 
 
 def load_prompt_jsonl(path: str, **mapping: str) -> list[Problem]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from selfdistill.errors import UserError
-from selfdistill.problems.safe_io import decode_lcb_tests, read_json_rows
+from selfdistill.problems.safe_io import decode_lcb_tests, read_json_rows, row_errors
 from selfdistill.problems.schema import Problem, TestCase
 
 # Contest-date windows (inclusive) of the problems *new* in a release, as papers report
@@ -153,17 +153,26 @@ def load_livecodebench(
 
     out = []
     for where, row in read_json_rows(path):
-        # filter on cheap raw fields first: decoding private tests is the slow part
-        if platforms and str(row.get("platform", "")).lower() not in platforms:
-            continue
-        if difficulties and str(row.get("difficulty", "unknown")).lower() not in difficulties:
-            continue
-        if lo or hi:
-            raw = row.get("contest_date") or ""
-            if not raw:
-                continue
-            day = _parse_day(raw, f"{where} contest_date")
-            if (lo and day < lo) or (hi and day > hi):
-                continue
-        out.append(lcb_problem(row, where))
+        with row_errors(where):
+            p = _lcb_row(row, where, platforms, difficulties, lo, hi)
+        if p is not None:
+            out.append(p)
     return out
+
+
+def _lcb_row(row: dict[str, Any], where: str, platforms: Any, difficulties: Any, lo: Any,
+             hi: Any) -> Problem | None:
+    """One row as a Problem, or None when the filters leave it out."""
+    # filter on cheap raw fields first: decoding private tests is the slow part
+    if platforms and str(row.get("platform", "")).lower() not in platforms:
+        return None
+    if difficulties and str(row.get("difficulty", "unknown")).lower() not in difficulties:
+        return None
+    if lo or hi:
+        raw = row.get("contest_date") or ""
+        if not raw:
+            return None
+        day = _parse_day(raw, f"{where} contest_date")
+        if (lo and day < lo) or (hi and day > hi):
+            return None
+    return lcb_problem(row, where)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from selfdistill.errors import UserError
-from selfdistill.problems.safe_io import read_json_rows
+from selfdistill.problems.safe_io import read_json_rows, row_errors, text_field, text_list_field
 from selfdistill.problems.schema import Problem, TestCase
 
 # The task_id ranges of the splits in the MBPP paper / the original release.
@@ -80,19 +80,18 @@ def mbpp_problem(
     row: dict[str, Any], where: str = "row", include_challenge: bool = False
 ) -> Problem:
     """Turn one MBPP row (original or sanitized) into a Problem; UserError if malformed."""
-    try:
-        task_id = row["task_id"]
-        text = row["text"] if "text" in row else row["prompt"]
-        asserts = [str(t) for t in row["test_list"]]
-        if include_challenge:
-            asserts += [str(t) for t in row.get("challenge_test_list") or []]
-        if "test_imports" in row:
-            setup = "\n".join(row.get("test_imports") or [])
-        else:
-            setup = row.get("test_setup_code") or ""
-        code = row.get("code") or None
-    except (KeyError, TypeError) as exc:
-        raise UserError(f"{where} is not an MBPP row (missing {exc})") from exc
+    task_id = text_field(row, "task_id", where)
+    text = text_field(row, "text" if "text" in row else "prompt", where)
+    base_tests = text_list_field(row, "test_list", where)
+    asserts = list(base_tests)
+    if include_challenge:
+        asserts += text_list_field(row, "challenge_test_list", where, [])
+    if "test_imports" in row:
+        setup = "\n".join(text_list_field(row, "test_imports", where, []))
+    else:
+        setup = "\n".join(text_list_field(row, "test_setup_code", where, []))
+    code = text_field(row, "code", where, None) or None
+    task_id = row["task_id"] if isinstance(row["task_id"], int) else task_id
     if not asserts:
         raise UserError(f"{where} has an empty test_list")
     setup = setup.replace("\r\n", "\n").strip()
@@ -110,7 +109,7 @@ def mbpp_problem(
         source="mbpp",
         reference=code.replace("\r\n", "\n") if code else None,
         metadata={"task_id": task_id, "text": text,
-                  "test_list": [str(t) for t in row["test_list"]]},
+                  "test_list": base_tests},
     )
 
 
@@ -135,5 +134,6 @@ def load_mbpp(
                 raise UserError(f"{where} has no integer task_id") from exc
             if not rng[0] <= tid <= rng[1]:
                 continue
-        out.append(mbpp_problem(row, where, include_challenge=include_challenge))
+        with row_errors(where):
+            out.append(mbpp_problem(row, where, include_challenge=include_challenge))
     return out

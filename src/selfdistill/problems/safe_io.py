@@ -160,3 +160,59 @@ def read_json_rows(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield f"{p}:{lineno}", row
     except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise UserError(f"cannot read {p}: {exc}") from exc
+
+
+_MISSING: Any = object()
+
+
+def text_field(row: dict[str, Any], name: str, where: str, default: Any = _MISSING) -> Any:
+    """row[name] as text (numbers are written out); UserError naming where and the field
+    when it is missing (and no default) or holds a list, object or boolean."""
+    if name not in row or row[name] is None:
+        if default is _MISSING:
+            raise UserError(f"{where}: missing field {name!r}")
+        return default
+    value = row[name]
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise UserError(f"{where}: field {name!r} must be text, got {type(value).__name__}")
+    return str(value)
+
+
+def text_list_field(row: dict[str, Any], name: str, where: str,
+                    default: Any = _MISSING) -> Any:
+    """row[name] as a list of texts (one text is a one-item list); UserError naming where
+    and the field otherwise."""
+    if name not in row or row[name] is None:
+        if default is _MISSING:
+            raise UserError(f"{where}: missing field {name!r}")
+        return default
+    value = row[name]
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(
+            isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
+        raise UserError(f"{where}: field {name!r} must be a list of texts, got "
+                        f"{json.dumps(value)[:60]}")
+    return [str(v) for v in value]
+
+
+class row_errors:  # noqa: N801 - used as a context manager, reads like one
+    """Turn a type or value error while converting one row into a UserError naming the row.
+
+    The last line of defence behind the typed field readers above: a malformed file is
+    one clear line, never a traceback.
+    """
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, tp: Any, exc: Any, tb: Any) -> bool:
+        if tp is not None and issubclass(tp, (TypeError, AttributeError, ValueError,
+                                              KeyError, IndexError)) \
+                and not issubclass(tp, UserError):
+            raise UserError(f"{self.where}: a field has an unexpected type or value "
+                            f"({tp.__name__}: {exc})") from None
+        return False

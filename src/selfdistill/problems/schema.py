@@ -74,9 +74,14 @@ def save_problems(problems: list[Problem], path: str | Path) -> None:
 
 def load_problems_jsonl(path: str | Path) -> list[Problem]:
     """Read problems written by save_problems."""
+    from selfdistill.errors import UserError
+    from selfdistill.problems.safe_io import read_json_rows
+
     out = []
-    with Path(path).open() as fh:
-        for line in fh:
-            if line.strip():
-                out.append(Problem.from_dict(json.loads(line)))
+    for where, row in read_json_rows(path):
+        try:
+            out.append(Problem.from_dict(row))
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise UserError(f"{path} is not a JSONL file of Problem records ({where}: "
+                            f"{type(e).__name__}: {e})") from None
     return out

@@ -37,7 +37,7 @@ from selfdistill.core.checkpoint import (
     save_final,
 )
 from selfdistill.core.config import write_run_config
-from selfdistill.core.tracking import MetricsLogger
+from selfdistill.core.tracking import MetricsLogger, drop_rows_after
 from selfdistill.errors import UserError
 from selfdistill.recipes.sdpo.config import SDPOConfig, validate
 
@@ -176,6 +176,8 @@ def run_sdpo_train(cfg: SDPOConfig, run_dir: str | Path) -> Path:
             console.print(f"SDPO already trained to step {start}: {final}")
         return final
 
+    if main:  # steps after the checkpoint run again: their old log rows go first
+        drop_rows_after(run_dir, start)
     random.seed(cfg.seed + rank)
     torch.manual_seed(cfg.seed + rank)
     tr = _build_trainer(cfg, resume, acc.device, world)

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from selfdistill.core.config import load_config, load_run_config
+from selfdistill.core.config import check_run_config, load_config, load_run_config
 from selfdistill.core.console import friendly, quiet_hf, result_console
 from selfdistill.errors import UserError
 from selfdistill.recipes.ssd.analyze import rich_table, run_analyze
@@ -89,6 +89,7 @@ def resolve_run(target: str | None, overrides: list[str]) -> tuple[Any, Path]:
         run_dir = Path(target)
         if not (run_dir / "config.yaml").is_file():
             raise UserError(f"{run_dir} has no config.yaml: is it an SSD run directory?")
+        check_run_config(run_dir)
         _, cfg = load_config(run_dir / "config.yaml", overrides, recipe="ssd")
         return cfg, run_dir
     _, cfg = load_config(target, overrides, recipe="ssd")

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from selfdistill.core.checkpoint import latest_trainer_checkpoint
 from selfdistill.core.console import console
 from selfdistill.core.lora import lora_config
 from selfdistill.core.models import inference_dtype, load_model, training_dtype
@@ -85,11 +86,6 @@ def run_sample(cfg: SSDConfig, run_dir: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------- train
 
 
-def _latest_checkpoint(train_dir: Path) -> str | None:
-    ckpts = sorted(train_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return str(ckpts[-1]) if ckpts else None
-
-
 def train_sft(model_spec: str, dtype: str, records: list[dict[str, Any]], tc: TrainConfig,
               out_dir: Path, resume: bool = True) -> Path:
     """Fine-tune on (prompt, answer) records with TRL's SFTTrainer; save to out_dir/final."""
@@ -106,7 +102,7 @@ def train_sft(model_spec: str, dtype: str, records: list[dict[str, Any]], tc: Tr
                                   tc.lora_dropout)
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out_dir / "tb"))
     trainer = make_sft_trainer(model, tok, examples, tc, out_dir, peft_config=peft_config)
-    ckpt = _latest_checkpoint(out_dir) if resume else None
+    ckpt = latest_trainer_checkpoint(out_dir) if resume else None
     if ckpt:
         console.print(f"resuming training from {ckpt}")
     trainer.train(resume_from_checkpoint=ckpt)
