@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from selfdistill.agent.calls import (
+    DONE_LINE,
     Action,
     Answer,
     Malformed,
@@ -28,9 +29,10 @@ from selfdistill.agent.calls import (
     format_call,
     malformed_feedback,
     parse_action,
+    tool_schemas,
     tools_prompt,
 )
-from selfdistill.agent.decode import describe, has_tool_format, propose
+from selfdistill.agent.decode import describe, propose, tool_format
 from selfdistill.agent.tools import ToolResult, execute
 from selfdistill.agent.workspace import Changes, Workspace
 from selfdistill.assist.model import load_adapter_weights
@@ -40,6 +42,7 @@ from selfdistill.assist.session import Session, SessionConfig, request_chat
 from selfdistill.assist.update import UpdateResult, demo_examples, hindsight_example
 from selfdistill.errors import UserError
 from selfdistill.generation.base import Chat
+from selfdistill.generation.chat import chat_template_kwargs, set_chat_template_kwargs
 from selfdistill.prompts.templates import AGENT_SYSTEM_PROMPT
 
 HELP = """\
@@ -53,8 +56,14 @@ HELP = """\
 /help  /quit"""
 
 
-def agent_system_prompt() -> str:
-    """The agent's system prompt: its role and the tool list with the call format."""
+def agent_system_prompt(native: bool = False) -> str:
+    """The agent's system prompt: its role and the tool list with the call format.
+
+    native: the chat template renders the tools itself (`tools=`), so only the role and
+    how to finish are written here.
+    """
+    if native:
+        return f"{AGENT_SYSTEM_PROMPT} Call one tool per reply. {DONE_LINE}"
     return f"{AGENT_SYSTEM_PROMPT}\n\n{tools_prompt()}"
 
 
@@ -140,8 +149,18 @@ class AgentSession(Session):
         self.tool_role = "tool" if "'tool'" in template or '"tool"' in template else "user"
         if self.acfg.decode not in ("auto", "constrained", "free"):
             raise UserError(f"decode must be auto, constrained or free, not {self.acfg.decode!r}")
+        style = tool_format(self.tokenizer)
         self.constrained = self.acfg.decode == "constrained" or (
-            self.acfg.decode == "auto" and not has_tool_format(self.tokenizer))
+            self.acfg.decode == "auto" and style is None)
+        # Native tool calling: the template gets the tool schemas as `tools=` (they ride on
+        # the tokenizer, so sampling and every update's scoring render the same prompt) and
+        # the model writes calls in the template's own format, which parse_action reads.
+        self.native = style is not None and not self.constrained
+        self.call_style = style if self.native and style else "hermes"
+        if self.native:
+            set_chat_template_kwargs(self.tokenizer, {**chat_template_kwargs(self.tokenizer),
+                                                      "tools": tool_schemas()})
+            self.cfg = replace(self.cfg, system_prompt=agent_system_prompt(native=True))
 
     # ---- the loop ----------------------------------------------------------------
     def run_task(self, task: str) -> str | None:
@@ -211,7 +230,7 @@ class AgentSession(Session):
             return text, f"The user denied this action. Reason: {d.reason}"
         if d.verdict == "edit" and d.edited is not None:
             self._learn_demo(step, task, chat, text, d.edited)
-            call, text = d.edited, format_call(d.edited)
+            call, text = d.edited, format_call(d.edited, self.call_style)
             step.action = text
         res = self._run(call, step)
         if not res.ok and self.acfg.learn_from_errors:
@@ -258,7 +277,7 @@ class AgentSession(Session):
     def _learn_demo(self, step: Step, task: str, chat: Chat, action: str,
                     edited: ToolCall) -> UpdateResult:
         """SDFT: the edited call is the demonstration; the model's own call is the student."""
-        demo = format_call(edited)
+        demo = format_call(edited, self.call_style)
         exs = demo_examples(self.tokenizer, chat, demo, [action])
         res = self._commit("demonstration", exs, {"request": task, "answer": action,
                                                   "demonstration": demo, "source": "edit"})
