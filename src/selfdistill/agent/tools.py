@@ -9,6 +9,7 @@ sees the message; the agent learns from it), never as an exception.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from selfdistill.agent.calls import ToolCall
 from selfdistill.agent.workspace import Changes, OutsideWorkspace, ToolError, Workspace
@@ -41,13 +42,26 @@ def shell_job(command: str) -> str:
     return _SHELL_JOB.format(command=command, workdir=SANDBOX_WORKDIR)
 
 
+def _shell_config(ws: Workspace, timeout_s: float) -> Any:
+    from selfdistill.execution import SandboxConfig
+
+    return SandboxConfig(timeout_s=timeout_s, workspace=str(ws.root), processes=64,
+                         file_size_mb=64, open_files=256, workers=1)
+
+
+def close_shell(ws: Workspace) -> None:
+    """Stop the sandbox worker that mounts this workspace (a session done with it)."""
+    from selfdistill.execution.sandbox import close_pool
+
+    close_pool(_shell_config(ws, 30.0))
+
+
 def run_shell(ws: Workspace, command: str, timeout_s: float = 30.0) -> tuple[bool, str]:
     """Run a shell command in the sandbox with the workspace mounted; (ok, report text)."""
     from selfdistill.assist.session import describe_run
-    from selfdistill.execution import SandboxConfig, get_pool
+    from selfdistill.execution import get_pool
 
-    sb = SandboxConfig(timeout_s=timeout_s, workspace=str(ws.root), processes=64,
-                       file_size_mb=64, open_files=256, workers=1)
+    sb = _shell_config(ws, timeout_s)
     job = {"mode": "stdio", "code": shell_job(command), "stdin": "", "limits": sb.job_limits()}
     raw, _ = get_pool(sb).run(job)
     if raw.get("exit_code") is None and raw.get("signal") is None and raw.get("ok"):
