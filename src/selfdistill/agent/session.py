@@ -78,6 +78,9 @@ class AgentConfig:
     # constrained: choose call/answer and the tool by scores, prefill it (agent/decode.py);
     # free: sample and parse; auto: constrained unless the chat template has a tool format.
     decode: Literal["auto", "constrained", "free"] = "auto"
+    # Appended to the system prompt (e.g. a standing rule: the in-context baseline of the
+    # learning study, agent/study.py).
+    system_note: str = ""
 
 
 @dataclass
@@ -161,6 +164,9 @@ class AgentSession(Session):
             set_chat_template_kwargs(self.tokenizer, {**chat_template_kwargs(self.tokenizer),
                                                       "tools": tool_schemas()})
             self.cfg = replace(self.cfg, system_prompt=agent_system_prompt(native=True))
+        if self.acfg.system_note.strip():
+            self.cfg = replace(self.cfg, system_prompt=f"{self.cfg.system_prompt}\n\n"
+                                                       f"{self.acfg.system_note.strip()}")
 
     # ---- the loop ----------------------------------------------------------------
     def run_task(self, task: str) -> str | None:
