@@ -202,10 +202,9 @@ def run_bench_model(model_spec: str | None, out: Path, tasks: Sequence[BenchTask
 
 def run_one(session: Any, task: BenchTask, ws: Path, log: Path, model: str) -> dict[str, Any]:
     """One task in a fresh workspace; the record with the trajectory."""
-    from selfdistill.agent.workspace import Workspace
 
     make_workspace(task, ws)
-    session.ws = Workspace(ws)
+    session.set_workspace(ws)
     session.steps.clear()
     session.always.clear()
     start = _line_count(log)

@@ -33,7 +33,8 @@ from selfdistill.agent.calls import (
     tools_prompt,
 )
 from selfdistill.agent.decode import describe, propose, tool_format
-from selfdistill.agent.tools import ToolResult, execute
+from selfdistill.agent.tools import ToolResult, execute, preview_diff
+from selfdistill.agent.undo import StepStore
 from selfdistill.agent.workspace import Changes, Workspace
 from selfdistill.assist.model import load_adapter_weights
 from selfdistill.assist.output import Output
@@ -44,6 +45,9 @@ from selfdistill.errors import UserError
 from selfdistill.generation.base import Chat
 from selfdistill.generation.chat import chat_template_kwargs, set_chat_template_kwargs
 from selfdistill.prompts.templates import AGENT_SYSTEM_PROMPT
+
+CUT_RESULT = "[earlier tool result cut to fit the context; run the tool again if needed]"
+CUT_MARK = "[... cut to fit the context]"
 
 HELP = """\
 <task>          give the agent a task in the workspace
@@ -81,6 +85,9 @@ class AgentConfig:
     # Appended to the system prompt (e.g. a standing rule: the in-context baseline of the
     # learning study, agent/study.py).
     system_note: str = ""
+    # The prompt budget in tokens (None: the model's context length); before each proposal
+    # the chat is compacted to fit it minus max_new_tokens (older tool results cut first).
+    context_tokens: int | None = None
 
 
 @dataclass
@@ -146,7 +153,9 @@ class AgentSession(Session):
         self.driver = driver
         self.acfg = agent or AgentConfig()
         self.always: set[str] = set()
-        self.steps: list[Step] = []
+        # The undo stack lives on disk too: /undo after a restart reverts files as well.
+        self.store = StepStore(self.profile.dir, self.ws.root)
+        self.steps: list[Step] = [Step(a, u, c) for a, u, c in self.store.load()]
         template = str(getattr(self.tokenizer, "chat_template", "") or "")
         # The chat template's own tool-result role where it has one (else a user turn).
         self.tool_role = "tool" if "'tool'" in template or '"tool"' in template else "user"
@@ -178,6 +187,7 @@ class AgentSession(Session):
         self.profile.log({"event": "agent_task", "task": task, "workspace": str(self.ws.root),
                           "version": self.profile.current})
         for _ in range(self.acfg.max_actions):
+            chat = self.fit_context(chat)
             text = self.driver.model_output()
             if text is None:
                 text, act = self.next_action(task, chat)
@@ -203,15 +213,71 @@ class AgentSession(Session):
 
     def next_action(self, task: str, chat: Chat) -> tuple[str, Action]:
         """The model's next action: constrained (scored choice + prefill) or sampled freely."""
+        if not self.constrained:
+            if hasattr(self.out, "stream"):  # the reply appears as it is written
+                with self.streaming():
+                    text = self.sample(chat)[0]
+            else:
+                with self.out.busy("thinking"):
+                    text = self.sample(chat)[0]
+            return text, parse_action(text)
         with self.out.busy("thinking"):
-            if not self.constrained:
-                text = self.sample(chat)[0]
-                return text, parse_action(text)
             p = propose(self, chat)
         self.out.info(describe(p))
         self.profile.log({"event": "agent_choice", "task": task, "choice": p.choice,
                           "scores": p.scores})
         return p.text, p.action
+
+    def context_limit(self) -> int:
+        """Prompt tokens a proposal may use: the context budget minus the reply's room."""
+        ctx = self.acfg.context_tokens
+        if ctx is None:
+            cfg = getattr(self.model, "config", None)
+            ctx = int(getattr(cfg, "max_position_embeddings", 0) or 8192)
+            tok_max = getattr(self.tokenizer, "model_max_length", None)
+            if isinstance(tok_max, int) and 0 < tok_max < ctx:
+                ctx = tok_max
+        return max(64, ctx - self.cfg.max_new_tokens - 8)
+
+    def fit_context(self, chat: Chat) -> Chat:
+        """The chat compacted to fit context_limit(), instead of failing at the template's
+        limit: older tool results become a marker first, then the oldest (action, result)
+        pairs are dropped (noted in the task message), then the last result is shortened."""
+        from selfdistill.generation.chat import chat_token_ids
+
+        limit = self.context_limit()
+
+        def size(c: Chat) -> int:
+            return len(chat_token_ids(self.tokenizer, c))
+
+        if size(chat) <= limit:
+            return chat
+        before = size(chat)
+        out = [dict(m) for m in chat]
+        first = 2 if out and out[0]["role"] == "system" else 1  # the first action's index
+        results = [i for i in range(first + 1, len(out), 2)]
+        for i in results[:-1]:  # 1. older results -> a marker, oldest first
+            if out[i]["content"] != CUT_RESULT:
+                out[i]["content"] = CUT_RESULT
+                if size(out) <= limit:
+                    break
+        dropped = 0
+        while size(out) > limit and len(out) - first > 2:  # 2. drop the oldest pairs
+            del out[first:first + 2]
+            dropped += 1
+        if dropped:
+            task = out[first - 1]
+            task["content"] = (f"{task['content']}\n\n[{dropped} earlier action(s) and their "
+                               "results were dropped to fit the context]")
+        while size(out) > limit and len(out) - first == 2 and len(out[-1]["content"]) > 200:
+            text = out[-1]["content"]  # 3. shorten the last result, keeping its start
+            out[-1]["content"] = text[: len(text) // 2] + "\n" + CUT_MARK
+        after = size(out)
+        self.out.info(f"[context] compacted the chat from {before} to {after} tokens "
+                      f"(limit {limit})")
+        self.profile.log({"event": "agent_compact", "tokens_before": before,
+                          "tokens_after": after, "limit": limit, "dropped": dropped})
+        return out
 
     def _extend(self, chat: Chat, action_text: str, result: str) -> Chat:
         return [*chat, {"role": "assistant", "content": action_text},
@@ -246,6 +312,9 @@ class AgentSession(Session):
         return text, f"[{call.name} {'ok' if res.ok else 'failed'}]\n{res.text}"
 
     def _decide(self, call: ToolCall) -> Decision:
+        diff = preview_diff(self.ws, call)
+        if diff is not None:  # what a write or edit would change, before it is approved
+            self.out.info(f"diff:\n{diff.rstrip()}")
         if call.read_only and self.acfg.auto_approve_reads:
             self.out.info("auto-approved (read-only)")
             return Decision("approve", reason="auto: read-only")
@@ -293,6 +362,13 @@ class AgentSession(Session):
     def _push(self, step: Step) -> None:
         if step.updates or step.changes:
             self.steps.append(step)
+            self.store.save(self.steps)
+
+    def set_workspace(self, workspace: str | Path) -> None:
+        """Work in another directory from now on (its own undo stack, loaded from disk)."""
+        self.ws = Workspace(workspace)
+        self.store = StepStore(self.profile.dir, self.ws.root)
+        self.steps = [Step(a, u, c) for a, u, c in self.store.load()]
 
     # ---- commands ----------------------------------------------------------------
     def undo(self) -> int | None:
@@ -301,6 +377,7 @@ class AgentSession(Session):
             return super().undo()  # adapter updates from earlier sessions
         step = self.steps.pop()
         restored = self.ws.restore(step.changes)
+        self.store.save(self.steps)
         for _ in range(step.updates):
             self.profile.undo()
         load_adapter_weights(self.model, self.profile.current_dir())
@@ -319,6 +396,7 @@ class AgentSession(Session):
         super().reset()
         for step in self.steps:
             step.updates = 0
+        self.store.save(self.steps)
 
     def _dispatch(self, line: str) -> bool:
         if not line.startswith("/"):

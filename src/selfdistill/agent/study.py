@@ -332,10 +332,9 @@ def _run_task(s: Any, task: Any, ws: Path) -> dict[str, Any]:
     """Run one bench task in a fresh workspace and its hidden check; a small record."""
     from selfdistill.agent.bench import make_workspace, run_check
     from selfdistill.agent.tools import close_shell
-    from selfdistill.agent.workspace import Workspace
 
     make_workspace(task, ws)
-    s.ws = Workspace(ws)
+    s.set_workspace(ws)
     s.steps.clear()
     t0 = time.perf_counter()
     err, answer = None, None

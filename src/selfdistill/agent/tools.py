@@ -102,6 +102,37 @@ def execute(ws: Workspace, call: ToolCall, timeout_s: float = 30.0) -> ToolResul
     return ToolResult(True, _clip(text), changes)
 
 
+def preview_diff(ws: Workspace, call: ToolCall, context: int = 3) -> str | None:
+    """The unified diff a write or edit would make (shown before it is approved), or None.
+
+    None for other tools and for calls that would fail (the failure is shown when it runs).
+    """
+    import difflib
+
+    if call.name not in ("write", "edit"):
+        return None
+    a = call.args
+    try:
+        p = ws.resolve(a["path"])
+    except (OutsideWorkspace, ToolError):
+        return None
+    old = p.read_text(errors="replace") if p.is_file() else ""
+    if call.name == "write":
+        new = str(a["content"])
+    else:
+        o, n = str(a["old"]), str(a["new"])
+        if not o or o not in old or (old.count(o) > 1 and not a.get("all")):
+            return None
+        new = old.replace(o, n) if a.get("all") else old.replace(o, n, 1)
+    rel = ws.rel(p)
+    src = f"a/{rel}" if p.is_file() else "/dev/null"
+    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                 src, f"b/{rel}", n=context)
+    text = "".join(ln if ln.endswith("\n") else ln + "\n\\ No newline at end of file\n"
+                   for ln in lines)
+    return text or f"(no change to {rel})\n"
+
+
 def _clip(text: str) -> str:
     if len(text) <= RESULT_LIMIT_CHARS:
         return text
