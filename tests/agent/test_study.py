@@ -38,3 +38,33 @@ def test_base_condition_records_and_resumes(tmp_path: Path, tiny_model_dir: Path
             (out / "edit-not-write" / "base" / "heldout.jsonl").read_text().splitlines()]
     assert len(recs) == 2 and all(r["success"] is False for r in recs)
     assert "base" in study_table(out, "edit-not-write")
+
+
+def test_base_from_bench_counts_violations_on_trajectories(tmp_path: Path) -> None:
+    from selfdistill.agent.study import _split, base_from_bench
+
+    _, test = _split(12)
+    bench = tmp_path / "bench" / "m"
+    bench.mkdir(parents=True)
+    lines = []
+    for i, t in enumerate(test):
+        existing = next(p for p in t.files if p.endswith(".py"))
+        traj = [{"event": "agent_task"},
+                {"event": "agent_action", "tool": "read", "args": {"path": existing}},
+                {"event": "agent_action", "tool": "write", "args": {"path": "new.py",
+                                                                      "content": ""}},
+                {"event": "agent_action", "tool": "write", "args": {"path": "new.py",
+                                                                      "content": "x"}}]
+        if i == 0:
+            traj.append({"event": "agent_action", "tool": "write",
+                         "args": {"path": existing, "content": ""}})
+        lines.append(json.dumps({"task": t.id, "success": i == 1, "seconds": 1.0,
+                                 "error": None, "trajectory": traj}))
+    (bench / "results.jsonl").write_text("\n".join(lines) + "\n")
+    f = base_from_bench(tmp_path / "bench", "m", tmp_path / "study", "edit-not-write")
+    recs = [json.loads(x) for x in f.read_text().splitlines()]
+    # the second write of new.py rewrites a file the agent made; the first task also
+    # rewrites a file of the repository
+    assert [r["violations"] for r in recs] == [2] + [1] * (len(test) - 1)
+    assert all(r["proposals"] == (3 if i == 0 else 2) for i, r in enumerate(recs))
+    assert [r["success"] for r in recs][:2] == [False, True]

@@ -252,7 +252,7 @@ def _split(train_n: int) -> tuple[list[Any], list[Any]]:
 
 
 def learning_study(model_spec: str, out: Path, rule_name: str, condition: str, *,
-                   n_denials: int = 4, train_n: int = 12, max_actions: int = 6,
+                   n_denials: int = 4, train_n: int = 12, max_actions: int = 8,
                    max_new_tokens: int = 256, budget_s: float | None = None,
                    lr: float = 1e-4, steps: int = 4, test_n: int | None = None) -> Path:
     """One condition of the study (resumable): training pass if it learns, then held-out."""
@@ -320,6 +320,54 @@ def learning_study(model_spec: str, out: Path, rule_name: str, condition: str, *
             print(f"[{condition}] held-out {task.id}: success {rec['success']}, violations "
                   f"{user.violations}/{user.proposals}", flush=True)
     return results
+
+
+def base_from_bench(bench_dir: Path, label: str, out: Path, rule_name: str) -> Path:
+    """The base condition from `agent bench` records of the same model and settings (greedy,
+    approve-all, no learning: the same runs), violations counted on their trajectories."""
+    from selfdistill.agent.bench import load_results
+    from selfdistill.agent.bench_tasks import TASKS
+    from selfdistill.agent.calls import TOOLS, ToolCall
+    from selfdistill.errors import UserError
+
+    rule = RULES[rule_name]
+    recs = {r["task"]: r for r in load_results(bench_dir).get(label, [])}
+    _, test = _split(12)
+    missing = [t.id for t in test if t.id not in recs]
+    if missing:
+        raise UserError(f"bench results of {label} lack {', '.join(missing)}")
+    cdir = out / rule_name / "base"
+    cdir.mkdir(parents=True, exist_ok=True)
+    by_id = {t.id: t for t in TASKS}
+    lines = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for t in test:
+            r = recs[t.id]
+            ws = Path(tmp) / t.id
+            ws.mkdir()
+            for rel in by_id[t.id].files:  # existence is what the rules look at
+                (ws / rel).parent.mkdir(parents=True, exist_ok=True)
+                (ws / rel).write_text("")
+            props = viol = 0
+            for ev in r["trajectory"]:
+                if ev.get("event") != "agent_action" or TOOLS[ev["tool"]].read_only:
+                    continue
+                call = ToolCall(ev["tool"], ev["args"])
+                props += 1
+                viol += rule.broken_by(call, ws)
+                if call.name == "write":
+                    p = ws / str(call.args.get("path", ""))
+                    if ws in p.resolve().parents:
+                        p.parent.mkdir(parents=True, exist_ok=True)
+                        p.write_text("")
+            lines.append(json.dumps({"task": t.id, "success": r["success"],
+                                     "seconds": r["seconds"], "error": r["error"],
+                                     "condition": "base", "proposals": props,
+                                     "violations": viol, "version": 0,
+                                     "from": str(bench_dir / label)}))
+    f = cdir / "heldout.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    return f
 
 
 def _read_log(s: Any) -> list[dict[str, Any]]:
@@ -405,7 +453,10 @@ def main(argv: list[str] | None = None) -> None:
     le.add_argument("--rule", default="edit-not-write", choices=sorted(RULES))
     le.add_argument("--condition", choices=CONDITIONS)
     le.add_argument("--denials", type=int, default=4)
-    le.add_argument("--max-actions", type=int, default=6)
+    le.add_argument("--max-actions", type=int, default=8)
+    le.add_argument("--base-from-bench", type=Path, help="bench OUT dir: take the base "
+                    "condition from its records of --bench-label (same settings)")
+    le.add_argument("--bench-label", default="qwen2.5-coder-0.5b-instruct")
     le.add_argument("--budget-min", type=float)
     le.add_argument("--table", action="store_true", help="only print the table")
     a = p.parse_args(argv)
@@ -413,7 +464,9 @@ def main(argv: list[str] | None = None) -> None:
 
     quiet_hf(all_warnings=True)
     if a.cmd == "learn":
-        if not a.table:
+        if a.base_from_bench is not None:
+            base_from_bench(a.base_from_bench, a.bench_label, a.out, a.rule)
+        elif not a.table:
             if a.condition is None:
                 p.error("--condition is needed unless --table")
             learning_study(a.model, a.out, a.rule, a.condition, n_denials=a.denials,
