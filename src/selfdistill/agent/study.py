@@ -75,9 +75,10 @@ def denial_probe(model_spec: str, out: Path, settings: list[dict[str, Any]] | No
     from selfdistill.distill.losses import reduce_loss, topk_tail_distill_loss
     from selfdistill.distill.scoring import gather_logprobs_at, score_tokens
 
+    # retry: also train on the chat the agent retries in (denied call + denial appended).
     settings = settings or [{"lr": 1e-4, "steps": 4}, {"lr": 1e-5, "steps": 4},
-                            {"lr": 1e-6, "steps": 4}, {"lr": 1e-4, "steps": 4,
-                                                       "loss": "advantage"}]
+                            {"lr": 1e-6, "steps": 4}, {"lr": 1e-4, "steps": 4, "retry": True},
+                            {"lr": 1e-4, "steps": 4, "loss": "advantage"}]
     tmp = Path(tempfile.mkdtemp(prefix="sd-probe-"))
     ws = tmp / "repo"
     ws.mkdir()
@@ -137,7 +138,9 @@ def denial_probe(model_spec: str, out: Path, settings: list[dict[str, Any]] | No
                 ucfg = UpdateConfig(lr=st["lr"], steps=st["steps"], loss=st.get("loss", "topk_kl"))
                 losses: list[float] = []
                 t0 = time.perf_counter()
-                res = distill_update(model, tok, [ex], "feedback", ucfg,
+                exs = [ex, hindsight_example(tok, retry, denied, REASON)] if st.get("retry") \
+                    else [ex]
+                res = distill_update(model, tok, exs, "feedback", ucfg,
                                      on_step=lambda i, n, v, acc=losses: acc.append(v))
                 secs = time.perf_counter() - t0
                 # The loss after the last step (the logged ones are taken before each step).
