@@ -100,21 +100,59 @@ class Malformed:
 Action = ToolCall | Answer | Malformed
 
 
-def format_call(call: ToolCall) -> str:
-    """The canonical text of a call (what the model is taught to write)."""
+# Argument types and descriptions for the JSON schemas given to templates with a tool format.
+_ARG_INFO: dict[str, tuple[str, str]] = {
+    "path": ("string", "A file or directory path relative to the workspace root."),
+    "offset": ("integer", "First line to read (0-based)."),
+    "limit": ("integer", "Number of lines to read."),
+    "pattern": ("string", "A glob pattern (list) or a regular expression (grep)."),
+    "glob": ("string", "Only search files whose name matches this glob."),
+    "content": ("string", "The complete new content of the file."),
+    "old": ("string", "The exact text to replace."),
+    "new": ("string", "The replacement text."),
+    "all": ("boolean", "Replace every occurrence."),
+    "command": ("string", "The shell command to run in the workspace."),
+}
+
+# Call styles: "hermes" (Qwen2.5, Hermes, SmolLM2's data) and "llama3" (Llama 3.1's JSON).
+CallStyle = str
+
+
+def format_call(call: ToolCall, style: CallStyle = "hermes") -> str:
+    """The canonical text of a call in a template's call format (hermes unless llama3)."""
+    if style == "llama3":
+        return json.dumps({"name": call.name, "parameters": call.args}, ensure_ascii=False)
     body = json.dumps({"name": call.name, "arguments": call.args}, ensure_ascii=False)
     return f"<tool_call>{body}</tool_call>"
 
 
+def tool_schemas() -> list[dict[str, Any]]:
+    """Every tool as a JSON schema (OpenAI function form), for a chat template's `tools=`."""
+    out = []
+    for t in TOOLS.values():
+        props = {a: {"type": _ARG_INFO[a][0], "description": _ARG_INFO[a][1]}
+                 for a in (*t.required, *t.optional)}
+        out.append({"type": "function", "function": {
+            "name": t.name, "description": t.description,
+            "parameters": {"type": "object", "properties": props,
+                           "required": list(t.required)}}})
+    return out
+
+
+# The call format with placeholders only: a concrete example call in the prompt (it was
+# `read README.md`) is what a small model copies, whatever the task says.
+CALL_FORMAT = '<tool_call>{"name": <tool name>, "arguments": {<argument>: <value>, ...}}</tool_call>'
+DONE_LINE = "When the task is done, reply in plain words without a tool call."
+
+
 def tools_prompt() -> str:
-    """The tool list and the call format, for the system prompt."""
+    """The tool list and the call format (placeholders, no example call), for the system prompt."""
     lines = ["Tools (call exactly one per reply, nothing else in that reply):"]
     for t in TOOLS.values():
         args = ", ".join([*t.required, *(f"{o}?" for o in t.optional)])
         lines.append(f"- {t.name}({args}): {t.description}")
-    example = format_call(ToolCall("read", {"path": "README.md"}))
-    lines.append(f"Format: {example}")
-    lines.append("When the task is done, reply in plain words without a tool call.")
+    lines.append(f"Format: {CALL_FORMAT}")
+    lines.append(DONE_LINE)
     return "\n".join(lines)
 
 
@@ -305,7 +343,6 @@ def _parse(raw: str) -> Action:
 
 
 def malformed_feedback(m: Malformed) -> str:
-    """The message the model sees after a malformed call."""
-    example = format_call(ToolCall("read", {"path": "README.md"}))
-    return (f"Your tool call could not be used: {m.error}. Write exactly one call like "
-            f"{example}, or answer in plain words when you are done.")
+    """The message the model sees after a malformed call (the format, no copyable call)."""
+    return (f"Your tool call could not be used: {m.error}. Write exactly one call in the "
+            f"format {CALL_FORMAT}, or answer in plain words when you are done.")

@@ -85,5 +85,39 @@ def demo(script: Path | None = typer.Option(None, "--script", help="Demo YAML (t
                    baseline=baseline, home=home, control=control)
 
 
+@agent_app.command("bench")
+@_friendly
+def bench(model: list[str] = typer.Option(None, "--model", help="Model spec; repeat for "
+                                          "several (default: the embedded model)."),
+          out: Path = typer.Option(Path("runs/agent-bench"), "--out", help="Results directory "
+                                   "(resumable: recorded tasks are skipped)."),
+          tasks: str | None = typer.Option(None, "--tasks", help="Comma-separated task ids "
+                                           "(default: all)."),
+          max_actions: int = typer.Option(8, "--max-actions", help="Step limit per task."),
+          decode: str = typer.Option("auto", "--decode", help="auto / constrained / free."),
+          max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
+          budget_min: float | None = typer.Option(None, "--budget-min", help="Start no new "
+                                                  "task after this many minutes (resume later)."),
+          threads: int | None = _THREADS,
+          report_only: bool = typer.Option(False, "--report-only", help="Only write the "
+                                           "summary and the HTML report.")) -> None:
+    """Run the agent on the bench's repository tasks; hidden checks decide success."""
+    from selfdistill.agent.bench import run_bench_model, select_tasks, summary_table, write_report
+
+    quiet_hf(all_warnings=True)
+    if max_actions < 1 or max_new_tokens < 1:
+        raise UserError("--max-actions and --max-new-tokens must be >= 1.")
+    if decode not in ("auto", "constrained", "free"):
+        raise UserError(f"--decode must be auto, constrained or free, not {decode!r}.")
+    chosen = select_tasks([t.strip() for t in tasks.split(",") if t.strip()] if tasks else None)
+    if not report_only:
+        for spec in model or [None]:
+            run_bench_model(spec, out, chosen, max_actions=max_actions, decode=decode,
+                            max_new_tokens=max_new_tokens, threads=threads,
+                            budget_s=None if budget_min is None else 60 * budget_min)
+    print(summary_table(out), flush=True)
+    print(f"report: {write_report(out)}", flush=True)
+
+
 if __name__ == "__main__":
     agent_app()

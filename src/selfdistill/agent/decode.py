@@ -137,8 +137,24 @@ def propose(session: Any, chat: Chat, answer_prefix: str = ANSWER_PREFIX) -> Pro
 
 def has_tool_format(tokenizer: Any) -> bool:
     """Whether the chat template renders tool definitions (then free decoding is used)."""
+    return tool_format(tokenizer) is not None
+
+
+def tool_format(tokenizer: Any) -> str | None:
+    """The call style of a chat template that renders `tools=`: hermes, llama3, or None.
+
+    hermes: <tool_call>{"name": ..., "arguments": {...}}</tool_call> (Qwen2.5, Hermes);
+    llama3: a bare {"name": ..., "parameters": {...}} object (Llama 3.1/3.2). A template
+    that renders tools in some other way is read as hermes (the parser takes both).
+    """
     template = getattr(tokenizer, "chat_template", None) or ""
-    return isinstance(template, str) and "tools" in template
+    if not isinstance(template, str) or "tools" not in template:
+        return None
+    if "<tool_call>" in template:
+        return "hermes"
+    if "python_tag" in template or '"parameters"' in template or "ipython" in template:
+        return "llama3"
+    return "hermes"
 
 
 def describe(p: Proposal) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from selfdistill.agent.calls import (
+    DONE_LINE,
     Action,
     Answer,
     Malformed,
@@ -28,10 +29,12 @@ from selfdistill.agent.calls import (
     format_call,
     malformed_feedback,
     parse_action,
+    tool_schemas,
     tools_prompt,
 )
-from selfdistill.agent.decode import describe, has_tool_format, propose
-from selfdistill.agent.tools import ToolResult, execute
+from selfdistill.agent.decode import describe, propose, tool_format
+from selfdistill.agent.tools import ToolResult, execute, preview_diff
+from selfdistill.agent.undo import StepStore
 from selfdistill.agent.workspace import Changes, Workspace
 from selfdistill.assist.config import SessionConfig
 from selfdistill.assist.model import load_adapter_weights
@@ -41,7 +44,11 @@ from selfdistill.assist.session import Session, request_chat
 from selfdistill.assist.update import UpdateResult, demo_examples, hindsight_example
 from selfdistill.errors import UserError
 from selfdistill.generation.base import Chat
+from selfdistill.generation.chat import chat_template_kwargs, set_chat_template_kwargs
 from selfdistill.prompts.templates import AGENT_SYSTEM_PROMPT
+
+CUT_RESULT = "[earlier tool result cut to fit the context; run the tool again if needed]"
+CUT_MARK = "[... cut to fit the context]"
 
 HELP = """\
 <task>          give the agent a task in the workspace
@@ -54,8 +61,14 @@ HELP = """\
 /help  /quit"""
 
 
-def agent_system_prompt() -> str:
-    """The agent's system prompt: its role and the tool list with the call format."""
+def agent_system_prompt(native: bool = False) -> str:
+    """The agent's system prompt: its role and the tool list with the call format.
+
+    native: the chat template renders the tools itself (`tools=`), so only the role and
+    how to finish are written here.
+    """
+    if native:
+        return f"{AGENT_SYSTEM_PROMPT} Call one tool per reply. {DONE_LINE}"
     return f"{AGENT_SYSTEM_PROMPT}\n\n{tools_prompt()}"
 
 
@@ -70,6 +83,12 @@ class AgentConfig:
     # constrained: choose call/answer and the tool by scores, prefill it (agent/decode.py);
     # free: sample and parse; auto: constrained unless the chat template has a tool format.
     decode: Literal["auto", "constrained", "free"] = "auto"
+    # Appended to the system prompt (e.g. a standing rule: the in-context baseline of the
+    # learning study, agent/study.py).
+    system_note: str = ""
+    # The prompt budget in tokens (None: the model's context length); before each proposal
+    # the chat is compacted to fit it minus max_new_tokens (older tool results cut first).
+    context_tokens: int | None = None
 
 
 @dataclass
@@ -135,14 +154,29 @@ class AgentSession(Session):
         self.driver = driver
         self.acfg = agent or AgentConfig()
         self.always: set[str] = set()
-        self.steps: list[Step] = []
+        # The undo stack lives on disk too: /undo after a restart reverts files as well.
+        self.store = StepStore(self.profile.dir, self.ws.root)
+        self.steps: list[Step] = [Step(a, u, c) for a, u, c in self.store.load()]
         template = str(getattr(self.tokenizer, "chat_template", "") or "")
         # The chat template's own tool-result role where it has one (else a user turn).
         self.tool_role = "tool" if "'tool'" in template or '"tool"' in template else "user"
         if self.acfg.decode not in ("auto", "constrained", "free"):
             raise UserError(f"decode must be auto, constrained or free, not {self.acfg.decode!r}")
+        style = tool_format(self.tokenizer)
         self.constrained = self.acfg.decode == "constrained" or (
-            self.acfg.decode == "auto" and not has_tool_format(self.tokenizer))
+            self.acfg.decode == "auto" and style is None)
+        # Native tool calling: the template gets the tool schemas as `tools=` (they ride on
+        # the tokenizer, so sampling and every update's scoring render the same prompt) and
+        # the model writes calls in the template's own format, which parse_action reads.
+        self.native = style is not None and not self.constrained
+        self.call_style = style if self.native and style else "hermes"
+        if self.native:
+            set_chat_template_kwargs(self.tokenizer, {**chat_template_kwargs(self.tokenizer),
+                                                      "tools": tool_schemas()})
+            self.cfg = replace(self.cfg, system_prompt=agent_system_prompt(native=True))
+        if self.acfg.system_note.strip():
+            self.cfg = replace(self.cfg, system_prompt=f"{self.cfg.system_prompt}\n\n"
+                                                       f"{self.acfg.system_note.strip()}")
 
     # ---- the loop ----------------------------------------------------------------
     def run_task(self, task: str) -> str | None:
@@ -154,6 +188,7 @@ class AgentSession(Session):
         self.profile.log({"event": "agent_task", "task": task, "workspace": str(self.ws.root),
                           "version": self.profile.current})
         for _ in range(self.acfg.max_actions):
+            chat = self.fit_context(chat)
             text = self.driver.model_output()
             if text is None:
                 text, act = self.next_action(task, chat)
@@ -179,15 +214,71 @@ class AgentSession(Session):
 
     def next_action(self, task: str, chat: Chat) -> tuple[str, Action]:
         """The model's next action: constrained (scored choice + prefill) or sampled freely."""
+        if not self.constrained:
+            if hasattr(self.out, "stream"):  # the reply appears as it is written
+                with self.streaming():
+                    text = self.sample(chat)[0]
+            else:
+                with self.out.busy("thinking"):
+                    text = self.sample(chat)[0]
+            return text, parse_action(text)
         with self.out.busy("thinking"):
-            if not self.constrained:
-                text = self.sample(chat)[0]
-                return text, parse_action(text)
             p = propose(self, chat)
         self.out.info(describe(p))
         self.profile.log({"event": "agent_choice", "task": task, "choice": p.choice,
                           "scores": p.scores})
         return p.text, p.action
+
+    def context_limit(self) -> int:
+        """Prompt tokens a proposal may use: the context budget minus the reply's room."""
+        ctx = self.acfg.context_tokens
+        if ctx is None:
+            cfg = getattr(self.model, "config", None)
+            ctx = int(getattr(cfg, "max_position_embeddings", 0) or 8192)
+            tok_max = getattr(self.tokenizer, "model_max_length", None)
+            if isinstance(tok_max, int) and 0 < tok_max < ctx:
+                ctx = tok_max
+        return max(64, ctx - self.cfg.max_new_tokens - 8)
+
+    def fit_context(self, chat: Chat) -> Chat:
+        """The chat compacted to fit context_limit(), instead of failing at the template's
+        limit: older tool results become a marker first, then the oldest (action, result)
+        pairs are dropped (noted in the task message), then the last result is shortened."""
+        from selfdistill.generation.chat import chat_token_ids
+
+        limit = self.context_limit()
+
+        def size(c: Chat) -> int:
+            return len(chat_token_ids(self.tokenizer, c))
+
+        if size(chat) <= limit:
+            return chat
+        before = size(chat)
+        out = [dict(m) for m in chat]
+        first = 2 if out and out[0]["role"] == "system" else 1  # the first action's index
+        results = [i for i in range(first + 1, len(out), 2)]
+        for i in results[:-1]:  # 1. older results -> a marker, oldest first
+            if out[i]["content"] != CUT_RESULT:
+                out[i]["content"] = CUT_RESULT
+                if size(out) <= limit:
+                    break
+        dropped = 0
+        while size(out) > limit and len(out) - first > 2:  # 2. drop the oldest pairs
+            del out[first:first + 2]
+            dropped += 1
+        if dropped:
+            task = out[first - 1]
+            task["content"] = (f"{task['content']}\n\n[{dropped} earlier action(s) and their "
+                               "results were dropped to fit the context]")
+        while size(out) > limit and len(out) - first == 2 and len(out[-1]["content"]) > 200:
+            text = out[-1]["content"]  # 3. shorten the last result, keeping its start
+            out[-1]["content"] = text[: len(text) // 2] + "\n" + CUT_MARK
+        after = size(out)
+        self.out.info(f"[context] compacted the chat from {before} to {after} tokens "
+                      f"(limit {limit})")
+        self.profile.log({"event": "agent_compact", "tokens_before": before,
+                          "tokens_after": after, "limit": limit, "dropped": dropped})
+        return out
 
     def _extend(self, chat: Chat, action_text: str, result: str) -> Chat:
         return [*chat, {"role": "assistant", "content": action_text},
@@ -212,7 +303,7 @@ class AgentSession(Session):
             return text, f"The user denied this action. Reason: {d.reason}"
         if d.verdict == "edit" and d.edited is not None:
             self._learn_demo(step, task, chat, text, d.edited)
-            call, text = d.edited, format_call(d.edited)
+            call, text = d.edited, format_call(d.edited, self.call_style)
             step.action = text
         res = self._run(call, step)
         if not res.ok and self.acfg.learn_from_errors:
@@ -222,6 +313,9 @@ class AgentSession(Session):
         return text, f"[{call.name} {'ok' if res.ok else 'failed'}]\n{res.text}"
 
     def _decide(self, call: ToolCall) -> Decision:
+        diff = preview_diff(self.ws, call)
+        if diff is not None:  # what a write or edit would change, before it is approved
+            self.out.info(f"diff:\n{diff.rstrip()}")
         if call.read_only and self.acfg.auto_approve_reads:
             self.out.info("auto-approved (read-only)")
             return Decision("approve", reason="auto: read-only")
@@ -259,7 +353,7 @@ class AgentSession(Session):
     def _learn_demo(self, step: Step, task: str, chat: Chat, action: str,
                     edited: ToolCall) -> UpdateResult:
         """SDFT: the edited call is the demonstration; the model's own call is the student."""
-        demo = format_call(edited)
+        demo = format_call(edited, self.call_style)
         exs = demo_examples(self.tokenizer, chat, demo, [action])
         res = self._commit("demonstration", exs, {"request": task, "answer": action,
                                                   "demonstration": demo, "source": "edit"})
@@ -269,6 +363,13 @@ class AgentSession(Session):
     def _push(self, step: Step) -> None:
         if step.updates or step.changes:
             self.steps.append(step)
+            self.store.save(self.steps)
+
+    def set_workspace(self, workspace: str | Path) -> None:
+        """Work in another directory from now on (its own undo stack, loaded from disk)."""
+        self.ws = Workspace(workspace)
+        self.store = StepStore(self.profile.dir, self.ws.root)
+        self.steps = [Step(a, u, c) for a, u, c in self.store.load()]
 
     # ---- commands ----------------------------------------------------------------
     def undo(self) -> int | None:
@@ -277,6 +378,7 @@ class AgentSession(Session):
             return super().undo()  # adapter updates from earlier sessions
         step = self.steps.pop()
         restored = self.ws.restore(step.changes)
+        self.store.save(self.steps)
         for _ in range(step.updates):
             self.profile.undo()
         load_adapter_weights(self.model, self.profile.current_dir())
@@ -295,6 +397,7 @@ class AgentSession(Session):
         super().reset()
         for step in self.steps:
             step.updates = 0
+        self.store.save(self.steps)
 
     def _dispatch(self, line: str) -> bool:
         if not line.startswith("/"):

@@ -9,6 +9,7 @@ sees the message; the agent learns from it), never as an exception.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from selfdistill.agent.calls import ToolCall
 from selfdistill.agent.workspace import Changes, OutsideWorkspace, ToolError, Workspace
@@ -41,13 +42,26 @@ def shell_job(command: str) -> str:
     return _SHELL_JOB.format(command=command, workdir=SANDBOX_WORKDIR)
 
 
+def _shell_config(ws: Workspace, timeout_s: float) -> Any:
+    from selfdistill.execution import SandboxConfig
+
+    return SandboxConfig(timeout_s=timeout_s, workspace=str(ws.root), processes=64,
+                         file_size_mb=64, open_files=256, workers=1)
+
+
+def close_shell(ws: Workspace) -> None:
+    """Stop the sandbox worker that mounts this workspace (a session done with it)."""
+    from selfdistill.execution.sandbox import close_pool
+
+    close_pool(_shell_config(ws, 30.0))
+
+
 def run_shell(ws: Workspace, command: str, timeout_s: float = 30.0) -> tuple[bool, str]:
     """Run a shell command in the sandbox with the workspace mounted; (ok, report text)."""
     from selfdistill.assist.session import describe_run
-    from selfdistill.execution import SandboxConfig, get_pool
+    from selfdistill.execution import get_pool
 
-    sb = SandboxConfig(timeout_s=timeout_s, workspace=str(ws.root), processes=64,
-                       file_size_mb=64, open_files=256, workers=1)
+    sb = _shell_config(ws, timeout_s)
     job = {"mode": "stdio", "code": shell_job(command), "stdin": "", "limits": sb.job_limits()}
     raw, _ = get_pool(sb).run(job)
     if raw.get("exit_code") is None and raw.get("signal") is None and raw.get("ok"):
@@ -86,6 +100,37 @@ def execute(ws: Workspace, call: ToolCall, timeout_s: float = 30.0) -> ToolResul
     except (ToolError, OSError) as e:
         return ToolResult(False, f"error: {e}", changes)
     return ToolResult(True, _clip(text), changes)
+
+
+def preview_diff(ws: Workspace, call: ToolCall, context: int = 3) -> str | None:
+    """The unified diff a write or edit would make (shown before it is approved), or None.
+
+    None for other tools and for calls that would fail (the failure is shown when it runs).
+    """
+    import difflib
+
+    if call.name not in ("write", "edit"):
+        return None
+    a = call.args
+    try:
+        p = ws.resolve(a["path"])
+    except (OutsideWorkspace, ToolError):
+        return None
+    old = p.read_text(errors="replace") if p.is_file() else ""
+    if call.name == "write":
+        new = str(a["content"])
+    else:
+        o, n = str(a["old"]), str(a["new"])
+        if not o or o not in old or (old.count(o) > 1 and not a.get("all")):
+            return None
+        new = old.replace(o, n) if a.get("all") else old.replace(o, n, 1)
+    rel = ws.rel(p)
+    src = f"a/{rel}" if p.is_file() else "/dev/null"
+    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                 src, f"b/{rel}", n=context)
+    text = "".join(ln if ln.endswith("\n") else ln + "\n\\ No newline at end of file\n"
+                   for ln in lines)
+    return text or f"(no change to {rel})\n"
 
 
 def _clip(text: str) -> str:

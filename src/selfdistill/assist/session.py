@@ -18,8 +18,10 @@ Input lines (the same in the TUI and in scripts)::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -111,6 +113,37 @@ class Session:
                                              tokenizer=self.tokenizer, progress=False,
                                              batch_size=8)
         return self._generator
+
+    @contextlib.contextmanager
+    def streaming(self, prefix: str = "") -> Iterator[bool]:
+        """Inside, a front end with a `stream(text)` method gets the reply as it is written
+        (prefix first: e.g. a forced call opening); yields whether it streams."""
+        show = getattr(self.out, "stream", None)
+        gen = self.generator()
+        if show is None or not hasattr(gen, "on_token"):
+            yield False
+            return
+        shown = [""]
+        tok = self.tokenizer
+
+        def on_token(index: int, ids: list[int]) -> None:
+            if index != 0:
+                return
+            text = tok.decode(ids, skip_special_tokens=True)
+            if text.startswith(shown[0]) and len(text) > len(shown[0]):
+                show(text[len(shown[0]):])  # a half-decoded character waits for the next
+                shown[0] = text
+
+        if prefix:
+            show(prefix)
+        gen.on_token = on_token
+        try:
+            yield True
+        finally:
+            gen.on_token = None
+            end = getattr(self.out, "stream_end", None)
+            if end is not None:
+                end()
 
     def sample(self, chat: Chat, n: int = 1, temperature: float | None = None,
                seed: int | None = None) -> list[str]:

@@ -30,6 +30,15 @@ class RichOutput:
         """A status line (no markup interpretation: answers may contain brackets)."""
         self.console.print(text, markup=False, highlight=False, style="cyan")
 
+    def stream(self, text: str) -> None:
+        """A piece of the reply being generated, shown as it arrives."""
+        self.console.print(text, end="", markup=False, highlight=False, soft_wrap=True,
+                           style="dim")
+
+    def stream_end(self) -> None:
+        """The streamed reply is complete: end its line."""
+        self.console.print()
+
     def error(self, text: str) -> None:
         """A one-line problem with the input."""
         self.console.print(f"error: {text}", markup=False, highlight=False, style="bold red")

@@ -476,6 +476,17 @@ def get_pool(config: SandboxConfig, workers: int | None = None) -> WorkerPool:
         return pool
 
 
+def close_pool(config: SandboxConfig) -> None:
+    """Stop the workers of this isolation setting's pool, if it has one (e.g. a workspace
+    mount that is done: its workers hold the mount of that directory)."""
+    key = (config.namespaces, config.drop_uid, config.uid_base, config.tmpfs_mb,
+           config.require_isolation, config.extra_packages, config.cgroup, config.workspace)
+    with _POOLS_LOCK:
+        pool = _POOLS.pop(key, None)
+    if pool is not None:
+        pool.close()
+
+
 def shutdown_pools() -> None:
     """Stop all workers (also runs at interpreter exit)."""
     with _POOLS_LOCK:

@@ -23,19 +23,28 @@ def chat_template_kwargs(tokenizer: Any) -> dict[str, Any]:
     return dict(getattr(tokenizer, _KWARGS_ATTR, None) or {})
 
 
-def render_chat(tokenizer: Any, chat: Chat) -> str:
-    """Render a chat with the tokenizer's template (and its set arguments), generation prompt appended."""
+def render_chat(tokenizer: Any, chat: Chat, tools: list[dict[str, Any]] | None = None) -> str:
+    """Render a chat with the tokenizer's template (and its set arguments), generation prompt appended.
+
+    tools: JSON schemas of callable tools, passed as the template's `tools=` (templates with
+    a tool format render them their own way); they may also ride on the tokenizer's set
+    arguments, so that sampling and update scoring render the same prompt.
+    """
     if getattr(tokenizer, "chat_template", None):
+        kwargs = chat_template_kwargs(tokenizer)
+        if tools is not None:
+            kwargs["tools"] = tools
         return tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False,
-                                             **chat_template_kwargs(tokenizer))
+                                             **kwargs)
     # No template (a base model): plain role-prefixed text ending with the assistant turn.
     parts = [f"{m['role']}: {m['content']}" for m in chat]
     return "\n".join(parts) + "\nassistant:"
 
 
-def chat_token_ids(tokenizer: Any, chat: Chat) -> list[int]:
+def chat_token_ids(tokenizer: Any, chat: Chat, tools: list[dict[str, Any]] | None = None
+                   ) -> list[int]:
     """Token ids of render_chat(...); the template already holds any BOS, so none is added."""
-    text = render_chat(tokenizer, chat)
+    text = render_chat(tokenizer, chat, tools)
     add_special = not getattr(tokenizer, "chat_template", None)
     return list(tokenizer(text, add_special_tokens=add_special)["input_ids"])
 

@@ -23,6 +23,7 @@ import inspect
 import os
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -74,6 +75,9 @@ class HFGenerator:
         self.prefill_chunk = prefill_chunk
         self.min_shared_prefix = min_shared_prefix if min_shared_prefix > 0 else 10**9
         self.share_identical_prompts = share_identical_prompts
+        # Streaming hook: called with (completion index, its token ids so far) after every
+        # sampled token of a live row (a front end shows the reply as it is written).
+        self.on_token: Callable[[int, list[int]], None] | None = None
         self.eos_ids = eos_token_ids(tokenizer, model)
         cfg = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") \
             else model.config
@@ -282,6 +286,8 @@ class HFGenerator:
             if not b.alive[r]:
                 continue
             t = s.out[-1]
+            if self.on_token is not None and t not in self.eos_ids:
+                self.on_token(s.index, s.out)
             if t in self.eos_ids:
                 s.finish = "stop"
             elif stops and any(x in self.tokenizer.decode(s.out[-window:]) for x in stops):
