@@ -16,7 +16,7 @@ from selfdistill.agent.demo import run_agent_demo
 from selfdistill.agent.run import run_agent
 from selfdistill.agent.session import AgentConfig
 from selfdistill.assist.cli import _BASELINE, _HOME, _LOSS, _LR, _MODEL, _STEPS, _THREADS
-from selfdistill.core.console import friendly
+from selfdistill.core.console import friendly, quiet_hf
 from selfdistill.errors import UserError
 
 agent_app = typer.Typer(
