@@ -13,6 +13,7 @@ from rich.console import Console
 from selfdistill.cli.credit import credit_cmd
 from selfdistill.cli.errors import friendly, quiet_hf
 from selfdistill.cli.lockfork import analyze_cmd
+from selfdistill.cli.plan import plan_cmd
 from selfdistill.core.models import DEFAULT_MODEL
 from selfdistill.errors import UserError
 
@@ -436,6 +437,7 @@ def _mount_agent() -> None:
 
 _mount_agent()
 app.command("credit")(friendly(credit_cmd))  # cli/credit.py
+app.command("plan")(friendly(plan_cmd))  # cli/plan.py
 
 
 def main() -> None:
