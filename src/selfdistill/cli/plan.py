@@ -23,6 +23,9 @@ def plan_cmd(recipe: str = typer.Argument(..., help="An sdpo, discover or ssd re
              prompt_tokens: int = typer.Option(512, help="Student prompt length assumed."),
              strategy: str = typer.Option(None, help="fsdp (sharded) or replica (a full copy "
                                                      "per rank); default fsdp if --gpus > 1."),
+             fsdp_gather: str = typer.Option("update", help="fsdp: update (the whole model "
+                                             "gathered once per update, training/fsdp.py) or "
+                                             "layer (per-layer, as FSDP2's hooks)."),
              as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON.")
              ) -> None:
     """Per-rank memory of a recipe from the model's config alone (no weights read), a verdict
@@ -34,7 +37,7 @@ def plan_cmd(recipe: str = typer.Argument(..., help="An sdpo, discover or ssd re
 
     plan = plan_recipe(recipe, gpus=gpus, gpu_mem=gpu_mem, overrides=overrides or [],
                        model_config=model_config, prompt_tokens=prompt_tokens,
-                       strategy=strategy)
+                       strategy=strategy, fsdp_gather=fsdp_gather)
     if as_json:
         sys.stdout.write(json.dumps(to_json(plan), indent=1) + "\n")
     else:

@@ -8,8 +8,10 @@ module tree. The rest is arithmetic over the recipe's settings:
   (ema: fp32; frozen / trust-region: a copy in the trainable dtype; live: none). Under
   `replica` (one full copy per process, today's multi-process path) nothing is divided;
   under `fsdp` (FSDP2, issue 29) weights, gradients, optimiser state and teacher are
-  sharded over the ranks and held in fp32 (master weights), plus the working set of
-  all-gathered layers in the compute dtype.
+  sharded over the ranks and held in fp32 (master weights), plus what is all-gathered in
+  the compute dtype: with fsdp_gather "update" (selfdistill's engine, training/fsdp.py)
+  the whole model and its fp32 gradients once per update, with "layer" (FSDP2's per-layer
+  hooks) the root and two decoder layers at a time.
 - phases, each a transient on top of the persistent state; the peak is the largest:
   backward (activations of one micro-batch + the largest logits chunk), teacher scoring
   (no grad), the optimiser step (one parameter-sized temporary of foreach AdamW), HF
@@ -51,6 +53,11 @@ class PlanInputs:
     method: str = "lora"  # lora | full
     dtype: str = "float32"  # model.dtype: the compute dtype
     strategy: str = "fsdp"  # fsdp (sharded, fp32 master) | replica (full copy per process)
+    # fsdp only: "update" = selfdistill's engine (training/fsdp.py): the whole model is
+    # all-gathered once per update (full compute copy + full fp32 gradients during it);
+    # "layer" = per-layer all-gather as FSDP2 hooks do (2 layers + root in full at a time).
+    fsdp_gather: str = "update"
+    master_dtype: str = "float32"  # fsdp: the sharded master weights' dtype (model.dtype)
     ranks: int = 1
     device: str = "cpu"  # cuda | cpu
     budget_bytes: int = 0  # per rank
@@ -63,7 +70,7 @@ class PlanInputs:
     checkpointing: bool = False
     logits_chunk: int = 512  # student LM-head chunk (tokens)
     teacher_logits_chunk: int = 128
-    backend: str = "hf"  # hf | vllm
+    backend: str = "hf"  # hf | vllm | none (no sampler in this process)
     gen_batch: int = 16  # rows decoded at once (hf)
     vllm_gpu_memory_utilization: float = 0.3
     vllm_kv_cache_gb: float = 1.0  # vllm on CPU
@@ -77,7 +84,9 @@ class Row:
     name: str
     bytes: int
     note: str = ""
-    phase: str = "persistent"  # persistent | backward | teacher | optimizer | sampling | engine | runtime
+    # persistent | backward | teacher | optimizer | sampling | engine | runtime, or
+    # update (present in both the backward and the teacher phase)
+    phase: str = "persistent"
 
 
 @dataclass
@@ -154,18 +163,24 @@ def _persistent(s: ModelShape, i: PlanInputs) -> list[Row]:
     rows: list[Row] = []
     if i.strategy == "fsdp":
         tb = 4  # fp32 master weights and optimiser state
+        mb = DTYPE_BYTES[i.master_dtype]
         if lora:
-            rows.append(Row("weights", _div(s.n_params * wb, n) + _div(trainable * tb, n),
-                            f"frozen base {i.dtype} / {n} ranks + fp32 adapter / {n}"))
+            rows.append(Row("weights", _div(s.n_params * mb, n) + _div(trainable * tb, n),
+                            f"base {i.master_dtype} / {n} ranks + fp32 adapter / {n}"))
         else:
-            rows.append(Row("weights", _div(s.n_params * tb, n),
-                            f"fp32 master, sharded / {n} ranks"))
-        gathered = (s.root_params + 2 * s.layer_params) * wb
-        rows.append(Row("gathered layers", gathered,
-                        f"{i.dtype} compute copy: embeddings/head + 2 decoder layers "
-                        "(current + prefetch)"))
-        grad_note = f"fp32, sharded / {n}"
-        grad_extra = 0 if lora else s.layer_params * (wb + 4)  # one layer unsharded + reduce
+            rows.append(Row("weights", _div(s.n_params * mb, n),
+                            f"{i.master_dtype} master, sharded / {n} ranks"))
+        grad_note, grad_extra = f"fp32, sharded / {n}", 0
+        if i.fsdp_gather == "update":
+            rows.append(Row("gathered model", s.n_params * wb + trainable * 4,
+                            f"during an update: full {i.dtype} compute copy + full fp32 "
+                            "gradients (training/fsdp.py gathers once per update)",
+                            phase="update"))
+        else:
+            rows.append(Row("gathered layers", (s.root_params + 2 * s.layer_params) * wb,
+                            f"{i.dtype} compute copy: embeddings/head + 2 decoder layers "
+                            "(current + prefetch)"))
+            grad_extra = 0 if lora else s.layer_params * (wb + 4)  # one layer unsharded
     else:
         tb = 4 if lora else wb  # peft keeps adapters in fp32; full FT trains in model.dtype
         rows.append(Row("weights", s.n_params * wb + (trainable * tb if lora else 0),
@@ -219,6 +234,8 @@ def plan_memory(s: ModelShape, i: PlanInputs) -> MemoryPlan:
         kv = i.gen_batch * seq * 2 * s.kv_dim * s.n_layers * cb
         rows.append(Row("hf sampling", kv + i.gen_batch * s.vocab * 4 * 2,
                         f"KV cache {i.gen_batch} rows x {seq} tokens + logits", phase="sampling"))
+    elif i.backend == "none":  # the sampler runs elsewhere (or not at all)
+        pass
     elif i.device == "cuda":
         share = int(i.vllm_gpu_memory_utilization * i.budget_bytes)
         rows.append(Row("vllm engine", share,
@@ -236,8 +253,9 @@ def plan_memory(s: ModelShape, i: PlanInputs) -> MemoryPlan:
     base = sum(r.bytes for r in rows if r.phase in ("persistent", "engine", "runtime"))
     phases: dict[str, int] = {}
     for r in rows:
-        if r.phase not in ("persistent", "engine", "runtime"):
-            phases[r.phase] = phases.get(r.phase, 0) + r.bytes
+        for ph in (("backward", "teacher") if r.phase == "update" else (r.phase,)):
+            if ph not in ("persistent", "engine", "runtime"):
+                phases[ph] = phases.get(ph, 0) + r.bytes
     peak_phase, extra = max(phases.items(), key=lambda kv: kv[1]) if phases else ("persistent", 0)
     alternatives = {"activations_checkpointing_on": activation_bytes(s, i, True),
                     "activations_checkpointing_off": activation_bytes(s, i, False)}

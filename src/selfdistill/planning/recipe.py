@@ -14,11 +14,16 @@ from selfdistill.planning.shape import model_shape
 
 
 def inputs_from_recipe(name: str, cfg: Any, *, gpus: int, budget_bytes: int, device: str,
-                       prompt_tokens: int, strategy: str) -> PlanInputs:
+                       prompt_tokens: int, strategy: str, fsdp_gather: str = "update"
+                       ) -> PlanInputs:
     """PlanInputs of an sdpo, discover or ssd config."""
-    common: dict[str, Any] = {"recipe": name, "dtype": cfg.model.dtype, "ranks": gpus,
+    # training/fsdp.py: model.dtype is the master dtype, optim.compute_dtype the compute one
+    compute = getattr(cfg.train if name == "ssd" else cfg.optim, "compute_dtype", None)
+    dtype = compute if strategy == "fsdp" and compute else cfg.model.dtype
+    common: dict[str, Any] = {"recipe": name, "dtype": dtype, "ranks": gpus,
                               "device": device, "budget_bytes": budget_bytes,
-                              "strategy": strategy}
+                              "strategy": strategy, "master_dtype": cfg.model.dtype,
+                              "fsdp_gather": fsdp_gather}
     if name in ("sdpo", "discover"):
         loss, opt, teacher = cfg.loss, cfg.optim, cfg.teacher
         needs = loss.needs_teacher if name == "sdpo" else True
@@ -77,7 +82,8 @@ def local_budget(device: str) -> int:
 
 def plan_recipe(recipe: str, *, gpus: int = 1, gpu_mem: float | None = None,
                 overrides: list[str] | None = None, model_config: str | None = None,
-                prompt_tokens: int = 512, strategy: str | None = None) -> MemoryPlan:
+                prompt_tokens: int = 512, strategy: str | None = None,
+                fsdp_gather: str = "update") -> MemoryPlan:
     """`selfdistill plan`: the recipe's per-rank memory, verdict and advice."""
     from selfdistill.core.config import load_config
 
@@ -95,10 +101,13 @@ def plan_recipe(recipe: str, *, gpus: int = 1, gpu_mem: float | None = None,
     strategy = strategy or ("fsdp" if gpus > 1 else "replica")
     if strategy not in ("fsdp", "replica"):
         raise UserError("--strategy must be fsdp or replica.")
+    if fsdp_gather not in ("update", "layer"):
+        raise UserError("--fsdp-gather must be update or layer.")
     r, targets = lora_settings(name, cfg)
     shape = model_shape(cfg.model.spec, config=model_config, lora_r=r, lora_targets=targets)
     inputs = inputs_from_recipe(name, cfg, gpus=gpus, budget_bytes=budget, device=device,
-                                prompt_tokens=prompt_tokens, strategy=strategy)
+                                prompt_tokens=prompt_tokens, strategy=strategy,
+                                fsdp_gather=fsdp_gather)
     return plan_with_advice(shape, inputs)
 
 
