@@ -138,9 +138,9 @@ def _plan(*args: str):
 
 def test_cli_plan_qwen3_8b_on_8_gpus_prints_table_and_verdict() -> None:
     recipe = str(REPO / "recipes" / "sdpo_qwen3_8b_lcb_v6.yaml")
-    # per-layer gathering (FSDP2 hooks): fits
-    res = _plan(recipe, "--gpus", "8", "--gpu-mem", "80", "--model-config", str(QWEN3_8B),
-                "--fsdp-gather", "layer")
+    # per-layer gathering (FSDP2 hooks) with the engine asleep during updates: fits
+    res = _plan(recipe, "rollout.vllm_sleep=true", "--gpus", "8", "--gpu-mem", "80",
+                "--model-config", str(QWEN3_8B), "--fsdp-gather", "layer")
     assert res.exit_code == 0, res.output
     for word in ("weights", "gradients", "optimizer", "teacher", "activations",
                  "logits chunk", "vllm engine", "peak per rank", "FITS"):

@@ -204,6 +204,32 @@ def _div(x: int, n: int) -> int:
     return -(-x // n)
 
 
+def _teacher_rows(s: ModelShape, i: PlanInputs) -> list[Row]:
+    """The teacher's no-grad scoring pass, on top of the student's kept activations.
+
+    Re-prompts differ per row (their feedback), so rows run with their own prompts; the
+    pass keeps a KV cache over all layers and one layer's temporaries. Under LoRA the
+    (EMA) adapter is merged into copies of the targeted weights for the pass
+    (core/merged_lora.py); a low-precision model casts the fp32 EMA copy on the way in.
+    """
+    cb = DTYPE_BYTES[i.dtype]
+    tt = i.micro_batch * (i.teacher_prompt_tokens + i.completion_tokens)
+    fwd = tt * (s.hidden + layer_forward_elems(s) + 2 * s.kv_dim * s.n_layers) * cb
+    rows = [Row("teacher forward", fwd + logits_bytes(s, min(i.teacher_logits_chunk, tt),
+                                                      grad=False),
+                f"no grad, {i.micro_batch} x ({i.teacher_prompt_tokens} re-prompt, "
+                f"{i.completion_tokens} answer) = {tt} tokens, KV cache + one layer",
+                phase="teacher")]
+    if i.method == "lora" and i.teacher not in ("none", "live"):
+        rows.append(Row("teacher merged weights", s.lora_base_params * cb,
+                        "the adapter folded into copies of the targeted weights",
+                        phase="teacher"))
+    elif i.method == "full" and i.teacher == "ema" and cb != 4 and i.strategy == "replica":
+        rows.append(Row("teacher cast", s.n_params * cb, f"fp32 EMA cast to {i.dtype}",
+                        phase="teacher"))
+    return rows
+
+
 def plan_memory(s: ModelShape, i: PlanInputs) -> MemoryPlan:
     """The per-rank plan of one configuration (no suggestion search; see plan_with_advice)."""
     rows = _persistent(s, i)
@@ -217,15 +243,11 @@ def plan_memory(s: ModelShape, i: PlanInputs) -> MemoryPlan:
                     f"micro-batch {i.micro_batch} x ({i.prompt_tokens} prompt, "
                     f"{i.completion_tokens} answer) = {t} tokens, checkpointing "
                     f"{'on' if i.checkpointing else 'off'} ({_fmt(other)} with it "
-                    f"{'off' if i.checkpointing else 'on'})", phase="backward"))
+                    f"{'off' if i.checkpointing else 'on'})", phase="update"))
     rows.append(Row("logits chunk", logits_bytes(s, min(i.logits_chunk, t), grad=True),
                     f"{min(i.logits_chunk, t)} tokens x {s.vocab} vocab, fp32", phase="backward"))
-    if i.teacher_prompt_tokens:
-        tt = _tokens(i, i.teacher_prompt_tokens)
-        rows.append(Row("teacher forward", tt * (s.hidden + layer_forward_elems(s)) * cb
-                        + logits_bytes(s, min(i.teacher_logits_chunk, tt), grad=False),
-                        f"no grad, {tt} tokens (re-prompt {i.teacher_prompt_tokens})",
-                        phase="teacher"))
+    if i.teacher_prompt_tokens:  # between the student's forward and its backward
+        rows.extend(_teacher_rows(s, i))
     tb = 4 if (i.method == "lora" or i.strategy == "fsdp") else cb
     rows.append(Row("optimizer step", _div(trainable * tb, n),
                     "foreach AdamW temporary (one parameter-sized list)", phase="optimizer"))

@@ -32,10 +32,12 @@ class ModelShape:
     kv_dim: int  # num_key_value_heads * head_dim
     vocab: int
     lora_params: int = 0  # trainable LoRA parameters at the recipe's r and targets
+    lora_base_params: int = 0  # weights of the Linear layers LoRA targets (merged copies)
 
-    def with_lora(self, lora_params: int) -> ModelShape:
-        """The same shape with another LoRA parameter count."""
-        return dataclasses.replace(self, lora_params=lora_params)
+    def with_lora(self, lora_params: int, lora_base_params: int = 0) -> ModelShape:
+        """The same shape with other LoRA parameter counts."""
+        return dataclasses.replace(self, lora_params=lora_params,
+                                   lora_base_params=lora_base_params)
 
 
 def _config_path(spec: str, config: str | None) -> tuple[str, str]:
@@ -110,7 +112,8 @@ def model_shape(spec: str, *, config: str | None = None, lora_r: int = 16,
         layer_params=max(per_layer, default=0), root_params=n_params - sum(per_layer),
         n_layers=len(layers), hidden=hidden, intermediate=inter, q_dim=heads * head_dim,
         kv_dim=kv_heads * head_dim, vocab=int(text.vocab_size))
-    return shape.with_lora(lora_param_count(model, lora_r, lora_targets))
+    return shape.with_lora(lora_param_count(model, lora_r, lora_targets),
+                           lora_param_count(model, 0, lora_targets, base=True))
 
 
 def _decoder_layers(model: Any) -> list[Any]:
@@ -124,12 +127,14 @@ def _decoder_layers(model: Any) -> list[Any]:
     return best
 
 
-def lora_param_count(model: Any, r: int, targets: list[str] | None) -> int:
-    """Parameters of a LoRA adapter of rank r on the targeted Linear layers: r * (in + out) each."""
+def lora_param_count(model: Any, r: int, targets: list[str] | None, base: bool = False) -> int:
+    """Parameters of a LoRA adapter of rank r on the targeted Linear layers: r * (in + out)
+    each (base=True: the targeted layers' own in * out weights)."""
     import torch
 
     from selfdistill.core.config import LORA_TARGETS
 
     wanted = set(targets or LORA_TARGETS)
-    return sum(r * (m.in_features + m.out_features) for name, m in model.named_modules()
+    return sum((m.in_features * m.out_features) if base else r * (m.in_features + m.out_features)
+               for name, m in model.named_modules()
                if isinstance(m, torch.nn.Linear) and name.rsplit(".", 1)[-1] in wanted)
