@@ -146,10 +146,11 @@ def test_cli_plan_qwen3_8b_on_8_gpus_prints_table_and_verdict() -> None:
                  "logits chunk", "vllm engine", "peak per rank", "FITS"):
         assert word in res.output
     # the whole model gathered per update (training/fsdp.py): a full bf16 copy + full fp32
-    # gradients on every rank do not fit 80 GB next to the engine; LoRA does
+    # gradients on every rank do not fit 80 GB next to a resident engine; the advice keeps
+    # full fine-tuning (micro-batch 1, engine asleep)
     res = _plan(recipe, "--gpus", "8", "--gpu-mem", "80", "--model-config", str(QWEN3_8B))
     assert res.exit_code == 1 and "gathered model" in res.output
-    assert "DOES NOT FIT" in res.output and "LoRA" in res.output
+    assert "DOES NOT FIT" in res.output and "micro-batch 1" in res.output
 
 
 def test_cli_plan_replica_does_not_fit_and_names_a_change() -> None:

@@ -331,7 +331,17 @@ def plan_with_advice(s: ModelShape, i: PlanInputs) -> MemoryPlan:
     plan = plan_memory(s, i)
     if plan.fits:
         return plan
-    for text, change in candidate_changes(i):
+    cheap: dict[str, Any] = {"checkpointing": True}
+    cheap_text = "checkpointing"
+    if i.backend == "vllm" and i.device == "cuda":
+        cheap["vllm_sleep"] = True
+        cheap_text += " + engine sleep"
+    changes = candidate_changes(i)
+    same = [c for c in changes if "method" not in c[1]]  # keeps the method (full FT stays)
+    lora = [c for c in changes if "method" in c[1]]
+    # each change alone (cheapest first), then on top of the cheap ones, then LoRA
+    combos = [(f"{text} + {cheap_text}", {**cheap, **change}) for text, change in same]
+    for text, change in same + combos + lora:
         alt = plan_memory(s, dataclasses.replace(i, **change))
         if alt.fits:
             plan.suggestion, plan.suggestion_peak = text, alt.peak_bytes
