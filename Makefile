@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 VLLM_VENV  ?= .venv-vllm
 VLLM_BIN   := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.installed
-VLLM_TESTS ?= tests/generation/test_vllm_backend.py tests/generation/test_vllm_e2e.py tests/generation/test_generation_contract.py
+VLLM_TESTS ?= tests/generation/test_vllm_backend.py tests/generation/test_vllm_e2e.py tests/generation/test_generation_contract.py tests/recipes/test_discover_vllm.py
 
 .PHONY: install install-vllm demo test test-fast test-vllm test-unprivileged lint bench clean
 

@@ -10,6 +10,7 @@ import typer
 from selfdistill.agent import cli as agent_cli
 from selfdistill.assist import cli as assist_cli
 from selfdistill.cli.credit import credit_cmd
+from selfdistill.cli.plan import plan_cmd
 from selfdistill.core.config import dump_yaml, load_config, yaml_comments
 from selfdistill.core.console import friendly, quiet_hf
 from selfdistill.core.console import result_console as console
@@ -195,6 +196,7 @@ def problems_show(problem_id: str = typer.Argument(..., help="e.g. HumanEval/0 o
 for _method in (evaluate_cli, ssd_cli, sdpo_cli, discover_cli, assist_cli, agent_cli):
     _method.mount(app)
 app.command("credit")(friendly(credit_cmd))  # cli/credit.py
+app.command("plan")(friendly(plan_cmd))  # cli/plan.py
 
 
 def main() -> None:

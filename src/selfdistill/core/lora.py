@@ -110,18 +110,15 @@ def merge_for_inference(model: Any) -> Any:
     return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
 
 
+def iter_merged_weights(model: Any, merge: bool = True) -> Any:
+    """HF-named weights with the LoRA adapter merged in (merge=False: the base weights
+    alone), streamed one tensor at a time."""
+    from selfdistill.core.merged_lora import iter_merged_state
+
+    return iter_merged_state(getattr(model, "module", model), merge=merge)  # DDP unwrapped
+
+
 def merged_weights(model: Any) -> list[tuple[str, Any]]:
-    """HF-named weights with the LoRA adapter merged in (for pushing into vLLM)."""
-    if not hasattr(model, "merge_adapter"):
-        return [(n, t.detach()) for n, t in model.state_dict().items()]
-    model.merge_adapter()
-    try:
-        out = []
-        for n, t in model.state_dict().items():
-            if "lora_" in n:
-                continue
-            n = n.removeprefix("base_model.model.").replace(".base_layer.", ".")
-            out.append((n, t.detach().clone()))
-        return out
-    finally:
-        model.unmerge_adapter()
+    """HF-named weights with the LoRA adapter merged in, as a list (the base weights are not
+    touched: peft's merge/unmerge would leave them off by rounding after every refresh)."""
+    return list(iter_merged_weights(model))

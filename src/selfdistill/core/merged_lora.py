@@ -76,3 +76,31 @@ def merged_lora(model: Any) -> Iterator[int]:
             base.weight.data = original
             for a in names:
                 layer.merged_adapters.remove(a)
+
+
+def iter_merged_state(model: Any, merge: bool = True) -> Iterator[tuple[str, torch.Tensor]]:
+    """(HF name, tensor) of a peft model with its active adapters merged, one layer at a time.
+
+    Each targeted linear's merged weight is a new tensor made when its turn comes and
+    dropped after the consumer takes it (never a merged copy of the whole model); adapter
+    tensors are left out; the model is not modified. Plain models yield their state_dict.
+    merge=False: the base weights without the adapter.
+    """
+    lora = {id(m) for m in _lora_layers(model)} if merge else set()
+    merged_of: dict[str, Any] = {}
+    for name, m in model.named_modules():
+        if id(m) not in lora or getattr(m, "disable_adapters", False) or m.merged:
+            continue
+        names = [a for a in m.active_adapters if a in m.lora_A]
+        if names:
+            merged_of[name + ".base_layer.weight"] = (m, names)
+    with torch.no_grad():
+        for n, t in model.state_dict().items():
+            if "lora_" in n:
+                continue
+            hf = n.removeprefix("base_model.model.").replace(".base_layer.", ".")
+            hit = merged_of.get(n)
+            if hit is None:
+                yield hf, t.detach()
+            else:
+                yield hf, _merged_weight(hit[0], t.detach(), hit[1])

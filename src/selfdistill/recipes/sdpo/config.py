@@ -36,6 +36,7 @@ class SDPORolloutConfig(SamplerConfig):
     timeout_s: float = 6.0  # sandbox wall-clock limit per test
     reward: str = "binary"  # binary (all tests pass) | fraction (tests passed / total)
     vllm_gpu_memory_utilization: float = 0.3
+    vllm_sleep: bool = False  # CUDA: the engine sleeps during each update (no-op on CPU)
 
 
 @dataclass

@@ -101,7 +101,7 @@ def _build_trainer(cfg: SDPOConfig, resume: Path | None, device: Any, world: int
 
 def _make_generator(cfg: SDPOConfig, model: Any, tok: Any) -> Any:
     """The rollout generator: HF on the live model, or vLLM fed the merged weights."""
-    from selfdistill.core.lora import base_model, merged_weights
+    from selfdistill.core.lora import base_model, iter_merged_weights
     from selfdistill.core.models import resolve_dtype
     from selfdistill.generation import make_generator
     from selfdistill.generation.chat import set_chat_template_kwargs
@@ -111,9 +111,9 @@ def _make_generator(cfg: SDPOConfig, model: Any, tok: Any) -> Any:
         gen = make_generator("vllm", model=cfg.model.spec,
                              dtype=resolve_dtype(cfg.model.dtype, cfg.model.spec),
                              gpu_memory_utilization=r.vllm_gpu_memory_utilization,
-                             progress=False)
+                             enable_sleep_mode=r.vllm_sleep, progress=False)
         set_chat_template_kwargs(gen.tokenizer, cfg.model.chat_template_kwargs)
-        gen.refresh_weights(merged_weights(model))
+        gen.refresh_weights(iter_merged_weights(model))
         return gen
     return make_generator("hf", model=base_model(model), tokenizer=tok,
                           batch_size=r.batch_size, progress=False)
@@ -222,10 +222,10 @@ def _train_step(cfg: SDPOConfig, tr: _Trainer, problems: list[Any], step: int, r
     from accelerate.utils import gather_object
 
     from selfdistill.core.console import console
-    from selfdistill.core.lora import merged_weights
     from selfdistill.distill.step import sdpo_step
     from selfdistill.distill.teacher_context import build_teacher_batch
     from selfdistill.execution import SandboxConfig
+    from selfdistill.generation.colocate import EngineSync, model_weights
     from selfdistill.rollouts import sample_and_grade
 
     t_step = time.perf_counter()
@@ -247,10 +247,11 @@ def _train_step(cfg: SDPOConfig, tr: _Trainer, problems: list[Any], step: int, r
     if tr.credit is not None:  # a few rollouts' per-token credit, before the step
         tr.credit.record(tr.model, tr.teacher, tr.tok, batch.groups, tb, step=step + 1,
                          temperature=cfg.loss.scoring_temperature)
+    sync = EngineSync(tr.gen, sleep=r.vllm_sleep)  # vLLM only; the HF backend samples live
+    sync.release()  # CUDA + rollout.vllm_sleep: the engine sleeps through the update
     m = sdpo_step(tr.model, tr.teacher, tr.optimizer, batch.groups, tr.tok, cfg.loss,
                   teacher_batch=tb, scheduler=tr.scheduler)
-    if r.backend == "vllm":
-        tr.gen.refresh_weights(merged_weights(tr.model))
+    sync.ready(step + 1, model_weights(tr.model))  # wake, stream the new weights in
 
     recs = _rollout_records(step, rank, batch.groups, tb.kinds)  # every rank's, written by 0
     all_recs = gather_object([recs]) if world > 1 else [recs]

