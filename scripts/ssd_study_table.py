@@ -69,8 +69,8 @@ def main(root: str) -> None:
 
 def plot_t_eff(root: str, out: str) -> None:
     """pass@1 against T_eff across the study's runs, with a quadratic fit over SSD points."""
+    from selfdistill.analysis.t_eff import fit_quadratic
     from selfdistill.evaluation.report import plot_curves_with_ci
-    from selfdistill.recipes.ssd import fit_quadratic
 
     def points(summary: Path, scale: float) -> list[tuple[float, float, float, float]]:
         pts = []

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from selfdistill.analysis.t_eff import fit_quadratic
 from selfdistill.errors import UserError
-from selfdistill.recipes.ssd import fit_quadratic
 from selfdistill.recipes.ssd_data import (
     REPETITIVE_ZLIB_RATIO,
     STUB_RULES,

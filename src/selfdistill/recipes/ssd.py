@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from selfdistill.analysis.t_eff import fit_t_eff
 from selfdistill.core.config import SSDConfig, TrainConfig
 from selfdistill.core.lora import merge_for_inference
 from selfdistill.core.records import read_jsonl, write_json_atomic
@@ -48,6 +49,7 @@ def run_sample(cfg: SSDConfig, run_dir: Path) -> dict[str, Any]:
         problems = problems[: s.limit]
     if not problems:
         raise UserError(f"No training prompts in '{s.source}'.")
+    _check_clean(problems, cfg)
     params = s.sampling_params(s.n, s.seed)
     out = run_dir / "sample"
     job = SampleJob(spec=cfg.model.spec, dtype=sampling_dtype(cfg), problems=problems,
@@ -68,6 +70,15 @@ def run_sample(cfg: SSDConfig, run_dir: Path) -> dict[str, Any]:
                   f"truncated answers: {s.truncated}); no code {fmt_pct(stats['no_code_rate'])}, "
                   f"truncated {fmt_pct(stats['truncation_rate'])}")
     return stats
+
+
+def _check_clean(problems: list[Any], cfg: SSDConfig) -> None:
+    """Refuse training prompts that are problems of the run's evaluation benchmark."""
+    from selfdistill.problems.registry import load_source
+    from selfdistill.problems.splits import check_disjoint
+
+    check_disjoint(problems, load_source(cfg.eval.benchmark), cfg.sample.source,
+                   cfg.eval.benchmark)
 
 
 # ---------------------------------------------------------------- train
@@ -296,20 +307,6 @@ def _paired_gain(base: Any, ssd: Any, seed: int = 0) -> dict[str, Any]:
 # ---------------------------------------------------------------- grid
 
 
-def fit_quadratic(x: list[float], y: list[float]) -> dict[str, float]:
-    """Least-squares y = a x^2 + b x + c; R^2 and the vertex (best x) when concave."""
-    import numpy as np
-
-    xs, ys = np.asarray(x, float), np.asarray(y, float)
-    a, b, c = np.polyfit(xs, ys, 2)
-    pred = a * xs**2 + b * xs + c
-    ss_res = float(((ys - pred) ** 2).sum())
-    ss_tot = float(((ys - ys.mean()) ** 2).sum())
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
-    best = float(-b / (2 * a)) if a < 0 else float(xs[int(np.argmax(ys))])
-    return {"a": float(a), "b": float(b), "c": float(c), "r2": r2, "best_t_eff": best}
-
-
 def run_grid(cfg: SSDConfig, run_dir: Path) -> Path:
     """`ssd grid`: T_train x T_eval without truncation; pass@1 against T_eff = T_train*T_eval."""
     import dataclasses
@@ -337,9 +334,10 @@ def run_grid(cfg: SSDConfig, run_dir: Path) -> Path:
             p1 = (r.pass1() or {"mean": 0.0})["mean"]
             row.append(p1)
             points.append({"t_train": t_train, "t_eval": r.temperature,
-                           "t_eff": t_train * r.temperature, "pass@1": p1})
+                           "t_eff": t_train * r.temperature, "pass@1": p1,
+                           "rates": [x["c"] / x["n"] for x in r.per_problem]})
         matrix.append(row)
-    fit = fit_quadratic([p["t_eff"] for p in points], [p["pass@1"] for p in points])
+    fit = fit_t_eff(points, n_boot=1000)  # greedy points (T_eval 0) are left out of the law
     heat = plot_heatmap(matrix, g.train_temperatures, g.eval_temperatures,
                         run_dir / "grid_heatmap.png", xlabel="T_eval", ylabel="T_train",
                         title="pass@1 without truncation")
@@ -349,7 +347,8 @@ def run_grid(cfg: SSDConfig, run_dir: Path) -> Path:
         markdown_table(["T_train \\ T_eval", *[f"{t:g}" for t in g.eval_temperatures]],
                        [[f"{tt:g}", *[fmt_pct(v) for v in row]]
                         for tt, row in zip(g.train_temperatures, matrix, strict=True)]),
-        f"Quadratic fit of pass@1 on T_eff = T_train x T_eval: R^2 = {fit['r2']:.3f}, "
+        f"Quadratic fit of pass@1 on T_eff = T_train x T_eval over {fit['n_points']} sampled "
+        f"points ({fit['greedy_left_out']} greedy left out): R^2 = {fit['r2']:.3f}, "
         f"best T_eff = {fit['best_t_eff']:.2f} (paper: best near 1.2 on large models).",
         f"![heatmap]({heat.name})",
     ])
