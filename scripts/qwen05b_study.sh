@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The 0.5B studies of issue 31 (docs/results.md, "0.5B cost plan" and the sections after it),
+# in resumable lane-sized parts. Every part is a product command that resumes where it
+# stopped; each runs under `timeout $PART_MIN` minutes with one thread (through $LANE when
+# that exists), so a part killed at its limit loses at most the generate call or the
+# optimiser steps in flight. Run the same command again to continue; `status` says what is
+# left. One command per experiment:
+#
+#   scripts/qwen05b_study.sh base                 # base model: HumanEval + LCB slice sweeps
+#   scripts/qwen05b_study.sh ssd paper 1.6        # SSD, paper data policy, T_train 1.6
+#   scripts/qwen05b_study.sh ssd default 1.6      # SSD, default data policy (same samples)
+#   scripts/qwen05b_study.sh grid                 # T_train x T_eval without truncation (T_eff)
+#   scripts/qwen05b_study.sh collect              # compact per-problem files -> docs/studies/qwen05b
+#   scripts/qwen05b_study.sh status
+#   python scripts/qwen05b_tables.py              # every table, from docs/studies/qwen05b
+#
+# PARTS=N runs up to N parts in a row (default 1); STOP_AT=HH:MM (UTC) starts none after.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-python}
+MODEL=${MODEL:-$HOME/.cache/selfdistill/models/qwen2.5-coder-0.5b-instruct/hf}
+DATA=${DATA:-../shared/datasets}
+[[ -d $DATA ]] || DATA=/work/shared/datasets
+ROOT=${ROOT:-runs/qwen05b}
+PART_MIN=${PART_MIN:-14}
+PARTS=${PARTS:-1}
+STOP_AT=${STOP_AT:-}
+LANE=${LANE:-/work/bin/lane}
+[[ -x $LANE ]] || LANE=
+LCB_SLICE="lcb:$DATA/lcb_before_2025-02_public.jsonl?start=2025-01-01"
+EVAL_TEMPS=${EVAL_TEMPS:-0.4,0.8}
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
+[[ -f $MODEL/model.safetensors ]] || {
+    echo "no study model at $MODEL: run ../shared/models/get-qwen2.5-coder-0.5b.sh" >&2; exit 2; }
+
+part() {  # one resumable part of at most PART_MIN minutes; returns 1 when it was cut
+    if [[ -n "$STOP_AT" && "$(date -u +%H:%M)" > "$STOP_AT" ]]; then
+        echo "[qwen05b] past STOP_AT=$STOP_AT: not starting: $*"; exit 0
+    fi
+    echo "[qwen05b] $(date -u +%H:%M:%S) start (load $(cut -d' ' -f1-3 /proc/loadavg)): $*"
+    local rc=0 t0=$SECONDS
+    $LANE timeout "${PART_MIN}m" "$PY" -m selfdistill.cli "$@" || rc=$?
+    echo "[qwen05b] $(date -u +%H:%M:%S) end rc=$rc after $((SECONDS - t0)) s" \
+        "(load $(cut -d' ' -f1-3 /proc/loadavg))"
+    [[ $rc == 0 || $rc == 124 ]] || exit $rc
+    if ((SECONDS - t0 >= 60)); then  # a part that only found its work done does not count
+        PARTS=$((PARTS - 1))
+        ((PARTS > 0)) || { echo "[qwen05b] part limit reached: run the same command again"; exit 0; }
+    fi
+    [[ $rc == 0 ]]
+}
+
+base_eval() {  # NAME BENCHMARK: the base model's sweep; the SSD runs link it as eval/base
+    until part evaluate --model "$MODEL" --benchmark "$2" --harness selfdistill \
+        --n 5 --temperatures "$EVAL_TEMPS" --top-k 20 --top-p 0.8 --max-new-tokens 384 \
+        --k 1,5 --dtype bfloat16 --batch-size 8 --run-dir "$ROOT/base-$1"; do :; done
+}
+
+ssd_run() {  # POLICY TTRAIN: sample (shared by the policies) -> train -> evaluate both sets
+    local policy=$1 t=$2 run="$ROOT/ssd-$1-T$2" recipe="recipes/ssd_qwen05b_$1.yaml" src
+    src=$(sed -n 's/^  source: *"\(.*\)"$/\1/p' "$recipe")
+    local args=("$recipe" "sample.temperature=$t" "model.spec=$MODEL"
+                "sample.source=${src//..\/shared\/datasets/$DATA}")
+    mkdir -p "$run/sample" "$run/eval" "$ROOT/samples-T$t" "$run/lcb/eval"
+    touch "$ROOT/samples-T$t/samples.jsonl"  # both policies train on the same samples
+    [[ -e $run/sample/samples.jsonl ]] || ln -s "../../samples-T$t/samples.jsonl" "$run/sample/"
+    [[ -e $run/eval/base ]] || ln -s ../../base-humaneval/model "$run/eval/base"
+    [[ -e $run/lcb/eval/base ]] || ln -s ../../../base-lcb/model "$run/lcb/eval/base"
+    [[ -e $run/lcb/train ]] || ln -s ../train "$run/lcb/train"
+    [[ -e $run/lcb/sample ]] || ln -s ../sample "$run/lcb/sample"
+    until part ssd sample "${args[@]}" "run_dir=$run"; do :; done
+    [[ -d $run/train/final ]] || until part ssd train "${args[@]}" "run_dir=$run"; do :; done
+    until part ssd evaluate "${args[@]}" "run_dir=$run" "eval.temperatures=$EVAL_TEMPS"; do :; done
+    until part ssd evaluate "${args[@]}" "run_dir=$run/lcb" "eval.benchmark=$LCB_SLICE" \
+        "eval.temperatures=$EVAL_TEMPS"; do :; done
+}
+
+grid_run() {  # the T_eff law: T_train x T_eval without truncation (ssd grid resumes per cell)
+    local src
+    src=$(sed -n 's/^  source: *"\(.*\)"$/\1/p' recipes/ssd_qwen05b_paper.yaml)
+    until part ssd grid recipes/ssd_qwen05b_paper.yaml "run_dir=$ROOT/grid" "model.spec=$MODEL" \
+        "sample.source=${src//..\/shared\/datasets/$DATA}" "eval.n=${GRID_N:-2}" \
+        "grid.train_temperatures=${GRID_TTRAIN:-0.6,1.0,1.4}" \
+        "grid.eval_temperatures=${GRID_TEVAL:-0.4,0.8,1.2}"; do :; done
+}
+
+case "${1:-status}" in
+    base) base_eval humaneval humaneval; base_eval lcb "$LCB_SLICE" ;;
+    ssd) ssd_run "${2:?policy: paper|default}" "${3:?T_train}" ;;
+    grid) grid_run ;;
+    collect) "$PY" scripts/qwen05b_tables.py --collect "$ROOT" ;;
+    status) "$PY" scripts/qwen05b_tables.py --status "$ROOT" ;;
+    *) echo "usage: $0 base | ssd POLICY T_TRAIN | grid | collect | status" >&2; exit 2 ;;
+esac
