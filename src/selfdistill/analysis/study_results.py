@@ -19,7 +19,9 @@ def compact_row(tdir: str | Path, *, exp: str, model: str, benchmark: str, harne
                 difficulty: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
     """One compact line from an evaluation temperature directory (samples + verdicts)."""
     tdir = Path(tdir)
-    samples = [json.loads(x) for x in (tdir / "samples.jsonl").read_text().splitlines() if x]
+    path = tdir / "samples.jsonl"  # absent for graded files (`evaluate --samples`)
+    samples = [json.loads(x) for x in path.read_text().splitlines() if x] \
+        if path.exists() else []
     verdicts = [json.loads(x) for x in (tdir / "verdicts.jsonl").read_text().splitlines() if x]
     counts: dict[str, list[int]] = {}
     for v in verdicts:
@@ -31,8 +33,9 @@ def compact_row(tdir: str | Path, *, exp: str, model: str, benchmark: str, harne
         "exp": exp, "model": model, "benchmark": benchmark, "harness": harness,
         "t_eval": float(temps.pop()) if len(temps) == 1 else None,
         "samples": len(samples), "graded": len(verdicts),
-        "truncated": sum(s.get("finish_reason") == "length" for s in samples),
-        "no_code": sum(s.get("code") is None for s in samples),
+        "truncated": sum(s.get("finish_reason") == "length" for s in samples) if samples
+        else None,
+        "no_code": sum(s.get("code") is None for s in samples) if samples else None,
         "new_tokens": sum(int(s.get("n_tokens", 0)) for s in samples),
         "counts": dict(sorted(counts.items())), **extra,
     }
