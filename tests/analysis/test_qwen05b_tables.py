@@ -37,7 +37,7 @@ def test_tables_from_compact_files(tmp_path):
     out = subprocess.run([sys.executable, str(REPO / "scripts" / "qwen05b_tables.py"),
                           "--docs", str(tmp_path)], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}).stdout
-    assert "| selfdistill | 12 | 50.0 [" in out  # greedy pass@1 of the first harness
+    assert "| selfdistill harness | 12 | 50.0 [" in out  # greedy pass@1 of the first harness
     assert "only selfdistill solves 0, only the other 6" in out
     assert "| sample, HF bf16, batch 8, T 1 | 16 prompts, 3000 new tokens | 100.0 | 50.0 |" in out
     assert "| humaneval | 12 of 164 measured at T 0.4 (n=5) | 5 |" in out  # an MDE row
