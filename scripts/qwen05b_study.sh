@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The 0.5B studies of issue 31 (docs/results.md, "0.5B cost plan" and the sections after it),
 # in resumable lane-sized parts. Every part is a product command that resumes where it
-# stopped; each runs under `timeout $PART_MIN` minutes with one thread (through $LANE when
-# that exists), so a part killed at its limit loses at most the generate call or the
-# optimiser steps in flight. Run the same command again to continue; `status` says what is
+# stopped and covers a growing prefix of the problems (EVAL_STEP problems, SAMPLE_STEP
+# prompts more than the last), sized to ~5-10 CPU-minutes; each runs under `timeout
+# $PART_MIN` minutes with one thread (through $LANE when that exists), so a part killed at
+# its limit loses at most the generate call or the optimiser steps in flight. Run the same command again to continue; `status` says what is
 # left. One command per experiment:
 #
+#   scripts/qwen05b_study.sh base-spread          # base on every 4th HumanEval problem first
 #   scripts/qwen05b_study.sh base                 # base model: HumanEval + LCB slice sweeps
 #   scripts/qwen05b_study.sh ssd paper 1.6        # SSD, paper data policy, T_train 1.6
 #   scripts/qwen05b_study.sh ssd default 1.6      # SSD, default data policy (same samples)
@@ -29,6 +31,8 @@ LANE=${LANE:-/work/bin/lane}
 [[ -x $LANE ]] || LANE=
 LCB_SLICE="lcb:$DATA/lcb_before_2025-02_public.jsonl?start=2025-01-01"
 EVAL_TEMPS=${EVAL_TEMPS:-0.4,0.8}
+EVAL_STEP=${EVAL_STEP:-8}      # problems per evaluation part (x 5 samples x 2 T_eval)
+SAMPLE_STEP=${SAMPLE_STEP:-32} # training prompts per sampling part
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 [[ -f $MODEL/model.safetensors ]] || {
@@ -51,10 +55,29 @@ part() {  # one resumable part of at most PART_MIN minutes; returns 1 when it wa
     [[ $rc == 0 ]]
 }
 
-base_eval() {  # NAME BENCHMARK: the base model's sweep; the SSD runs link it as eval/base
-    until part evaluate --model "$MODEL" --benchmark "$2" --harness selfdistill \
-        --n 5 --temperatures "$EVAL_TEMPS" --top-k 20 --top-p 0.8 --max-new-tokens 384 \
-        --k 1,5 --dtype bfloat16 --batch-size 8 --run-dir "$ROOT/base-$1"; do :; done
+steps() {  # TOTAL STEP: STEP, 2*STEP, ..., TOTAL (parts grow the problem prefix they cover)
+    local n=$2
+    while ((n < $1)); do echo "$n"; n=$((n + $2)); done
+    echo "$1"
+}
+
+base_eval() {  # NAME BENCHMARK TOTAL: the base model's sweep; SSD runs link it as eval/base
+    local lim
+    for lim in $(steps "$3" "$EVAL_STEP"); do
+        until part evaluate --model "$MODEL" --benchmark "$2" --harness selfdistill \
+            --n 5 --temperatures "$EVAL_TEMPS" --top-k 20 --top-p 0.8 --max-new-tokens 384 \
+            --k 1,5 --dtype bfloat16 --batch-size 32 --limit "$lim" --run-dir "$ROOT/base-$1"
+        do :; done
+    done
+}
+
+every4th() {  # HumanEval's every 4th problem (41): a spread subset for early pass-rate estimates
+    local f="$ROOT/humaneval_every4th.jsonl"
+    [[ -s $f ]] || "$PY" -c "import sys
+from selfdistill.problems.registry import load_source
+from selfdistill.problems.schema import save_problems
+save_problems(load_source('humaneval')[::4], sys.argv[1])" "$f"
+    echo "jsonl:$f"
 }
 
 ssd_run() {  # POLICY TTRAIN: sample (shared by the policies) -> train -> evaluate both sets
@@ -69,11 +92,19 @@ ssd_run() {  # POLICY TTRAIN: sample (shared by the policies) -> train -> evalua
     [[ -e $run/lcb/eval/base ]] || ln -s ../../../base-lcb/model "$run/lcb/eval/base"
     [[ -e $run/lcb/train ]] || ln -s ../train "$run/lcb/train"
     [[ -e $run/lcb/sample ]] || ln -s ../sample "$run/lcb/sample"
-    until part ssd sample "${args[@]}" "run_dir=$run"; do :; done
+    local lim
+    for lim in $(steps 128 "$SAMPLE_STEP"); do
+        until part ssd sample "${args[@]}" "run_dir=$run" "sample.limit=$lim"; do :; done
+    done
     [[ -d $run/train/final ]] || until part ssd train "${args[@]}" "run_dir=$run"; do :; done
-    until part ssd evaluate "${args[@]}" "run_dir=$run" "eval.temperatures=$EVAL_TEMPS"; do :; done
-    until part ssd evaluate "${args[@]}" "run_dir=$run/lcb" "eval.benchmark=$LCB_SLICE" \
-        "eval.temperatures=$EVAL_TEMPS"; do :; done
+    for lim in $(steps 164 "$EVAL_STEP"); do
+        until part ssd evaluate "${args[@]}" "run_dir=$run" "eval.temperatures=$EVAL_TEMPS" \
+            "eval.limit=$lim"; do :; done
+    done
+    for lim in $(steps 51 "$EVAL_STEP"); do
+        until part ssd evaluate "${args[@]}" "run_dir=$run/lcb" "eval.benchmark=$LCB_SLICE" \
+            "eval.temperatures=$EVAL_TEMPS" "eval.limit=$lim"; do :; done
+    done
 }
 
 grid_run() {  # the T_eff law: T_train x T_eval without truncation (ssd grid resumes per cell)
@@ -86,10 +117,11 @@ grid_run() {  # the T_eff law: T_train x T_eval without truncation (ssd grid res
 }
 
 case "${1:-status}" in
-    base) base_eval humaneval humaneval; base_eval lcb "$LCB_SLICE" ;;
+    base) base_eval humaneval humaneval 164; base_eval lcb "$LCB_SLICE" 51 ;;
+    base-spread) base_eval humaneval "$(every4th)" 41 ;;  # reused by `base` (same run dir)
     ssd) ssd_run "${2:?policy: paper|default}" "${3:?T_train}" ;;
     grid) grid_run ;;
     collect) "$PY" scripts/qwen05b_tables.py --collect "$ROOT" ;;
     status) "$PY" scripts/qwen05b_tables.py --status "$ROOT" ;;
-    *) echo "usage: $0 base | ssd POLICY T_TRAIN | grid | collect | status" >&2; exit 2 ;;
+    *) echo "usage: $0 base-spread | base | ssd POLICY T_TRAIN | grid | collect | status" >&2; exit 2 ;;
 esac
