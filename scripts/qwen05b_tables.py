@@ -102,6 +102,23 @@ def collect(root: Path) -> None:
                         harness="selfdistill", difficulty=diff, policy=policy,
                         t_train=float(t_train[1:]), train_data={k: stats.get(k) for k in (
                             "samples", "kept", "dropped", "truncation_rate", "no_code_rate")}))
+    out["ssd_samples"] = []
+    for d in sorted(root.glob("samples-T*")):
+        recs = [json.loads(x) for x in (d / "samples.jsonl").read_text().splitlines() if x]
+        if recs:  # what SSD trained on: per source, length and cut answers
+            by_src: dict[str, list[int]] = {}
+            for r in recs:
+                src = r["problem_id"].split("/", 1)[0]
+                c = by_src.setdefault(src, [0, 0, 0, 0])
+                c[0] += 1
+                c[1] += int(r["n_tokens"])
+                c[2] += r["finish_reason"] == "length"
+                c[3] += r.get("code") is None
+            out["ssd_samples"].append({
+                "benchmark": "train", "t_train": float(d.name[9:]), "samples": len(recs),
+                "new_tokens": sum(int(r["n_tokens"]) for r in recs),
+                "by_source": {k: dict(zip(("samples", "tokens", "cut", "no_code"), v,
+                                          strict=True)) for k, v in sorted(by_src.items())}})
     for name, rows in out.items():
         if rows:
             write_rows(DOCS / f"{name}.jsonl", rows)
@@ -229,55 +246,77 @@ def _mean_tokens(path: str, benchmark: str) -> float | None:
 PLAN_PROMPTS, PLAN_TRAIN_TOKENS = 128, 700  # SSD training prompts; prompt + answer tokens
 
 
-def plan_rows() -> list[list]:
-    """(experiment, work, CPU-minutes) from the measured rates and answer lengths."""
-    r_eval = _rate("sample", batch_size=8)
+def plan_rows(budget: bool) -> list[list]:
+    """(experiment, work, CPU-minutes): the issue's design, or the one that fits 10 CPU-hours."""
+    r_eval = _rate("sample", batch_size=32)
     r_train = _rate("train")
     if not r_eval or not r_train:
         return []
     he = _mean_tokens("base.jsonl", "humaneval") or _mean_tokens("harness_check.jsonl",
                                                                  "humaneval[:40]") or 170.0
     lcb = _mean_tokens("base.jsonl", "lcb-slice")
-    lcb_note = "" if lcb else " (LCB length assumed 2x HumanEval)"
+    lcb_note = "" if lcb else " (LCB answers assumed 2x HumanEval's length)"
     lcb = lcb or 2 * he
-    samp = 350.0  # SSD samples at T_train 1.6, 512-token cap: measured in ssd.jsonl later
+    full = [r for r in read_rows(DOCS / "ssd_samples.jsonl") if r["samples"] >= PLAN_PROMPTS]
+    samp = full[0]["new_tokens"] / full[0]["samples"] if full else 350.0  # else ASSUMED
 
-    def eval_min(models: int, temps: int, n: int, bench_tokens: float, problems: int) -> float:
-        return models * temps * n * problems * bench_tokens / r_eval / 60
+    def ev(models: int, temps: int, n: int, tokens: float, problems: int) -> float:
+        return models * temps * n * problems * tokens / r_eval / 60
 
-    def train_min(models: int, examples: int, tokens: float) -> float:
-        return models * examples * tokens / r_train / 60
+    def data(t_trains: int) -> float:
+        return t_trains * PLAN_PROMPTS * samp / r_eval / 60
 
-    rows = [
-        ["E1 base model", f"HumanEval + LCB slice, n=5 at T_eval 0.4, 0.8{lcb_note}",
-         eval_min(1, 2, 5, he, HUMANEVAL) + eval_min(1, 2, 5, lcb, LCB_SLICE_PROBLEMS)],
-        ["E1 SSD data", f"2 T_train x {PLAN_PROMPTS} prompts x ~{samp:.0f} tokens",
-         2 * PLAN_PROMPTS * samp / r_eval / 60],
-        ["E1 SSD training", f"4 LoRA models x {PLAN_PROMPTS} examples x {PLAN_TRAIN_TOKENS}",
-         train_min(4, PLAN_PROMPTS, PLAN_TRAIN_TOKENS)],
-        ["E1 SSD evaluation", "4 models x (HumanEval + LCB slice) x 2 T_eval x n=5",
-         eval_min(4, 2, 5, he, HUMANEVAL) + eval_min(4, 2, 5, lcb, LCB_SLICE_PROBLEMS)],
-        ["E2 T_eff grid", "3 T_train (data + LoRA) + 9 cells x HumanEval n=2",
-         3 * PLAN_PROMPTS * samp / r_eval / 60 + train_min(3, PLAN_PROMPTS, PLAN_TRAIN_TOKENS)
-         + eval_min(3, 3, 2, he, HUMANEVAL)],
-        ["E3 SDPO vs GRPO", "2 runs x 16 steps x 4 prompts x G=8 x 300 tokens (+ 2 passes "
-         "each) + 2 models x HumanEval n=5 at 1 T_eval",
-         2 * 16 * 4 * 8 * 300 / r_eval / 60 + 2 * 16 * 4 * 8 * 500 * 2 / r_train / 60
-         + eval_min(2, 1, 5, he, HUMANEVAL)],
-        ["E4 discover-bench", "selection 100 problems x 16; 6 problems x 3 seeds x 3 methods "
-         "x 32 attempts x 300 tokens",
-         100 * 16 * he / r_eval / 60 + 6 * 3 * 3 * 32 * 300 / r_eval / 60],
-    ]
+    def train(models: int) -> float:
+        return models * PLAN_PROMPTS * PLAN_TRAIN_TOKENS / r_train / 60
+
+    if not budget:
+        rows = [
+            ["E1 base model", f"HumanEval + LCB slice, n=5 at T_eval 0.4, 0.8{lcb_note}",
+             ev(1, 2, 5, he, HUMANEVAL) + ev(1, 2, 5, lcb, LCB_SLICE_PROBLEMS)],
+            ["E1 SSD data", f"2 T_train x {PLAN_PROMPTS} prompts", data(2)],
+            ["E1 SSD training", f"4 LoRA models x {PLAN_PROMPTS} examples x "
+             f"{PLAN_TRAIN_TOKENS} tokens", train(4)],
+            ["E1 SSD evaluation", "4 models x (HumanEval + LCB slice) x 2 T_eval x n=5",
+             ev(4, 2, 5, he, HUMANEVAL) + ev(4, 2, 5, lcb, LCB_SLICE_PROBLEMS)],
+            ["E2 T_eff grid", "3 T_train (data + LoRA) + 9 cells x HumanEval n=2",
+             data(3) + train(3) + ev(3, 3, 2, he, HUMANEVAL)],
+            ["E3 SDPO vs GRPO", "2 runs x 16 steps x 4 prompts x G=8 x 300 tokens (sampling + "
+             "2 scoring passes) + 2 models x HumanEval n=5 at 1 T_eval",
+             2 * 16 * 4 * 8 * 300 / r_eval / 60 + 2 * 16 * 4 * 8 * 500 * 2 / r_train / 60
+             + ev(2, 1, 5, he, HUMANEVAL)],
+            ["E4 discover-bench", "selection: 100 problems x 16 samples; 6 problems x 3 seeds "
+             "x 3 methods x 32 attempts x 300 tokens",
+             100 * 16 * he / r_eval / 60 + 6 * 3 * 3 * 32 * 300 / r_eval / 60],
+        ]
+    else:
+        rows = [
+            ["E1 base model", f"HumanEval n=5 at T_eval 0.4, 0.8; LCB slice n=5 at 0.4"
+             f"{lcb_note}", ev(1, 2, 5, he, HUMANEVAL) + ev(1, 1, 5, lcb, LCB_SLICE_PROBLEMS)],
+            ["E1 SSD, T_train 1.6, both policies", f"1 x {PLAN_PROMPTS} samples; 2 LoRA models; "
+             "each on HumanEval n=5 at 1 T_eval and the LCB slice n=5 at 1 T_eval",
+             data(1) + train(2) + ev(2, 1, 5, he, HUMANEVAL) + ev(2, 1, 5, lcb,
+                                                                 LCB_SLICE_PROBLEMS)],
+            ["E1 SSD, T_train 1.0, paper policy", "the same for one model",
+             data(1) + train(1) + ev(1, 1, 5, he, HUMANEVAL) + ev(1, 1, 5, lcb,
+                                                                 LCB_SLICE_PROBLEMS)],
+            ["E2, E3, E4", "do not fit (a 2 x 3 grid at HumanEval n=1 alone: "
+             f"{data(2) + train(2) + ev(2, 3, 1, he, HUMANEVAL):.0f} CPU-minutes)", 0.0],
+        ]
     return [[a, b, round(c)] for a, b, c in rows]
 
 
 def plan_table() -> str:
-    """The plan's CPU-minutes per experiment and in total."""
-    rows = plan_rows()
-    if not rows:
-        return "(rates not measured yet)"
-    total = sum(r[2] for r in rows)
-    return table(["experiment", "work", "CPU-minutes"], [*rows, ["total", "", total]])
+    """The plan's CPU-minutes per experiment: the issue's design and the 10-hour one."""
+    out = []
+    for budget in (False, True):
+        rows = plan_rows(budget)
+        if not rows:
+            return "(rates not measured yet)"
+        total = sum(r[2] for r in rows)
+        name = "within 10 CPU-hours" if budget else "the issue's design"
+        out.append(f"**{name}** ({total} CPU-minutes = {total / 60:.1f} CPU-hours):\n\n"
+                   + table(["experiment", "work", "CPU-minutes"], rows))
+    return "\n\n".join(out)
 
 
 def ssd_table() -> str:
