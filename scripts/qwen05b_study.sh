@@ -2,9 +2,10 @@
 # The 0.5B studies of issue 31 (docs/results.md, "0.5B cost plan" and the sections after it),
 # in resumable lane-sized parts. Every part is a product command that resumes where it
 # stopped and covers a growing prefix of the problems (EVAL_STEP problems, SAMPLE_STEP
-# prompts more than the last), sized to ~5-10 CPU-minutes; each runs under `timeout
-# $PART_MIN` minutes with one thread (through $LANE when that exists), so a part killed at
-# its limit loses at most the generate call or the optimiser steps in flight. Run the same command again to continue; `status` says what is
+# prompts more than the last), sized to ~3-5 CPU-minutes (a lane got 1/3-3/4 of a core
+# here); each runs under `timeout $PART_MIN` minutes with one thread (through $LANE when
+# that exists), so a part killed at its limit loses at most the generate call or the
+# optimiser steps in flight. Run the same command again to continue; `status` says what is
 # left. One command per experiment:
 #
 #   scripts/qwen05b_study.sh base-spread          # base on every 4th HumanEval problem first
@@ -31,8 +32,8 @@ LANE=${LANE:-/work/bin/lane}
 [[ -x $LANE ]] || LANE=
 LCB_SLICE="lcb:$DATA/lcb_before_2025-02_public.jsonl?start=2025-01-01"
 EVAL_TEMPS=${EVAL_TEMPS:-0.4,0.8}
-EVAL_STEP=${EVAL_STEP:-8}      # problems per evaluation part (x 5 samples x 2 T_eval)
-SAMPLE_STEP=${SAMPLE_STEP:-32} # training prompts per sampling part
+EVAL_STEP=${EVAL_STEP:-4}      # problems per evaluation part (x 5 samples x 2 T_eval)
+SAMPLE_STEP=${SAMPLE_STEP:-16} # training prompts per sampling part
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 [[ -f $MODEL/model.safetensors ]] || {

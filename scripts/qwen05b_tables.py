@@ -187,7 +187,7 @@ def rates_table() -> str:
             out.append(["grade (sandbox)", f"{r['programs']} programs ({r['passed']} passed)",
                         r["seconds"], "-", f"{r['programs_per_s']} programs/s", "-",
                         f"{r['load_before'][0]} / {r['load_after'][0]}"])
-        elif r["part"] == "evaluate":
+        elif r["part"] in ("evaluate", "peer"):
             out.append([r["what"], r["work"], r["seconds"], r["cpu_seconds"],
                         r["tokens_per_s"], round(r["new_tokens"] / r["cpu_seconds"], 1),
                         r["load"]])
