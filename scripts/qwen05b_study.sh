@@ -19,7 +19,7 @@
 #
 # PARTS=N runs up to N parts in a row (default 1); STOP_AT=HH:MM (UTC) starts none after.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "${STUDY_REPO:-$(dirname "$0")/..}"  # STUDY_REPO: run a copy of this script from elsewhere
 PY=${PY:-python}
 MODEL=${MODEL:-$HOME/.cache/selfdistill/models/qwen2.5-coder-0.5b-instruct/hf}
 DATA=${DATA:-../shared/datasets}
