@@ -28,8 +28,8 @@ ROOT=${ROOT:-runs/qwen05b}
 PART_MIN=${PART_MIN:-14}
 PARTS=${PARTS:-1}
 STOP_AT=${STOP_AT:-}
-LANE=${LANE:-/work/bin/lane}
-[[ -x $LANE ]] || LANE=
+LANE=${LANE:-/work/bin/lane}  # or e.g. LANE="flock /tmp/sd-lane2.lock" (wait in one lane's queue)
+command -v "${LANE%% *}" >/dev/null || LANE=
 LCB_SLICE="lcb:$DATA/lcb_before_2025-02_public.jsonl?start=2025-01-01"
 EVAL_TEMPS=${EVAL_TEMPS:-0.4,0.8}
 EVAL_STEP=${EVAL_STEP:-4}      # problems per evaluation part (x 5 samples x 2 T_eval)
