@@ -210,9 +210,15 @@ def mde_table() -> str:
     """MDE of a paired pass@1 difference (95%, power 0.8) for the plan's evaluation sizes."""
     out = []
     for bench, n_total in (("humaneval", HUMANEVAL), ("lcb-slice", LCB_SLICE_PROBLEMS)):
+        for n in (5, 10):  # the bound: every problem at p = 0.5 (the largest p(1-p))
+            worst = [0.5] * n_total
+            out.append([bench, "upper bound: p = 0.5 on every problem", n,
+                        pct(paired_mde(worst, n)), pct(paired_mde(worst, n, power=0.5)),
+                        pct(paired_mde(worst, n, tau=0.1))])
         got = base_rates(bench)
         if got is None:
-            out.append([bench, "-", "-", "base model's sampled rates not measured yet", "", ""])
+            out.append([bench, "base model's sampled rates: not measured yet", "-", "-", "-",
+                        "-"])
             continue
         rs, m, t = got
         scale = (len(rs) / n_total) ** 0.5  # the same rate mix over the whole set
