@@ -9,7 +9,7 @@ test), the T_eval values the sweep covered, and both models'
 truncation at their best T_eval (results.json, eval/*/summary.json).
 With --plot, also the paper's T_eff view: every SSD model's pass@1 (95% CI) against
 T_eff = T_train x T_eval, the base model against T_eval for reference, and a least-squares
-quadratic over the SSD points (R^2 and its best T_eff printed).
+quadratic over the sampled SSD points, greedy ones left out (R^2 and its best T_eff printed).
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ def main(root: str) -> None:
 
 def plot_t_eff(root: str, out: str) -> None:
     """pass@1 against T_eff across the study's runs, with a quadratic fit over SSD points."""
+    from selfdistill.analysis.t_eff import fit_t_eff
     from selfdistill.evaluation.report import plot_curves_with_ci
-    from selfdistill.recipes.ssd.run import fit_quadratic
 
     def points(summary: Path, scale: float) -> list[tuple[float, float, float, float]]:
         pts = []
@@ -81,10 +81,11 @@ def plot_t_eff(root: str, out: str) -> None:
         return sorted(pts)
 
     curves: dict[str, list[tuple[float, float, float, float]]] = {}
+    t_trains: dict[float, list[tuple[float, float, float, float]]] = {}
     for run in sorted(Path(root).glob("Ttrain*")):
         t_train = float(run.name[6:])
         if pts := points(run / "eval" / "ssd" / "summary.json", t_train):
-            curves[f"SSD T_train {t_train:g}"] = pts
+            curves[f"SSD T_train {t_train:g}"] = t_trains[t_train] = pts
     base = points(Path(root) / "base-eval" / "summary.json", 1.0)
     ssd = [p for pts in curves.values() for p in pts]
     if base:
@@ -93,10 +94,14 @@ def plot_t_eff(root: str, out: str) -> None:
         sys.exit("no evaluated SSD model yet: nothing to plot")
     path = plot_curves_with_ci(curves, out, xlabel="T_eff = T_train x T_eval",
                                ylabel="pass@1 (%)", title="SSD study: pass@1 vs T_eff")
-    if len({x for x, *_ in ssd}) >= 3:
-        fit = fit_quadratic([x for x, *_ in ssd], [y for _, y, *_ in ssd])
-        print(f"quadratic fit over {len(ssd)} SSD points: R^2 = {fit['r2']:.3f}, "
-              f"best T_eff = {fit['best_t_eff']:.2f}")
+    law = [{"t_train": t, "t_eval": x / t, "pass@1": y} for t, pts in t_trains.items()
+           for x, y, *_ in pts]
+    try:  # greedy points (T_eval 0, so T_eff 0 for every T_train) are not part of the law
+        fit = fit_t_eff(law)
+        print(f"quadratic fit over {fit['n_points']} sampled SSD points ({fit['greedy_left_out']} "
+              f"greedy left out): R^2 = {fit['r2']:.3f}, best T_eff = {fit['best_t_eff']:.2f}")
+    except ValueError as exc:
+        print(f"no T_eff fit: {exc}")
     print(f"plot: {path}")
 
 

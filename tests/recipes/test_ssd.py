@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from selfdistill.analysis.t_eff import fit_quadratic
 from selfdistill.errors import UserError
 from selfdistill.recipes.ssd.data import (
     REPETITIVE_ZLIB_RATIO,
@@ -28,7 +29,6 @@ from selfdistill.recipes.ssd.data import (
     sft_examples,
     zlib_ratio,
 )
-from selfdistill.recipes.ssd.run import fit_quadratic
 
 VENV_BIN = Path(sys.executable).parent
 

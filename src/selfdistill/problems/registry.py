@@ -12,8 +12,8 @@ Specs:
     prompts:FILE                            prompt-only JSONL (no tests: SSD sampling)
 
 Filters go after `?` (`lcb:FILE?release=v6&platform=leetcode&difficulty=hard`) or as
-keyword arguments (keywords win). LCB: release, start, end, platform, difficulty.
-MBPP: split, include_challenge. builtin and jsonl: kind (test kinds, e.g. kind=assert,call
+keyword arguments (keywords win); `A + B` joins several specs (problems/splits.py).
+LCB: release, start, end, platform, difficulty. MBPP: split, include_challenge. builtin and jsonl: kind (test kinds, e.g. kind=assert,call
 keeps the function-writing problems). hf: split, name (hub config) and the field mapping
 prompt, tests, id, entry_point (hf_rows.py); prompts: prompt, id. Every source: limit.
 """
@@ -98,6 +98,11 @@ def _load_rows(kind: str, arg: str, opts: dict[str, Any]) -> list[Problem]:
 
 def load_source(spec: str, **filters: Any) -> list[Problem]:
     """Load the problems a spec names (see module doc); UserError for any bad input."""
+    from selfdistill.problems.splits import join_sources, split_spec
+
+    parts = split_spec(spec)
+    if len(parts) > 1:  # `A + B`: several sources joined (problems/splits.py)
+        return join_sources(parts, [load_source(p, **filters) for p in parts])
     kind, arg, query = parse_spec(spec)
     opts: dict[str, Any] = {**query, **{k: v for k, v in filters.items() if v is not None}}
     unknown = set(opts) - _FILTERS[kind]

@@ -20,9 +20,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from selfdistill.analysis.t_eff import fit_t_eff
 from selfdistill.core.checkpoint import latest_trainer_checkpoint
 from selfdistill.core.console import console
 from selfdistill.core.lora import lora_config
@@ -60,6 +60,7 @@ def run_sample(cfg: SSDConfig, run_dir: Path) -> dict[str, Any]:
         problems = problems[: s.limit]
     if not problems:
         raise UserError(f"No training prompts in '{s.source}'.")
+    _check_clean(problems, cfg)
     params = s.sampling_params(s.n, s.seed)
     out = run_dir / "sample"
     job = SampleJob(spec=cfg.model.spec, dtype=sampling_dtype(cfg), problems=problems,
@@ -81,6 +82,15 @@ def run_sample(cfg: SSDConfig, run_dir: Path) -> dict[str, Any]:
                   f"truncated answers: {s.truncated}); no code {fmt_pct(stats['no_code_rate'])}, "
                   f"truncated {fmt_pct(stats['truncation_rate'])}")
     return stats
+
+
+def _check_clean(problems: list[Any], cfg: SSDConfig) -> None:
+    """Refuse training prompts that are problems of the run's evaluation benchmark."""
+    from selfdistill.problems.registry import load_source
+    from selfdistill.problems.splits import check_disjoint
+
+    check_disjoint(problems, load_source(cfg.eval.benchmark), cfg.sample.source,
+                   cfg.eval.benchmark)
 
 
 # ---------------------------------------------------------------- train
@@ -186,18 +196,6 @@ def _sweep_models(cfg: SSDConfig, problems: list[Any], specs: dict[str, str], ru
 # ---------------------------------------------------------------- grid
 
 
-def fit_quadratic(x: list[float], y: list[float]) -> dict[str, float]:
-    """Least-squares y = a x^2 + b x + c; R^2 and the vertex (best x) when concave."""
-    xs, ys = np.asarray(x, float), np.asarray(y, float)
-    a, b, c = np.polyfit(xs, ys, 2)
-    pred = a * xs**2 + b * xs + c
-    ss_res = float(((ys - pred) ** 2).sum())
-    ss_tot = float(((ys - ys.mean()) ** 2).sum())
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
-    best = float(-b / (2 * a)) if a < 0 else float(xs[int(np.argmax(ys))])
-    return {"a": float(a), "b": float(b), "c": float(c), "r2": r2, "best_t_eff": best}
-
-
 def run_grid(cfg: SSDConfig, run_dir: Path) -> Path:
     """`ssd grid`: T_train x T_eval without truncation; pass@1 against T_eff = T_train*T_eval."""
     g = cfg.grid
@@ -221,9 +219,10 @@ def run_grid(cfg: SSDConfig, run_dir: Path) -> Path:
             p1 = (r.pass1() or {"mean": 0.0})["mean"]
             row.append(p1)
             points.append({"t_train": t_train, "t_eval": r.temperature,
-                           "t_eff": t_train * r.temperature, "pass@1": p1})
+                           "t_eff": t_train * r.temperature, "pass@1": p1,
+                           "rates": [x["c"] / x["n"] for x in r.per_problem]})
         matrix.append(row)
-    fit = fit_quadratic([p["t_eff"] for p in points], [p["pass@1"] for p in points])
+    fit = fit_t_eff(points, n_boot=1000)  # greedy points (T_eval 0) are left out of the law
     heat = plot_heatmap(matrix, g.train_temperatures, g.eval_temperatures,
                         run_dir / "grid_heatmap.png", xlabel="T_eval", ylabel="T_train",
                         title="pass@1 without truncation")
