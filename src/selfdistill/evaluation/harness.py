@@ -173,9 +173,11 @@ def evalplus_chat(problem: Problem) -> Chat:
             {"role": "assistant", "content": f"{EVALPLUS_RESPONSE_PREFIX}\n```python\n"}]
 
 
-def evalplus_extract(text: str, problem: Problem) -> str | None:
-    """EvalPlus's extraction: cut at its stop strings, then its sanitizer (or None: no code)."""
-    code = sanitize(cut_at_stops(text), problem.entry_point)
+def evalplus_extract(text: str, problem: Problem, *, raw: bool = False) -> str | None:
+    """EvalPlus's extraction (or None: no code): its providers' cut at the stop strings and
+    tabs as spaces, then its sanitizer. raw: a whole answer, not the continuation of the
+    prefill (a graded file's rows): the sanitizer only, as EvalPlus's sanitize script."""
+    code = sanitize(text if raw else cut_at_stops(text), problem.entry_point)
     return code if code.strip() else None
 
 
@@ -210,12 +212,13 @@ class Harness:
             return EVALPLUS_STOPS
         return ()
 
-    def extract(self, text: str, problem: Problem) -> str | None:
-        """The code in a model answer."""
+    def extract(self, text: str, problem: Problem, *, raw: bool = False) -> str | None:
+        """The code in a model answer (raw: a whole answer from a file, not a continuation
+        of this harness's prefill; a live run's text was already cut at the stops)."""
         if self.uses_official(problem) and problem.source == "livecodebench":
             return lcb_extract(text)
         if self.uses_official(problem) and problem.source in ("humaneval", "evalplus"):
-            return evalplus_extract(text, problem)
+            return evalplus_extract(text, problem, raw=raw)
         return extract_code(text, problem.entry_point)
 
     def program(self, problem: Problem, code: str | None) -> str | None:
