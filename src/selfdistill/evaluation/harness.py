@@ -82,6 +82,9 @@ LCB_PRELUDE = (
     "".join(f"from {m} import *\n" for m in (*_LCB_MODULES, "builtins", "typing"))
     + "".join(f"import {m}\n" for m in _LCB_MODULES)
     + "sys.setrecursionlimit(50000)\n"
+    # lcb_runner's reliability_guard sets builtins.quit = None before running a program, so
+    # `quit()` is a runtime error there (exit() is left alone): the same for the program here.
+    + "quit = None\n"
 )
 LCB_STDIN_ENTRY = "wrapped_function"
 
