@@ -184,3 +184,25 @@ def test_extract_option_errors(tmp_path: Path, args: list[str], needle: str) -> 
     res = runner.invoke(app, [*base, *args])
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert needle in res.output
+
+
+def test_mlssd_harness_takes_the_paper_scripts_sampling(tmp_path: Path,
+                                                        shared_fixtures: Path) -> None:
+    """--harness ml-ssd: T 0.6, top-p 0.95, top-k 20, n 20, pass@1/5/10 unless overridden."""
+    import yaml
+
+    spec = f"lcb:{shared_fixtures / 'lcb_code_generation_lite_sample.jsonl'}"
+    for extra, want in [([], (0.6, 0.95, 20, 20, [1, 5, 10])),
+                        (["--n", "4", "--temperature", "1.0"], (1.0, 0.95, 20, 4, [1]))]:
+        run = tmp_path / f"run{len(extra)}"
+        res = runner.invoke(app, ["evaluate", "--model", "no-such-model-alias", "--harness",
+                                  "ml-ssd", "--benchmark", spec, "--limit", "1", "--run-dir",
+                                  str(run), *extra])
+        assert res.exit_code == 2 and "Traceback" not in res.output
+        ev = yaml.safe_load((run / "config.yaml").read_text())["eval"]
+        assert (ev["temperatures"][0], ev["top_p"], ev["top_k"], ev["n"], ev["k_values"]) == want
+        assert ev["harness"] == "ml-ssd"
+    res = runner.invoke(app, ["evaluate", "--harness", "ml-ssd", "--benchmark", "humaneval",
+                              "--samples", str(shared_fixtures / "README.md"),
+                              "--run-dir", str(tmp_path / "he")])
+    assert res.exit_code == 2 and "LiveCodeBench problems only" in res.output

@@ -276,3 +276,52 @@ def test_humaneval_official_prefills_evalplus_prefix_and_sanitizes(tmp_path: Pat
     # the old extraction kept the tag line: NameError 'python' (9.8% on the real model)
     first = SHAPES["issue: ``` newline python"](_whole_function(problems[0]))
     assert not OFFICIAL.extract(first, problems[0]).startswith("python")
+
+
+# ---------------------------------------------------------------- ml-ssd (the SSD paper's script)
+
+MLSSD = Harness("ml-ssd")
+
+
+def test_mlssd_prompts_as_the_paper_script_sends_them(lcb: dict) -> None:
+    from selfdistill.evaluation.harness import MLSSD_PROMPT_STARTER, MLSSD_PROMPT_STDIN
+
+    stdin, func = lcb["lcb/abc375_a"], lcb["lcb/3636"]
+    (msg,) = MLSSD.chat(stdin)
+    assert msg["role"] == "user"
+    assert msg["content"] == MLSSD_PROMPT_STDIN.format(problem_description=stdin.statement)
+    assert msg["content"].endswith("writes output to STDOUT.\n```python\n  # YOUR CODE HERE\n```")
+    (msg,) = MLSSD.chat(func)
+    assert msg["content"] == MLSSD_PROMPT_STARTER.format(problem_description=func.statement,
+                                                         entry_point=func.starter_code)
+    assert msg["content"].endswith(f"delimiters.\"\n```python\n{func.starter_code}\n")
+
+
+def test_mlssd_extracts_the_last_fenced_block() -> None:
+    assert MLSSD.extract("a\n```python\nprint(1)\n```\nb\n```py\nprint(2)\n```", None) == \
+        "print(2)\n"
+    assert MLSSD.extract("```\nprint(3)\n```", None) == "print(3)\n"
+    # post_process_code: cut at </code>, drop <code> tags
+    assert MLSSD.extract("```python\nx = 1\n<code>y = 2</code>\n```", None) == "x = 1\ny = 2"
+    assert MLSSD.extract("print(4)", None) is None  # no block: "does not contain code"
+    assert MLSSD.extract("```python print(5)```", None) is None  # the tag line needs a newline
+
+
+def test_mlssd_program_rules(lcb: dict) -> None:
+    """exit()/quit() are None under its reliability_guard; its imports are there."""
+    p = lcb["lcb/abc375_a"]
+    good = ("n = int(input())\ns = input()\n"
+            "print(sum(s[i:i+3] == '#.#' for i in range(n - 2)))\n")
+    assert grade(p, MLSSD.program(p, good), config=CFG).passed
+    assert grade(p, MLSSD.program(p, "import sys\n" + good.replace("input()", "sys.stdin.readline()")),
+                 config=CFG).passed
+    died = grade(p, MLSSD.program(p, good + "exit()\n"), config=CFG)
+    assert not died.passed and died.status == "runtime_error"
+    assert "numpy" not in MLSSD.program(p, good) and "deque" in MLSSD.program(p, good)
+
+
+def test_mlssd_is_for_livecodebench_only() -> None:
+    he = load_source("humaneval")[:2]
+    with pytest.raises(UserError, match="LiveCodeBench problems only"):
+        MLSSD.check(he)
+    assert get_harness("ML-SSD").style == "ml-ssd"

@@ -30,6 +30,7 @@ Official rules, by Problem.source:
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,7 +40,7 @@ from selfdistill.problems.schema import Problem
 from selfdistill.prompts.sanitize import EVALPLUS_STOPS, cut_at_stops, sanitize
 from selfdistill.prompts.task import build_chat, extract_code
 
-STYLES = ("official", "selfdistill")
+STYLES = ("official", "selfdistill", "ml-ssd")
 # Bumped when the official prompts change, so a run directory never mixes samples of two
 # (2: EvalPlus's response prefix and sanitizer for HumanEval(+)/MBPP+).
 OFFICIAL_VERSION = 2
@@ -123,7 +124,7 @@ def _unwrap_main_guard(code: str) -> str:
     return code
 
 
-def lcb_stdin_program(code: str) -> str:
+def lcb_stdin_program(code: str, prelude: str = LCB_PRELUDE) -> str:
     """lcb_runner's make_function: prelude, the imports, the rest inside one function, called.
 
     Parsing happens here on the host (no candidate code runs); code that does not parse is
@@ -141,7 +142,7 @@ def lcb_stdin_program(code: str) -> str:
             body=body or [ast.Pass()], decorator_list=[], returns=None, type_params=[],
             lineno=1,
         )
-        wrapped = LCB_PRELUDE + "\n" + ast.unparse(imports) + "\n" + ast.unparse(func)  # type: ignore[arg-type]
+        wrapped = prelude + "\n" + ast.unparse(imports) + "\n" + ast.unparse(func)  # type: ignore[arg-type]
     except (SyntaxError, ValueError, IndexError, RecursionError, MemoryError):
         return code
     # lcb_runner calls the function with SystemExit swallowed (call_method)
@@ -153,6 +154,77 @@ def lcb_program(problem: Problem, code: str) -> str:
     if problem.test_kind == "stdio":
         return lcb_stdin_program(code)
     return LCB_PRELUDE + "\n\n" + code
+
+
+# The SSD paper's evaluation script: apple/ml-ssd @ 15c4292, evaluation/benchmark.py (its
+# two prompts, has_code, the sampling defaults) and evaluation/livecodebench_utils.py
+# (post_process_code, BASE_IMPORTS, reliability_guard). The prompts are reproduced as sent,
+# the stray quote after "delimiters." and the unclosed starter fence included.
+MLSSD_PROMPT_STDIN = (
+    "You will be given a question (problem specification) and will generate a correct Python "
+    "program that matches the specification and passes all tests. You will NOT return "
+    "anything except for the program.\n\nQuestion: {problem_description}\n\n"
+    "Read the inputs from stdin solve the problem and write the answer to stdout (do not "
+    "directly test on the sample inputs). Enclose your code within delimiters as follows. "
+    "Ensure that when the python program runs, it reads the inputs, runs the algorithm and "
+    "writes output to STDOUT.\n```python\n  # YOUR CODE HERE\n```"
+)
+MLSSD_PROMPT_STARTER = (
+    "You will be given a question (problem specification) and will generate a correct Python "
+    "program that matches the specification and passes all tests. You will NOT return "
+    "anything except for the program.\n\nQuestion: {problem_description}\n\n"
+    "You will use the following starter code to write the solution to the problem and "
+    "enclose your code within delimiters.\"\n```python\n{entry_point}\n"
+)
+# Its sampling: vLLM SamplingParams(temperature 0.6, top_p 0.95, top_k 20, min_p 0), 20
+# repeats (seeds 0..19), pass@1/5/10.
+MLSSD_SAMPLING = {"temperature": 0.6, "top_p": 0.95, "top_k": 20, "n": 20}
+MLSSD_K = (1, 5, 10)
+# Its BASE_IMPORTS before every program, less `import numpy as np` and `import pandas as
+# pd` (the sandbox offers no third-party packages); its reliability_guard sets
+# builtins.exit and builtins.quit to None.
+MLSSD_PRELUDE = (
+    "from itertools import accumulate, chain, combinations, count, permutations, product, "
+    "groupby, islice, repeat\n"
+    "from copy import deepcopy\nfrom string import ascii_lowercase\n"
+    "from math import floor, log2, log10, sqrt, comb, gcd, ceil, inf, isqrt\n"
+    "from collections import defaultdict, deque, Counter\n"
+    "from bisect import bisect, bisect_left, bisect_right, insort\n"
+    "from heapq import heappush, heappop, heapify, merge\n"
+    "from functools import reduce, cache, lru_cache\nfrom random import randrange, shuffle\n"
+    "from operator import itemgetter, sub\nfrom re import search as re_search\n"
+    "from os.path import commonprefix\n"
+    "from typing import List, Tuple, Dict, Set, Optional, Union, Any, Callable, Iterable, "
+    "Iterator, Generator\n"
+    "import copy\nimport string\nimport math\nimport collections\nimport bisect\n"
+    "import heapq\nimport functools\nimport random\nimport itertools\nimport operator\n"
+    "import re\nfrom math import log, prod\n"
+    "from collections import deque, defaultdict, Counter, OrderedDict\n"
+    "from itertools import accumulate, permutations, combinations, product, groupby, islice, "
+    "chain, repeat, zip_longest, cycle\n"
+    "from functools import lru_cache, reduce, partial\nfrom operator import iand\n"
+    "import sys\n"
+    "exit = None\nquit = None\n"
+)
+_MLSSD_BLOCK = re.compile(r"```(?:[a-zA-Z]*)\n(.*?)```", re.DOTALL)
+
+
+def mlssd_user_message(problem: Problem) -> str:
+    """The SSD paper's LiveCodeBench prompt (stdin or starter code), one user turn."""
+    if problem.test_kind == "stdio":
+        return MLSSD_PROMPT_STDIN.format(problem_description=problem.statement)
+    return MLSSD_PROMPT_STARTER.format(problem_description=problem.statement,
+                                       entry_point=problem.starter_code)
+
+
+def mlssd_extract(text: str) -> str | None:
+    """has_code's last fenced block, then post_process_code (None: no block)."""
+    blocks = _MLSSD_BLOCK.findall(text)
+    if not blocks:
+        return None
+    code = blocks[-1].split("</code>")[0].replace("```python", "")
+    code = code.split("```")[0].replace("<code>", "")
+    return code if code.strip() else None
 
 
 def mbpp_user_message(problem: Problem) -> str:
@@ -194,8 +266,16 @@ class Harness:
         """True when this problem is graded by its benchmark's own rules."""
         return self.style == "official" and problem.source in OFFICIAL_SOURCES
 
+    def check(self, problems: list[Problem]) -> None:
+        """UserError when this harness cannot pose these problems (ml-ssd: LiveCodeBench only)."""
+        if self.style == "ml-ssd" and any(p.source != "livecodebench" for p in problems):
+            raise UserError("--harness ml-ssd poses LiveCodeBench problems only (the SSD "
+                            "paper's script evaluates LiveCodeBench); use --benchmark lcb:FILE")
+
     def chat(self, problem: Problem) -> Chat:
         """The messages the model sees."""
+        if self.style == "ml-ssd":
+            return [{"role": "user", "content": mlssd_user_message(problem)}]
         if not self.uses_official(problem):
             return build_chat(problem)
         if problem.source == "livecodebench":
@@ -218,6 +298,8 @@ class Harness:
     def extract(self, text: str, problem: Problem, *, raw: bool = False) -> str | None:
         """The code in a model answer (raw: a whole answer from a file, not a continuation
         of this harness's prefill; a live run's text was already cut at the stops)."""
+        if self.style == "ml-ssd":
+            return mlssd_extract(text)
         if self.uses_official(problem) and problem.source == "livecodebench":
             return lcb_extract(text)
         if self.uses_official(problem) and problem.source in ("humaneval", "evalplus"):
@@ -228,6 +310,10 @@ class Harness:
         """The program that runs in the sandbox for an extracted completion (None: no code)."""
         if code is None or not code.strip():
             return None
+        if self.style == "ml-ssd":
+            if problem.test_kind == "stdio":
+                return lcb_stdin_program(code, MLSSD_PRELUDE)
+            return MLSSD_PRELUDE + "\n" + code
         if not self.uses_official(problem):
             return code
         if problem.source in ("humaneval", "evalplus"):

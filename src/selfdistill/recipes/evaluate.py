@@ -109,6 +109,7 @@ def eval_sample_jobs(spec: str, dtype: str, problems: list[Problem], cfg: EvalCo
                      ) -> list[SampleJob]:
     """The sample files evaluate_at_temperatures reads, as jobs for parallel.presample."""
     harness = get_harness(getattr(cfg, "harness", "official"))
+    harness.check(problems)
     style = harness.style
     jobs = []
     for t in cfg.temperatures:
@@ -137,6 +138,7 @@ def evaluate_at_temperatures(
     from selfdistill.execution import SandboxConfig
 
     harness = get_harness(getattr(cfg, "harness", "official"))
+    harness.check(list(problems))
     out_dir = Path(out_dir)
     results = []
     for t in cfg.temperatures:
@@ -355,6 +357,7 @@ def run_evaluate_samples(samples_path: str | Path, cfg: EvalConfig, run_dir: str
     run_dir.mkdir(parents=True, exist_ok=True)
     all_problems = load_benchmark(cfg.benchmark, None)
     harness = get_harness(cfg.harness)
+    harness.check(all_problems)
     samples, problems, note = read_samples_file(samples_path, all_problems, harness, extract)
     if cfg.limit:
         problems = problems[: cfg.limit]
