@@ -1,8 +1,10 @@
 """Evaluation harnesses: the prompt, the extraction and the graded program of each benchmark.
 
-Two styles:
+Three styles:
   official    reproduces the benchmark's own harness (the default for the official
               benchmarks); see docs/evaluation.md for the exact rules and where they differ.
+  ml-ssd      the SSD paper's LiveCodeBench script (apple/ml-ssd evaluation/benchmark.py):
+              its prompts, its last-fenced-block extraction, its import block.
   selfdistill our own prompt (prompts.build_chat), our extraction (prompts.extract_code) and
               the extracted code run alone.
 
