@@ -85,3 +85,9 @@ def test_sanitized_code_parses_and_sanitizing_again_changes_nothing(text: str, e
         assert entry in defined and "print(" not in once
     else:  # nothing to keep: EvalPlus falls back to the code span itself
         assert once == code_span(text)
+
+
+def test_trailing_comments_of_a_block_stay_with_it() -> None:
+    """tree-sitter's block ends at its last indented comment (a truncated answer's tail)."""
+    code = "def f():\n    x = 1\n\n    # then\n    return x\n    # more to come\n\n# done\n"
+    assert sanitize(code, "f") == "def f():\n    x = 1\n\n    # then\n    return x\n    # more to come"

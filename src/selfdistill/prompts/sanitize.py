@@ -150,8 +150,28 @@ def kept_definitions(code: str, entry_point: str | None = None) -> str:
         reach = _reachable(entry_point, {name: _identifiers(node) for name, node in defs})
         defs = [(name, node) for name, node in defs if name in reach]
     parts = [ast.get_source_segment(code, n) or "" for n in imports]
-    parts += [ast.get_source_segment(code, n) or "" for _, n in defs]
+    parts += [_segment(code, n) for _, n in defs]
     return "\n".join(parts)
+
+
+def _segment(code: str, node: ast.stmt) -> str:
+    """The node's text; a class or function also keeps the indented comment lines that end
+    its block, as tree-sitter's node does (ast stops at the last statement)."""
+    text = ast.get_source_segment(code, node) or ""
+    if not isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+        return text
+    lines = code.split("\n")
+    end, extra = node.end_lineno or 0, []
+    for line in lines[end:]:
+        if not line.strip():
+            extra.append(line)
+            continue
+        if line[:1] in (" ", "\t") and line.lstrip().startswith("#"):
+            text += "\n" + "\n".join([*extra, line])
+            extra = []
+            continue
+        break
+    return text
 
 
 def sanitize(text: str, entry_point: str | None = None) -> str:
