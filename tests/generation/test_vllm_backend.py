@@ -142,6 +142,25 @@ def test_stop_strings_and_eos(engine, hf):
     assert c.finish_reason == "stop" and c.token_ids[-1] == eos  # EOS is kept in token_ids
 
 
+def test_prefilled_assistant_turn_is_continued(engine, hf):
+    """A chat ending with an assistant turn: vLLM gets the same ids as the HF backend (the
+    turn left open, no generation prompt) and continues it; greedy equals HF's argmax."""
+    from selfdistill.generation import HFGenerator
+
+    model, tok = hf
+    head = "Here is the function:\n```python\ndef add(a, b):\n"
+    chat = [PROMPTS[1][0], {"role": "assistant", "content": head}]
+    ids = chat_token_ids(tok, chat)
+    assert tok.decode(ids).endswith(head) and ids[: len(chat_token_ids(tok, PROMPTS[1]))] == \
+        chat_token_ids(tok, PROMPTS[1])
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=12, stop=["\n```\n"])
+    (c,) = engine.generate([chat], greedy, progress=False)[0]
+    assert c.prompt_token_ids == ids
+    (h,) = HFGenerator(model, tok, progress=False).generate([chat], greedy)[0]
+    assert c.token_ids == h.token_ids and c.text == h.text
+    assert not c.text.startswith("Here is")  # a continuation, not a new answer
+
+
 def _groups(engine, tok):
     """Two prompts x 2 rollouts sampled by the engine, graded by hand (one success)."""
     from selfdistill.rollouts import Group, Rollout

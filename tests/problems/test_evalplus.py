@@ -114,3 +114,50 @@ def test_evaluate_samples_on_the_evalplus_fixture(tmp_path: Path) -> None:
                 if x]
     assert [v["passed"] for v in verdicts] == [True] * 7 + [False]
     assert "| overall | 7 |" in res.stdout
+
+
+def test_contracts_leave_invalid_inputs_out(tmp_path: Path) -> None:
+    """EvalPlus's contract (HumanEval+: after the prompt; MBPP+: after the def line) filters."""
+    contract = '    assert x >= 0, "invalid inputs"  # $_CONTRACT_$\n'
+    he = {"task_id": "HumanEval/x", "prompt": 'def f(x):\n    """Double."""\n',
+          "entry_point": "f", "canonical_solution": "    return 2 * x\n", "contract": contract,
+          "base_input": [[1], [-1]], "plus_input": [[3], [-5], [0]]}
+    mbpp = {"task_id": "Mbpp/x", "prompt": '"""\nDouble.\n"""\n', "entry_point": "f",
+            "canonical_solution": "import math\ndef f(x):\n    return 2 * x\n",
+            "contract": contract, "base_input": [[2]], "plus_input": [[-2], [4]]}
+    assert evalplus.contract_program(mbpp) == (
+        '"""\nDouble.\n"""\nimport math\ndef f(x):\n' + contract + "\n    return 2 * x\n")
+    path = tmp_path / "plus.jsonl"
+    path.write_text(json.dumps(he) + "\n" + json.dumps(mbpp) + "\n")
+    p, q = load_source(f"evalplus:{path}")
+    assert [t.input for t in p.tests] == ["1", "3", "0"] and [t.output for t in p.tests] == \
+        ["2", "6", "0"]
+    assert p.metadata["base_tests"] == 1 and p.metadata["plus_tests"] == 2
+    assert p.metadata["invalid_inputs"] == 2
+    assert [t.input for t in q.tests] == ["2", "4"]
+    # a candidate that breaks on the invalid inputs only is not failed by them
+    wrong_below_zero = "import math\ndef f(x):\n    return 2 * math.isqrt(x * x)\n"
+    assert grade(p, Harness("official").program(p, wrong_below_zero), config=CFG).passed
+
+
+def test_time_limits_scale_with_the_canonical_solution(tmp_path: Path) -> None:
+    """max(4 s, 4 x the canonical time) per input, as EvalPlus; the grader applies it."""
+    assert evalplus.time_limit(0.001) == 4.0 and evalplus.time_limit(2.0) == 8.0
+    row = {"task_id": "HumanEval/y", "prompt": "import time\ndef f(x):\n",
+           "entry_point": "f", "canonical_solution": "    time.sleep(x)\n    return x\n",
+           "base_input": [[0]], "plus_input": [[1.1]]}
+    path = tmp_path / "slow.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    (p,) = load_source(f"evalplus:{path}")
+    fast, slow = p.tests
+    assert fast.timeout_s == 4.0 and slow.timeout_s >= 4 * 1.1  # measured, so at least 1.1 s
+
+
+def test_a_tests_own_time_limit_wins_over_the_sandbox_default() -> None:
+    from selfdistill.problems.schema import Problem, TestCase
+
+    p = Problem(id="t", statement="", entry_point="f", tests=[
+        TestCase(kind="call", input="0.1", output="0.1"),
+        TestCase(kind="call", input="1.5", output="1.5", timeout_s=0.5)])
+    v = grade(p, "import time\ndef f(x):\n    time.sleep(x)\n    return x\n", config=CFG)
+    assert v.status == "time_limit" and v.failing_test_index == 1 and v.timeout_s == 0.5

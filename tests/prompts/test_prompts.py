@@ -136,3 +136,11 @@ def test_prompt_extract_grade_feedback_pipeline():
     verdict = execution.grade(p, extract_code(wrong))
     assert not verdict.passed
     assert execution.format_feedback(verdict).strip()
+
+
+def test_tag_alone_on_the_line_after_the_fence_is_not_code() -> None:
+    """Qwen2.5-Coder's shape without a response prefix: ```, newline, `python`, the code."""
+    answer = "```\npython\ndef f(x):\n    return x\n```\nDone."
+    assert extract_code(answer, "f") == "def f(x):\n    return x"
+    # a real first statement that happens to be a bare name stays (only the tag words go)
+    assert extract_code("```\nx\ny = 1\n```") == "x\ny = 1"

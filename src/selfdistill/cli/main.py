@@ -169,8 +169,8 @@ def problems_list(source: str = typer.Argument("builtin", help="builtin[:split],
 @friendly
 def problems_show(problem_id: str = typer.Argument(..., help="e.g. HumanEval/0 or builtin/..."),
                   source: str = typer.Option(None, help="Where to look (default: from the id)."),
-                  harness: str = typer.Option("official", help="official | selfdistill: whose "
-                                              "prompt to show.")
+                  harness: str = typer.Option("official", help="official | selfdistill | "
+                                              "ml-ssd: whose prompt to show.")
                   ) -> None:
     """Show one problem: statement, tests and the prompt the model sees."""
     from rich.panel import Panel
@@ -186,8 +186,11 @@ def problems_show(problem_id: str = typer.Argument(..., help="e.g. HumanEval/0 o
                             title=f"test {i}"))
     if len(p.tests) > 3:
         console.print(f"... {len(p.tests) - 3} more tests")
-    for m in chat_fn(p):
-        console.print(Panel(Text(m["content"]), title=f"prompt: {m['role']}"))
+    chat = chat_fn(p)
+    for i, m in enumerate(chat):
+        prefill = i == len(chat) - 1 and m["role"] == "assistant"
+        title = "prefill: assistant (the model continues it)" if prefill else f"prompt: {m['role']}"
+        console.print(Panel(Text(m["content"]), title=title))
 
 
 # ---------------------------------------------------------------- methods

@@ -16,7 +16,7 @@ from selfdistill.core.console import console
 from selfdistill.core.records import iter_jsonl, write_json_atomic
 from selfdistill.errors import UserError
 from selfdistill.evaluation.config import EvalConfig
-from selfdistill.evaluation.harness import get_harness
+from selfdistill.evaluation.harness import OFFICIAL_VERSION, get_harness
 from selfdistill.evaluation.metrics import TemperatureResult, summarize
 from selfdistill.evaluation.parallel import SampleJob
 from selfdistill.evaluation.report import fmt_ci, fmt_pct
@@ -67,29 +67,35 @@ def _check_same_harness(samples_path: Path, style: str) -> None:
         if made != style:
             raise UserError(f"{samples_path} holds samples made with the {made} harness; "
                             f"use another --run-dir for --harness {style}")
+        if style == "official" and rec.get("harness_version", 1) != OFFICIAL_VERSION:
+            raise UserError(f"{samples_path} holds samples made with an older official "
+                            "harness (other prompts); use another --run-dir")
         return
 
 
-def eval_params(cfg: EvalConfig, t: float) -> SamplingParams:
+def eval_params(cfg: EvalConfig, t: float, stop: tuple[str, ...] = ()) -> SamplingParams:
     """The sampler at one evaluation temperature (T = 0: greedy, one sample is enough)."""
     return SamplingParams(temperature=t, top_k=cfg.top_k if t > 0 else 0,
                           top_p=cfg.top_p if t > 0 else 1.0, max_new_tokens=cfg.max_new_tokens,
-                          n=1 if t == 0 else cfg.n, seed=cfg.seed)
+                          n=1 if t == 0 else cfg.n, seed=cfg.seed, stop=list(stop))
 
 
 def eval_sample_jobs(spec: str, dtype: str, problems: list[Problem], cfg: EvalConfig,
                      out_dir: str | Path, chat_template_kwargs: dict[str, Any] | None = None
                      ) -> list[SampleJob]:
     """The sample files evaluate_at_temperatures reads, as jobs for parallel.presample."""
-    style = get_harness(getattr(cfg, "harness", "official")).style
+    harness = get_harness(getattr(cfg, "harness", "official"))
+    harness.check(problems)
+    style = harness.style
     jobs = []
     for t in cfg.temperatures:
         path = Path(out_dir) / temp_dirname(t) / "samples.jsonl"
         _check_same_harness(path, style)
         jobs.append(SampleJob(spec=spec, dtype=dtype, problems=problems,
-                              params=eval_params(cfg, t), out_path=path,
+                              params=eval_params(cfg, t, harness.stops(problems)), out_path=path,
                               batch_size=cfg.batch_size, chunk_size=rows_per_call(cfg.batch_size),
-                              harness=style, extra={"temperature": t, "harness": style},
+                              harness=style, extra={"temperature": t, "harness": style,
+                                                    "harness_version": OFFICIAL_VERSION},
                               chat_template_kwargs=dict(chat_template_kwargs or {})))
     return jobs
 
@@ -106,16 +112,18 @@ def evaluate_at_temperatures(
     The prompt, the extraction and the graded program follow cfg.harness (harness.py).
     """
     harness = get_harness(getattr(cfg, "harness", "official"))
+    harness.check(list(problems))
     out_dir = Path(out_dir)
     results = []
     for t in cfg.temperatures:
-        params = eval_params(cfg, t)
+        params = eval_params(cfg, t, harness.stops(list(problems)))
         n = params.n
         tdir = out_dir / temp_dirname(t)
         _check_same_harness(tdir / "samples.jsonl", harness.style)
         samples = sample_stage(generator, problems, params, tdir / "samples.jsonl",
                                chunk_size=rows_per_call(cfg.batch_size),
-                               extra={"temperature": t, "harness": harness.style},
+                               extra={"temperature": t, "harness": harness.style,
+                                      "harness_version": OFFICIAL_VERSION},
                                chat_fn=harness.chat, extract_fn=harness.extract,
                                description=f"{label} T={t:g} sample")
         verdicts = grade_stage(samples, problems, tdir / "verdicts.jsonl",

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from selfdistill.execution import _wire
@@ -256,7 +257,10 @@ def grade(problem: Problem, code: str | None, *, config: SandboxConfig | None = 
     duration = 0.0
     first: Verdict | None = None
     isolation = ""
+    base = config
     for i, test in enumerate(problem.tests):
+        # a test may carry its own time limit (EvalPlus: scaled by the reference's time)
+        config = base if test.timeout_s is None else replace(base, timeout_s=test.timeout_s)
         try:
             raw, isolation = pool.run(_job(problem, test, code, config),
                                       test.input if test.kind == "assert" else None,

@@ -30,6 +30,7 @@ class CallResult:
     status: str  # ok, runtime_error, time_limit, memory_limit, syntax_error
     value: Any = None
     message: str = ""
+    seconds: float = 0.0  # the sandbox's measured run time of the job
 
     @property
     def ok(self) -> bool:
@@ -64,7 +65,11 @@ def _one(code: str, func: str, args: Sequence[Any], config: SandboxConfig) -> Ca
                             max_bytes=config.job_limits()["max_message_bytes"])
     except _wire.WireError as e:
         return CallResult("runtime_error", message=f"{PROTOCOL_VIOLATION}: {e}")
-    return CallResult("ok", value)
+    try:
+        seconds = float(raw.get("duration_s") or 0.0)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    return CallResult("ok", value, seconds=seconds)
 
 
 def run_function(code: str, func: str, inputs: Sequence[Sequence[Any]], *,

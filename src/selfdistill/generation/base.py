@@ -7,12 +7,14 @@ from typing import Any, Protocol
 
 from selfdistill.generation.params import SamplingParams
 
-Chat = list[dict[str, str]]  # [{"role": "system"|"user"|"assistant", "content": ...}]
+# [{"role": "system"|"user"|"assistant", "content": ...}]. A chat that ends with an
+# assistant turn is a prefill: the model continues that partial turn (chat.render_chat).
+Chat = list[dict[str, str]]
 
 
 @dataclass
 class Completion:
-    """One sampled answer.
+    """One sampled answer (for a prefilled chat: only the continuation, not the prefill).
 
     logprobs: log-probability of each sampled token under the *sampling* distribution
         (after temperature, top-k, top-p). base_logprobs: under the untempered,

@@ -21,6 +21,7 @@ class TestCase:
     kind="call": `input` holds one JSON value per line, one line per argument; `output` is
         the JSON of the expected return value (LiveCodeBench functional style).
     kind="stdio": `input` is fed on stdin; `output` is the expected stdout.
+    timeout_s: this test's own time limit (EvalPlus's per-input limits); None: the sandbox's.
     """
 
     __test__ = False  # not a pytest test class, despite the name
@@ -29,6 +30,7 @@ class TestCase:
     input: str
     output: str = ""
     public: bool = False
+    timeout_s: float | None = None
 
 
 @dataclass

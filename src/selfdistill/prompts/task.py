@@ -6,7 +6,7 @@ block; the user message holds the question and a format note that depends on the
 
 extract_code, in order:
   1. the last fenced block tagged python/py/python3 or untagged (other languages are
-     skipped) -- when the caller names the entry point, the last such block that defines
+     skipped; a tag alone on the line after a bare ``` is read as the tag) -- when the caller names the entry point, the last such block that defines
      it (small models often end with an example-call block); a final fence that is never closed (a truncated answer) counts as a block
      running to the end of the text;
   2. no usable fence: the whole text if it parses as Python with at least one real
@@ -100,6 +100,7 @@ def strip_reasoning(text: str) -> str:
 
 
 _PY_TAGS = {"", "python", "py", "python3", "py3", "ipython"}
+_LONE_TAGS = {"python", "py", "python3", "py3"}
 
 
 def _fence_tag(line: str) -> str | None:
@@ -125,6 +126,9 @@ def _fenced_blocks(text: str) -> list[tuple[str, str, bool]]:
             lines = []
             continue
         stripped = line.strip()
+        if tag == "" and not lines and stripped.lower() in _LONE_TAGS:
+            tag = stripped.lower()  # "```", newline, "python": the tag on its own line
+            continue
         if stripped.startswith("```"):  # closing fence (any text after it is ignored)
             blocks.append((tag, "\n".join(lines), True))
             tag = None

