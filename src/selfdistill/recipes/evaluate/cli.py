@@ -50,6 +50,22 @@ def _json_object(text: str | None, option: str) -> dict[str, Any]:
     return value
 
 
+def _sampling_defaults(harness: str, n: int | None, temperature: float | None,
+                       top_k: int | None, top_p: float | None, k: str | None
+                       ) -> tuple[int, float, int, float, str | None]:
+    """Unset sampling options: the ml-ssd harness's (the paper script's), else ours."""
+    if harness.strip().lower() == "ml-ssd":
+        n = MLSSD_SAMPLING["n"] if n is None else n
+        temperature = MLSSD_SAMPLING["temperature"] if temperature is None else temperature
+        top_k = MLSSD_SAMPLING["top_k"] if top_k is None else top_k
+        top_p = MLSSD_SAMPLING["top_p"] if top_p is None else top_p
+        k = k or ",".join(str(x) for x in MLSSD_K if x <= n)
+    n = 1 if n is None else n
+    if temperature is None:  # greedy gives one distinct sample: pass@k for k > 1 needs T > 0
+        temperature = 0.0 if n == 1 else 0.2
+    return (n, temperature, 20 if top_k is None else top_k, 0.8 if top_p is None else top_p, k)
+
+
 @friendly
 def evaluate_cmd(
     model: str = typer.Option(DEFAULT_MODEL, help="Model spec."),
@@ -87,17 +103,8 @@ def evaluate_cmd(
 ) -> None:
     """Sample, grade in the sandbox and report pass@k with CIs (resumes where it stopped)."""
     quiet_hf()
-    if harness.strip().lower() == "ml-ssd":  # the paper script's sampling unless overridden
-        n = MLSSD_SAMPLING["n"] if n is None else n
-        temperature = MLSSD_SAMPLING["temperature"] if temperature is None else temperature
-        top_k = MLSSD_SAMPLING["top_k"] if top_k is None else top_k
-        top_p = MLSSD_SAMPLING["top_p"] if top_p is None else top_p
-        k = k or ",".join(str(x) for x in MLSSD_K if x <= n)
-    n = 1 if n is None else n
-    top_k = 20 if top_k is None else top_k
-    top_p = 0.8 if top_p is None else top_p
-    if temperature is None:  # greedy gives one distinct sample: pass@k for k > 1 needs T > 0
-        temperature = 0.0 if n == 1 else 0.2
+    n, temperature, top_k, top_p, k = _sampling_defaults(harness, n, temperature, top_k, top_p,
+                                                         k)
     temps = _floats(temperatures) or [temperature]
     ks = [int(x) for x in _floats(k) or [1]]
     get_harness(harness)  # one clear error for a bad name, before anything loads
