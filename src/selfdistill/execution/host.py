@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import collections
 import fcntl
 import importlib.util
 import os
 import secrets
+import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +151,61 @@ def allocate_uid(config: SandboxConfig) -> tuple[int, int]:
         except OSError:
             os.close(fd)
     raise SandboxError("every sandbox uid is taken")
+
+
+# ---------------------------------------------------------------- server processes
+
+# The only environment a worker (and so every candidate) ever sees: nothing inherited.
+_WORKER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+
+
+class _Spawner:
+    """Starts every server process from one long-lived thread.
+
+    The servers die with their parent (PR_SET_PDEATHSIG), and Linux ties that to the *thread*
+    that forked them: a worker started from one of grade_many's pool threads would die as
+    soon as that thread ended. This thread lives as long as the interpreter.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: collections.deque[tuple[list[str], int, Future[subprocess.Popen[bytes]]]] = (
+            collections.deque())
+        self._wake = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._queue:
+                    self._wake.wait()
+                argv, fd, fut = self._queue.popleft()
+            try:
+                proc = subprocess.Popen(
+                    argv, stdin=fd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    env=_WORKER_ENV, cwd="/", close_fds=True, start_new_session=True,
+                )
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                fut.set_exception(e)
+            else:
+                fut.set_result(proc)
+
+    def spawn(self, argv: list[str], stdin_fd: int) -> subprocess.Popen[bytes]:
+        """Popen(argv) with stdin_fd as its stdin, forked by the spawner thread."""
+        fut: Future[subprocess.Popen[bytes]] = Future()
+        with self._wake:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, daemon=True,
+                                                name="sandbox-spawner")
+                self._thread.start()
+            self._queue.append((argv, stdin_fd, fut))
+            self._wake.notify()
+        return fut.result()
+
+
+_SPAWNER = _Spawner()
+
+
+def spawn_server(argv: list[str], stdin_fd: int) -> subprocess.Popen[bytes]:
+    """Start a sandbox server process (stdin = its protocol socket) that lives for the pool."""
+    return _SPAWNER.spawn(argv, stdin_fd)

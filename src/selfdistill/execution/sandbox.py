@@ -25,12 +25,11 @@ from selfdistill.execution.host import (
     jail_paths,
     make_cgroup,
     rmdir_cgroup,
+    spawn_server,
 )
 
 _ZYGOTE = str(Path(__file__).with_name("_zygote.py"))
 _JUDGE = str(Path(__file__).with_name("_judge.py"))
-# The only environment a worker (and so every candidate) ever sees: nothing inherited.
-_WORKER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 
 
 # How long the host waits for a judge's report once the candidate's side of a job is over.
@@ -45,57 +44,6 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class _Spawner:
-    """Starts every server process from one long-lived thread.
-
-    The servers die with their parent (PR_SET_PDEATHSIG), and Linux ties that to the *thread*
-    that forked them: a worker started from one of grade_many's pool threads would die as
-    soon as that thread ended. This thread lives as long as the interpreter.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._queue: collections.deque[tuple[list[str], int, Future[subprocess.Popen[bytes]]]] = (
-            collections.deque())
-        self._wake = threading.Condition(self._lock)
-        self._thread: threading.Thread | None = None
-
-    def _loop(self) -> None:
-        while True:
-            with self._wake:
-                while not self._queue:
-                    self._wake.wait()
-                argv, fd, fut = self._queue.popleft()
-            try:
-                proc = subprocess.Popen(
-                    argv, stdin=fd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    env=_WORKER_ENV, cwd="/", close_fds=True, start_new_session=True,
-                )
-            except BaseException as e:  # noqa: BLE001 - handed to the caller
-                fut.set_exception(e)
-            else:
-                fut.set_result(proc)
-
-    def spawn(self, argv: list[str], stdin_fd: int) -> subprocess.Popen[bytes]:
-        """Popen(argv) with stdin_fd as its stdin, forked by the spawner thread."""
-        fut: Future[subprocess.Popen[bytes]] = Future()
-        with self._wake:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, daemon=True,
-                                                name="sandbox-spawner")
-                self._thread.start()
-            self._queue.append((argv, stdin_fd, fut))
-            self._wake.notify()
-        return fut.result()
-
-
-_SPAWNER = _Spawner()
-
-
-def _spawn(argv: list[str], stdin_fd: int) -> subprocess.Popen[bytes]:
-    return _SPAWNER.spawn(argv, stdin_fd)
-
-
 class _Server:
     """One trusted server process (the sandbox's zygote or the judge), spoken to over a unix
     socket with length-prefixed JSON frames (fds attached where a job needs a socket).
@@ -107,7 +55,7 @@ class _Server:
     def __init__(self, argv: list[str], name: str):
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            self.proc = _spawn(argv, child.fileno())
+            self.proc = spawn_server(argv, child.fileno())
         finally:
             child.close()
         self.sock = parent
