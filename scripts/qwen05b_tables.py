@@ -221,6 +221,10 @@ def mde_table() -> str:
                         "-"])
             continue
         rs, m, t = got
+        if len(rs) < 20:  # a rate mix from a handful of problems says nothing about the set
+            out.append([bench, f"base model's sampled rates: only {len(rs)} of {n_total} "
+                        "problems so far (>= 20 needed)", "-", "-", "-", "-"])
+            continue
         scale = (len(rs) / n_total) ** 0.5  # the same rate mix over the whole set
         for n in (1, 2, 5, 10):
             mde = paired_mde(rs, n, n_measured=m) * scale
