@@ -94,7 +94,8 @@ ssd_run() {  # POLICY TTRAIN: sample (shared by the policies) -> train -> evalua
     [[ -L $run/lcb/train ]] || ln -s ../train "$run/lcb/train"
     [[ -L $run/lcb/sample ]] || ln -s ../sample "$run/lcb/sample"
     local lim
-    for lim in $(steps 128 "$SAMPLE_STEP"); do
+    for lim in $(steps 128 "$SAMPLE_STEP"); do  # a prefix already sampled needs no lane
+        (($(wc -l < "$ROOT/samples-T$t/samples.jsonl") >= lim)) && [[ $lim != 128 ]] && continue
         until part ssd sample "${args[@]}" "run_dir=$run" "sample.limit=$lim"; do :; done
     done
     [[ -d $run/train/final ]] || until part ssd train "${args[@]}" "run_dir=$run"; do :; done

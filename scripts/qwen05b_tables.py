@@ -245,8 +245,9 @@ def _rate(part: str, **match: object) -> float | None:
     return vals[len(vals) // 2] if vals else None
 
 
-def _mean_tokens(path: str, benchmark: str) -> float | None:
-    rows = [r for r in read_rows(DOCS / path) if r["benchmark"] == benchmark]
+def _mean_tokens(path: str, benchmark: str, min_problems: int = 20) -> float | None:
+    rows = [r for r in read_rows(DOCS / path) if r["benchmark"] == benchmark
+            and len(r["counts"]) >= min_problems]  # a few problems' lengths are noise
     n = sum(r["samples"] for r in rows)
     return sum(r["new_tokens"] for r in rows) / n if n else None
 
