@@ -88,13 +88,14 @@ ssd_run() {  # POLICY TTRAIN: sample (shared by the policies) -> train -> evalua
                 "sample.source=${src//..\/shared\/datasets/$DATA}")
     mkdir -p "$run/sample" "$run/eval" "$ROOT/samples-T$t" "$run/lcb/eval"
     touch "$ROOT/samples-T$t/samples.jsonl"  # both policies train on the same samples
-    [[ -e $run/sample/samples.jsonl ]] || ln -s "../../samples-T$t/samples.jsonl" "$run/sample/"
-    [[ -e $run/eval/base ]] || ln -s ../../base-humaneval/model "$run/eval/base"
-    [[ -e $run/lcb/eval/base ]] || ln -s ../../../base-lcb/model "$run/lcb/eval/base"
-    [[ -e $run/lcb/train ]] || ln -s ../train "$run/lcb/train"
-    [[ -e $run/lcb/sample ]] || ln -s ../sample "$run/lcb/sample"
+    [[ -L $run/sample/samples.jsonl ]] || ln -s "../../samples-T$t/samples.jsonl" "$run/sample/"
+    [[ -L $run/eval/base ]] || ln -s ../../base-humaneval/model "$run/eval/base"
+    [[ -L $run/lcb/eval/base ]] || ln -s ../../../base-lcb/model "$run/lcb/eval/base"
+    [[ -L $run/lcb/train ]] || ln -s ../train "$run/lcb/train"
+    [[ -L $run/lcb/sample ]] || ln -s ../sample "$run/lcb/sample"
     local lim
-    for lim in $(steps 128 "$SAMPLE_STEP"); do
+    for lim in $(steps 128 "$SAMPLE_STEP"); do  # a prefix already sampled needs no lane
+        (($(wc -l < "$ROOT/samples-T$t/samples.jsonl") >= lim)) && [[ $lim != 128 ]] && continue
         until part ssd sample "${args[@]}" "run_dir=$run" "sample.limit=$lim"; do :; done
     done
     [[ -d $run/train/final ]] || until part ssd train "${args[@]}" "run_dir=$run"; do :; done

@@ -221,6 +221,10 @@ def mde_table() -> str:
                         "-"])
             continue
         rs, m, t = got
+        if len(rs) < 20:  # a rate mix from a handful of problems says nothing about the set
+            out.append([bench, f"base model's sampled rates: only {len(rs)} of {n_total} "
+                        "problems so far (>= 20 needed)", "-", "-", "-", "-"])
+            continue
         scale = (len(rs) / n_total) ** 0.5  # the same rate mix over the whole set
         for n in (1, 2, 5, 10):
             mde = paired_mde(rs, n, n_measured=m) * scale
@@ -241,8 +245,9 @@ def _rate(part: str, **match: object) -> float | None:
     return vals[len(vals) // 2] if vals else None
 
 
-def _mean_tokens(path: str, benchmark: str) -> float | None:
-    rows = [r for r in read_rows(DOCS / path) if r["benchmark"] == benchmark]
+def _mean_tokens(path: str, benchmark: str, min_problems: int = 20) -> float | None:
+    rows = [r for r in read_rows(DOCS / path) if r["benchmark"] == benchmark
+            and len(r["counts"]) >= min_problems]  # a few problems' lengths are noise
     n = sum(r["samples"] for r in rows)
     return sum(r["new_tokens"] for r in rows) / n if n else None
 

@@ -19,7 +19,7 @@ def _row(model: str, bench: str, t: float, counts: dict, **extra) -> dict:
 
 
 def test_tables_from_compact_files(tmp_path):
-    ids = [f"HumanEval/{i}" for i in range(12)]
+    ids = [f"HumanEval/{i}" for i in range(24)]
     base = {i: [k % 6, 5] for k, i in enumerate(ids)}
     ssd = {i: [min(5, k % 6 + 1), 5] for k, i in enumerate(ids)}
     greedy_a = {i: [k % 2, 1] for k, i in enumerate(ids)}
@@ -37,9 +37,9 @@ def test_tables_from_compact_files(tmp_path):
     out = subprocess.run([sys.executable, str(REPO / "scripts" / "qwen05b_tables.py"),
                           "--docs", str(tmp_path)], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}).stdout
-    assert "| selfdistill harness | 12 | 50.0 [" in out  # greedy pass@1 of the first harness
-    assert "only selfdistill solves 0, only the other 6" in out
+    assert "| selfdistill harness | 24 | 50.0 [" in out  # greedy pass@1 of the first harness
+    assert "only selfdistill solves 0, only the other 12" in out
     assert "| sample, HF bf16, batch 8, T 1 | 16 prompts, 3000 new tokens | 100.0 | 50.0 |" in out
-    assert "| humaneval | 12 of 164 measured at T 0.4 (n=5) | 5 |" in out  # an MDE row
-    # SSD beats base on every problem not already at 5/5: 10 better, 0 worse
-    assert "| humaneval | ssd-paper-T1.6 | 0.4 / 0.4 |" in out and "10 / 0, p 0.00" in out
+    assert "| humaneval | 24 of 164 measured at T 0.4 (n=5) | 5 |" in out  # an MDE row
+    # SSD beats base on every problem not already at 5/5: 20 better, 0 worse
+    assert "| humaneval | ssd-paper-T1.6 | 0.4 / 0.4 |" in out and "20 / 0, p 0.00" in out

@@ -13,9 +13,10 @@ Specs:
 
 Filters go after `?` (`lcb:FILE?release=v6&platform=leetcode&difficulty=hard`) or as
 keyword arguments (keywords win); `A + B` joins several specs (problems/splits.py).
-LCB: release, start, end, platform, difficulty. MBPP: split, include_challenge. builtin and jsonl: kind (test kinds, e.g. kind=assert,call
-keeps the function-writing problems). hf: split, name (hub config) and the field mapping
-prompt, tests, id, entry_point (hf_rows.py); prompts: prompt, id. Every source: limit.
+LCB: release, start, end, platform, difficulty. MBPP: split, include_challenge. builtin
+and jsonl: kind (test kinds, e.g. kind=assert,call keeps the function-writing problems).
+hf: split, name (hub config) and the field mapping prompt, tests, id, entry_point
+(hf_rows.py); prompts: prompt, id. Every source: limit.
 """
 
 from __future__ import annotations
