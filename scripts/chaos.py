@@ -305,6 +305,13 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _default_signals() -> None:
+    """In the child: SIGINT/SIGTERM as a user's shell leaves them. A harness started in the
+    background (`cmd &`) inherits SIGINT ignored, and so would every command it starts."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @dataclass
 class Outcome:
     """How one start of a command ended."""
@@ -324,7 +331,7 @@ def run_once(argv: list[str], cwd: Path, kill_at: float | None, sig: int, log: P
     t0 = time.monotonic()
     with log.open("ab") as err:
         proc = subprocess.Popen(argv, cwd=cwd, env=_env(), stdout=err, stderr=err,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_default_signals)
         tree: set[int] = set()
         killed = None
         try:

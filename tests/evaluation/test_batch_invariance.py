@@ -74,7 +74,9 @@ def test_worker_count_batch_size_and_resume_do_not_change_samples(tiny_model_dir
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("dtype", ["float32", pytest.param("bfloat16", marks=pytest.mark.xfail(
+    strict=True, reason="measured 2026-12-07: bf16 forwards differ with the batch's rows "
+    "(1 vs 2 workers at batch 8 drew other samples); fp32 is batch-invariant"))])
 def test_evaluate_gives_the_same_samples_and_verdicts_at_any_workers_and_batch(tmp_path, dtype):
     """`evaluate` on the embedded model at T > 0: 1 vs 2 workers, batch 8 vs 3 (bf16: the
     demo's sampling dtype where the CPU has native bf16)."""
