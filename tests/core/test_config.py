@@ -117,3 +117,10 @@ def test_renamed_loss_keys_are_read_with_a_warning(tmp_path):
     with pytest.warns(FutureWarning, match="loss.top_k"):
         _, cfg = load_config(None, ["loss.top_k=4"], recipe="sdpo")
     assert cfg.loss.support_size == 4
+
+
+def test_an_unknown_recipe_names_every_recipe_folder(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("recipe: bogus\n")
+    with pytest.raises(UserError, match="NAME one of discover, evaluate, sdpo, ssd"):
+        load_config(path)

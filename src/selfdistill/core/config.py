@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import re
 import types
 import typing
@@ -205,6 +206,14 @@ def parse_override(text: str) -> tuple[str, str]:
     return key, value.strip()
 
 
+def recipe_names() -> list[str]:
+    """The recipes a file can name: every recipes/<method>/ with a config.py, and the registered."""
+    spec = importlib.util.find_spec("selfdistill.recipes")  # located, not imported (a layer up)
+    found = {d.name for loc in (spec.submodule_search_locations if spec else [])
+             for d in Path(loc).iterdir() if (d / "config.py").is_file()}
+    return sorted(found | set(RECIPES))
+
+
 def _import_recipe(name: str | None) -> None:
     """A recipe's config module registers its config class on import; import the one named."""
     if not name or name in RECIPES or not str(name).isidentifier():
@@ -242,7 +251,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None,
         raise UserError(f"{path} is a '{name}' recipe, but this command runs '{recipe}'.")
     if name not in RECIPES:
         raise UserError(f"Recipe '{name}' is unknown; a recipe file starts with `recipe: NAME`, "
-                        f"NAME one of {', '.join(sorted(RECIPES))}.")
+                        f"NAME one of {', '.join(recipe_names())}.")
     cls = RECIPES[name]
     overridden = set()
     for ov in overrides or []:
