@@ -79,9 +79,10 @@ def write_grid_report(run_dir: Path, g: SSDGridConfig, matrix: list[list[float]]
         markdown_table(["T_train \\ T_eval", *[f"{t:g}" for t in g.eval_temperatures]],
                        [[f"{tt:g}", *[fmt_pct(v) for v in row]]
                         for tt, row in zip(g.train_temperatures, matrix, strict=True)]),
-        f"Quadratic fit of pass@1 on T_eff = T_train x T_eval over {fit['n_points']} sampled "
-        f"points ({fit['greedy_left_out']} greedy left out): R^2 = {fit['r2']:.3f}, "
-        f"best T_eff = {fit['best_t_eff']:.2f} (paper: best near 1.2 on large models).",
+        (f"No quadratic fit of pass@1 on T_eff: {fit['error']}." if "error" in fit else
+         f"Quadratic fit of pass@1 on T_eff = T_train x T_eval over {fit['n_points']} sampled "
+         f"points ({fit['greedy_left_out']} greedy left out): R^2 = {fit['r2']:.3f}, "
+         f"best T_eff = {fit['best_t_eff']:.2f} (paper: best near 1.2 on large models)."),
         f"![heatmap]({heat.name})",
     ])
     report = run_dir / "grid_report.md"
