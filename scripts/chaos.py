@@ -565,6 +565,24 @@ def table(rows: list[Row], kills: int) -> str:
     return "\n".join(lines)
 
 
+
+def _inputs_ready(cmd: Command, root: Path, refs: dict[str, Path]) -> bool:
+    """Run the reference runs cmd starts from (the whole chain: evaluate <- train <- sample)."""
+    if not cmd.needs or cmd.needs in refs:
+        return True
+    dep = COMMANDS[cmd.needs]
+    if not _inputs_ready(dep, root, refs):
+        return False
+    _prepare(dep, root / dep.name / "reference", refs)
+    res = run_once(dep.argv(root / dep.name / "reference"), root, None, signal.SIGKILL,
+                   root / dep.name / "reference" / "chaos.log")
+    if res.rc != 0:
+        print(f"{cmd.name}: its input ({dep.name}) failed: {res.stderr_tail}")
+        return False
+    refs[dep.name] = root / dep.name / "reference"
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen commands' chaos trials and print the table (exit 1 on any finding)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -589,15 +607,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in names:
         cmd = COMMANDS[name]
-        if cmd.needs and cmd.needs not in refs:  # its input: the previous stage's reference
-            dep = COMMANDS[cmd.needs]
-            _prepare(dep, root / dep.name / "reference", refs)
-            res = run_once(dep.argv(root / dep.name / "reference"), root, None, signal.SIGKILL,
-                           root / dep.name / "reference" / "chaos.log")
-            if res.rc != 0:
-                print(f"{name}: its input ({dep.name}) failed: {res.stderr_tail}")
-                continue
-            refs[dep.name] = root / dep.name / "reference"
+        if not _inputs_ready(cmd, root, refs):
+            continue
         rows.append(chaos_command(cmd, root, refs, args.kills, rng))
         print(table(rows[-1:], args.kills).splitlines()[-1], flush=True)
         for r in rows[-1].errors + rows[-1].leftovers:
