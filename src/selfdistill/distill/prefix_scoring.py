@@ -173,14 +173,14 @@ def score_rows(
         if shared >= cfg.min_shared_prefix:
             return score_shared_prefix(
                 model, prompts[0][:shared], completions, topk=topk,
-                at_idx=None if at_idx is None else at_idx[:, :t], temperature=cfg.scoring_temperature,
+                at_idx=None if at_idx is None else at_idx[:, :t], temperature=cfg.score_temperature,
                 chunk_size=cfg.chunk_size, pad_id=pad_id, checkpoint_chunks=ckpt,
                 middles=[p[shared:] for p in prompts])
     if not cfg.share_prefix or len({tuple(p) for p in prompts}) == n:
         ids, att, comp = pack_sequences(prompts, completions, pad_id)
         return score_tokens(model, ids.to(device), att.to(device), comp.to(device), topk=topk,
                             at_idx=None if at_idx is None else at_idx[:, :t],
-                            temperature=cfg.scoring_temperature, chunk_size=cfg.chunk_size,
+                            temperature=cfg.score_temperature, chunk_size=cfg.chunk_size,
                             checkpoint_chunks=ckpt)
     by_prompt: dict[tuple[int, ...], list[int]] = {}
     for i, p in enumerate(prompts):
@@ -188,7 +188,7 @@ def score_rows(
     if len(by_prompt) == 1:
         return score_shared_prefix(model, prompts[0], completions, topk=topk,
                                    at_idx=None if at_idx is None else at_idx[:, :t],
-                                   temperature=cfg.scoring_temperature, chunk_size=cfg.chunk_size,
+                                   temperature=cfg.score_temperature, chunk_size=cfg.chunk_size,
                                    pad_id=pad_id, checkpoint_chunks=ckpt)
     k = topk if topk is not None else (at_idx.shape[-1] if at_idx is not None else 0)
     out = TokenScores(logp_taken=torch.zeros((n, t), device=device),
@@ -202,7 +202,7 @@ def score_rows(
         sub = score_shared_prefix(model, prefix, [completions[i] for i in rows], topk=topk,
                                   at_idx=None if sub_idx is None else
                                   sub_idx[:, : max(len(completions[i]) for i in rows)],
-                                  temperature=cfg.scoring_temperature, chunk_size=cfg.chunk_size,
+                                  temperature=cfg.score_temperature, chunk_size=cfg.chunk_size,
                                   pad_id=pad_id, checkpoint_chunks=ckpt)
         r = torch.tensor(rows, device=device)
         w = sub.mask.shape[1]

@@ -30,18 +30,23 @@ class Discoverer:
 
     def __init__(self, cfg: DiscoverConfig, model: Any = None, tokenizer: Any = None):
         from selfdistill.core.lora import base_model, make_trainable
+        from selfdistill.distill.objective import resolve_scoring_temperature
         from selfdistill.execution import SandboxConfig
         from selfdistill.generation import make_generator
         from selfdistill.generation.chat import set_chat_template_kwargs
 
         self.cfg = cfg
+        resolve_scoring_temperature(cfg.loss, cfg.sampling.temperature)
         if model is None:
             from selfdistill.core.models import load_model
 
             model, tokenizer = load_model(cfg.model.spec, dtype=cfg.model.dtype)
         # Sampling, multi-turn chats and teacher re-prompts render with these arguments.
         self.tok = set_chat_template_kwargs(tokenizer, cfg.model.chat_template_kwargs)
-        self.model = make_trainable(model, cfg.optim)
+        from selfdistill.training.fsdp import prepare_model
+
+        # optim.compute_dtype bfloat16: FSDP2 on one process (fp32 masters, bf16 compute).
+        self.model = prepare_model(make_trainable(model, cfg.optim), cfg.optim)
         self._snapshot = None if cfg.optim.method == "lora" else {
             n: p.detach().to("cpu", copy=True) for n, p in self.model.named_parameters()}
         self.gen_model = base_model(self.model)
@@ -95,12 +100,15 @@ class Discoverer:
     def _generate(self, chats: list[Chat], n: int, seed: int, adapter: bool
                   ) -> list[list[Completion]]:
         """n samples per chat with the discovery sampler, with or without the adapter."""
+        from selfdistill.training.fsdp import gathered
+
         self.model.eval()
         params = self.cfg.sampling.sampling_params(n, seed, self.cfg.sampling.stop)
-        if adapter or not hasattr(self.model, "disable_adapter"):  # or full fine-tuning
-            return self.gen.generate(chats, params, progress=False)
-        with self.model.disable_adapter():
-            return self.gen.generate(chats, params, progress=False)
+        with gathered(self.model):  # sharded: the compute copies, gathered once per batch
+            if adapter or not hasattr(self.model, "disable_adapter"):  # or full fine-tuning
+                return self.gen.generate(chats, params, progress=False)
+            with self.model.disable_adapter():
+                return self.gen.generate(chats, params, progress=False)
 
     def base_generator(self) -> Any:
         """A Generator over the initial weights (adapter disabled), for --select-hard."""
@@ -109,11 +117,14 @@ class Discoverer:
         class _Base:
             def generate(self, chats: list[Chat], params: Any, *, progress: bool | None = None
                          ) -> list[list[Completion]]:
+                from selfdistill.training.fsdp import gathered
+
                 disc.model.eval()
-                if not hasattr(disc.model, "disable_adapter"):
-                    return disc.gen.generate(chats, params, progress=False)
-                with disc.model.disable_adapter():
-                    return disc.gen.generate(chats, params, progress=False)
+                with gathered(disc.model):
+                    if not hasattr(disc.model, "disable_adapter"):
+                        return disc.gen.generate(chats, params, progress=False)
+                    with disc.model.disable_adapter():
+                        return disc.gen.generate(chats, params, progress=False)
 
         return _Base()
 
@@ -134,9 +145,13 @@ class Discoverer:
                                      max_prompt_tokens=self.cfg.teacher.max_prompt_tokens,
                                      rng=rng)
             if self.credit is not None:  # per-token credit, before the step (credit.py)
-                self.credit.record(self.model, teacher, self.tok, groups, tb, step=next(n_step),
-                                   temperature=self.cfg.loss.scoring_temperature,
-                                   method="sdpo", seed=seed)
+                from selfdistill.training.fsdp import compute_dtype_of, gathered
+
+                with gathered(self.model), teacher.gathered(compute_dtype_of(self.model)):
+                    self.credit.record(self.model, teacher, self.tok, groups, tb,
+                                       step=next(n_step),
+                                       temperature=self.cfg.loss.score_temperature,
+                                       method="sdpo", seed=seed)
             m = sdpo_step(self.model, teacher, opt, groups, self.tok, self.cfg.loss,
                           teacher_batch=tb)
             self.model.eval()
