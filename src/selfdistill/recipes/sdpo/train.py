@@ -124,7 +124,10 @@ def _make_generator(cfg: SDPOConfig, model: Any, tok: Any) -> Any:
 
     r = cfg.rollout
     if r.backend == "vllm":
-        gen = make_generator("vllm", model=cfg.model.spec, dtype=cfg.model.dtype,
+        from selfdistill.core.models import inference_dtype
+
+        gen = make_generator("vllm", model=cfg.model.spec,
+                             dtype=inference_dtype(cfg.model.dtype, cfg.model.infer_dtype),
                              gpu_memory_utilization=r.vllm_gpu_memory_utilization,
                              progress=False)
         set_chat_template_kwargs(gen.tokenizer, cfg.model.chat_template_kwargs)
