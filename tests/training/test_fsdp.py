@@ -1,5 +1,7 @@
 """The FSDP2 training engine (training/fsdp.py): 2 gloo ranks equal one process; bf16 compute
-moves fp32 master weights as the fp32 step does; layer-by-layer full-parameter streaming.
+moves fp32 master weights as the fp32 step does; layer-by-layer full-parameter streaming;
+`selfdistill sdpo train` under torchrun (2 processes) end to end, and a kill -9 of one rank
+resumed from the sharded checkpoint bit-for-bit.
 
 The 2-process tests spawn two gloo ranks on one tiny Llama (each rank holds one of the two
 rollout groups) and compare with the single-process step on both groups.
@@ -7,7 +9,9 @@ rollout groups) and compare with the single-process step on both groups.
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "distill"))
 import tiny  # noqa: E402
 from test_step import groups, tiny_llama  # noqa: E402
 
+from selfdistill.core.records import read_jsonl  # noqa: E402
 from selfdistill.distill.objective import SDPOLossConfig, accumulate_gradients  # noqa: E402
 from selfdistill.distill.step import sdpo_step  # noqa: E402
 from selfdistill.distill.teacher_context import build_teacher_batch  # noqa: E402
@@ -204,3 +209,83 @@ def test_iter_full_parameters_streams_one_unit_at_a_time(tok):
         names.append(n)
     assert sorted(names) == sorted(n for n, _ in plain.named_parameters())
     assert "layers.0." in names[0] and "embed_tokens" in " ".join(names[-3:])
+
+
+# ---------------------------------------------------------- through the CLI, torchrun x 2
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def torchrun(args: list[str], env: dict[str, str] | None = None, timeout: int = 900
+             ) -> subprocess.CompletedProcess:
+    """`torchrun --nproc-per-node 2 -m selfdistill.cli ARGS` (how users launch N processes)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+           "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
+           "-m", "selfdistill.cli", *args]
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+                "PYTHONPATH": str(REPO / "src"), **(env or {})}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+SMALL = ["data.source=builtin:train?difficulty=easy", "data.prompts_per_step=2",
+         "rollout.n=2", "rollout.max_new_tokens=24", "rollout.timeout_s=2",
+         "loss.micro_batch_size=2", "credit.enabled=false"]
+
+
+@pytest.mark.slow
+def test_three_sdpo_steps_on_the_embedded_model_with_two_processes(tmp_path):
+    run = tmp_path / "run"
+    res = torchrun(["sdpo", "train", str(REPO / "recipes" / "sdpo_cpu.yaml"),
+                    f"run_dir={run}", "steps=3", "save_every=1", *SMALL])
+    assert res.returncode == 0, res.stderr[-4000:]
+    rows = [r for r in read_jsonl(run / "metrics.jsonl") if r["kind"] == "train"]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert all(r["samples"] == 4 and r["groups"] == 2 for r in rows)  # both ranks counted
+    recs = read_jsonl(run / "rollouts.jsonl")
+    assert {r["rank"] for r in recs} == {0, 1} and len(recs) == 12
+    ckpt = run / "checkpoints" / "step-3"
+    assert (ckpt / "dcp" / ".metadata").is_file()
+    assert {p.name for p in ckpt.glob("rank-*.pt")} == {"rank-0.pt", "rank-1.pt"}
+    assert (run / "final" / "adapter_config.json").is_file()  # a plain PEFT adapter
+    from selfdistill.core.models import load_model
+
+    model, _ = load_model(str(run / "final"))
+    assert hasattr(model, "peft_config")
+
+
+def _tiny_args(run: Path, tiny_model_dir: Path, steps: int) -> list[str]:
+    return ["sdpo", "train", str(REPO / "recipes" / "sdpo_cpu.yaml"), f"run_dir={run}",
+            f"model.spec={tiny_model_dir}", f"steps={steps}", "save_every=1",
+            "keep_checkpoints=1", "optim.method=full", "optim.lr=1e-3",
+            "rollout.max_new_tokens=12", "loss.top_k=5", *SMALL]
+
+
+def _records(run: Path) -> tuple[list, list]:
+    rows = [{k: v for k, v in r.items() if "seconds" not in k and k != "time"}
+            for r in read_jsonl(run / "metrics.jsonl")]
+    return rows, read_jsonl(run / "rollouts.jsonl")
+
+
+@pytest.mark.slow
+def test_kill_one_rank_and_resume_equals_an_uninterrupted_run(tmp_path, tiny_model_dir):
+    """kill -9 of rank 1 as step 3 begins; the rerun resumes from step 2's sharded
+    checkpoint: the same records and final weights as an uninterrupted run."""
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    res = torchrun(_tiny_args(whole, tiny_model_dir, 4))
+    assert res.returncode == 0, res.stderr[-4000:]
+    res = torchrun(_tiny_args(cut, tiny_model_dir, 4), env={"SELFDISTILL_KILL_AT": "3:1"},
+                   timeout=300)
+    assert res.returncode != 0
+    assert [p.name for p in (cut / "checkpoints").glob("step-*")] == ["step-2"]
+    assert not (cut / "final").exists()
+    res = torchrun(_tiny_args(cut, tiny_model_dir, 4))
+    assert res.returncode == 0, res.stderr[-4000:]
+    assert "resuming SDPO" in res.stdout + res.stderr
+    assert _records(cut) == _records(whole)
+    from safetensors.torch import load_file
+
+    a = load_file(whole / "final" / "model.safetensors")
+    b = load_file(cut / "final" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
