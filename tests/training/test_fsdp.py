@@ -181,6 +181,55 @@ def test_sharded_fp32_step_equals_the_plain_step(tok):
         torch.testing.assert_close(t, a[n], atol=1e-6, rtol=1e-5, msg=n)
 
 
+def test_activation_checkpointing_under_fsdp_gives_the_same_gradients(tok):
+    """optim.gradient_checkpointing inside the FSDP units: same loss and gradients (the
+    shared-prefix KV cache is off then: checkpointing disables the cache in training)."""
+    out = []
+    for ckpt in (False, True):
+        model = _model(tok, "lora")
+        if ckpt:
+            model.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False})
+        fsdp.shard_model(model, "float32")
+        model.train()
+        teacher = Teacher(model, "frozen")
+        gs = groups(tok)
+        with fsdp.gathered(model), teacher.gathered(torch.float32):
+            acc = accumulate_gradients(model, teacher, gs, tok, SDPOLossConfig(support_size=5),
+                                       build_teacher_batch(gs).chats)
+            fsdp.sync_gradients(model)
+        out.append((acc["loss"], {n: fsdp.full_tensor(p.grad) for n, p in
+                                  model.named_parameters() if p.grad is not None}))
+    (la, ga), (lb, gb) = out
+    assert lb == pytest.approx(la, rel=1e-5) and ga.keys() == gb.keys()
+    for n in ga:
+        torch.testing.assert_close(gb[n], ga[n], atol=1e-6, rtol=1e-4, msg=n)
+
+
+def test_prepare_model_refuses_low_precision_masters(tok):
+    from types import SimpleNamespace
+
+    from selfdistill.errors import UserError
+
+    with pytest.raises(UserError, match="model.dtype: float32"):
+        fsdp.prepare_model(_model(tok, "full").to(torch.bfloat16),
+                           SimpleNamespace(compute_dtype="bfloat16"))
+    with pytest.raises(UserError, match="compute_dtype"):
+        fsdp.prepare_model(_model(tok, "full"), SimpleNamespace(compute_dtype="float16"))
+
+
+def test_machine_rates_are_measured_once_and_printed(monkeypatch):
+    from selfdistill.core import machine
+
+    monkeypatch.setattr(machine, "MEASURE_SECONDS", 0.05)
+    machine.machine_rates.cache_clear()
+    r = machine.machine_rates()
+    assert machine.machine_rates() is r  # cached
+    assert r.fp32_gflops > 0 and r.bf16_gflops > 0 and r.limit("bfloat16") == r.bf16_gflops
+    assert r.avx512_bf16 == ("avx512_bf16" in machine.cpu_flags())
+    assert "matmul limit fp32" in machine.machine_line()
+
+
 def test_non_finite_gradient_skips_the_step_and_the_teacher(tok):
     model = _model(tok, "lora")
     teacher = Teacher(model, "ema", rate=0.5)

@@ -52,11 +52,15 @@ def _gflops(dtype_name: str, seconds: float) -> float:
     return 2 * 2048 * 576 * 1536 * n / (time.perf_counter() - t0) / 1e9
 
 
-@functools.lru_cache(maxsize=1)
-def machine_rates(seconds: float = 1.5) -> MachineRates:
+MEASURE_SECONDS = 1.5  # per dtype
+
+
+@functools.cache
+def machine_rates() -> MachineRates:
     """fp32 and bf16 matmul GFLOP/s of this process (measured once, cached) and the bf16 units."""
     import torch
 
+    seconds = MEASURE_SECONDS
     flags = cpu_flags()
     return MachineRates(fp32_gflops=_gflops("float32", seconds),
                         bf16_gflops=_gflops("bfloat16", seconds),

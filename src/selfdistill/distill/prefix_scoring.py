@@ -9,6 +9,7 @@ Outputs are completion-aligned exactly like scoring.score_tokens.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -167,6 +168,9 @@ def score_rows(
     ckpt = None
     if torch.is_grad_enabled():  # small micro-batches keep their logits: no recomputation
         ckpt = sum(len(c) for c in completions) * vocab > cfg.keep_logits_max_elements
+    if cfg.share_prefix and _checkpointing(model):
+        # Activation checkpointing turns the KV cache off in training mode: no prefix cache.
+        cfg = dataclasses.replace(cfg, share_prefix=False)
     if cfg.share_prefix and len({tuple(p) for p in prompts}) == n > 1:
         # Distinct prompts (teacher re-prompts): share their common prefix, if long enough.
         shared = len(os.path.commonprefix([list(p) for p in prompts]))
@@ -214,6 +218,17 @@ def score_rows(
             out.support_idx[r, :w] = sub.support_idx
             out.tail_logp = _put_rows(out.tail_logp, r, sub.tail_logp, w)
     return out
+
+
+def _checkpointing(model: nn.Module) -> bool:
+    """Is the model in training mode with transformers' activation checkpointing on?"""
+    base = base_model(model)
+    if not base.training:
+        return False
+    for name in ("is_activation_checkpointing", "is_gradient_checkpointing"):
+        if hasattr(type(base), name) or hasattr(base, name):
+            return bool(getattr(base, name))
+    return False
 
 
 def _put_rows(full: Tensor, rows: Tensor, part: Tensor, width: int) -> Tensor:
