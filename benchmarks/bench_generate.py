@@ -380,10 +380,13 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     """Run the benchmark (each dtype in its own process for `both`), or be the vLLM worker."""
+    from selfdistill.core.machine import machine_line
+
     args = parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if args.vllm_worker:
         return vllm_worker(args)
+    print(machine_line(), flush=True)
     if args.dtype == "both":
         results = {}
         for d in ("float32", "bfloat16"):

@@ -279,6 +279,9 @@ def memory_run(kind: str, a: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    from selfdistill.core.machine import machine_line
+
+    print(machine_line(), flush=True)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prompts", type=int, default=2)
     ap.add_argument("--g", type=int, default=4)

@@ -97,20 +97,11 @@ def load_examples(path: Path, max_len: int, limit: int) -> list[dict[str, list[i
 # ------------------------------------------------------------------------------ machine
 
 
-def matmul_gflops(dtype_name: str, seconds: float = 1.5) -> float:
-    """GFLOP/s of a training-shaped matmul (2048 tokens x 576 -> 1536) in this process."""
-    import torch
+def matmul_gflops(dtype_name: str) -> float:
+    """GFLOP/s of a training-shaped matmul in this process (core/machine.py, measured once)."""
+    from selfdistill.core.machine import machine_rates
 
-    dt = getattr(torch, dtype_name)
-    a = torch.randn(2048, 576).to(dt)
-    b = torch.randn(576, 1536).to(dt)
-    for _ in range(3):
-        a @ b
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        a @ b
-        n += 1
-    return 2 * 2048 * 576 * 1536 * n / (time.perf_counter() - t0) / 1e9
+    return machine_rates().limit(dtype_name)
 
 
 # ------------------------------------------------------------------------------ SFT runs
@@ -319,6 +310,9 @@ def main() -> None:
         load = " ".join(fh.read().split()[:3])
     g32, g16 = matmul_gflops("float32"), matmul_gflops("bfloat16")
     lim32, lim16 = g32 * 1e9 / (6 * n_params), g16 * 1e9 / (6 * n_params)
+    from selfdistill.core.machine import machine_line
+
+    print(machine_line())
     print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} "
           f"threads, load average {load}; matmul fp32 {g32:.0f} GFLOP/s, bf16 {g16:.0f} GFLOP/s "
           f"-> FLOP limit (6 x 135M per token) fp32 {lim32:.0f} tok/s, bf16 {lim16:.0f} tok/s")

@@ -7,7 +7,6 @@ import copy
 import pytest
 import tiny
 import torch
-from transformers import AutoTokenizer
 
 from selfdistill.distill.objective import SDPOLossConfig, accumulate_gradients
 from selfdistill.distill.step import sdpo_step
@@ -331,49 +330,3 @@ def test_shared_prefix_step_equals_packed_step(model, tok, algorithm):
         assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
     for n in ga:
         torch.testing.assert_close(ga[n], gb[n], atol=1e-6, rtol=1e-3)
-
-
-def _dist_worker(rank: int, world: int, port: int, tok_dir: str, out: str) -> None:
-    """One gloo rank: accumulate on its shard, all-reduce, save the summed gradients."""
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=world)
-    try:
-        tok = AutoTokenizer.from_pretrained(tok_dir)
-        model = tiny.with_lora(tiny_llama(tok))
-        teacher = Teacher(model, "frozen")
-        gs = groups(tok)
-        tb = build_teacher_batch(gs)
-        # Rank r holds group r only; the token denominator is summed across ranks.
-        flat = [len(g.rollouts) for g in gs]
-        lo = sum(flat[:rank])
-        accumulate_gradients(model, teacher, [gs[rank]], tok, SDPOLossConfig(support_size=5),
-                             tb.chats[lo : lo + flat[rank]])
-        from selfdistill.core.distributed import all_reduce_gradients
-
-        all_reduce_gradients([p for p in model.parameters() if p.requires_grad])
-        torch.save(grads(model), f"{out}/rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
-
-
-@pytest.mark.slow
-def test_two_rank_gradients_equal_the_single_process_gradients(tok, tiny_model_dir, tmp_path):
-    import socket
-
-    import torch.multiprocessing as mp
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(_dist_worker, args=(2, port, str(tiny_model_dir), str(tmp_path)), nprocs=2)
-    model = tiny.with_lora(tiny_llama(tok))
-    tb = build_teacher_batch(groups(tok))
-    accumulate_gradients(model, Teacher(model, "frozen"), groups(tok), tok,
-                         SDPOLossConfig(support_size=5), tb.chats)
-    ref = grads(model)
-    for rank in range(2):
-        got = torch.load(tmp_path / f"rank{rank}.pt")
-        for n in ref:
-            torch.testing.assert_close(got[n], ref[n], atol=1e-6, rtol=1e-4)

@@ -183,3 +183,26 @@ def test_merged_sampling_matches_the_live_adapter_and_restores_weights(disc):
     for n, p in disc.model.named_parameters():
         if n in base:
             torch.testing.assert_close(p, base[n], atol=1e-6, rtol=0)
+
+
+def test_bf16_compute_sdpo_run_trains_fp32_master_adapter(tiny_model_dir):
+    """optim.compute_dtype bfloat16: the run trains through FSDP2 on one process; the
+    adapter stays fp32 (master), a second run starts again from B = 0."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from selfdistill.training import fsdp
+
+    cfg = tiny_cfg()
+    cfg.optim.compute_dtype = "bfloat16"
+    d = Discoverer(cfg, model=AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                   tokenizer=AutoTokenizer.from_pretrained(tiny_model_dir))
+    assert fsdp.is_sharded(d.model)
+    r = d.run("sdpo", find_problem("builtin/easy-clamp"), 0)
+    assert r.attempts_used == 4
+    full = dict(fsdp.iter_full_parameters(d.model))
+    assert all(t.dtype == torch.float32 for t in full.values())
+    if not r.solved:
+        assert any(float(t.abs().max()) > 0 for n, t in full.items() if "lora_B" in n)
+    d.reset(0)
+    assert all(float(t.abs().max()) == 0 for n, t in fsdp.iter_full_parameters(d.model)
+               if "lora_B" in n)

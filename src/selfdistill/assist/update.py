@@ -54,6 +54,7 @@ from selfdistill.prompts.templates import (
     NEUTRAL_FOLLOWUP,
     TeacherPromptTemplate,
 )
+from selfdistill.training.fsdp import compute_dtype_of, gathered, sync_gradients
 
 PAUSE_ENV = "SELFDISTILL_ASSIST_PAUSE_AT"
 
@@ -187,8 +188,17 @@ def _teacher_targets(model: Any, tokenizer: Any, examples: Sequence[Example], cf
     comps = [e.completion_ids for e in examples]
     t_ids, t_att, t_cm = _batch(tokenizer, [e.teacher_chat for e in examples], comps)
     teacher = Teacher(model, kind="frozen")  # the adapter as it was before this update
+    with gathered(model), teacher.gathered(compute_dtype_of(model)):
+        return _targets_gathered(model, tokenizer, examples, cfg, student, teacher,
+                                 (t_ids, t_att, t_cm), comps)
+
+
+def _targets_gathered(model: Any, tokenizer: Any, examples: Sequence[Example],
+                      cfg: UpdateConfig, student: tuple[torch.Tensor, ...], teacher: Teacher,
+                      t_batch: tuple[torch.Tensor, ...], comps: list[list[int]]) -> _Targets:
+    """_teacher_targets with the model's (and a sharded teacher's) weights gathered."""
     with teacher.weights():
-        t = score_tokens(model, t_ids, t_att, t_cm, topk=cfg.support_size)
+        t = score_tokens(model, *t_batch, topk=cfg.support_size)
     assert t.support_idx is not None and t.support_logp is not None
     with torch.no_grad():
         s0 = gather_logprobs_at(model, *student, t.support_idx)
@@ -252,21 +262,11 @@ def distill_update(model: Any, tokenizer: Any, examples: Sequence[Example], kind
     model.train()
     try:
         for step in range(cfg.steps):
-            s = gather_logprobs_at(model, *student, tg.t.support_idx)
-            if cfg.loss == "topk_kl":
-                per_tok = topk_tail_distill_loss(
-                    s.support_logp, tg.target_logp, student_tail_logp=s.tail_logp,
-                    teacher_tail_logp=tg.target_tail, divergence=cfg.divergence, mask=mask)
-            elif cfg.loss == "advantage":
-                # Target log-prob of the taken token: the teacher's, or the contrastive one.
-                taken = tg.t.logp_taken if tg.q0 is None else (
-                    tg.s0.logp_taken + tg.t.logp_taken - tg.q0.logp_taken)
-                per_tok = sampled_token_distill_loss(s.logp_taken, taken, mask=mask)
-            else:
-                raise ValueError(f"unknown loss {cfg.loss!r}; use topk_kl or advantage")
-            loss = reduce_loss(per_tok, mask, "token_mean")
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            with gathered(model):  # sharded (bf16 compute): compute copies once per step
+                loss = _student_loss(model, student, tg, cfg, mask)
+                loss.backward()
+                sync_gradients(model)
             optimizer_step(opt, cfg.max_grad_norm)
             losses.append(float(loss.detach()))
             if on_step is not None:
@@ -279,6 +279,24 @@ def distill_update(model: Any, tokenizer: Any, examples: Sequence[Example], kind
                         loss_last=losses[-1] if losses else 0.0, mean_advantage=mean_adv,
                         disliked=disliked, tokens=n_tok, sequences=len(examples),
                         steps=len(losses), seconds=time.perf_counter() - t0)
+
+
+def _student_loss(model: Any, student: tuple[torch.Tensor, ...], tg: _Targets,
+                  cfg: UpdateConfig, mask: torch.Tensor) -> torch.Tensor:
+    """The student's loss against the fixed teacher targets (one forward)."""
+    s = gather_logprobs_at(model, *student, tg.t.support_idx)
+    if cfg.loss == "topk_kl":
+        per_tok = topk_tail_distill_loss(
+            s.support_logp, tg.target_logp, student_tail_logp=s.tail_logp,
+            teacher_tail_logp=tg.target_tail, divergence=cfg.divergence, mask=mask)
+    elif cfg.loss == "advantage":
+        # Target log-prob of the taken token: the teacher's, or the contrastive one.
+        taken = tg.t.logp_taken if tg.q0 is None else (
+            tg.s0.logp_taken + tg.t.logp_taken - tg.q0.logp_taken)
+        per_tok = sampled_token_distill_loss(s.logp_taken, taken, mask=mask)
+    else:
+        raise ValueError(f"unknown loss {cfg.loss!r}; use topk_kl or advantage")
+    return reduce_loss(per_tok, mask, "token_mean")
 
 
 @torch.no_grad()

@@ -158,3 +158,111 @@ def load_trainer_state(ckpt: Path, optimizer: Any, scheduler: Any, teacher: Any,
         teacher.load_state_dict(state["teacher"])
     if restore_rng:
         set_rng_state(state["rng"])
+
+
+# --- Sharded checkpoints (FSDP2, training/fsdp.py): torch.distributed.checkpoint -------------
+# RUN/checkpoints/step-N/dcp/       model + optimiser + teacher shards, written by every rank
+# RUN/checkpoints/step-N/rank-R.pt  that rank's scheduler and RNG streams (exact resume)
+# RUN/checkpoints/step-N/state.json written last, by rank 0, after every rank has finished
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
+
+
+def _sharded_state(model: Any, optimizer: Any, teacher: Any) -> dict[str, Any]:
+    """The DCP state of a sharded run: model, optimiser and teacher tensors (all DTensors)."""
+    from torch.distributed.checkpoint.state_dict import get_state_dict
+
+    msd, osd = get_state_dict(model, optimizer)
+    state: dict[str, Any] = {"model": msd, "optim": osd}
+    if teacher is not None:
+        state["teacher"] = {"tensors": dict(teacher._store), "steps": teacher.steps}
+    return state
+
+
+def save_sharded_checkpoint(run_dir: Path, step: int, model: Any, optimizer: Any,
+                            scheduler: Any, teacher: Any, keep: int = 2) -> Path:
+    """RUN/checkpoints/step-N of a sharded run (every rank calls it; kill-safe: step-N.tmp
+    is renamed by rank 0 only after every rank's shards are on disk)."""
+    import torch
+    import torch.distributed as dist
+    import torch.distributed.checkpoint as dcp
+
+    rank = dist.get_rank()
+    ckpt_dir = run_dir / "checkpoints"
+    final = ckpt_dir / f"step-{step}"
+    tmp = ckpt_dir / f"step-{step}.tmp"
+    if rank == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    _barrier()
+    dcp.save(_sharded_state(model, optimizer, teacher), checkpoint_id=str(tmp / "dcp"))
+    torch.save({"scheduler": scheduler.state_dict(), "rng": rng_state()},
+               tmp / f"rank-{rank}.pt")
+    _barrier()
+    if rank == 0:
+        (tmp / "state.json").write_text(json.dumps({"step": step, "time": time.time(),
+                                                    "sharded": True,
+                                                    "world": dist.get_world_size()}))
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+        olds = sorted((p for p in ckpt_dir.glob("step-*") if not p.name.endswith(".tmp")),
+                      key=lambda p: int(p.name.split("-")[1]))
+        for p in olds[:-keep] if keep > 0 else []:
+            shutil.rmtree(p, ignore_errors=True)
+    _barrier()
+    return final
+
+
+def is_sharded_checkpoint(ckpt: Path) -> bool:
+    """True for a checkpoint written by save_sharded_checkpoint."""
+    return bool(json.loads((ckpt / "state.json").read_text()).get("sharded"))
+
+
+def load_sharded_checkpoint(ckpt: Path, model: Any, optimizer: Any, scheduler: Any,
+                            teacher: Any) -> None:
+    """Restore model, optimiser, teacher shards, scheduler and this rank's RNG streams
+    (same world size as the run that wrote it)."""
+    import torch
+    import torch.distributed as dist
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import set_state_dict
+
+    from selfdistill.errors import UserError
+
+    world = json.loads((ckpt / "state.json").read_text()).get("world", 1)
+    if world != dist.get_world_size():
+        raise UserError(f"{ckpt} was written by {world} process(es); resume it with the same "
+                        f"number (this run has {dist.get_world_size()}).")
+    state = _sharded_state(model, optimizer, teacher)
+    dcp.load(state, checkpoint_id=str(ckpt / "dcp"))
+    set_state_dict(model, optimizer, model_state_dict=state["model"],
+                   optim_state_dict=state["optim"])
+    if teacher is not None:
+        teacher.steps = int(state["teacher"]["steps"])  # tensors were loaded in place
+    mine = torch.load(ckpt / f"rank-{dist.get_rank()}.pt", weights_only=False)
+    scheduler.load_state_dict(mine["scheduler"])
+    set_rng_state(mine["rng"])
+
+
+def export_sharded(model: Any, tok: Any, out: Path, spec: str) -> None:
+    """A plain HF directory (full FT) or PEFT adapter from a sharded model (every rank calls
+    it; rank 0 writes). The full state dict is gathered to rank 0's CPU."""
+    import torch.distributed as dist
+
+    from selfdistill.training.fsdp import full_state_dict
+
+    sd = full_state_dict(model)
+    if dist.get_rank() == 0:
+        model.save_pretrained(str(out), state_dict=sd)
+        tok.save_pretrained(str(out))
+        cfg_path = out / "adapter_config.json"
+        if cfg_path.is_file():
+            data = json.loads(cfg_path.read_text())
+            data["base_model_name_or_path"] = spec
+            cfg_path.write_text(json.dumps(data, indent=2))
+    _barrier()

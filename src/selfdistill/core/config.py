@@ -40,7 +40,10 @@ class OptimConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.0
     lora_targets: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = False  # activation checkpointing (also under FSDP)
+    # Forward/backward dtype: float32, or bfloat16 with fp32 master weights, fp32 AdamW
+    # state and fp32 gradient reduction (training/fsdp.py; needs model.dtype float32).
+    compute_dtype: str = "float32"
 
 
 @dataclass

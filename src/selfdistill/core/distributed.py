@@ -1,16 +1,13 @@
-"""The few collectives a multi-process step needs (identity when single-process).
+"""The few collectives a multi-process step needs beside FSDP's (identity when single-process).
 
-The step never wraps the model in DDP (chunked scoring calls the decoder directly, which
-would bypass DDP's hooks); instead the loss denominator and the gradients are summed here
-explicitly, so every rank may hold a different number of samples and micro-batches.
+Gradients are reduce-scattered by FSDP2 (training/fsdp.py); what is left here are the
+sums of a few numbers -- the loss denominators (so every rank may hold a different number
+of samples and micro-batches) and the step's statistics.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
-from torch import nn
 
 
 def world_size() -> int:
@@ -27,23 +24,3 @@ def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
     t = torch.tensor(values, dtype=torch.float64, device=device)
     torch.distributed.all_reduce(t)
     return t.tolist()
-
-
-def all_reduce_gradients(params: Sequence[nn.Parameter]) -> None:
-    """SUM every parameter's gradient over all processes, one flat buffer per dtype."""
-    if world_size() == 1:
-        return
-    by_dtype: dict[torch.dtype, list[nn.Parameter]] = {}
-    for p in params:
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)  # every rank must contribute the same layout
-        by_dtype.setdefault(p.grad.dtype, []).append(p)
-    for ps in by_dtype.values():
-        flat = torch.cat([p.grad.reshape(-1) for p in ps])
-        torch.distributed.all_reduce(flat)
-        off = 0
-        for p in ps:
-            n = p.grad.numel()
-            p.grad.copy_(flat[off : off + n].view_as(p.grad))
-            off += n
-

@@ -63,8 +63,11 @@ class SDPOLossConfig:
         tail bucket; 0 = sampled-token SDPO (policy gradient with A_SDPO, no logits kept).
         (YAML `loss.top_k`, its old name, is still read with a warning; sampling top-k is
         a different knob of the sampling sections.)
-    scoring_temperature: temperature of both student and teacher log-probs in the loss
-        (YAML `loss.temperature`, its old name, is still read with a warning).
+    scoring_temperature: temperature of both student and teacher log-probs in the loss;
+        None (default) = the rollout temperature, as the reference (verl divides both
+        passes' logits by the sampling temperature), resolved by the recipes
+        (resolve_scoring_temperature); 1.0 keeps untempered scores. Library callers that
+        leave it None score at 1.0. (YAML `loss.temperature`, its old name, is still read.)
     is_clip: SDPO's upper clip of the detached ratio p_theta / p_old (p_old: the policy
         before this rollout batch's first update; 1 on the first update); None disables it.
     rollout_is_threshold: truncation of the rollout correction p_old / mu (mu: the sampler's
@@ -109,7 +112,7 @@ class SDPOLossConfig:
     # The teacher needs no backward: small LM-head chunks bound its transient logits
     # (rows x vocab fp32) at little cost in speed.
     teacher_chunk_size: int = 128
-    scoring_temperature: float = 1.0  # of both student and teacher scores
+    scoring_temperature: float | None = None  # of both student and teacher scores
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -129,6 +132,11 @@ class SDPOLossConfig:
 
     # Old YAML names, still read (with a warning) for one release.
     RENAMED = {"top_k": "support_size", "temperature": "scoring_temperature"}
+
+    @property
+    def score_temperature(self) -> float:
+        """The temperature the scorer uses (1.0 while scoring_temperature is unresolved)."""
+        return 1.0 if self.scoring_temperature is None else float(self.scoring_temperature)
 
     @property
     def needs_teacher(self) -> bool:
@@ -184,6 +192,12 @@ def prepare_samples(
             behaviour=r.behaviour_logprobs, adv_seq=float(adv[i]), has_ctx=tc is not None,
         ))
     return samples
+
+
+def resolve_scoring_temperature(cfg: SDPOLossConfig, rollout_temperature: float) -> None:
+    """Set an unset scoring_temperature to the rollout temperature (1.0 for greedy rollouts)."""
+    if cfg.scoring_temperature is None:
+        cfg.scoring_temperature = rollout_temperature if rollout_temperature > 0 else 1.0
 
 
 def contributes(s: LossSample, cfg: SDPOLossConfig) -> bool:
@@ -444,4 +458,4 @@ def _mixed_teacher_scores(model: nn.Module, teacher: Teacher, rows: list[LossSam
     return score_tokens_mixed(model, ids.to(device), att.to(device), comp.to(device),
                               [initial, current], float(teacher.logit_mix),
                               at_idx=None if idx is None else idx[:, :t],
-                              temperature=cfg.scoring_temperature, chunk_size=cfg.chunk_size)
+                              temperature=cfg.score_temperature, chunk_size=cfg.chunk_size)

@@ -9,6 +9,7 @@ Outputs are completion-aligned exactly like scoring.score_tokens.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -174,20 +175,23 @@ def score_rows(
     ckpt = None
     if torch.is_grad_enabled():  # small micro-batches keep their logits: no recomputation
         ckpt = sum(len(c) for c in completions) * vocab > cfg.keep_logits_max_elements
+    if cfg.share_prefix and _checkpointing(model):
+        # Activation checkpointing turns the KV cache off in training mode: no prefix cache.
+        cfg = dataclasses.replace(cfg, share_prefix=False)
     if cfg.share_prefix and len({tuple(p) for p in prompts}) == n > 1:
         # Distinct prompts (teacher re-prompts): share their common prefix, if long enough.
         shared = len(os.path.commonprefix([list(p) for p in prompts]))
         if shared >= cfg.min_shared_prefix:
             return score_shared_prefix(
                 model, prompts[0][:shared], completions, topk=topk,
-                at_idx=None if at_idx is None else at_idx[:, :t], temperature=cfg.scoring_temperature,
+                at_idx=None if at_idx is None else at_idx[:, :t], temperature=cfg.score_temperature,
                 chunk_size=cfg.chunk_size, pad_id=pad_id, checkpoint_chunks=ckpt,
                 middles=[p[shared:] for p in prompts])
     if not cfg.share_prefix or len({tuple(p) for p in prompts}) == n:
         ids, att, comp = pack_sequences(prompts, completions, pad_id)
         return score_tokens(model, ids.to(device), att.to(device), comp.to(device), topk=topk,
                             at_idx=None if at_idx is None else at_idx[:, :t],
-                            temperature=cfg.scoring_temperature, chunk_size=cfg.chunk_size,
+                            temperature=cfg.score_temperature, chunk_size=cfg.chunk_size,
                             checkpoint_chunks=ckpt)
     by_prompt: dict[tuple[int, ...], list[int]] = {}
     for i, p in enumerate(prompts):
@@ -195,7 +199,7 @@ def score_rows(
     if len(by_prompt) == 1:
         return score_shared_prefix(model, prompts[0], completions, topk=topk,
                                    at_idx=None if at_idx is None else at_idx[:, :t],
-                                   temperature=cfg.scoring_temperature, chunk_size=cfg.chunk_size,
+                                   temperature=cfg.score_temperature, chunk_size=cfg.chunk_size,
                                    pad_id=pad_id, checkpoint_chunks=ckpt)
     k = topk if topk is not None else (at_idx.shape[-1] if at_idx is not None else 0)
     out = TokenScores(logp_taken=torch.zeros((n, t), device=device),
@@ -209,7 +213,7 @@ def score_rows(
         sub = score_shared_prefix(model, prefix, [completions[i] for i in rows], topk=topk,
                                   at_idx=None if sub_idx is None else
                                   sub_idx[:, : max(len(completions[i]) for i in rows)],
-                                  temperature=cfg.scoring_temperature, chunk_size=cfg.chunk_size,
+                                  temperature=cfg.score_temperature, chunk_size=cfg.chunk_size,
                                   pad_id=pad_id, checkpoint_chunks=ckpt)
         r = torch.tensor(rows, device=device)
         w = sub.mask.shape[1]
@@ -221,6 +225,17 @@ def score_rows(
             out.support_idx[r, :w] = sub.support_idx
             out.tail_logp = _put_rows(out.tail_logp, r, sub.tail_logp, w)
     return out
+
+
+def _checkpointing(model: nn.Module) -> bool:
+    """Is the model in training mode with transformers' activation checkpointing on?"""
+    base = base_model(model)
+    if not base.training:
+        return False
+    for name in ("is_activation_checkpointing", "is_gradient_checkpointing"):
+        if hasattr(type(base), name) or hasattr(base, name):
+            return bool(getattr(base, name))
+    return False
 
 
 def _put_rows(full: Tensor, rows: Tensor, part: Tensor, width: int) -> Tensor:

@@ -8,8 +8,9 @@ Data flow of a step (Hübotter et al. 2026, "Reinforcement Learning via Self-Dis
       -> updates.split_mini_batches: ppo_mini_batch_size prompts per optimiser step,
          ppo_epochs passes (p_old recorded before the first update when there are several)
       -> per mini-batch, objective.accumulate_samples: student and teacher scores, per-token
-         loss, backward over micro-batches; optimizer_step: all-reduce grads across
-         processes (if any), clip, optimiser step
+         loss, backward over micro-batches (inside training/fsdp.gathered when the model is
+         sharded: compute copies gathered once, fp32 gradients reduce-scattered once);
+         optimizer_step: clip, optimiser step (skipped on a non-finite gradient norm)
       -> once per batch: scheduler step, teacher.update(); sdpo_step returns StepMetrics.
 
 Callers: recipes/sdpo (offline RL over a problem set), recipes/discover (one problem,
@@ -30,7 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from selfdistill.core.distributed import all_reduce_gradients, all_reduce_sum
+from selfdistill.core.distributed import all_reduce_sum
 from selfdistill.distill.objective import SDPOLossConfig, accumulate_samples, prepare_samples
 from selfdistill.distill.teacher_context import (
     ContextKind,
@@ -43,6 +44,7 @@ from selfdistill.distill.teacher_weights import Teacher
 from selfdistill.distill.updates import record_old_logprobs, split_mini_batches
 from selfdistill.generation.base import Chat
 from selfdistill.rollouts import Group, Rollout
+from selfdistill.training.fsdp import clip_and_norm, compute_dtype_of, gathered, sync_gradients
 
 
 @dataclass
@@ -59,6 +61,7 @@ class StepMetrics:
     is_ratio_mean: float = 1.0
     is_clipped_frac: float = 0.0
     grad_norm: float = 0.0
+    skipped_updates: int = 0  # optimiser steps skipped on a non-finite gradient norm
     lr: float = 0.0
     samples: int = 0
     groups: int = 0
@@ -127,26 +130,30 @@ def sdpo_step(
 
     model.train()
     device = next(model.parameters()).device
-    acc, grad_norm, lr, updates = _run_updates(model, teacher, optimizer, groups, tokenizer,
-                                               cfg, tb.chats, backward)
+    acc, grad_norm, lr, updates, skipped = _run_updates(model, teacher, optimizer, groups,
+                                                        tokenizer, cfg, tb.chats, backward)
     if scheduler is not None:
         scheduler.step()
-    if teacher is not None:  # once per rollout batch, after all its updates (the reference's point)
+    # Once per rollout batch, after all its updates (the reference's point); as the
+    # reference, not after a batch whose every update was skipped (non-finite gradients).
+    if teacher is not None and skipped < updates:
         teacher.update()
     m = _step_metrics(acc, flat, len(groups), tb.stats, cfg, grad_norm, lr, device,
                       time.perf_counter() - t0)
     m.extra["updates"] = float(updates)
+    m.skipped_updates = skipped
     return m
 
 
 def _run_updates(model: nn.Module, teacher: Teacher | None, optimizer: torch.optim.Optimizer,
                  groups: Sequence[Group], tokenizer: Any, cfg: SDPOLossConfig,
                  chats: Sequence[Chat | None], backward: Callable[[Tensor], None] | None,
-                 ) -> tuple[dict[str, float], float, float, int]:
+                 ) -> tuple[dict[str, float], float, float, int, int]:
     """Every optimiser step of one rollout batch (mini-batches x epochs, distill/updates.py).
 
     Returns the summed statistics (counts of the first epoch, loss as the mean over
-    updates), the mean pre-clip gradient norm, the learning rate, and the number of updates.
+    updates), the mean pre-clip gradient norm (over finite ones), the learning rate, the
+    number of updates and how many of them were skipped (non-finite gradient norm).
     """
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     device = next(model.parameters()).device
@@ -154,22 +161,38 @@ def _run_updates(model: nn.Module, teacher: Teacher | None, optimizer: torch.opt
     g = max((len(gr.rollouts) for gr in groups), default=1)
     mbs = split_mini_batches(samples, cfg, g, device)
     if len(mbs) > 1:  # the first mini-batch scores p_old itself
-        record_old_logprobs(model, [s for mb in mbs[1:] for s in mb], cfg, pad_id)
+        with gathered(model):
+            record_old_logprobs(model, [s for mb in mbs[1:] for s in mb], cfg, pad_id)
     total: dict[str, float] = {}
     norms: list[float] = []
+    skipped = 0
     lr = float(optimizer.param_groups[0]["lr"])
     for epoch in range(cfg.ppo_epochs):
         for mb in mbs:
             optimizer.zero_grad(set_to_none=True)
-            acc = accumulate_samples(model, teacher, mb, cfg, pad_id, backward=backward)
+            with gathered(model), _teacher_gathered(teacher, model):
+                acc = accumulate_samples(model, teacher, mb, cfg, pad_id, backward=backward)
+                sync_gradients(model)
             norm, lr = optimizer_step(optimizer, cfg.max_grad_norm)
-            norms.append(norm)
+            if math.isfinite(norm):
+                norms.append(norm)
+            else:
+                skipped += 1
             for key, v in acc.items():
                 if epoch == 0 or key in _PER_UPDATE_KEYS:
                     total[key] = total.get(key, 0.0) + v
-    updates = len(norms)
+    updates = len(norms) + skipped
     total["loss"] = total.get("loss", 0.0) / max(updates, 1)
-    return total, sum(norms) / max(updates, 1), lr, updates
+    return total, sum(norms) / max(len(norms), 1), lr, updates, skipped
+
+
+def _teacher_gathered(teacher: Teacher | None, model: nn.Module) -> Any:
+    """The sharded teacher's full tensors for this update (a no-op context otherwise)."""
+    import contextlib
+
+    if teacher is None:
+        return contextlib.nullcontext()
+    return teacher.gathered(compute_dtype_of(model))
 
 
 # Summed over every update (their means stay per-token means); other counts: first epoch.
@@ -191,21 +214,23 @@ def _given_teacher_batch(chats: Sequence[Chat | None] | None, n: int, groups: in
 
 def optimizer_step(optimizer: torch.optim.Optimizer, max_grad_norm: float | None, *,
                    scheduler: Any = None, teacher: Teacher | None = None) -> tuple[float, float]:
-    """All-reduce the accumulated gradients, clip, step (+ scheduler), advance the teacher.
+    """Clip the (already reduced) gradients, step (+ scheduler), advance the teacher.
 
-    Returns (pre-clip gradient norm, the learning rate the step used).
+    As the reference trainer: a non-finite pre-clip gradient norm skips the optimiser step
+    and the teacher update (the gradients are dropped; the scheduler still advances).
+    Returns (pre-clip gradient norm -- inf/nan when skipped, the learning rate).
     """
     params = [p for g in optimizer.param_groups for p in g["params"] if p.requires_grad]
-    all_reduce_gradients(params)
-    grad_norm = 0.0
-    if any(p.grad is not None for p in params):
-        max_norm = max_grad_norm if max_grad_norm is not None else math.inf
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+    grad_norm = clip_and_norm(params, max_grad_norm)
     lr = float(optimizer.param_groups[0]["lr"])
-    optimizer.step()
+    finite = math.isfinite(grad_norm)
+    if finite:
+        optimizer.step()
+    else:
+        optimizer.zero_grad(set_to_none=True)
     if scheduler is not None:
         scheduler.step()
-    if teacher is not None:
+    if teacher is not None and finite:
         teacher.update()
     return grad_norm, lr
 

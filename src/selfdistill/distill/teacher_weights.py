@@ -16,6 +16,11 @@ never samples. Its weights are one of:
 Only the *trainable* parameters are tracked (requires_grad at construction). Under LoRA
 those are the adapter tensors, so the teacher costs one adapter-sized copy, never a second
 base model; the teacher forward swaps the copies into the live model and swaps back.
+
+Under FSDP (training/fsdp.py) the parameters are sharded DTensors and so is the teacher's
+fp32 copy (1/N per rank); `gathered()` (entered by every rank once per update, inside
+fsdp.gathered) all-gathers it into full compute-dtype tensors that weights() swaps into
+the model's gathered compute copies.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ class Teacher:
         if not self._params and kind != "live":
             raise ValueError("the model has no trainable parameters to build a teacher from")
         self._store: dict[str, Tensor] = {}
+        self._full: dict[str, Tensor] | None = None  # gathered() under FSDP
         with torch.no_grad():
             for name, p in self._params.items():
                 if kind == "ema":
@@ -88,9 +94,38 @@ class Teacher:
         for name, p in self._params.items():
             self._store[name].lerp_(p.detach().to(torch.float32), self.rate)
 
+    @property
+    def sharded(self) -> bool:
+        """True when the teacher's tensors are FSDP shards (DTensors)."""
+        return any(hasattr(t, "full_tensor") for t in self._store.values())
+
+    @contextmanager
+    def gathered(self, dtype: torch.dtype | None = None) -> Iterator[None]:
+        """Under FSDP: the full teacher tensors for weights() (a collective; every rank enters).
+
+        dtype: the model's compute dtype (trust_region_params keeps fp32 for its mix).
+        A no-op when the teacher is not sharded or already gathered.
+        """
+        if not self.sharded or self._full is not None:
+            yield
+            return
+        keep32 = self.kind == "trust_region_params"
+        with torch.no_grad():
+            self._full = {n: t.full_tensor().to(torch.float32 if keep32 or dtype is None
+                                                else dtype)
+                          for n, t in self._store.items()}
+        try:
+            yield
+        finally:
+            self._full = None
+
     def _teacher_tensor(self, name: str, p: Tensor) -> Tensor:
         """The tensor the teacher uses in place of parameter p (model dtype and device)."""
         stored = self._store[name]
+        if self.sharded:
+            if self._full is None:
+                raise RuntimeError("a sharded teacher scores inside teacher.gathered()")
+            stored = self._full[name]
         if self.kind == "trust_region_params":
             mixed = torch.lerp(stored.to(torch.float32), p.detach().to(torch.float32), self.rate)
             return mixed.to(p.dtype)
@@ -112,7 +147,9 @@ class Teacher:
         with torch.no_grad():
             try:
                 if self.kind != "live":
-                    for name, p in self._params.items():
+                    for name in self._params:
+                        # The module's current tensor: the gathered compute copy under FSDP.
+                        p = self.model.get_parameter(name)
                         replacement = self._teacher_tensor(name, p)
                         saved[name] = p.data
                         p.data = replacement
@@ -121,7 +158,7 @@ class Teacher:
                 yield self.model
             finally:
                 for name, data in saved.items():
-                    self._params[name].data = data
+                    self.model.get_parameter(name).data = data
                 self.model.train(was_training)
 
     def state_dict(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from selfdistill.recipes.discover.multiturn import (
     build_multiturn_chat,
     token_length_fn,
 )
+from selfdistill.training.fsdp import compute_dtype_of, gathered
 
 
 class Discoverer:
@@ -31,18 +32,23 @@ class Discoverer:
 
     def __init__(self, cfg: DiscoverConfig, model: Any = None, tokenizer: Any = None):
         from selfdistill.core.lora import base_model, make_trainable
+        from selfdistill.distill.objective import resolve_scoring_temperature
         from selfdistill.execution import SandboxConfig
         from selfdistill.generation import make_generator
         from selfdistill.generation.chat import set_chat_template_kwargs
 
         self.cfg = cfg
+        resolve_scoring_temperature(cfg.loss, cfg.sampling.temperature)
         if model is None:
             from selfdistill.core.models import load_model, training_dtype
 
             model, tokenizer = load_model(cfg.model.spec, dtype=training_dtype(cfg.model.dtype))
         # Sampling, multi-turn chats and teacher re-prompts render with these arguments.
         self.tok = set_chat_template_kwargs(tokenizer, cfg.model.chat_template_kwargs)
-        self.model = make_trainable(model, cfg.optim)
+        from selfdistill.training.fsdp import prepare_model
+
+        # optim.compute_dtype bfloat16: FSDP2 on one process (fp32 masters, bf16 compute).
+        self.model = prepare_model(make_trainable(model, cfg.optim), cfg.optim)
         self._snapshot = None if cfg.optim.method == "lora" else {
             n: p.detach().to("cpu", copy=True) for n, p in self.model.named_parameters()}
         self.gen_model = base_model(self.model)
@@ -107,7 +113,8 @@ class Discoverer:
                   ) -> list[list[Completion]]:
         """n samples per chat with the discovery sampler, with or without the adapter."""
         params = self.cfg.sampling.sampling_params(n, seed, self.cfg.sampling.stop)
-        with self._weights_for_sampling(adapter):
+        # sharded: the compute copies, gathered once per batch; vLLM refreshed if stale
+        with gathered(self.model), self._weights_for_sampling(adapter):
             return self.gen.generate(chats, params, progress=False)
 
     def _weights_for_sampling(self, adapter: bool) -> Any:
@@ -130,7 +137,7 @@ class Discoverer:
         class _Base:
             def generate(self, chats: list[Chat], params: Any, *, progress: bool | None = None
                          ) -> list[list[Completion]]:
-                with disc._weights_for_sampling(adapter=False):
+                with gathered(disc.model), disc._weights_for_sampling(adapter=False):
                     return disc.gen.generate(chats, params, progress=False)
 
         return _Base()
@@ -152,9 +159,11 @@ class Discoverer:
                                      max_prompt_tokens=self.cfg.teacher.max_prompt_tokens,
                                      rng=rng)
             if self.credit is not None:  # per-token credit, before the step (credit.py)
-                self.credit.record(self.model, teacher, self.tok, groups, tb, step=next(n_step),
-                                   temperature=self.cfg.loss.scoring_temperature,
-                                   method="sdpo", seed=seed)
+                with gathered(self.model), teacher.gathered(compute_dtype_of(self.model)):
+                    self.credit.record(self.model, teacher, self.tok, groups, tb,
+                                       step=next(n_step),
+                                       temperature=self.cfg.loss.score_temperature,
+                                       method="sdpo", seed=seed)
             self.sync.release()  # CUDA + vllm_sleep: the engine's memory goes to the update
             m = sdpo_step(self.model, teacher, opt, groups, self.tok, self.cfg.loss,
                           teacher_batch=tb)

@@ -6,10 +6,12 @@ Each step: this process's share of the step's prompts -> G rollouts each (hf or 
 loss, backward, all-reduce, clip, optimiser, teacher update). algorithm = sdpo | grpo |
 hybrid; LoRA or full fine-tuning.
 
-Multi-process: `accelerate launch --multi_gpu --num_processes N -m selfdistill.cli sdpo
-train ...` (on CPU too, over gloo; `--cpu` alone starts one process) or torchrun. Each
-rank samples its shard of the step's prompts, gradients are summed across ranks inside
-sdpo_step, only rank 0 writes files.
+Multi-process: `torchrun --nproc-per-node N -m selfdistill.cli sdpo train ...` (gloo on
+CPU, NCCL on GPUs; `accelerate launch --multi_gpu` works too). The model is sharded with
+torch FSDP2 (training/fsdp.py; also for one process when optim.compute_dtype is bfloat16):
+each rank holds 1/N of the fp32 weights, gradients, AdamW state and teacher, samples its
+shard of the step's prompts, and writes its shards of each checkpoint (DCP); rank 0
+writes the logs and exports RUN/final as a plain HF directory or PEFT adapter.
 
 Run directory:
     RUN/config.yaml
@@ -23,6 +25,7 @@ Run directory:
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -31,10 +34,14 @@ from typing import Any
 
 from selfdistill.core.checkpoint import (
     checkpoint_step,
+    export_sharded,
+    is_sharded_checkpoint,
     latest_checkpoint,
+    load_sharded_checkpoint,
     load_trainer_state,
     save_checkpoint,
     save_final,
+    save_sharded_checkpoint,
 )
 from selfdistill.core.config import write_run_config
 from selfdistill.core.tracking import MetricsLogger, drop_rows_after
@@ -79,22 +86,32 @@ def _build_trainer(cfg: SDPOConfig, resume: Path | None, device: Any, world: int
     from selfdistill.core.optim import lr_lambda, make_optimizer
     from selfdistill.distill.teacher_weights import Teacher
     from selfdistill.generation.chat import set_chat_template_kwargs
+    from selfdistill.training.fsdp import prepare_model, wants_sharding
 
     o = cfg.optim
-    full_resume = resume is not None and o.method == "full"
+    sharded = wants_sharding(o.compute_dtype)
+    if resume is not None and is_sharded_checkpoint(resume) != sharded:
+        raise UserError(f"{resume} was written by a {'sharded' if not sharded else 'plain'} "
+                        "run; resume it with the same launcher and optim.compute_dtype.")
+    # A sharded checkpoint restores the weights itself (DCP) over the base model.
+    full_resume = resume is not None and o.method == "full" and not sharded
     model, tok = load_model(str(resume / "model") if full_resume else cfg.model.spec,
                             dtype=training_dtype(cfg.model.dtype))
     # Sampling, teacher re-prompts and evaluation all render chats with this tokenizer.
     set_chat_template_kwargs(tok, cfg.model.chat_template_kwargs)
-    adapter = str(resume / "model") if resume is not None and o.method == "lora" else None
+    adapter = (str(resume / "model") if resume is not None and o.method == "lora"
+               and not sharded else None)
     model = make_trainable(model, o, adapter_dir=adapter)
     model.to(device)
+    model = prepare_model(model, o)  # FSDP2 when several processes or bf16 compute
     teacher = (Teacher(model, cfg.teacher.kind, cfg.teacher.rate)  # type: ignore[arg-type]
                if cfg.loss.needs_teacher else None)
     optimizer = make_optimizer(model, o)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lr_lambda(o.lr_schedule, o.warmup_steps, cfg.steps))
-    if resume is not None:  # per-rank streams are re-seeded from (seed, step, rank) anyway
+    if resume is not None and sharded:  # every rank's RNG streams too: bit-exact resume
+        load_sharded_checkpoint(resume, model, optimizer, scheduler, teacher)
+    elif resume is not None:  # per-rank streams are re-seeded from (seed, step, rank) anyway
         load_trainer_state(resume, optimizer, scheduler, teacher, restore_rng=world == 1)
     return _Trainer(model, tok, teacher, optimizer, scheduler, _make_generator(cfg, model, tok))
 
@@ -102,14 +119,16 @@ def _build_trainer(cfg: SDPOConfig, resume: Path | None, device: Any, world: int
 def _make_generator(cfg: SDPOConfig, model: Any, tok: Any) -> Any:
     """The rollout generator: HF on the live model, or vLLM fed the merged weights."""
     from selfdistill.core.lora import base_model, iter_merged_weights
-    from selfdistill.core.models import resolve_dtype
     from selfdistill.generation import make_generator
     from selfdistill.generation.chat import set_chat_template_kwargs
 
     r = cfg.rollout
     if r.backend == "vllm":
+        from selfdistill.core.models import inference_dtype
+
         gen = make_generator("vllm", model=cfg.model.spec,
-                             dtype=resolve_dtype(cfg.model.dtype, cfg.model.spec),
+                             dtype=inference_dtype(cfg.model.dtype, cfg.model.infer_dtype,
+                                                   cfg.model.spec),
                              gpu_memory_utilization=r.vllm_gpu_memory_utilization,
                              enable_sleep_mode=r.vllm_sleep, progress=False)
         set_chat_template_kwargs(gen.tokenizer, cfg.model.chat_template_kwargs)
@@ -154,9 +173,11 @@ def run_sdpo_train(cfg: SDPOConfig, run_dir: str | Path) -> Path:
     from accelerate import Accelerator
 
     from selfdistill.core.console import console
+    from selfdistill.distill.objective import resolve_scoring_temperature
     from selfdistill.problems.registry import load_source
 
     validate(cfg)
+    resolve_scoring_temperature(cfg.loss, cfg.rollout.temperature)  # the reference's default
     run_dir = Path(run_dir)
     acc = Accelerator(cpu=not torch.cuda.is_available())
     rank, world, main = acc.process_index, acc.num_processes, acc.is_main_process
@@ -191,22 +212,37 @@ def run_sdpo_train(cfg: SDPOConfig, run_dir: str | Path) -> Path:
                       f"{cfg.teacher.kind}) on {len(problems)} prompts from {cfg.data.source}: "
                       f"{cfg.steps} steps x {cfg.data.prompts_per_step} prompts x "
                       f"G={cfg.rollout.n}; {world} process(es)")
+    from selfdistill.training.fsdp import gathered, is_sharded
+
+    sharded = is_sharded(tr.model)
     try:
-        if cfg.eval_every and start == 0 and main:
-            _evaluate(cfg, tr.model, tr.gen, run_dir, 0, logger)
+        if cfg.eval_every and start == 0:
+            with gathered(tr.model):  # every rank joins the gather; rank 0 evaluates
+                if main:
+                    _evaluate(cfg, tr.model, tr.gen, run_dir, 0, logger)
         acc.wait_for_everyone()
         for step in range(start, cfg.steps):
             _train_step(cfg, tr, problems, step, rank, world, logger)
             done = step + 1
-            if cfg.eval_every and done % cfg.eval_every == 0 and main:
-                _evaluate(cfg, tr.model, tr.gen, run_dir, done, logger)
-            if ((cfg.save_every and done % cfg.save_every == 0) or done == cfg.steps) and main:
-                save_checkpoint(run_dir, done, tr.model, tr.tok, tr.optimizer, tr.scheduler,
-                                tr.teacher, cfg.model.spec, cfg.keep_checkpoints)
+            if cfg.eval_every and done % cfg.eval_every == 0:
+                with gathered(tr.model):
+                    if main:
+                        _evaluate(cfg, tr.model, tr.gen, run_dir, done, logger)
+            if (cfg.save_every and done % cfg.save_every == 0) or done == cfg.steps:
+                if sharded:
+                    save_sharded_checkpoint(run_dir, done, tr.model, tr.optimizer,
+                                            tr.scheduler, tr.teacher, cfg.keep_checkpoints)
+                elif main:
+                    save_checkpoint(run_dir, done, tr.model, tr.tok, tr.optimizer,
+                                    tr.scheduler, tr.teacher, cfg.model.spec,
+                                    cfg.keep_checkpoints)
             acc.wait_for_everyone()
-        if main:
+        if sharded:
+            _export_final_sharded(cfg, tr, final, main)
+        elif main:
             save_final(tr.model, tr.tok, final, cfg.model.spec,
                        {"steps": cfg.steps, "config": asdict(cfg)}, "sdpo_state.json")
+        if main:
             from selfdistill.recipes.sdpo.report import write_sdpo_report
 
             write_sdpo_report(run_dir)  # report.md + report.html (recipes/sdpo/report.py)
@@ -214,6 +250,35 @@ def run_sdpo_train(cfg: SDPOConfig, run_dir: str | Path) -> Path:
     finally:
         logger.close()
     return final
+
+
+KILL_ENV = "SELFDISTILL_KILL_AT"
+
+
+def _kill_point(step: int, rank: int) -> None:
+    """Test hook: $SELFDISTILL_KILL_AT = "STEP:RANK" kill -9s that rank as the step begins."""
+    import os
+    import signal
+
+    if os.environ.get(KILL_ENV) == f"{step}:{rank}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _export_final_sharded(cfg: SDPOConfig, tr: _Trainer, final: Path, main: bool) -> None:
+    """RUN/final from a sharded run: a plain HF directory or PEFT adapter (via final.tmp)."""
+    import json
+    import shutil
+
+    tmp = final.with_name(final.name + ".tmp")
+    if main:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    export_sharded(tr.model, tr.tok, tmp, cfg.model.spec)
+    if main:
+        (tmp / "sdpo_state.json").write_text(json.dumps({"steps": cfg.steps,
+                                                         "config": asdict(cfg)}))
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
 
 
 def _train_step(cfg: SDPOConfig, tr: _Trainer, problems: list[Any], step: int, rank: int,
@@ -228,6 +293,7 @@ def _train_step(cfg: SDPOConfig, tr: _Trainer, problems: list[Any], step: int, r
     from selfdistill.generation.colocate import EngineSync, model_weights
     from selfdistill.rollouts import sample_and_grade
 
+    _kill_point(step + 1, rank)
     t_step = time.perf_counter()
     r = cfg.rollout
     idx = step_prompt_indices(len(problems), step, cfg.data.prompts_per_step, cfg.seed,
@@ -238,15 +304,22 @@ def _train_step(cfg: SDPOConfig, tr: _Trainer, problems: list[Any], step: int, r
     if rank == 0:
         console.print(f"step {step + 1}/{cfg.steps}: sampling {len(mine)} x {r.n} "
                       f"answers (rank 0 shard)", style="dim")
-    batch = sample_and_grade(tr.gen, mine, params, reward=r.reward,
-                             sandbox_config=SandboxConfig(timeout_s=r.timeout_s),
-                             feedback_cfg=cfg.feedback)
+    from selfdistill.training.fsdp import gathered
+
+    with gathered(tr.model):  # sharded: the compute copies, gathered once for the sampling
+        batch = sample_and_grade(tr.gen, mine, params, reward=r.reward,
+                                 sandbox_config=SandboxConfig(timeout_s=r.timeout_s),
+                                 feedback_cfg=cfg.feedback)
     tb = build_teacher_batch(batch.groups, tr.tok, cfg.teacher.reprompt(),
                              max_prompt_tokens=cfg.teacher.max_prompt_tokens,
                              rng=random.Random(cfg.seed * 7919 + step * 31 + rank))
-    if tr.credit is not None:  # a few rollouts' per-token credit, before the step
-        tr.credit.record(tr.model, tr.teacher, tr.tok, batch.groups, tb, step=step + 1,
-                         temperature=cfg.loss.scoring_temperature)
+    from selfdistill.training.fsdp import compute_dtype_of
+
+    with gathered(tr.model), (tr.teacher.gathered(compute_dtype_of(tr.model))
+                              if tr.teacher is not None else contextlib.nullcontext()):
+        if tr.credit is not None:  # a few rollouts' per-token credit, before the step
+            tr.credit.record(tr.model, tr.teacher, tr.tok, batch.groups, tb, step=step + 1,
+                             temperature=cfg.loss.score_temperature)
     sync = EngineSync(tr.gen, sleep=r.vllm_sleep)  # vLLM only; the HF backend samples live
     sync.release()  # CUDA + rollout.vllm_sleep: the engine sleeps through the update
     m = sdpo_step(tr.model, tr.teacher, tr.optimizer, batch.groups, tr.tok, cfg.loss,
