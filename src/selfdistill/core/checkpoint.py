@@ -249,14 +249,12 @@ def load_sharded_checkpoint(ckpt: Path, model: Any, optimizer: Any, scheduler: A
     set_rng_state(mine["rng"])
 
 
-def export_sharded(model: Any, tok: Any, out: Path, spec: str) -> None:
+def export_sharded(model: Any, tok: Any, out: Path, spec: str, sd: dict[str, Any]) -> None:
     """A plain HF directory (full FT) or PEFT adapter from a sharded model (every rank calls
-    it; rank 0 writes). The full state dict is gathered to rank 0's CPU."""
+    it; rank 0 writes). sd: the full state dict gathered to rank 0's CPU
+    (training.fsdp.full_state_dict; empty on the other ranks)."""
     import torch.distributed as dist
 
-    from selfdistill.training.fsdp import full_state_dict
-
-    sd = full_state_dict(model)
     if dist.get_rank() == 0:
         model.save_pretrained(str(out), state_dict=sd)
         tok.save_pretrained(str(out))

@@ -167,6 +167,9 @@ def score_rows(
 
     Returns completion-aligned [n, T(, K)] with T = the longest completion; at_idx must
     be [n, >= T, K].
+
+    Long: the two scoring paths (shared prefix, packed fallback under activation
+    checkpointing) share their set-up and their output assembly.
     """
     device = next(model.parameters()).device
     n = len(completions)

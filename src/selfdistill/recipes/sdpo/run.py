@@ -47,6 +47,7 @@ from selfdistill.core.config import write_run_config
 from selfdistill.core.tracking import MetricsLogger, drop_rows_after
 from selfdistill.errors import UserError
 from selfdistill.recipes.sdpo.config import SDPOConfig, validate
+from selfdistill.training.fsdp import full_state_dict
 
 
 def step_prompt_indices(n_problems: int, step: int, per_step: int, seed: int,
@@ -168,7 +169,11 @@ def _rollout_records(step: int, rank: int, groups: list[Any], kinds: list[str]
 
 
 def run_sdpo_train(cfg: SDPOConfig, run_dir: str | Path) -> Path:
-    """`selfdistill sdpo train`: the SDPO loop; resumes from RUN/checkpoints; returns RUN/final."""
+    """`selfdistill sdpo train`: the SDPO loop; resumes from RUN/checkpoints; returns RUN/final.
+
+    Long: the recipe's top-down script (set-up, resume, the step loop with its checkpoints,
+    the sharded or plain export, the report), kept in one place to read in order.
+    """
     import torch
     from accelerate import Accelerator
 
@@ -273,7 +278,7 @@ def _export_final_sharded(cfg: SDPOConfig, tr: _Trainer, final: Path, main: bool
     if main:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-    export_sharded(tr.model, tr.tok, tmp, cfg.model.spec)
+    export_sharded(tr.model, tr.tok, tmp, cfg.model.spec, full_state_dict(tr.model))
     if main:
         (tmp / "sdpo_state.json").write_text(json.dumps({"steps": cfg.steps,
                                                          "config": asdict(cfg)}))
