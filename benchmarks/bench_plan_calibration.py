@@ -152,12 +152,18 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=256)
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--json", default=None, help="Append the rows as JSON lines here.")
+    ap.add_argument("--from-json", default=None,
+                    help="Re-predict the measurements saved in this file (no new runs).")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         print(json.dumps(child(a.child, a.prompts, a.g, a.tokens, a.steps)))
         return
-    from selfdistill.planning.memory import GiB
+    if a.from_json:
+        for line in open(a.from_json):
+            if line.strip():
+                report(json.loads(line), None)
+        return
 
     names = list(CASES) if a.cases == "all" else a.cases.split(",")
     print(f"load: {os.getloadavg()[0]:.2f} (1-min)  |  P {a.prompts} x G {a.g} x {a.tokens} "
@@ -173,23 +179,30 @@ def main() -> None:
         if out.returncode != 0:
             print(f"{name}: FAILED\n{out.stderr[-2000:]}")
             continue
-        m = json.loads(out.stdout.strip().splitlines()[-1])
-        plan = predict(m)
-        runtime = plan.row("runtime").bytes
-        pred, meas = plan.peak_bytes, m["peak"]
-        pred_x, meas_x = pred - runtime, meas - m["rss_imports"]
-        m.update({"predicted": pred, "ratio": pred / meas, "predicted_ex_runtime": pred_x,
-                  "measured_ex_runtime": meas_x, "ratio_ex_runtime": pred_x / meas_x,
-                  "peak_phase": plan.peak_phase, "load": os.getloadavg()[0],
-                  "rows": {r.name: r.bytes for r in plan.rows}})
-        print(f"{name:20s} prompt {m['prompt_tokens']:4d} teacher {m['teacher_prompt_tokens']:4d}"
-              f" | measured peak {meas / GiB:5.2f} GiB (imports {m['rss_imports'] / GiB:.2f}) |"
-              f" predicted {pred / GiB:5.2f} GiB ({plan.peak_phase}) | predicted/measured "
-              f"{pred / meas:.2f}, without runtime {pred_x / GiB:.2f}/{meas_x / GiB:.2f} = "
-              f"{pred_x / meas_x:.2f} | {m['seconds_per_step']:.0f} s/step")
-        if a.json:
-            with open(a.json, "a") as fh:
-                fh.write(json.dumps(m) + "\n")
+        report(json.loads(out.stdout.strip().splitlines()[-1]), a.json)
+
+
+def report(m: dict[str, Any], json_out: str | None) -> None:
+    """Print one case's measured vs predicted line (and append it to json_out)."""
+    from selfdistill.planning.memory import GiB
+
+    name = m["case"]
+    plan = predict(m)
+    runtime = plan.row("runtime").bytes
+    pred, meas = plan.peak_bytes, m["peak"]
+    pred_x, meas_x = pred - runtime, meas - m["rss_imports"]
+    m.update({"predicted": pred, "ratio": pred / meas, "predicted_ex_runtime": pred_x,
+              "measured_ex_runtime": meas_x, "ratio_ex_runtime": pred_x / meas_x,
+              "peak_phase": plan.peak_phase, "load": m.get("load", os.getloadavg()[0]),
+              "rows": {r.name: r.bytes for r in plan.rows}})
+    print(f"{name:20s} prompt {m['prompt_tokens']:4d} teacher {m['teacher_prompt_tokens']:4d}"
+          f" | measured peak {meas / GiB:5.2f} GiB (imports {m['rss_imports'] / GiB:.2f}) |"
+          f" predicted {pred / GiB:5.2f} GiB ({plan.peak_phase}) | predicted/measured "
+          f"{pred / meas:.2f}, without runtime {pred_x / GiB:.2f}/{meas_x / GiB:.2f} = "
+          f"{pred_x / meas_x:.2f} | {m['seconds_per_step']:.0f} s/step")
+    if json_out:
+        with open(json_out, "a") as fh:
+            fh.write(json.dumps(m) + "\n")
 
 
 if __name__ == "__main__":

@@ -357,6 +357,10 @@ def test_validation_rejects_bad_settings():
         with pytest.raises(UserError):
             validate(DiscoverConfig(**kw))
     cfg = DiscoverConfig()
+    cfg.sampling.backend = "tpu"
+    with pytest.raises(UserError, match="sampling.backend"):
+        validate(cfg)
+    cfg = DiscoverConfig()
     cfg.loss.algorithm = "grpo"
     with pytest.raises(UserError, match="sdpo"):
         validate(cfg)

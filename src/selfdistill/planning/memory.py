@@ -12,7 +12,8 @@ module tree. The rest is arithmetic over the recipe's settings:
   the compute dtype: with fsdp_gather "update" (selfdistill's engine, training/fsdp.py)
   the whole model and its fp32 gradients once per update, with "layer" (FSDP2's per-layer
   hooks) the root and two decoder layers at a time.
-- phases, each a transient on top of the persistent state; the peak is the largest:
+- phases, each a transient on top of the persistent state; the peak is the largest (on
+  CPU their sum: freed heap pages stay resident, see plan_memory):
   backward (activations of one micro-batch + the largest logits chunk), teacher scoring
   (no grad), the optimiser step (one parameter-sized temporary of foreach AdamW), HF
   sampling (KV cache of one generation batch). A colocated vLLM engine takes its share
@@ -279,6 +280,14 @@ def plan_memory(s: ModelShape, i: PlanInputs) -> MemoryPlan:
             if ph not in ("persistent", "engine", "runtime"):
                 phases[ph] = phases.get(ph, 0) + r.bytes
     peak_phase, extra = max(phases.items(), key=lambda kv: kv[1]) if phases else ("persistent", 0)
+    if i.device == "cpu":
+        # glibc keeps the heap pages a phase frees (torch's CPU tensors come from malloc), so
+        # a process's resident peak holds every training phase's transients at once
+        # (measured: benchmarks/bench_plan_calibration.py); CUDA's caching allocator reuses
+        # the freed blocks, so there the peak is the largest phase.
+        extra = sum(r.bytes for r in rows if r.phase not in
+                    ("persistent", "engine", "runtime", "sampling"))
+        peak_phase = "all phases (cpu)" if extra else peak_phase
     alternatives = {"activations_checkpointing_on": activation_bytes(s, i, True),
                     "activations_checkpointing_off": activation_bytes(s, i, False)}
     return MemoryPlan(i, s, rows, base + extra, peak_phase, alternatives)
