@@ -202,6 +202,13 @@ def test_embedded_model_proposes_parseable_calls(tmp_path: Path) -> None:
             made.append({"task": task, "choice": p.choice, "text": p.text,
                          "scores": {k: round(v, 2) for k, v in p.scores.items()}})
     print(json.dumps(made, indent=1))
+    # Constrained decoding never yields a malformed call: a scored "call" is a parseable call
+    # of a known tool; "answer" is prose. Since the system prompt lost its copyable example
+    # call (issue 34), the 135M model answers the shell task in prose, so not every probe acts.
     for m in made:
         act = parse_action(m["text"])
-        assert isinstance(act, ToolCall) and act.name in TOOLS, m
+        if m["choice"] == "answer":
+            assert not isinstance(act, ToolCall), m
+        else:
+            assert isinstance(act, ToolCall) and act.name in TOOLS, m
+    assert sum(m["choice"] != "answer" for m in made) >= 2, made

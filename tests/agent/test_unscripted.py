@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from selfdistill.agent.calls import TOOLS
 from selfdistill.agent.session import AgentConfig, AgentSession, Decision
 from selfdistill.assist.config import SessionConfig
 from selfdistill.assist.output import PlainOutput
@@ -90,8 +91,9 @@ def test_model_driven_loop_invariants(tmp_path: Path, deny: bool) -> None:
         ran = [d for d in decisions if d["verdict"] != "deny"]
         assert len(results) == len(ran)  # every action that ran has its result logged
         updates = [r for r in log if r.get("event") == "update"]
-        if deny:
-            assert not results and len(updates) == len(policy.asked)
+        if deny:  # only reads run (approved without asking); every denial was an update
+            assert all(TOOLS[r["tool"]].read_only for r in results), results
+            assert len(updates) == len(policy.asked)
         # Nothing outside the workspace changed, whatever was proposed and run.
         assert {k: v for k, v in tree(box).items() if not k.startswith("ws/")} == outside_before
         while s.steps:
