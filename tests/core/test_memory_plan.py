@@ -156,7 +156,7 @@ def test_cli_plan_qwen3_8b_on_8_gpus_prints_table_and_verdict() -> None:
 def test_cli_plan_replica_does_not_fit_and_names_a_change() -> None:
     res = _plan(str(REPO / "recipes" / "sdpo_qwen3_8b_lcb_v6.yaml"), "--gpus", "8",
                 "--gpu-mem", "80", "--strategy", "replica", "--model-config", str(QWEN3_8B),
-                "--json")
+                "--json", "model.dtype=bfloat16")
     assert res.exit_code == 1
     out = json.loads(res.stdout)
     assert not out["fits"] and out["suggestion"] and out["suggestion_peak"] <= 80 * GiB
