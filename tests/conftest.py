@@ -62,6 +62,23 @@ def shared_fixtures() -> Path:
     return SHARED_FIXTURES
 
 
+def _require_vllm() -> None:
+    """Skip where vllm does not import, unless SELFDISTILL_REQUIRE_VLLM=1 (make test-vllm):
+    then fail, so CI cannot pass with the vLLM tests silently skipped."""
+    from selfdistill.generation.vllm_backend import vllm_available
+
+    if not vllm_available():
+        if os.environ.get("SELFDISTILL_REQUIRE_VLLM") == "1":
+            pytest.fail("SELFDISTILL_REQUIRE_VLLM=1 but vllm does not import")
+        pytest.skip("vllm is not installed here (make test-vllm builds its environment)")
+
+
+@pytest.fixture
+def needs_vllm() -> None:
+    """A test that needs vllm (see _require_vllm)."""
+    _require_vllm()
+
+
 @pytest.fixture(scope="session")
 def vllm_engine():
     """One in-process vLLM(-CPU) engine over the embedded model, fp32, small KV cache.
@@ -73,12 +90,7 @@ def vllm_engine():
     where vllm does not import, unless SELFDISTILL_REQUIRE_VLLM=1 (make test-vllm): then
     it fails, so CI cannot pass with the vLLM tests silently skipped.
     """
-    from selfdistill.generation.vllm_backend import vllm_available
-
-    if not vllm_available():
-        if os.environ.get("SELFDISTILL_REQUIRE_VLLM") == "1":
-            pytest.fail("SELFDISTILL_REQUIRE_VLLM=1 but vllm does not import")
-        pytest.skip("vllm is not installed here (make test-vllm builds its environment)")
+    _require_vllm()
     from selfdistill.generation import make_generator
 
     return make_generator("vllm", "smollm2-135m-instruct", dtype="float32", progress=False,

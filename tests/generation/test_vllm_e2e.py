@@ -17,18 +17,8 @@ import pytest
 
 from selfdistill.core.records import read_jsonl
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("needs_vllm")]
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def _needs_vllm():
-    from selfdistill.generation.vllm_backend import vllm_available
-
-    if not vllm_available():
-        if os.environ.get("SELFDISTILL_REQUIRE_VLLM") == "1":
-            pytest.fail("SELFDISTILL_REQUIRE_VLLM=1 but vllm does not import")
-        pytest.skip("vllm is not installed here (make test-vllm builds its environment)")
 
 
 def _cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
