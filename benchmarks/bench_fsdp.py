@@ -32,6 +32,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from selfdistill.core.machine import proc_status_mib
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 warnings.filterwarnings("ignore")
@@ -41,12 +43,6 @@ CONFIGS = {"single": (1, None), "replica": (2, None), "fsdp": (2, "float32"),
            "fsdp-bf16": (2, "bfloat16"), "single-bf16": (1, "bfloat16")}
 
 
-def _vm(key: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) // 1024
-    return -1
 
 
 def _local_bytes(t: Any) -> int:
@@ -128,7 +124,7 @@ def _worker(rank: int, world: int, port: int, name: str, a: argparse.Namespace,
             return orig(params, max_norm)
 
         st.clip_and_norm = clip
-    rss0 = _vm("VmRSS")
+    rss0 = proc_status_mib("VmRSS")
     times = []
     for _ in range(a.steps):
         tb = build_teacher_batch(groups, tok)
@@ -136,7 +132,7 @@ def _worker(rank: int, world: int, port: int, name: str, a: argparse.Namespace,
         m = sdpo_step(model, teacher, opt, groups, tok, cfg, teacher_batch=tb)
         times.append(time.perf_counter() - t0)
     res = {"name": name, "rank": rank, "world": world, "step_s": statistics.median(times),
-           "times": times, "rss_before_mib": rss0, "peak_rss_mib": _vm("VmHWM"),
+           "times": times, "rss_before_mib": rss0, "peak_rss_mib": proc_status_mib("VmHWM"),
            "loss": m.loss, **{f"{k}_bytes": v for k, v in
                               _state_bytes(model, opt, teacher).items()}}
     Path(out, f"{name}-{rank}.json").write_text(json.dumps(res))

@@ -33,6 +33,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from selfdistill.core.machine import proc_status_bytes
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 warnings.filterwarnings("ignore")
@@ -49,13 +51,6 @@ FEEDBACK = ("Wrong answer on test 1 (0/3 tests passed).\nInput: example\nExpecte
             "correct value\nGot: a different value\nTraceback: AssertionError in check()")
 
 
-def vm(key: str) -> int:
-    """A /proc/self/status field in bytes (VmRSS, VmHWM)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    return -1
 
 
 def groups_for(tok: Any, n_prompts: int, g: int, n_tokens: int) -> list[Any]:
@@ -103,7 +98,7 @@ def child(case: str, n_prompts: int, g: int, n_tokens: int, steps: int) -> dict[
     from selfdistill.distill.teacher_weights import Teacher
     from selfdistill.generation.chat import chat_token_ids
 
-    rss_imports = vm("VmRSS")
+    rss_imports = proc_status_bytes("VmRSS")
     c = CASES[case]
     torch.manual_seed(0)
     model, tok = load_model(c["spec"], dtype="float32")
@@ -115,7 +110,7 @@ def child(case: str, n_prompts: int, g: int, n_tokens: int, steps: int) -> dict[
     groups = groups_for(tok, n_prompts, g, n_tokens)
     tb = build_teacher_batch(groups, tok, None)
     t_prompt = max(len(chat_token_ids(tok, ch)) for ch in tb.chats if ch is not None)
-    rss_ready = vm("VmRSS")
+    rss_ready = proc_status_bytes("VmRSS")
     with open("/proc/self/clear_refs", "w") as fh:  # VmHWM := VmRSS from here on
         fh.write("5")
     t0 = time.perf_counter()
@@ -125,7 +120,7 @@ def child(case: str, n_prompts: int, g: int, n_tokens: int, steps: int) -> dict[
             "prompt_tokens": len(groups[0].rollouts[0].prompt_ids),
             "completion_tokens": n_tokens, "teacher_prompt_tokens": t_prompt,
             "micro_batch": min(MICRO, g), "rss_imports": rss_imports, "rss_ready": rss_ready,
-            "peak": vm("VmHWM"), "seconds_per_step": (time.perf_counter() - t0) / steps}
+            "peak": proc_status_bytes("VmHWM"), "seconds_per_step": (time.perf_counter() - t0) / steps}
 
 
 def predict(m: dict[str, Any]) -> Any:

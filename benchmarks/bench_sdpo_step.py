@@ -40,6 +40,8 @@ import time
 import warnings
 from typing import Any
 
+from selfdistill.core.machine import proc_status_mib
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 warnings.filterwarnings("ignore")
@@ -51,13 +53,6 @@ FEEDBACK = ("Wrong answer on test 1 (0/3 tests passed).\nInput: example\nExpecte
             "correct value\nGot: a different value\nTraceback: AssertionError in check()")
 
 
-def vm(key: str) -> int:
-    """A /proc/self/status field in MiB (VmRSS, VmHWM)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) // 1024
-    return -1
 
 
 def lora_config() -> Any:
@@ -268,14 +263,14 @@ def memory_run(kind: str, a: argparse.Namespace) -> None:
     batch = make_batch(load_tokenizer("smollm2-135m-instruct"), a.prompts, a.g, a.tokens)
     if kind == "trl-ema":
         runner = TRL(batch, tempfile.mkdtemp(prefix="bench-sdpo-trl-"))
-        base = vm("VmRSS")
+        base = proc_status_mib("VmRSS")
         runner.steps(2)
     else:
         runner = Ours(batch, student_only=kind == "ours-student")
-        base = vm("VmRSS")
+        base = proc_status_mib("VmRSS")
         for _ in range(2):
             runner.step()
-    print(json.dumps({"kind": kind, "rss_before_mb": base, "peak_mb": vm("VmHWM")}))
+    print(json.dumps({"kind": kind, "rss_before_mb": base, "peak_mb": proc_status_mib("VmHWM")}))
 
 
 def main() -> None:

@@ -40,6 +40,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from selfdistill.core.machine import proc_status_mib
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 warnings.filterwarnings("ignore")
@@ -51,13 +53,6 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "selfdi
 GiB = 1024.0
 
 
-def vm(key: str) -> int:
-    """A /proc/self/status field in MiB (VmRSS, VmHWM)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) // 1024
-    return -1
 
 
 # ------------------------------------------------------------------------------ workload
@@ -173,11 +168,11 @@ def sft_run(kind: str, a: argparse.Namespace) -> dict[str, Any]:
             times.append(time.perf_counter() - self.t0)
 
     trainer.add_callback(Timer())
-    rss0 = vm("VmRSS")
+    rss0 = proc_status_mib("VmRSS")
     trainer.train()
     losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
     return {"kind": kind, "tokens": tokens, "examples": len(examples), "step_s": times,
-            "seconds": sum(times), "tok_s": tokens / sum(times), "peak_mb": vm("VmHWM"),
+            "seconds": sum(times), "tok_s": tokens / sum(times), "peak_mb": proc_status_mib("VmHWM"),
             "rss_before_mb": rss0, "bf16": bool(trainer.args.bf16),
             "micro": trainer.args.per_device_train_batch_size,
             "accum": trainer.args.gradient_accumulation_steps,
@@ -210,13 +205,13 @@ def sdpo_run(kind: str, a: argparse.Namespace) -> dict[str, Any]:
            else contextlib.nullcontext())
     tokens = sum(len(r.prompt_ids) + len(r.completion_ids) for g in runner.groups for r in g.rollouts)
     comp = sum(len(r.completion_ids) for g in runner.groups for r in g.rollouts)
-    rss0 = vm("VmRSS")
+    rss0 = proc_status_mib("VmRSS")
     with ctx:
         runner.step()
         times = [runner.step() for _ in range(2)]
     s = statistics.median(times)
     return {"kind": kind, "seconds": s, "tok_s": tokens / s, "completion_tok_s": comp / s,
-            "tokens": tokens, "peak_mb": vm("VmHWM"), "rss_before_mb": rss0,
+            "tokens": tokens, "peak_mb": proc_status_mib("VmHWM"), "rss_before_mb": rss0,
             "loss": runner.last.get("loss")}
 
 
@@ -245,13 +240,13 @@ def assist_run(kind: str, a: argparse.Namespace) -> dict[str, Any]:
     ctx = (torch.autocast("cpu", dtype=torch.bfloat16) if kind.endswith("bf16")
            else contextlib.nullcontext())
     cfg = UpdateConfig()
-    rss0 = vm("VmRSS")
+    rss0 = proc_status_mib("VmRSS")
     with ctx:
         distill_update(model, tok, examples, "feedback", cfg)  # warm-up
         res = distill_update(model, tok, examples, "feedback", cfg)
     # tokens trained: answer tokens x optimiser steps (+ teacher/baseline scoring inside)
     return {"kind": kind, "seconds": res.seconds, "tok_s": res.tokens * res.steps / res.seconds,
-            "tokens": res.tokens, "steps": res.steps, "peak_mb": vm("VmHWM"),
+            "tokens": res.tokens, "steps": res.steps, "peak_mb": proc_status_mib("VmHWM"),
             "rss_before_mb": rss0, "loss": res.loss_last}
 
 

@@ -81,3 +81,22 @@ def machine_line() -> str:
     return (f"machine: {r.cpus} CPUs ({units}), {r.threads} torch thread(s), load {load}; "
             f"matmul limit fp32 {r.fp32_gflops:.0f} GFLOP/s, bf16 {r.bf16_gflops:.0f} GFLOP/s "
             f"(bf16/fp32 {r.bf16_gflops / r.fp32_gflops:.2f}x)")
+
+
+def proc_status_bytes(key: str) -> int:
+    """A /proc/self/status field in bytes (VmRSS: resident now, VmHWM: resident peak); -1
+    where there is no such file (not Linux)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return -1
+
+
+def proc_status_mib(key: str) -> int:
+    """proc_status_bytes in MiB (-1 when unknown)."""
+    b = proc_status_bytes(key)
+    return b // 2**20 if b >= 0 else -1
