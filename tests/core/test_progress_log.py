@@ -77,3 +77,14 @@ with Progress(True, 4) as bar:
     lines = res.stderr.splitlines()
     assert lines[0].startswith("generating: 0/4")
     assert lines[-1].startswith("generating: 4/4 (100%)") and "tok/s" in lines[-1]
+
+
+def test_a_resumed_stage_rates_only_the_work_done_now() -> None:
+    out = io.StringIO()
+    log = ProgressLog("sampling", 164, every_s=3600, file=out)
+    log.update(80, force=True)  # 80 rows were already on disk
+    assert "0.00/s" in out.getvalue() and "eta ?" in out.getvalue()
+    time.sleep(0.05)
+    log.update(100)
+    rate = float(out.getvalue().splitlines()[-1].split(", ")[1].removesuffix("/s"))
+    assert rate < 20 / 0.05 * 1.01  # 20 rows in ~0.05 s, not 100

@@ -127,6 +127,7 @@ class ProgressLog:
         self.file = file
         self.start = time.monotonic()
         self.completed = 0.0
+        self._base: float | None = None  # the count at the first update (a resumed stage)
         self._last_t = self.start
         self._last_bucket = 0
         self._done = False
@@ -134,6 +135,8 @@ class ProgressLog:
     def update(self, completed: float, info: str = "", force: bool = False) -> None:
         """The stage's count is now `completed`; print a line when one is due."""
         self.completed = completed
+        if self._base is None:
+            self._base = completed
         now = time.monotonic()
         total = self.total or 0
         steps = max(1, round(1 / self.every_frac))
@@ -148,7 +151,7 @@ class ProgressLog:
     def line(self, info: str = "", now: float | None = None) -> str:
         """The progress line as printed."""
         elapsed = (now if now is not None else time.monotonic()) - self.start
-        rate = self.completed / elapsed if elapsed > 0 else 0.0
+        rate = (self.completed - (self._base or 0.0)) / elapsed if elapsed > 0 else 0.0
         unit = f" {self.unit}" if self.unit else ""
         if self.total:
             left = self.total - self.completed
