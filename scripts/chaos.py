@@ -46,7 +46,9 @@ VOLATILE = {"time", "seconds", "seconds_generate", "seconds_grade", "seconds_tot
             "seconds_step", "elapsed", "elapsed_s", "wall_s", "started", "created",
             "train_runtime", "train_samples_per_second", "train_steps_per_second",
             "tokens_per_s", "duration", "result", "seconds_to_success", "seconds_used",
-            "timings", "t", "wall"}
+            "timings", "t", "wall",
+            # which sandbox worker (its uid) graded a job: a host fact, not part of the verdict
+            "isolation"}
 
 
 def set_model(spec: str | None) -> None:

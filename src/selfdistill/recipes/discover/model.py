@@ -8,6 +8,7 @@ sample with the adapter disabled (the plain base model).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import random
@@ -37,6 +38,9 @@ class Discoverer:
         from selfdistill.generation import make_generator
         from selfdistill.generation.chat import set_chat_template_kwargs
 
+        # A copy: resolving the scoring temperature must not change the caller's config, whose
+        # fingerprint guards the run directory (a resumed run would look like other settings).
+        cfg = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss))
         self.cfg = cfg
         resolve_scoring_temperature(cfg.loss, cfg.sampling.temperature)
         if model is None:
