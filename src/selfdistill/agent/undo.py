@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from selfdistill.agent.workspace import Changes
+from selfdistill.core.records import write_bytes_atomic
 
 STORE_DIR = "agent_undo"
 
@@ -62,26 +62,18 @@ class StepStore:
                 name = f"{i:04d}-{j}-{hashlib.sha256(old).hexdigest()[:12]}"
                 path = self.dir / name
                 if not path.is_file():
-                    _write(path, old)
+                    write_bytes_atomic(path, old)
                 files[rel] = name
                 keep.add(name)
             entries.append({"action": st.action, "updates": st.updates, "files": files,
                             "uncovered": list(st.changes.uncovered)})
-        _write(self.dir / "stack.json", json.dumps(
+        write_bytes_atomic(self.dir / "stack.json", json.dumps(
             {"workspace": self.workspace, "steps": entries}).encode())
         for p in self.dir.iterdir():
-            if p.name not in keep and not p.name.startswith(".tmp"):
+            if p.name not in keep and not p.name.endswith(".tmp"):
                 p.unlink(missing_ok=True)
 
     def clear(self) -> None:
         """Forget the stack (the directory is removed)."""
         shutil.rmtree(self.dir, ignore_errors=True)
 
-
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

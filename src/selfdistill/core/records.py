@@ -114,21 +114,26 @@ def keep_jsonl(path: str | Path, keep: Callable[[dict[str, Any]], bool]) -> int:
     return len(rows) - len(kept)
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write text by write-then-rename so readers never see a half file; a failed write
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write bytes by write-then-rename so readers never see a half file; a failed write
     (a full disk) leaves the old file and no temporary one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     try:
-        with tmp.open("w", encoding="utf-8") as fh:
-            fh.write(text)
+        with tmp.open("wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """write_bytes_atomic of UTF-8 text."""
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:
