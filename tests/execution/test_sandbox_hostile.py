@@ -7,6 +7,7 @@ same by hand (see docs/sandbox.md).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.util
 import json
@@ -22,6 +23,7 @@ import pytest
 from procinfo import fd_table, host_children
 
 from selfdistill.execution import SandboxConfig, format_feedback, get_pool, grade, grade_many
+from selfdistill.execution import host as host_ids
 from selfdistill.problems.schema import Problem, TestCase
 
 REPO = Path(__file__).resolve().parents[2]
@@ -305,7 +307,8 @@ def test_hostile_corpus_issue30_honest_jobs_after_poisoning_jobs() -> None:
     judge freeze) is followed by honest jobs of every kind, which keep their verdicts."""
     by_name = {c["name"]: c for c in _load("corpus30", "CASES") + _load("corpus30", "LEAVE")}
     poisoners = ["leave_sysv_shm", "many_files_in_tmp", "deep_directory_tree",
-                 "signal_the_template", "lower_the_templates_rlimits", "forged_colliding_value",
+                 "signal_the_template", "lower_the_templates_rlimits", "renice_the_template",
+                 "pin_and_idle_the_template", "forged_colliding_value",
                  "assert_reply_deep_and_wide", "x32_syscall_bypass"]
     for name in poisoners:
         c = by_name[name]
@@ -358,12 +361,70 @@ def test_isolation_has_the_issue30_layers() -> None:
         assert {"ipcns", "keyring", "seccomp"} <= set(parts), parts
 
 
+# Prints the job's uid, the uid it is on the host (through its user namespace's map) and what
+# kill(1, 0) (may this job signal the template, pid 1?) returned.
+_UID_PROBE = """
+import json, os, time
+time.sleep(0.2)
+try:
+    os.kill(1, 0)
+    kill1 = 0
+except OSError as e:
+    kill1 = e.errno
+host = os.getuid()
+for line in open("/proc/self/uid_map"):
+    inside, outside, count = map(int, line.split())
+    if inside <= host < inside + count:
+        host = outside + host - inside
+        break
+print(json.dumps({"uid": os.getuid(), "host_uid": host, "kill1": kill1}))
+"""
+
+
+def test_isolation_jobs_run_under_a_uid_of_their_own() -> None:
+    """Jobs run under a uid that is neither the grader's (so not the supervisor's, nor the
+    template's: pid 1 refuses even signal 0 from them, by the kernel's permission check, not
+    the filter) nor another worker's jobs': as root the worker's uid; as an ordinary user the
+    worker's subordinate uid (newuidmap). Without newuidmap or a range the weaker fallback is
+    what runs (a skip, with the reason), unless SD_REQUIRE_SUBUID says the setup must have them."""
+    parts = get_pool(CONFIG).isolation().split("+")
+    if "mntns" not in parts:
+        pytest.skip("no jail on this machine")
+    sub = host_ids.subordinate_ids()
+    if os.geteuid() != 0:
+        if not isinstance(sub, dict):
+            if os.environ.get("SD_REQUIRE_SUBUID"):
+                pytest.fail(f"no subordinate ids although the setup provides them: {sub}")
+            pytest.skip(f"jobs share this user's uid here: {sub}")
+        assert any(p.startswith("subuid") for p in parts), parts
+    get_pool(CONFIG, 2).start()
+    p = Problem("uid", "", [TestCase("stdio", "", "x")])
+    verdicts = grade_many([(p, _UID_PROBE)] * 8, config=CONFIG, workers=2)
+    by_worker: dict[str, int] = {}
+    for v in verdicts:
+        assert v.status == "wrong_answer", (v.status, v.message, v.stderr_tail)
+        seen = json.loads(v.actual or "{}")
+        assert seen["host_uid"] != os.geteuid() and seen["uid"] != 0, seen
+        assert seen["kill1"] == errno.EPERM, seen
+        claimed = [int(x.removeprefix("subuid").removeprefix("uid")) for x in v.isolation.split("+")
+                   if x.startswith(("uid", "subuid"))]
+        assert claimed == [seen["host_uid"]], (v.isolation, seen)
+        if os.geteuid() != 0:
+            (start, count), _ = sub["uid_range"], sub["gid_range"]
+            assert start <= seen["host_uid"] < start + count
+        by_worker[v.isolation] = seen["host_uid"]
+    assert len(by_worker) == 2 and len(set(by_worker.values())) == 2, by_worker
+
+
 def _unprivileged_command() -> list[str]:
     """Re-run this file as nobody; the interpreter may live under /root (mode 0700)."""
     base = os.path.realpath(sys.base_prefix)
     inner = [
         "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
         "env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/nonexistent",
+        # setup_system.sh installs newuidmap and gives nobody a subordinate range: then the
+        # unprivileged jobs must run under a subordinate uid (no silent fallback).
+        *(["SD_REQUIRE_SUBUID=1"] if shutil.which("newuidmap") else []),
         "PYTHONDONTWRITEBYTECODE=1", "LANG=C.UTF-8",
         f"PYTHONPATH={REPO / 'src'}",  # this checkout's code, not whatever the venv points at
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",

@@ -191,6 +191,27 @@ for res, val in ((resource.RLIMIT_NOFILE, 3), (resource.RLIMIT_NPROC, 1), (resou
     except (OSError, ValueError):
         pass
 """, "pid1"),
+    # What a job would leave on the template (and so on every later job) if it could: a
+    # nice value, a CPU affinity, an idle scheduling class, an I/O priority. Refused by the
+    # kernel: another uid (as root and with a subordinate uid), else a more privileged process.
+    _blocked("renice_the_template", """
+for who in ((os.PRIO_PROCESS, 1), (os.PRIO_PGRP, 0), (os.PRIO_USER, 0)):
+    try:
+        os.setpriority(*who, 19)
+        ok = ok or os.getpriority(os.PRIO_PROCESS, 1) == 19
+    except OSError:
+        pass
+""", "pid1"),
+    _blocked("pin_and_idle_the_template", """
+for call in (lambda: os.sched_setaffinity(1, {0}),
+             lambda: os.sched_setscheduler(1, os.SCHED_IDLE, os.sched_param(0)),
+             lambda: libc.syscall(251 if os.uname().machine == "x86_64" else 30, 1, 1, 3 << 13) == 0 or 1 / 0):
+    try:
+        call()
+        ok = True
+    except (OSError, ZeroDivisionError):
+        pass
+""", "pid1"),
     _blocked("read_the_templates_memory", """
 for path in ("/proc/1/mem", "/proc/1/environ", "/proc/1/maps", "/proc/1/cmdline"):
     try:

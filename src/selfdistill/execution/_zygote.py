@@ -113,30 +113,114 @@ def _enter_namespaces(cfg: dict) -> list[str]:
     The caller (the supervisor) stays outside the new pid namespace; its first child, the
     template, is pid 1 there: it cannot be killed from inside, it can kill every job process
     at once with kill(-1), and when it dies the kernel kills everything left in the namespace.
+    Not root, with a subordinate uid/gid for this worker (cfg["subids"]): the user namespace
+    maps 0 to our uid and _JOB_ID to that subordinate id, so jobs run under a uid of their own.
     """
     parts: list[str] = []
     euid, egid = os.geteuid(), os.getegid()
     flags = CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID
+    subids = cfg.get("subids") if euid != 0 else None
+    mapper = None
     if euid != 0:
         flags |= CLONE_NEWUSER
+        if subids:
+            mapper = _start_mapper(subids, euid, egid)  # forked while still outside
     if _libc.unshare(flags) != 0:
         flags &= ~CLONE_NEWPID  # e.g. seccomp-restricted containers: try without pid ns
         if _libc.unshare(flags) != 0:
+            if mapper is not None:
+                _finish_mapper(mapper, go=False)
             return parts
     if euid != 0:
-        # Map ourselves to root inside the user namespace: that grants the capabilities
-        # for mounts and the pid namespace, valid inside these namespaces only.
-        with open("/proc/self/setgroups", "w") as fh:
-            fh.write("deny")
-        with open("/proc/self/uid_map", "w") as fh:
-            fh.write(f"0 {euid} 1")
-        with open("/proc/self/gid_map", "w") as fh:
-            fh.write(f"0 {egid} 1")
+        note = _finish_mapper(mapper, go=True) if mapper is not None else "no subordinate ids"
+        if note == "ok":
+            parts.append(f"subuid{subids['uid']}")
+        else:
+            # Without newuidmap the kernel lets us map exactly one uid (ours): the job, the
+            # template and the supervisor then share it (docs/sandbox.md, non-guarantees).
+            # Map ourselves to root inside the user namespace: that grants the capabilities
+            # for mounts and the pid namespace, valid inside these namespaces only.
+            if subids:
+                cfg["subid_error"] = note
+            with open("/proc/self/setgroups", "w") as fh:
+                fh.write("deny")
+            with open("/proc/self/uid_map", "w") as fh:
+                fh.write(f"0 {euid} 1")
+            with open("/proc/self/gid_map", "w") as fh:
+                fh.write(f"0 {egid} 1")
         parts.append("userns")
     parts += ["netns", "mntns"]
     if flags & CLONE_NEWPID:
         parts.append("pidns")  # the next child (the template) is its pid 1
     return parts
+
+
+# The uid (and gid) jobs run under inside a worker's user namespace when it has a subordinate
+# id to map it to (outside: that id, one per worker, claimed by the host).
+_JOB_ID = 1000
+
+
+def _start_mapper(subids: dict, euid: int, egid: int) -> tuple[int, int, int]:
+    """Fork a helper that stays in our user namespace and, once we have unshared a new one,
+    writes its maps with newuidmap/newgidmap: setuid tools that must run outside it."""
+    go_r, go_w = os.pipe()
+    done_r, done_w = os.pipe()
+    target = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            os.close(go_w)
+            os.close(done_r)
+            if os.read(go_r, 1) == b"1":
+                import subprocess  # only here: the template and its jobs never pay for it
+
+                errors = []
+                for tool, own, sub in ((subids["newuidmap"], euid, subids["uid"]),
+                                       (subids["newgidmap"], egid, subids["gid"])):
+                    r = subprocess.run([tool, str(target), "0", str(own), "1", str(_JOB_ID),
+                                        str(sub), "1"], stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                       timeout=30, close_fds=True)
+                    if r.returncode != 0:
+                        err = r.stderr.decode(errors="replace").strip().splitlines()
+                        errors.append(f"{os.path.basename(tool)} failed: {err[-1] if err else r.returncode}")
+                os.write(done_w, ("; ".join(errors) or "ok").encode()[:1000])
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(go_r)
+    os.close(done_w)
+    return pid, go_w, done_r
+
+
+def _finish_mapper(mapper: tuple[int, int, int], go: bool) -> str:
+    """Let the helper map us (go) or quit; "ok" or why the maps were not written."""
+    pid, go_w, done_r = mapper
+    note = "the id mapper did not answer"
+    try:
+        os.write(go_w, b"1" if go else b"0")
+        os.close(go_w)
+        go_w = -1
+        if go and select.select([done_r], [], [], 60)[0]:
+            note = os.read(done_r, 1000).decode(errors="replace") or note
+    except OSError as e:
+        note = f"the id mapper failed: {e}"
+    finally:
+        for fd in (go_w, done_r):
+            if fd >= 0:
+                os.close(fd)
+        if note != "ok":
+            os.kill(pid, signal.SIGKILL)  # stuck or failed: it must not map us later
+        os.waitpid(pid, 0)
+    return note
+
+
+def _job_uid(cfg: dict, parts: list[str]) -> int | None:
+    """The uid jobs run under, in the worker's namespace; None: they keep ours (without caps)."""
+    if "userns" in parts:  # our uid shows as 0 here: only a mapped subordinate id is another
+        return _JOB_ID if any(p.startswith("subuid") for p in parts) else None
+    return cfg.get("uid") if os.geteuid() == 0 else None
 
 
 def _ro_bind(src: str, dst: str) -> bool:
@@ -161,7 +245,7 @@ MNT_DETACH = 2
 _JAIL_DEVICES = ("null", "zero", "full", "random", "urandom")
 
 
-def _build_jail(cfg: dict, parts: list[str]) -> None:
+def _build_jail(cfg: dict, parts: list[str], uid: int | None) -> None:
     """Replace the root with an allow-list: system dirs and the interpreter read-only,
     a few devices, a fresh /proc and an empty /tmp (a fresh tmpfs is mounted there per job).
 
@@ -218,7 +302,7 @@ def _build_jail(cfg: dict, parts: list[str]) -> None:
                 fh.write(src_fh.read(8 << 20))
         except OSError:
             pass
-    uid = cfg.get("uid") or 0
+    uid = uid or 0
     with open(root + "/etc/passwd", "w") as fh:
         fh.write(f"root:x:0:0:root:/:/bin/sh\nsandbox:x:{uid}:{uid}:sandbox:/tmp:/bin/sh\n"
                  "nobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n")
@@ -332,12 +416,21 @@ def _child_c(fds: list[int], uid: int | None, state: dict) -> None:
         os.environ["HOME"] = wd
         os.environ["TMPDIR"] = wd
         if uid is not None:
+            # As root: the worker's own uid. In a user namespace: _JOB_ID, which the namespace
+            # maps to the worker's subordinate uid (not the supervisor's, not another worker's).
             for cap in range(64):  # an empty bounding set: nothing can ever regain a capability
                 _libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP
-            os.setgroups([])
+            try:
+                os.setgroups([])
+            except PermissionError:
+                if not state.get("userns"):
+                    raise
+                # newgidmap left setgroups denied: the supplementary groups stay (nogroup)
             os.setgid(uid)
             os.setuid(uid)  # from here on RLIMIT_NPROC is enforced and no capability is left
             _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+            if state.get("userns"):
+                _libc.prctl(4, 1, 0, 0, 0)  # dumpable (setuid cleared it): the watchdog reads smaps
         else:
             _drop_caps()  # also sets NO_NEW_PRIVS
             # Dumpable again (the server is not): the memory watchdog must read the job's
@@ -1073,7 +1166,7 @@ def main() -> None:
         hello = {"error": f"the template did not start: {type(e).__name__}"}
     parts, error = list(hello.get("parts", parts)), str(hello.get("error", error))
     jail = "jail" in parts
-    uid = cfg.get("uid") if os.geteuid() == 0 and "userns" not in parts else None
+    uid = _job_uid(cfg, parts)
     state = {"uid": uid, "init": bool(hello.get("init")),
              "tmp": "/tmp" if jail else tempfile.gettempdir(), "jail": jail,
              "tmpfs_mb": cfg.get("tmpfs_mb", 128), "mounted": [], "cgroup": cgroup}
@@ -1085,7 +1178,7 @@ def main() -> None:
         _wire.send_frame(tsock, {"cmd": "stat"})
         mounts = int(_recv_template(tsock, 30.0).get("mounts", 0))
     _wire.send_frame(chan, {"ready": True, "isolation": "+".join(parts), "pid": os.getpid(),
-                            "error": error})
+                            "error": error, "note": cfg.get("subid_error", "")})
     while True:
         try:
             msg, fds = _wire.recv_frame(chan)
@@ -1155,17 +1248,17 @@ def _template_main(tsock: socket.socket, cfg: dict, parts: list[str], error: str
     # handler: Python's SIGINT handler is the one we have, so it goes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # what jobs inherit: a normal process's
+    uid = _job_uid(cfg, parts)
     if "mntns" in parts and not error:
         try:
-            _build_jail(cfg, parts)
+            _build_jail(cfg, parts, uid)
         except Exception as e:  # noqa: BLE001 - the host refuses to run without the jail
             error = f"cannot build the sandbox: {type(e).__name__}: {e}"
     init = os.getpid() == 1
-    uid = cfg.get("uid") if os.geteuid() == 0 and "userns" not in parts else None
-    if uid is not None:
+    if "userns" in parts:
+        parts.append("nocaps")  # with a subordinate uid ("subuid<N>") or as the namespace's root
+    elif uid is not None:
         parts.append(f"uid{uid}")
-    elif "userns" in parts:
-        parts.append("nocaps")
     parts += ["nonewprivs", "rlimits"]
     # A job may make its IPC namespace where it has the capability before it drops it: as
     # root, or as root of the worker's user namespace.
@@ -1191,7 +1284,8 @@ def _template_main(tsock: socket.socket, cfg: dict, parts: list[str], error: str
     sys.stdin.reconfigure(errors="replace")
     sys.stdout.reconfigure(errors="replace")
     _warm_up()
-    state = {"uid": uid, "init": init, "cgroup": cgroup, "ipcns": ipcns, "seccomp": seccomp}
+    state = {"uid": uid, "init": init, "cgroup": cgroup, "ipcns": ipcns, "seccomp": seccomp,
+             "userns": "userns" in parts}
     limits = _rlimits()
     gc.freeze()  # fewer copy-on-write faults in every forked job
     _wire.send_frame(tsock, {"parts": parts, "error": error, "init": init})

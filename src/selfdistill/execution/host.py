@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import collections
 import fcntl
+import functools
 import importlib.util
 import os
+import pwd
 import secrets
+import shutil
+import stat
 import subprocess
 import sys
 import threading
 import time
+import warnings
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -125,25 +130,24 @@ class SandboxError(RuntimeError):
 _UID_LOCK_DIRS = ("/run/lock", "/dev/shm", "/tmp")
 
 
-def allocate_uid(config: SandboxConfig) -> tuple[int, int]:
-    """A sandbox uid no other grader on this host holds: (uid, fd of its lock).
-
-    Each uid is claimed with an flock on a file in a root-owned directory, held as long as
-    the pool lives; graders in other processes skip it (their RLIMIT_NPROC counts stay apart).
-    Without root the uid is unused (user namespaces) and nothing is locked.
-    """
-    if not (config.drop_uid and os.geteuid() == 0):
-        return config.uid_base, -1
+def _lock_dir(name: str) -> str:
+    """A directory of ours (mode 0700) for uid lock files, in the first base that allows it."""
     for base in _UID_LOCK_DIRS:
-        d = os.path.join(base, "selfdistill-uids")
+        d = os.path.join(base, name)
         try:
             os.makedirs(d, mode=0o700, exist_ok=True)
-            break
+            st = os.lstat(d)
         except OSError:
             continue
-    else:
-        raise SandboxError("no directory for the sandbox uid locks")
-    for uid in range(config.uid_base, config.uid_base + 10000):
+        # Another user's directory of that name (made to steer our uids) is not ours to use.
+        if st.st_uid == os.geteuid() and stat.S_ISDIR(st.st_mode) and not st.st_mode & 0o077:
+            return d
+    raise SandboxError("no directory for the sandbox uid locks")
+
+
+def _claim(d: str, ids: range) -> tuple[int, int]:
+    """The first id in ids whose lock file in d we can flock: (id, fd of its lock)."""
+    for uid in ids:
         fd = os.open(os.path.join(d, str(uid)), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -151,6 +155,94 @@ def allocate_uid(config: SandboxConfig) -> tuple[int, int]:
         except OSError:
             os.close(fd)
     raise SandboxError("every sandbox uid is taken")
+
+
+def allocate_uid(config: SandboxConfig) -> tuple[int, int]:
+    """A sandbox uid no other grader on this host holds: (uid, fd of its lock).
+
+    Each uid is claimed with an flock on a file in a directory of ours, held as long as the
+    pool lives; graders in other processes skip it (their RLIMIT_NPROC counts stay apart).
+    As root: from config.uid_base up. Not root: one of our subordinate uids (/etc/subuid,
+    mapped into the worker's user namespace by newuidmap); without them (subordinate_ids()
+    says why) the uid is unused, nothing is locked and jobs keep our uid.
+    """
+    if not config.drop_uid:
+        return config.uid_base, -1
+    if os.geteuid() == 0:
+        return _claim(_lock_dir("selfdistill-uids"), range(config.uid_base, config.uid_base + 10000))
+    sub = subordinate_ids() if config.namespaces else None
+    if not isinstance(sub, dict):
+        return config.uid_base, -1
+    (ustart, ucount), (_, gcount) = sub["uid_range"], sub["gid_range"]
+    return _claim(_lock_dir(f"selfdistill-subuids-{os.geteuid()}"),
+                  range(ustart, ustart + min(ucount, gcount, 10000)))
+
+
+_SUBID_FILES = ("/etc/subuid", "/etc/subgid")
+
+
+def _subid_range(path: str, names: tuple[str, ...]) -> tuple[int, int] | None:
+    """The first range (start, count) of /etc/subuid or /etc/subgid for one of names."""
+    try:
+        with open(path) as fh:
+            for line in fh:
+                fields = line.strip().split(":")
+                if len(fields) == 3 and fields[0] in names and fields[1].isdigit() and fields[2].isdigit():
+                    if int(fields[2]) > 0:
+                        return int(fields[1]), int(fields[2])
+    except OSError:
+        return None
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def subordinate_ids() -> dict[str, Any] | str:
+    """This user's subordinate uid/gid ranges and the setuid tools that map them (newuidmap,
+    newgidmap from Debian's uidmap package), or a sentence saying what is missing."""
+    tools = {name: shutil.which(name, path="/usr/bin:/bin:/usr/sbin:/sbin")
+             for name in ("newuidmap", "newgidmap")}
+    if not all(tools.values()):
+        return "newuidmap/newgidmap are not installed (Debian: apt-get install uidmap)"
+    euid = os.geteuid()
+    try:
+        names: tuple[str, ...] = (pwd.getpwuid(euid).pw_name, str(euid))
+    except KeyError:
+        names = (str(euid),)
+    ranges = [_subid_range(path, names) for path in _SUBID_FILES]
+    if not all(ranges):
+        return (f"user {names[0]} has no subordinate uid/gid range in /etc/subuid and "
+                f"/etc/subgid (scripts/setup_system.sh adds one for nobody)")
+    return {"uid_range": ranges[0], "gid_range": ranges[1], **tools}
+
+
+_WARNED: set[str] = set()
+
+
+def subids_for(config: SandboxConfig, uid: int) -> dict[str, Any] | None:
+    """What a worker's user namespace maps its jobs to (uid from allocate_uid), or None: then
+    say once per process, with the reason, that jobs run under our own uid (the weaker
+    guarantee of docs/sandbox.md)."""
+    if os.geteuid() == 0 or not (config.namespaces and config.drop_uid):
+        return None
+    sub = subordinate_ids()
+    if isinstance(sub, dict):
+        (ustart, ucount), (gstart, gcount) = sub["uid_range"], sub["gid_range"]
+        if 0 <= uid - ustart < min(ucount, gcount):
+            return {"uid": uid, "gid": gstart + (uid - ustart), "newuidmap": sub["newuidmap"],
+                    "newgidmap": sub["newgidmap"]}
+        sub = f"uid {uid} is not a subordinate uid claimed by allocate_uid()"
+    warn_subids(sub)
+    return None
+
+
+def warn_subids(reason: str) -> None:
+    """One line, once per reason: jobs share the grader's uid (docs/sandbox.md)."""
+    if reason in _WARNED:
+        return
+    _WARNED.add(reason)
+    warnings.warn(f"sandbox: {reason}; jobs run under this user's own uid, with every "
+                  "capability dropped (weaker: see 'Unprivileged' in docs/sandbox.md)",
+                  RuntimeWarning, stacklevel=3)
 
 
 # ---------------------------------------------------------------- server processes

@@ -26,6 +26,8 @@ from selfdistill.execution.host import (
     make_cgroup,
     rmdir_cgroup,
     spawn_server,
+    subids_for,
+    warn_subids,
 )
 
 _ZYGOTE = str(Path(__file__).with_name("_zygote.py"))
@@ -181,10 +183,13 @@ class Worker:
             # The job must be able to write the workspace: run as its owner (uid 0 means
             # root with every capability dropped, as in a user namespace).
             uid = os.stat(workspace).st_uid or None  # type: ignore[assignment]
+        # Not root: the worker's user namespace maps its jobs to this slot's subordinate uid
+        # (none with a workspace: jobs must write it, and it is ours).
+        subids = subids_for(config, self.slot) if workspace is None else None
         self.cgroup = make_cgroup() if config.cgroup else None
         cgroup = self.cgroup
         cfg: dict[str, Any] = {"namespaces": config.namespaces, "tmpfs_mb": config.tmpfs_mb,
-                               "uid": uid, "cgroup": cgroup}
+                               "uid": uid, "cgroup": cgroup, "subids": subids}
         if config.namespaces:
             cfg.update(jail_paths(config), workspace=workspace)
         self.judge: _Server | None = None
@@ -197,6 +202,8 @@ class Worker:
                 raise SandboxError(f"{hello['error']}; refusing to run untrusted code "
                                    "(SandboxConfig(namespaces=False) runs without isolation)")
             self.isolation: str = str(hello.get("isolation", ""))
+            if hello.get("note"):  # newuidmap failed: the worker fell back to our own uid
+                warn_subids(str(hello["note"]))
             missing = [p for p in config.require_isolation if p not in self.isolation.split("+")]
             if missing:
                 raise SandboxError(f"required isolation {missing} unavailable (got {self.isolation})")
