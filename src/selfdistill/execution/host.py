@@ -50,7 +50,9 @@ def jail_paths(config: SandboxConfig) -> dict[str, Any]:
             packages[os.path.basename(spec.origin)] = spec.origin
     if packages:
         path.append(_PACKAGES_DIR)
-    return {"expose": expose, "hide": [site], "path": path, "packages": packages}
+    # The venv's python (sys.executable) is not in the jail; the interpreter it links to is.
+    return {"expose": expose, "hide": [site], "path": path, "packages": packages,
+            "executable": os.path.realpath(sys.executable)}
 
 
 # ---------------------------------------------------------------- cgroups (root only)
