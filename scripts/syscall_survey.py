@@ -4,8 +4,8 @@ Runs honest workloads through the real sandbox under `strace -f` and counts the 
 process (and everything it started) makes after its seccomp filter is installed: the 164
 HumanEval canonical solutions and 164 wrong variants (benchmarks/bench_sandbox.py's workload),
 the 195 LiveCodeBench answers of ../shared/fixtures (if present), the honest programs of the
-hostile corpora, and STDLIB_PROGRAM, a program that uses the standard library and the system's
-tools broadly. Prints every call with the number of job processes that made it, and which of
+hostile corpora (among them one that uses the standard library and the system's tools
+broadly: corpus30's honest_stdlib_and_tools_under_the_filter). Prints every call with the number of job processes that made it, and which of
 them the filter does not allow (_zygote's allow-list): there must be none.
 
 Needs root and strace (Debian: apt-get install strace). One worker, so one job at a time.
@@ -27,69 +27,6 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-
-# An honest program that leans on the standard library and on tools under /usr (also an
-# honest case of tests/hostile/corpus30.py).
-STDLIB_PROGRAM = r'''
-import asyncio, bz2, concurrent.futures, datetime, decimal, fcntl, gzip, hashlib, lzma, mmap
-import multiprocessing, os, pickle, queue, random, resource, secrets, select, selectors, shutil
-import signal, socket, sqlite3, subprocess, sys, tempfile, threading, time, zlib
-d = tempfile.mkdtemp()
-p = os.path.join(d, "a.txt")
-with open(p, "w") as f:
-    f.write("x" * 100000)
-shutil.copy(p, p + ".b"); shutil.copyfile(p, p + ".c"); os.rename(p + ".c", p + ".d")
-os.link(p, p + ".h"); os.symlink(p, p + ".s"); os.readlink(p + ".s"); os.chmod(p, 0o600)
-os.utime(p); os.truncate(p + ".b", 10); list(os.walk(d)); os.lstat(p + ".s"); os.access(p, os.R_OK)
-with open(p, "r+b") as f:
-    fcntl.flock(f, fcntl.LOCK_EX); fcntl.lockf(f, fcntl.LOCK_UN); os.fsync(f.fileno())
-    m = mmap.mmap(f.fileno(), 0); m[0:1] = b"y"; m.flush(); m.close()
-    os.pread(f.fileno(), 10, 5); os.pwrite(f.fileno(), b"z", 3); os.posix_fadvise(f.fileno(), 0, 0, 0)
-db = sqlite3.connect(os.path.join(d, "db")); db.execute("create table t(x)"); db.commit(); db.close()
-for mod in (gzip, bz2, lzma, zlib):
-    assert mod.decompress(mod.compress(b"abc" * 100)) == b"abc" * 100
-shutil.rmtree(d)
-out = subprocess.run(["sh", "-c", "printf 'b\\na\\n' | sort | head -1"], capture_output=True, text=True)
-assert out.stdout == "a\n", out
-subprocess.run(["ls", "-la", "/usr"], capture_output=True, check=True)
-subprocess.run([sys.executable, "-c", "import json; print(1)"], capture_output=True, check=True)
-for method in ("fork",):  # spawn re-imports __main__, which is not the candidate's file
-    with multiprocessing.get_context(method).Pool(2) as pool:
-        assert pool.map(abs, [-1, -2]) == [1, 2]
-with concurrent.futures.ProcessPoolExecutor(2) as ex:
-    assert list(ex.map(abs, [-3])) == [3]
-q = queue.Queue(); ev = threading.Event()
-t = threading.Thread(target=lambda: (q.put(1), ev.set())); t.start(); t.join(); ev.wait(1)
-got = []
-signal.signal(signal.SIGUSR1, lambda *a: got.append(1)); os.kill(os.getpid(), signal.SIGUSR1)
-signal.signal(signal.SIGALRM, lambda *a: got.append(2)); signal.setitimer(signal.ITIMER_REAL, 0.01)
-time.sleep(0.05)
-time.time(); time.monotonic(); time.perf_counter(); time.process_time(); time.localtime()
-datetime.datetime.now(); resource.getrusage(resource.RUSAGE_SELF); os.times(); os.cpu_count()
-os.sched_getaffinity(0); os.getloadavg(); os.urandom(8); secrets.token_hex(8)
-random.SystemRandom().random(); hashlib.sha256(b"x").hexdigest(); decimal.Decimal(1) / 3
-pickle.loads(pickle.dumps({1: [2.5]}))
-a, b = socket.socketpair(); a.sendall(b"x"); assert b.recv(1) == b"x"
-r, w = os.pipe(); os.write(w, b"1")
-sel = selectors.DefaultSelector(); sel.register(r, selectors.EVENT_READ); sel.select(0); sel.close()
-select.select([r], [], [], 0); po = select.poll(); po.register(r); po.poll(0)
-try:
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.close()
-except OSError:
-    pass
-async def main():
-    p = await asyncio.create_subprocess_exec("true"); await p.wait()
-    rd, wr = await asyncio.open_connection(sock=a); wr.write(b"y"); await wr.drain()
-    await asyncio.sleep(0)
-asyncio.run(main())
-sys.setrecursionlimit(10000); threading.stack_size(64 << 20)
-def deep(n):
-    return 0 if n == 0 else 1 + deep(n - 1)
-t = threading.Thread(target=lambda: deep(5000)); t.start(); t.join()
-os.getpid(); os.getppid(); os.getuid(); os.umask(0o22); os.getcwd(); os.uname(); sys.stdin.read()
-print("ok" if got == [1, 2] else got)
-'''
-
 
 def _corpus(name: str, attr: str) -> list[dict]:
     spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "hostile" / f"{name}.py")
@@ -127,10 +64,9 @@ def workload(limit: int | None) -> None:
     for c in honest:
         items.append((Problem(c["name"], "", [TestCase("stdio", c.get("stdin", ""), c.get("expected", ""))]),
                       c["code"]))
-    items.append((Problem("stdlib", "", [TestCase("stdio", "input\n", "ok")]), STDLIB_PROGRAM))
     verdicts = grade_many(items, config=config, workers=1)
     bad = [(p.id, v.status, v.message) for (p, _), v in zip(items, verdicts, strict=True)
-           if p.id in ("stdlib", *(c["name"] for c in honest)) and not v.passed]
+           if p.id in {c["name"] for c in honest} and not v.passed]
     print(json.dumps({"programs": len(items), "honest_failed": bad}), file=sys.stderr)
 
 
