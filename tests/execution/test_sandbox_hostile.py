@@ -397,9 +397,11 @@ def test_isolation_jobs_run_under_a_uid_of_their_own() -> None:
                 pytest.fail(f"no subordinate ids although the setup provides them: {sub}")
             pytest.skip(f"jobs share this user's uid here: {sub}")
         assert any(p.startswith("subuid") for p in parts), parts
-    get_pool(CONFIG, 2).start()
+    # Its own pool, which refuses to start without the uid layer ("uid64000"/"subuid100000").
+    config = CONFIG.with_(require_isolation=("uid",) if os.geteuid() == 0 else ("subuid",))
+    get_pool(config, 2).start()
     p = Problem("uid", "", [TestCase("stdio", "", "x")])
-    verdicts = grade_many([(p, _UID_PROBE)] * 8, config=CONFIG, workers=2)
+    verdicts = grade_many([(p, _UID_PROBE)] * 8, config=config, workers=2)
     by_worker: dict[str, int] = {}
     for v in verdicts:
         assert v.status == "wrong_answer", (v.status, v.message, v.stderr_tail)

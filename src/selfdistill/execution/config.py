@@ -19,7 +19,7 @@ class SandboxConfig:
     max_output_bytes: int = 8 * 1024 * 1024  # stdout beyond this kills the test
     tmpfs_mb: int = 128  # the fresh /tmp of each job (bounds disk fills)
     namespaces: bool = True  # the jail (net/mount/pid namespaces); False = NO isolation
-    drop_uid: bool = True  # when root: run programs as an unprivileged uid (one per worker)
+    drop_uid: bool = True  # jobs under a uid of their own per worker (root: uid_base up; else /etc/subuid)
     uid_base: int = 64000  # sandbox uids are claimed from uid_base upwards (host-wide locks)
     require_isolation: tuple[str, ...] = ()  # e.g. ("cgroup1",): refuse to run without them
     extra_packages: tuple[str, ...] = ()  # importable packages exposed read-only, e.g. ("numpy",)

@@ -204,7 +204,10 @@ class Worker:
             self.isolation: str = str(hello.get("isolation", ""))
             if hello.get("note"):  # newuidmap failed: the worker fell back to our own uid
                 warn_subids(str(hello["note"]))
-            missing = [p for p in config.require_isolation if p not in self.isolation.split("+")]
+            have = self.isolation.split("+")
+            # "uid"/"subuid" match "uid64000"/"subuid100000" (the number is the host's uid)
+            missing = [p for p in config.require_isolation
+                       if not any(x == p or (x.startswith(p) and x[len(p):].isdigit()) for x in have)]
             if missing:
                 raise SandboxError(f"required isolation {missing} unavailable (got {self.isolation})")
             self.judge = _Server([sys.executable, "-I", _JUDGE], "judge")
