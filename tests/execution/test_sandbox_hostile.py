@@ -430,7 +430,7 @@ def _unprivileged_command() -> list[str]:
         "PYTHONDONTWRITEBYTECODE=1", "LANG=C.UTF-8",
         f"PYTHONPATH={REPO / 'src'}",  # this checkout's code, not whatever the venv points at
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-        "-k", "hostile_corpus or leak or fallback or isolation or sandbox_judge",
+        "-k", "hostile_corpus or leak or fallback or isolation or sandbox_judge or collide",
         str(Path(__file__).resolve()),
         str(Path(__file__).resolve().parent / "test_sandbox.py"),
         str(Path(__file__).resolve().parent / "test_sandbox_judge.py"),
