@@ -55,6 +55,19 @@ def jail_paths(config: SandboxConfig) -> dict[str, Any]:
             "executable": os.path.realpath(sys.executable)}
 
 
+def workspace_mount(config: SandboxConfig) -> str | None:
+    """The real path of config.workspace (mounted at /workspace), or None; SandboxError
+    when it is not a directory or there is no jail to mount it in."""
+    if config.workspace is None:
+        return None
+    path = os.path.realpath(config.workspace)
+    if not os.path.isdir(path):
+        raise SandboxError(f"workspace {config.workspace} is not a directory")
+    if not config.namespaces:
+        raise SandboxError("a workspace mount needs the jail (namespaces=True)")
+    return path
+
+
 # ---------------------------------------------------------------- cgroups (root only)
 
 
@@ -215,6 +228,14 @@ def subordinate_ids() -> dict[str, Any] | str:
         return (f"user {names[0]} has no subordinate uid/gid range in /etc/subuid and "
                 f"/etc/subgid (scripts/setup_system.sh adds one for nobody)")
     return {"uid_range": ranges[0], "gid_range": ranges[1], **tools}
+
+
+def missing_isolation(required: tuple[str, ...], isolation: str) -> list[str]:
+    """The required isolation parts a worker lacks; "uid"/"subuid" match "uid64000" and
+    "subuid100000" (the number is the host uid its jobs run under)."""
+    have = isolation.split("+")
+    return [p for p in required
+            if not any(x == p or (x.startswith(p) and x[len(p):].isdigit()) for x in have)]
 
 
 _WARNED: set[str] = set()

@@ -24,10 +24,12 @@ from selfdistill.execution.host import (
     allocate_uid,
     jail_paths,
     make_cgroup,
+    missing_isolation,
     rmdir_cgroup,
     spawn_server,
     subids_for,
     warn_subids,
+    workspace_mount,
 )
 
 _ZYGOTE = str(Path(__file__).with_name("_zygote.py"))
@@ -153,19 +155,6 @@ class _Server:
         self.kill()
 
 
-def workspace_mount(config: SandboxConfig) -> str | None:
-    """The real path of config.workspace (mounted at /workspace), or None; SandboxError
-    when it is not a directory or there is no jail to mount it in."""
-    if config.workspace is None:
-        return None
-    path = os.path.realpath(config.workspace)
-    if not os.path.isdir(path):
-        raise SandboxError(f"workspace {config.workspace} is not a directory")
-    if not config.namespaces:
-        raise SandboxError("a workspace mount needs the jail (namespaces=True)")
-    return path
-
-
 class Worker:
     """One sandbox worker: a pre-forked zygote that runs candidates in its jail, and a
     trusted judge process that runs assert-style test programs against them.
@@ -183,8 +172,7 @@ class Worker:
             # The job must be able to write the workspace: run as its owner (uid 0 means
             # root with every capability dropped, as in a user namespace).
             uid = os.stat(workspace).st_uid or None  # type: ignore[assignment]
-        # Not root: the worker's user namespace maps its jobs to this slot's subordinate uid
-        # (none with a workspace: jobs must write it, and it is ours).
+        # Not root: jobs map to this slot's subordinate uid (a workspace is ours: they keep ours)
         subids = subids_for(config, self.slot) if workspace is None else None
         self.cgroup = make_cgroup() if config.cgroup else None
         cgroup = self.cgroup
@@ -204,10 +192,7 @@ class Worker:
             self.isolation: str = str(hello.get("isolation", ""))
             if hello.get("note"):  # newuidmap failed: the worker fell back to our own uid
                 warn_subids(str(hello["note"]))
-            have = self.isolation.split("+")
-            # "uid"/"subuid" match "uid64000"/"subuid100000" (the number is the host's uid)
-            missing = [p for p in config.require_isolation
-                       if not any(x == p or (x.startswith(p) and x[len(p):].isdigit()) for x in have)]
+            missing = missing_isolation(config.require_isolation, self.isolation)
             if missing:
                 raise SandboxError(f"required isolation {missing} unavailable (got {self.isolation})")
             self.judge = _Server([sys.executable, "-I", _JUDGE], "judge")
