@@ -206,3 +206,18 @@ def test_dead_worker_is_replaced_without_failing_jobs() -> None:
     verdicts = grade_many([(p, code)] * 40, config=CFG)
     t.join()
     assert [v.status for v in verdicts] == ["accepted"] * 40, [v.message for v in verdicts if not v.passed]
+
+
+def test_grade_many_keeps_to_its_workers() -> None:
+    """grade_many(workers=1) runs on one worker even where the pool has more slots (it grew
+    them to the number of cores before), and run_function the same: `workers` is the
+    caller's concurrency, which benchmarks compare at."""
+    from selfdistill.execution import run_function
+
+    cfg = CFG.with_(tmpfs_mb=34)  # a pool of its own
+    pool = get_pool(cfg, 2)
+    items = [(_stdio("1"), "print(1)")] * 6
+    assert [v.status for v in grade_many(items, config=cfg, workers=1)] == ["accepted"] * 6
+    assert [r.value for r in run_function("def f(x):\n    return x\n", "f", [(1,), (2,)],
+                                          config=cfg, workers=1)] == [1, 2]
+    assert pool._workers[0] is not None and pool._workers[1] is None

@@ -247,12 +247,17 @@ def grade(problem: Problem, code: str | None, *, config: SandboxConfig | None = 
     each status plus the `collect` shortest wrong answers (input + output length). Otherwise the first
     failure stops grading (stop_at_first_failure) or up to config.max_failures are kept.
     """
-    config = config or _DEFAULT
+    return _grade(problem, code, config or _DEFAULT, stop_at_first_failure, collect, None)
+
+
+def _grade(problem: Problem, code: str | None, config: SandboxConfig, stop_at_first_failure: bool,
+           collect: int, slots: int | None) -> Verdict:
+    """grade() on at most the pool's first `slots` workers (grade_many's `workers`)."""
     total = len(problem.tests)
     if code is None or not code.strip():
         return Verdict(passed=False, status="no_code", tests_passed=0, tests_total=total,
                        message="No code found in the answer")
-    pool = get_pool(config)
+    pool = get_pool(config, slots)
     passed = 0
     duration = 0.0
     first: Verdict | None = None
@@ -264,7 +269,7 @@ def grade(problem: Problem, code: str | None, *, config: SandboxConfig | None = 
         try:
             raw, isolation = pool.run(_job(problem, test, code, config),
                                       test.input if test.kind == "assert" else None,
-                                      problem.entry_point or "")
+                                      problem.entry_point or "", slots)
         except SandboxError as e:
             raw = {"infra_error": str(e)}
         duration += _duration(raw)
@@ -353,8 +358,7 @@ def grade_many(items: list[tuple[Problem, str | None]], *, config: SandboxConfig
     t0 = time.monotonic()
 
     def one(item: tuple[Problem, str | None]) -> Verdict:
-        v = grade(item[0], item[1], config=config, stop_at_first_failure=stop_at_first_failure,
-                  collect=collect)
+        v = _grade(item[0], item[1], config, stop_at_first_failure, collect, size)
         if progress:
             with lock:
                 done[0] += 1

@@ -38,7 +38,7 @@ class CallResult:
         return self.status == "ok"
 
 
-def _one(code: str, func: str, args: Sequence[Any], config: SandboxConfig) -> CallResult:
+def _one(code: str, func: str, args: Sequence[Any], config: SandboxConfig, slots: int) -> CallResult:
     try:
         wire_args = _wire.encode(list(args))
     except _wire.WireError as e:
@@ -46,7 +46,7 @@ def _one(code: str, func: str, args: Sequence[Any], config: SandboxConfig) -> Ca
     job = {"mode": "call", "code": code, "func": func, "args_wire": wire_args,
            "limits": config.job_limits()}
     try:
-        raw, _ = get_pool(config).run(job)
+        raw, _ = get_pool(config, slots).run(job, slots=slots)  # the caller's `workers`
     except SandboxError as e:
         return CallResult("runtime_error", message=f"sandbox error: {e}")
     if "infra_error" in raw:
@@ -89,6 +89,6 @@ def run_function(code: str, func: str, inputs: Sequence[Sequence[Any]], *,
     pool = get_pool(config, size)
     threads = min(len(inputs), size * pool.depth)
     if threads == 1:
-        return [_one(code, func, args, config) for args in inputs]
+        return [_one(code, func, args, config, size) for args in inputs]
     with ThreadPoolExecutor(max_workers=threads) as ex:
-        return list(ex.map(lambda a: _one(code, func, a, config), inputs))
+        return list(ex.map(lambda a: _one(code, func, a, config, size), inputs))

@@ -314,10 +314,11 @@ class WorkerPool:
         self._cond = threading.Condition()
         self._starting: set[int] = set()
 
-    def _acquire(self) -> int:
+    def _acquire(self, slots: int | None = None) -> int:
         with self._cond:
             while True:
-                slot = min(range(self.size), key=self._busy.__getitem__)
+                n = min(slots or self.size, self.size)
+                slot = min(range(n), key=self._busy.__getitem__)
                 if self._busy[slot] < self.depth:
                     self._busy[slot] += 1
                     return slot
@@ -347,10 +348,11 @@ class WorkerPool:
                 self._starting.discard(slot)
                 self._cond.notify_all()
 
-    def run(self, job: dict[str, Any], test: str | None = None,
-            entry: str = "") -> tuple[dict[str, Any], str]:
-        """Run a job on a worker; returns (outcome, isolation achieved)."""
-        slot = self._acquire()
+    def run(self, job: dict[str, Any], test: str | None = None, entry: str = "",
+            slots: int | None = None) -> tuple[dict[str, Any], str]:
+        """Run a job on a worker (one of the first `slots`: the caller's concurrency);
+        returns (outcome, isolation achieved)."""
+        slot = self._acquire(slots)
         try:
             w = self._get(slot)
             try:
