@@ -75,28 +75,38 @@ _LINE = re.compile(r"^(\d+)\s+(?:<\.\.\. (\w+) resumed>|(\w+)\()(.*)$")
 
 def analyse(log: str) -> collections.Counter:
     """Calls made by filtered processes: from a process's seccomp install on, and all of its
-    descendants' (strace -f prints `PID name(args) = ret`, split calls as unfinished/resumed)."""
-    filtered: set[str] = set()
-    pending: dict[str, str] = {}
-    per_call: dict[str, set[str]] = collections.defaultdict(set)
+    descendants' from their start (strace -f prints `PID name(args) = ret`, split calls as
+    unfinished/resumed; a child may print before its parent's fork returns, hence 2 passes)."""
+    lines = []
+    installed: dict[str, int] = {}  # pid -> line of its own filter install
+    forks: list[tuple[int, str, str]] = []  # (line, parent, child)
     with open(log, errors="replace") as fh:
-        for line in fh:
+        for i, line in enumerate(fh):
             m = _LINE.match(line)
             if not m:
                 continue
             pid, resumed, name, rest = m.group(1), m.group(2), m.group(3), m.group(4)
             call = resumed or name
-            if name and rest.endswith("<unfinished ...>"):
-                pending[pid] = call
-            if pid in filtered and name:
-                per_call[call].add(pid)
-            if name == "prctl" and rest.startswith("PR_SET_SECCOMP") and pid not in filtered:
-                filtered.add(pid)
-            if call in ("clone", "clone3", "fork", "vfork") and pid in filtered:
+            lines.append((i, pid, name))
+            if name == "prctl" and rest.startswith("PR_SET_SECCOMP") and pid not in installed:
+                installed[pid] = i + 1  # the calls after the install
+            if call in ("clone", "clone3", "fork", "vfork") and not rest.endswith("<unfinished ...>"):
                 # the child's pid as strace numbers processes (the job's is its namespace's)
-                ret = re.search(r"in strace's PID NS \*/", rest) and re.search(r"= \d+ /\* (\d+) in", rest)
-                if ret and not rest.endswith("<unfinished ...>"):
-                    filtered.add(ret.group(1))
+                ret = re.search(r"= \d+ /\* (\d+) in strace's PID NS \*/", rest)
+                if ret:
+                    forks.append((i, pid, ret.group(1)))
+    since = dict(installed)  # pid -> first line whose calls count
+    changed = True
+    while changed:
+        changed = False
+        for i, parent, child in forks:
+            if parent in since and since[parent] <= i and since.get(child, 1 << 62) > 0:
+                since[child] = 0  # born under the filter: everything it does counts
+                changed = True
+    per_call: dict[str, set[str]] = collections.defaultdict(set)
+    for i, pid, name in lines:
+        if name and pid in since and i >= since[pid]:
+            per_call[name].add(pid)
     return collections.Counter({c: len(p) for c, p in per_call.items()})
 
 
