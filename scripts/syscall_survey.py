@@ -5,8 +5,9 @@ process (and everything it started) makes after its seccomp filter is installed:
 HumanEval canonical solutions and 164 wrong variants (benchmarks/bench_sandbox.py's workload),
 the 195 LiveCodeBench answers of ../shared/fixtures (if present), the honest programs of the
 hostile corpora (among them one that uses the standard library and the system's tools
-broadly: corpus30's honest_stdlib_and_tools_under_the_filter). Prints every call with the number of job processes that made it, and which of
-them the filter does not allow (_zygote's allow-list): there must be none.
+broadly: corpus30's honest_stdlib_and_tools_under_the_filter). Prints every call with the
+number of job processes that made it, and which of them the filter does not allow
+(_zygote's allow-list): there must be none but the ones refused on purpose.
 
 Needs root and strace (Debian: apt-get install strace). One worker, so one job at a time.
 Usage: python scripts/syscall_survey.py [--limit N] [--log FILE]
