@@ -218,6 +218,55 @@ def test_activation_checkpointing_under_fsdp_gives_the_same_gradients(tok):
         torch.testing.assert_close(gb[n], ga[n], atol=1e-6, rtol=1e-4, msg=n)
 
 
+def _gathered_layers_seen(model, ctx) -> tuple[int, int]:
+    """(most, fewest) decoder layers held gathered while any layer computes, forward and
+    backward, during one accumulate inside ctx."""
+    from torch.distributed.tensor import DTensor
+
+    layers = fsdp.decoder_layers(model)
+    seen: list[int] = []
+
+    def count(*_):
+        seen.append(sum(not isinstance(la.mlp.down_proj.weight, DTensor) for la in layers))
+
+    def fwd(_m, _i, out):
+        count()
+        if out.requires_grad:
+            out.register_hook(count)  # runs inside the layer's backward
+
+    hooks = [la.mlp.down_proj.register_forward_hook(fwd) for la in layers]
+    teacher = Teacher(model, "ema", rate=0.1)
+    gs = groups(tok_of(model))
+    try:
+        with ctx(model), teacher.gathered(fsdp.compute_dtype_of(model)):
+            accumulate_gradients(model, teacher, gs, tok_of(model), UNEVEN,
+                                 build_teacher_batch(gs).chats)
+            fsdp.sync_gradients(model)
+    finally:
+        for h in hooks:
+            h.remove()
+    return max(seen), min(seen)
+
+
+def test_an_update_gathers_at_most_two_decoder_layers_at_a_time(tok):
+    """fsdp.layerwise: a layer's compute copy exists only while it runs (+ FSDP2's backward
+    prefetch of the next one); fsdp.gathered, the sampling path, holds all four."""
+    def four_layers():
+        m = tiny.tiny_llama(len(tok), 0, num_hidden_layers=4, max_position_embeddings=512,
+                            initializer_range=0.3, tie_word_embeddings=True,
+                            eos_token_id=tok.eos_token_id)
+        m._tok = tok
+        return fsdp.shard_model(m, "bfloat16")
+
+    most, fewest = _gathered_layers_seen(four_layers(), fsdp.layerwise)
+    assert fewest >= 1 and most <= 2
+    assert _gathered_layers_seen(four_layers(), fsdp.gathered)[0] == 4
+
+
+def tok_of(model):
+    return model._tok
+
+
 def test_prepare_model_refuses_low_precision_masters(tok):
     from types import SimpleNamespace
 
