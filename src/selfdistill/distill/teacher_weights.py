@@ -128,8 +128,9 @@ class Teacher:
         """The tensor the teacher uses in place of parameter p (model dtype and device)."""
         stored = self._store[name]
         if self.sharded:
-            if self._full is None:
-                raise RuntimeError("a sharded teacher scores inside teacher.gathered()")
+            if self._full is None or name not in self._full:
+                raise RuntimeError("a sharded teacher scores inside teacher.gathered(), "
+                                   "entered after the model's fsdp.layerwise / gathered")
             stored = self._full[name]
         if self.kind == "trust_region_params":
             mixed = torch.lerp(stored.to(torch.float32), p.detach().to(torch.float32), self.rate)

@@ -22,9 +22,10 @@ depends on the data) and the ranks pad to the same number of micro-batches and t
 passes with zero-loss passes (distill/objective.py, `lockstep`). The teacher's weights are
 swapped in shard by shard (distill/teacher_weights.py), so its passes are gathered the same way.
 
-`gathered()` keeps the whole-model gather for what the ranks do not run in step: sampling
-and evaluation on the HF backend, the vLLM weight push (`iter_full_parameters` streams
-instead, one unit at a time), the assistant's update.
+`gathered()` keeps the whole-model gather for what the ranks do not run in step: HF
+sampling and evaluation, credit diagnostics, the assistant's update. A colocated vLLM
+engine is refreshed without it: the weight stream all-gathers one tensor at a time
+(core/merged_lora.iter_merged_state; `iter_full_parameters` here, per unit).
 """
 
 from __future__ import annotations
