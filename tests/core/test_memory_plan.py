@@ -174,3 +174,37 @@ def test_cli_plan_bad_input_is_one_line() -> None:
         from selfdistill.planning.shape import model_shape
 
         model_shape("x", config="/nonexistent/config.json")
+
+
+def test_layer_gathering_models_what_training_fsdp_runs() -> None:
+    """Per-layer gathering (the default): the root + 2 layers in the compute dtype, the root's
+    and one layer's unsharded gradients, no merged LoRA copies (the adapter runs live on
+    shards), packed rows with several ranks; far below the whole-model gather."""
+    full = PlanInputs(method="full", dtype="bfloat16", strategy="fsdp", ranks=2, device="cuda",
+                      budget_bytes=80 * GiB, micro_batch=4, prompt_tokens=256,
+                      completion_tokens=256, teacher_prompt_tokens=512, backend="vllm")
+    p = plan_memory(SMOL, full)
+    assert p.row("gathered layers").bytes == (SMOL.root_params + 2 * SMOL.layer_params) * 2
+    assert p.row("unsharded gradients").bytes == (SMOL.root_params + SMOL.layer_params) * 6
+    assert p.row("teacher root").bytes == SMOL.root_params * 2
+    whole = plan_memory(SMOL, dataclasses.replace(full, fsdp_gather="update"))
+    assert whole.row("gathered model").bytes == SMOL.n_params * 2 + SMOL.n_params * 4
+    assert p.peak_bytes < whole.peak_bytes
+    # 2 ranks pack rows (4 x (256 + 256) tokens); 1 rank shares the prompt (256 + 4 x 256)
+    one = plan_memory(SMOL, dataclasses.replace(full, ranks=1))
+    assert "= 2048 tokens" in p.row("activations").note
+    assert "= 1280 tokens" in one.row("activations").note
+    lora = plan_memory(SMOL, dataclasses.replace(full, method="lora"))
+    names = {r.name for r in lora.rows}
+    assert "teacher merged weights" not in names and "unsharded gradients" not in names
+
+
+def test_plan_cli_one_gpu_with_bf16_compute_is_sharded() -> None:
+    """optim.compute_dtype bfloat16 on one GPU trains through FSDP2 (a 1-rank group)."""
+    recipe = str(REPO / "recipes" / "sdpo_qwen3_8b_lcb_v6.yaml")
+    res = _plan(recipe, "--gpus", "1", "--gpu-mem", "80", "--model-config", str(QWEN3_8B),
+                "--json")
+    assert json.loads(res.stdout)["inputs"]["strategy"] == "fsdp"
+    res = _plan(recipe, "optim.compute_dtype=float32", "--gpus", "1", "--gpu-mem", "80",
+                "--model-config", str(QWEN3_8B), "--json")
+    assert json.loads(res.stdout)["inputs"]["strategy"] == "replica"
