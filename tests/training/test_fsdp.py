@@ -193,9 +193,11 @@ def test_sharded_fp32_step_equals_the_plain_step(tok):
         torch.testing.assert_close(t, a[n], atol=1e-6, rtol=1e-5, msg=n)
 
 
-def test_activation_checkpointing_under_fsdp_gives_the_same_gradients(tok):
+@pytest.mark.parametrize("ctx", ["gathered", "layerwise"])
+def test_activation_checkpointing_under_fsdp_gives_the_same_gradients(tok, ctx):
     """optim.gradient_checkpointing inside the FSDP units: same loss and gradients (the
-    shared-prefix KV cache is off then: checkpointing disables the cache in training)."""
+    shared-prefix KV cache is off then: checkpointing disables the cache in training);
+    under per-layer gathering the recomputation re-gathers its layer."""
     out = []
     for ckpt in (False, True):
         model = _model(tok, "lora")
@@ -206,7 +208,7 @@ def test_activation_checkpointing_under_fsdp_gives_the_same_gradients(tok):
         model.train()
         teacher = Teacher(model, "frozen")
         gs = groups(tok)
-        with fsdp.gathered(model), teacher.gathered(torch.float32):
+        with getattr(fsdp, ctx)(model), teacher.gathered(torch.float32):
             acc = accumulate_gradients(model, teacher, gs, tok, SDPOLossConfig(support_size=5),
                                        build_teacher_batch(gs).chats)
             fsdp.sync_gradients(model)
