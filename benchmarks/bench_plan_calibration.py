@@ -5,6 +5,10 @@ Cases (each in a fresh subprocess, so its peak is its own):
     embedded-full-ckpt  the same with activation checkpointing
     embedded-lora       SmolLM2-135M, LoRA r 16 on all projections, fp32, EMA teacher
     qwen05-lora         Qwen2.5-Coder-0.5B-Instruct (study model; not a test dependency), LoRA
+    *-fsdp1 / *-fsdp2   the embedded cases through training/fsdp.py (optim.compute_dtype
+                        bfloat16, fp32 masters, per-layer gathering) on 1 rank and on 2 gloo
+                        ranks (two processes, the batch's prompts split; peak = the larger
+                        rank's); qwen05-lora-fsdp1 likewise
 
 A step is selfdistill.distill.step.sdpo_step on a fixed batch: P prompts x G completions of
 exactly --tokens tokens (group 0 holds one success: sibling-solution teacher contexts; the
@@ -40,12 +44,17 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 warnings.filterwarnings("ignore")
 
 QWEN05 = Path("~/.cache/selfdistill/models/qwen2.5-coder-0.5b-instruct/hf").expanduser()
+EMB = "smollm2-135m-instruct"
 CASES: dict[str, dict[str, Any]] = {
-    "embedded-full": {"spec": "smollm2-135m-instruct", "method": "full", "ckpt": False},
-    "embedded-full-ckpt": {"spec": "smollm2-135m-instruct", "method": "full", "ckpt": True},
-    "embedded-lora": {"spec": "smollm2-135m-instruct", "method": "lora", "ckpt": False},
+    "embedded-full": {"spec": EMB, "method": "full", "ckpt": False},
+    "embedded-full-ckpt": {"spec": EMB, "method": "full", "ckpt": True},
+    "embedded-lora": {"spec": EMB, "method": "lora", "ckpt": False},
     "qwen05-lora": {"spec": str(QWEN05), "method": "lora", "ckpt": False},
 }
+for _name, _c in list(CASES.items()):  # the FSDP2 engine on 1 and 2 ranks, bf16 compute
+    if not _c["ckpt"]:
+        for _n in (1, 2) if _c["spec"] == EMB else (1,):
+            CASES[f"{_name}-fsdp{_n}"] = {**_c, "ranks": _n, "compute": "bfloat16"}
 MICRO = 4
 FEEDBACK = ("Wrong answer on test 1 (0/3 tests passed).\nInput: example\nExpected: the "
             "correct value\nGot: a different value\nTraceback: AssertionError in check()")
@@ -97,19 +106,27 @@ def child(case: str, n_prompts: int, g: int, n_tokens: int, steps: int) -> dict[
     from selfdistill.distill.teacher_context import build_teacher_batch
     from selfdistill.distill.teacher_weights import Teacher
     from selfdistill.generation.chat import chat_token_ids
+    from selfdistill.training.fsdp import prepare_model
 
     rss_imports = proc_status_bytes("VmRSS")
     c = CASES[case]
+    ranks = c.get("ranks", 0)  # 0: the plain model (no FSDP)
+    rank = int(os.environ.get("RANK", "0"))
     torch.manual_seed(0)
     model, tok = load_model(c["spec"], dtype="float32")
-    optim = OptimConfig(method=c["method"], lr=1e-5, gradient_checkpointing=c["ckpt"])
+    optim = OptimConfig(method=c["method"], lr=1e-5, gradient_checkpointing=c["ckpt"],
+                        compute_dtype=c.get("compute", "float32"))
     model = make_trainable(model, optim)
+    if ranks:
+        model = prepare_model(model, optim)  # fully_shard per layer + root (1-rank group too)
     teacher = Teacher(model, "ema", 0.05)
     opt = make_optimizer(model, optim)
     cfg = SDPOLossConfig(micro_batch_size=MICRO)
-    groups = groups_for(tok, n_prompts, g, n_tokens)
+    groups = groups_for(tok, n_prompts, g, n_tokens)[rank::max(ranks, 1)]
     tb = build_teacher_batch(groups, tok, None)
     t_prompt = max(len(chat_token_ids(tok, ch)) for ch in tb.chats if ch is not None)
+    if ranks:  # loading's freed pages (the full fp32 model before sharding) back to the OS
+        _trim()
     rss_ready = proc_status_bytes("VmRSS")
     with open("/proc/self/clear_refs", "w") as fh:  # VmHWM := VmRSS from here on
         fh.write("5")
@@ -117,6 +134,7 @@ def child(case: str, n_prompts: int, g: int, n_tokens: int, steps: int) -> dict[
     for _ in range(steps):
         sdpo_step(model, teacher, opt, groups, tok, cfg, teacher_batch=tb)
     return {"case": case, "spec": c["spec"], "method": c["method"], "ckpt": c["ckpt"],
+            "ranks": ranks, "compute": c.get("compute", "float32"), "rank": rank,
             "prompt_tokens": len(groups[0].rollouts[0].prompt_ids),
             "completion_tokens": n_tokens, "teacher_prompt_tokens": t_prompt,
             "micro_batch": min(MICRO, g), "rss_imports": rss_imports, "rss_ready": rss_ready,
@@ -130,8 +148,10 @@ def predict(m: dict[str, Any]) -> Any:
     from selfdistill.planning.shape import model_shape
 
     shape = model_shape(m["spec"], lora_r=16, lora_targets=list(LORA_TARGETS))
-    i = PlanInputs(recipe="sdpo", method=m["method"], dtype="float32", strategy="replica",
-                   ranks=1, device="cpu", budget_bytes=24 * GiB, micro_batch=m["micro_batch"],
+    i = PlanInputs(recipe="sdpo", method=m["method"], dtype=m.get("compute", "float32"),
+                   strategy="fsdp" if m.get("ranks") else "replica",
+                   ranks=m.get("ranks") or 1, device="cpu", budget_bytes=24 * GiB,
+                   micro_batch=m["micro_batch"],
                    prompt_tokens=m["prompt_tokens"], completion_tokens=m["completion_tokens"],
                    teacher_prompt_tokens=m["teacher_prompt_tokens"], teacher="ema",
                    share_prefix=True, checkpointing=m["ckpt"], backend="none")
@@ -167,14 +187,45 @@ def main() -> None:
         if name == "qwen05-lora" and not (QWEN05 / "model.safetensors").is_file():
             print(f"{name}: skipped ({QWEN05} not built)")
             continue
-        out = subprocess.run([sys.executable, __file__, "--child", name, "--prompts",
-                              str(a.prompts), "--g", str(a.g), "--tokens", str(a.tokens),
-                              "--steps", str(a.steps)], capture_output=True, text=True,
-                             check=False)
-        if out.returncode != 0:
-            print(f"{name}: FAILED\n{out.stderr[-2000:]}")
+        rows = run_case(name, a)
+        if rows is None:
             continue
-        report(json.loads(out.stdout.strip().splitlines()[-1]), a.json)
+        report(max(rows, key=lambda r: r["peak"]), a.json)  # the larger rank's peak
+
+
+def _trim() -> None:
+    """glibc: give freed heap pages back to the OS (loading's transient copies)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:  # not glibc
+        pass
+
+
+def run_case(name: str, a: argparse.Namespace) -> list[dict[str, Any]] | None:
+    """Every process's result of one case (one, or one per rank over gloo), None on failure."""
+    import socket
+
+    ranks = max(CASES[name].get("ranks", 0), 1)
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+    cmd = [sys.executable, __file__, "--child", name, "--prompts", str(a.prompts), "--g",
+           str(a.g), "--tokens", str(a.tokens), "--steps", str(a.steps)]
+    procs = []
+    for r in range(ranks):
+        env = dict(os.environ)
+        if CASES[name].get("ranks"):  # torchrun's variables: training/fsdp.py joins them
+            env.update(RANK=str(r), WORLD_SIZE=str(ranks), LOCAL_RANK=str(r),
+                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate() for p in procs]
+    if any(p.returncode != 0 for p in procs):
+        print(f"{name}: FAILED\n" + "\n".join(e[-2000:] for _, e in outs))
+        return None
+    return [json.loads(o.strip().splitlines()[-1]) for o, _ in outs]
 
 
 def report(m: dict[str, Any], json_out: str | None) -> None:

@@ -140,15 +140,20 @@ def test_cli_plan_qwen3_8b_on_8_gpus_prints_table_and_verdict() -> None:
     recipe = str(REPO / "recipes" / "sdpo_qwen3_8b_lcb_v6.yaml")
     # per-layer gathering (FSDP2 hooks) with the engine asleep during updates: fits
     res = _plan(recipe, "rollout.vllm_sleep=true", "--gpus", "8", "--gpu-mem", "80",
-                "--model-config", str(QWEN3_8B), "--fsdp-gather", "layer")
+                "--model-config", str(QWEN3_8B))
     assert res.exit_code == 0, res.output
     for word in ("weights", "gradients", "optimizer", "teacher", "activations",
                  "logits chunk", "vllm engine", "peak per rank", "FITS"):
         assert word in res.output
-    # the whole model gathered per update (training/fsdp.py): a full bf16 copy + full fp32
-    # gradients on every rank do not fit 80 GB next to a resident engine; the advice keeps
-    # full fine-tuning (micro-batch 1, engine asleep)
+    # as shipped (per-layer gathering is the default: what training/fsdp.py runs) the
+    # resident engine's 24 GiB tips it over; the cheapest change is the engine's sleep
     res = _plan(recipe, "--gpus", "8", "--gpu-mem", "80", "--model-config", str(QWEN3_8B))
+    assert res.exit_code == 1 and "gathered layers" in res.output
+    assert "DOES NOT FIT" in res.output and "vllm_sleep" in res.output
+    # the whole model gathered per update (the engine before session 8): a full bf16 copy
+    # + full fp32 gradients on every rank; the advice keeps full fine-tuning (micro-batch 1)
+    res = _plan(recipe, "--gpus", "8", "--gpu-mem", "80", "--model-config", str(QWEN3_8B),
+                "--fsdp-gather", "update")
     assert res.exit_code == 1 and "gathered model" in res.output
     assert "DOES NOT FIT" in res.output and "micro-batch 1" in res.output
 
@@ -169,3 +174,37 @@ def test_cli_plan_bad_input_is_one_line() -> None:
         from selfdistill.planning.shape import model_shape
 
         model_shape("x", config="/nonexistent/config.json")
+
+
+def test_layer_gathering_models_what_training_fsdp_runs() -> None:
+    """Per-layer gathering (the default): the root + 2 layers in the compute dtype, the root's
+    and one layer's unsharded gradients, no merged LoRA copies (the adapter runs live on
+    shards), packed rows with several ranks; far below the whole-model gather."""
+    full = PlanInputs(method="full", dtype="bfloat16", strategy="fsdp", ranks=2, device="cuda",
+                      budget_bytes=80 * GiB, micro_batch=4, prompt_tokens=256,
+                      completion_tokens=256, teacher_prompt_tokens=512, backend="vllm")
+    p = plan_memory(SMOL, full)
+    assert p.row("gathered layers").bytes == (SMOL.root_params + 2 * SMOL.layer_params) * 2
+    assert p.row("unsharded gradients").bytes == (SMOL.root_params + SMOL.layer_params) * 6
+    assert p.row("teacher root").bytes == SMOL.root_params * 2
+    whole = plan_memory(SMOL, dataclasses.replace(full, fsdp_gather="update"))
+    assert whole.row("gathered model").bytes == SMOL.n_params * 2 + SMOL.n_params * 4
+    assert p.peak_bytes < whole.peak_bytes
+    # 2 ranks pack rows (4 x (256 + 256) tokens); 1 rank shares the prompt (256 + 4 x 256)
+    one = plan_memory(SMOL, dataclasses.replace(full, ranks=1))
+    assert "= 2048 tokens" in p.row("activations").note
+    assert "= 1280 tokens" in one.row("activations").note
+    lora = plan_memory(SMOL, dataclasses.replace(full, method="lora"))
+    names = {r.name for r in lora.rows}
+    assert "teacher merged weights" not in names and "unsharded gradients" not in names
+
+
+def test_plan_cli_one_gpu_with_bf16_compute_is_sharded() -> None:
+    """optim.compute_dtype bfloat16 on one GPU trains through FSDP2 (a 1-rank group)."""
+    recipe = str(REPO / "recipes" / "sdpo_qwen3_8b_lcb_v6.yaml")
+    res = _plan(recipe, "--gpus", "1", "--gpu-mem", "80", "--model-config", str(QWEN3_8B),
+                "--json")
+    assert json.loads(res.stdout)["inputs"]["strategy"] == "fsdp"
+    res = _plan(recipe, "optim.compute_dtype=float32", "--gpus", "1", "--gpu-mem", "80",
+                "--model-config", str(QWEN3_8B), "--json")
+    assert json.loads(res.stdout)["inputs"]["strategy"] == "replica"

@@ -98,3 +98,44 @@ def test_hf_backend_needs_no_sync() -> None:
     sync = EngineSync(gen, sleep=True)
     sync.ready(1, lambda: (_ for _ in ()).throw(AssertionError("must not be called")))
     sync.release()
+
+
+def test_sharded_model_streams_whole_merged_weights_one_at_a_time(monkeypatch) -> None:
+    """An FSDP2-sharded LoRA model (1-rank group, bf16 compute) feeds the engine the plain
+    model's merged weights, each tensor whole; nothing is gathered ahead of the consumer
+    (per weight at most itself + the adapter's A and B)."""
+    import copy
+
+    from torch.distributed.tensor import DTensor
+
+    from selfdistill.training import fsdp
+
+    plain = tiny_lora_llama()
+    sharded = fsdp.shard_model(copy.deepcopy(plain), "bfloat16")
+    want = dict(iter_merged_weights(plain))
+    gathers = [0]
+    full_tensor = DTensor.full_tensor
+
+    def counted(self, *a, **k):
+        gathers[0] += 1
+        return full_tensor(self, *a, **k)
+
+    monkeypatch.setattr(DTensor, "full_tensor", counted)
+    seen: dict[str, torch.Tensor] = {}
+
+    class Recorder(FakeEngine):
+        def refresh_weights(self, pairs):
+            assert not isinstance(pairs, list)
+            for n, t in pairs:
+                assert gathers[0] <= 3, n  # this weight (+ A and B), nothing more
+                gathers[0] = 0
+                assert not isinstance(t, DTensor) and t.dtype == torch.float32
+                seen[n] = t.clone()
+
+    sync = EngineSync(Recorder(can_sleep=False))
+    sync.ready(1, model_weights(sharded))
+    assert seen.keys() == want.keys() and sync.refreshes == 1
+    for n in want:
+        torch.testing.assert_close(seen[n], want[n], rtol=0, atol=0, msg=n)
+    base = dict(iter_merged_weights(sharded, merge=False))
+    assert all(torch.equal(base[n], t) for n, t in iter_merged_weights(plain, merge=False))

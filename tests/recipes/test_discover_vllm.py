@@ -40,3 +40,23 @@ def test_discover_bench_with_vllm_updates_and_refreshes(tmp_path):
     assert rows["sdpo"]["updates"] >= 1 and rows["best_of_k"]["updates"] == 0
     rows = read_jsonl(next((run / "runs" / "sdpo").rglob("seed-0.jsonl")))
     assert [r["kind"] for r in rows] == ["step", "step", "done"]
+
+
+def test_discover_bench_refreshes_vllm_from_a_sharded_model(tmp_path):
+    """optim.compute_dtype bfloat16: the model trains sharded (FSDP2 on a 1-rank group, fp32
+    masters) and the engine is refreshed from the shards, tensor by tensor with the adapter
+    merged (core/merged_lora.iter_merged_state); a DTensor reaching vLLM would fail the run."""
+    run = tmp_path / "bench"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "VLLM_CPU_KVCACHE_SPACE": "1"}
+    p = subprocess.run(
+        [sys.executable, "-m", "selfdistill.cli", "discover-bench", "--recipe",
+         str(REPO / "recipes" / "discover_cpu.yaml"), "--run-dir", str(run), "--budget", "4",
+         "--batch", "2", "--seeds", "1", "--max-new-tokens", "32",
+         "problems=builtin:hard", "limit=1", "select.pool=", "methods=sdpo",
+         "stop_at_success=false", "sampling.backend=vllm", "optim.compute_dtype=bfloat16",
+         "model.dtype=float32"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "Traceback" not in p.stderr
+    (row,) = read_jsonl(run / "results.jsonl")
+    assert row["attempts_used"] == 4 and row["steps"] == 2 and row["updates"] >= 1

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "distill"))
 import tiny  # noqa: E402
 from test_step import groups, tiny_llama  # noqa: E402
 
+from selfdistill.core.lora import iter_merged_weights  # noqa: E402
 from selfdistill.core.records import read_jsonl  # noqa: E402
 from selfdistill.distill.objective import SDPOLossConfig, accumulate_gradients  # noqa: E402
 from selfdistill.distill.step import sdpo_step  # noqa: E402
@@ -56,9 +57,8 @@ def _free_port() -> int:
 def _grads_and_step(model, tok, gs, chats, cfg):
     """(loss, full gradients) of one accumulate on gs, then the weights after one sdpo_step."""
     teacher = Teacher(model, "ema", rate=0.1)
-    with fsdp.gathered(model), teacher.gathered(fsdp.compute_dtype_of(model)):
+    with fsdp.layerwise(model), teacher.gathered(fsdp.compute_dtype_of(model)):
         acc = accumulate_gradients(model, teacher, gs, tok, cfg, chats)
-        fsdp.sync_gradients(model)
     g = {n: fsdp.full_tensor(p.grad).clone() for n, p in model.named_parameters()
          if p.grad is not None}
     for p in model.parameters():
@@ -71,6 +71,11 @@ def _grads_and_step(model, tok, gs, chats, cfg):
     m = sdpo_step(model, teacher, opt, gs, tok, cfg, teacher_batch=tb)
     w = dict(fsdp.iter_full_parameters(model))
     return acc["loss"], g, {n: t.clone() for n, t in w.items()}, m.loss
+
+
+# One sample per micro-batch: rank 0 (group 1) has two with a teacher context, rank 1
+# (group 2) one, so rank 1 pads with a zero-loss pass to stay in step.
+UNEVEN = SDPOLossConfig(support_size=5, micro_batch_size=1)
 
 
 def _worker(rank: int, world: int, port: int, tok_dir: str, method: str, out: str) -> None:
@@ -87,12 +92,13 @@ def _worker(rank: int, world: int, port: int, tok_dir: str, method: str, out: st
         flat = [len(g.rollouts) for g in gs]
         lo = sum(flat[:rank])
         loss, g, w, step_loss = _grads_and_step(model, tok, [gs[rank]],
-                                                chats[lo:lo + flat[rank]],
-                                                SDPOLossConfig(support_size=5))
+                                                chats[lo:lo + flat[rank]], UNEVEN)
+        # What a colocated vLLM engine is fed: streamed from the shards, LoRA merged in.
+        engine = {n: t.clone() for n, t in iter_merged_weights(model)}
         all_loss = [None] * world
         dist.all_gather_object(all_loss, (loss, step_loss))
         if rank == 0:
-            torch.save({"loss": sum(x[0] for x in all_loss),
+            torch.save({"loss": sum(x[0] for x in all_loss), "engine": engine,
                         "step_loss": all_loss[0][1], "grads": g, "weights": w},
                        f"{out}/rank0.pt")
     finally:
@@ -102,7 +108,9 @@ def _worker(rank: int, world: int, port: int, tok_dir: str, method: str, out: st
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_two_gloo_ranks_equal_one_process(tok, tiny_model_dir, tmp_path, method):
-    """Loss, every gradient and the weights after a step: 2 FSDP2 ranks == 1 plain process."""
+    """Loss, every gradient, the weights after a step and the weights a colocated engine is
+    fed (streamed from the shards, LoRA merged): 2 FSDP2 ranks (per-layer gathering, ranks
+    padded to the same passes) == 1 plain process."""
     import torch.multiprocessing as mp
 
     mp.spawn(_worker, args=(2, _free_port(), str(tiny_model_dir), method, str(tmp_path)),
@@ -111,7 +119,7 @@ def test_two_gloo_ranks_equal_one_process(tok, tiny_model_dir, tmp_path, method)
     ref_model = _model(tok, method)
     gs = groups(tok)
     loss, g, w, step_loss = _grads_and_step(ref_model, tok, gs, build_teacher_batch(gs).chats,
-                                            SDPOLossConfig(support_size=5))
+                                            UNEVEN)
     assert got["loss"] == pytest.approx(loss, rel=1e-5, abs=1e-7)
     assert got["step_loss"] == pytest.approx(step_loss, rel=1e-5, abs=1e-7)
     assert set(got["grads"]) == set(g) and len(g) > 0
@@ -119,6 +127,10 @@ def test_two_gloo_ranks_equal_one_process(tok, tiny_model_dir, tmp_path, method)
         torch.testing.assert_close(got["grads"][n], g[n], atol=1e-6, rtol=1e-4, msg=n)
     for n in w:
         torch.testing.assert_close(got["weights"][n], w[n], atol=1e-6, rtol=1e-5, msg=n)
+    engine = dict(iter_merged_weights(ref_model))
+    assert got["engine"].keys() == engine.keys()
+    for n in engine:
+        torch.testing.assert_close(got["engine"][n], engine[n], atol=1e-6, rtol=1e-5, msg=n)
 
 
 def _one_step(tok, compute_dtype: str = "float32", weights_dtype=torch.float32, lr=1e-6):
@@ -181,9 +193,11 @@ def test_sharded_fp32_step_equals_the_plain_step(tok):
         torch.testing.assert_close(t, a[n], atol=1e-6, rtol=1e-5, msg=n)
 
 
-def test_activation_checkpointing_under_fsdp_gives_the_same_gradients(tok):
+@pytest.mark.parametrize("ctx", ["gathered", "layerwise"])
+def test_activation_checkpointing_under_fsdp_gives_the_same_gradients(tok, ctx):
     """optim.gradient_checkpointing inside the FSDP units: same loss and gradients (the
-    shared-prefix KV cache is off then: checkpointing disables the cache in training)."""
+    shared-prefix KV cache is off then: checkpointing disables the cache in training);
+    under per-layer gathering the recomputation re-gathers its layer."""
     out = []
     for ckpt in (False, True):
         model = _model(tok, "lora")
@@ -194,7 +208,7 @@ def test_activation_checkpointing_under_fsdp_gives_the_same_gradients(tok):
         model.train()
         teacher = Teacher(model, "frozen")
         gs = groups(tok)
-        with fsdp.gathered(model), teacher.gathered(torch.float32):
+        with getattr(fsdp, ctx)(model), teacher.gathered(torch.float32):
             acc = accumulate_gradients(model, teacher, gs, tok, SDPOLossConfig(support_size=5),
                                        build_teacher_batch(gs).chats)
             fsdp.sync_gradients(model)
@@ -204,6 +218,55 @@ def test_activation_checkpointing_under_fsdp_gives_the_same_gradients(tok):
     assert lb == pytest.approx(la, rel=1e-5) and ga.keys() == gb.keys()
     for n in ga:
         torch.testing.assert_close(gb[n], ga[n], atol=1e-6, rtol=1e-4, msg=n)
+
+
+def _gathered_layers_seen(model, ctx) -> tuple[int, int]:
+    """(most, fewest) decoder layers held gathered while any layer computes, forward and
+    backward, during one accumulate inside ctx."""
+    from torch.distributed.tensor import DTensor
+
+    layers = fsdp.decoder_layers(model)
+    seen: list[int] = []
+
+    def count(*_):
+        seen.append(sum(not isinstance(la.mlp.down_proj.weight, DTensor) for la in layers))
+
+    def fwd(_m, _i, out):
+        count()
+        if out.requires_grad:
+            out.register_hook(count)  # runs inside the layer's backward
+
+    hooks = [la.mlp.down_proj.register_forward_hook(fwd) for la in layers]
+    teacher = Teacher(model, "ema", rate=0.1)
+    gs = groups(tok_of(model))
+    try:
+        with ctx(model), teacher.gathered(fsdp.compute_dtype_of(model)):
+            accumulate_gradients(model, teacher, gs, tok_of(model), UNEVEN,
+                                 build_teacher_batch(gs).chats)
+            fsdp.sync_gradients(model)
+    finally:
+        for h in hooks:
+            h.remove()
+    return max(seen), min(seen)
+
+
+def test_an_update_gathers_at_most_two_decoder_layers_at_a_time(tok):
+    """fsdp.layerwise: a layer's compute copy exists only while it runs (+ FSDP2's backward
+    prefetch of the next one); fsdp.gathered, the sampling path, holds all four."""
+    def four_layers():
+        m = tiny.tiny_llama(len(tok), 0, num_hidden_layers=4, max_position_embeddings=512,
+                            initializer_range=0.3, tie_word_embeddings=True,
+                            eos_token_id=tok.eos_token_id)
+        m._tok = tok
+        return fsdp.shard_model(m, "bfloat16")
+
+    most, fewest = _gathered_layers_seen(four_layers(), fsdp.layerwise)
+    assert fewest >= 1 and most <= 2
+    assert _gathered_layers_seen(four_layers(), fsdp.gathered)[0] == 4
+
+
+def tok_of(model):
+    return model._tok
 
 
 def test_prepare_model_refuses_low_precision_masters(tok):

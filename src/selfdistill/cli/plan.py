@@ -23,9 +23,9 @@ def plan_cmd(recipe: str = typer.Argument(..., help="An sdpo, discover or ssd re
              prompt_tokens: int = typer.Option(512, help="Student prompt length assumed."),
              strategy: str = typer.Option(None, help="fsdp (sharded) or replica (a full copy "
                                                      "per rank); default fsdp if --gpus > 1."),
-             fsdp_gather: str = typer.Option("update", help="fsdp: update (the whole model "
-                                             "gathered once per update, training/fsdp.py) or "
-                                             "layer (per-layer, as FSDP2's hooks)."),
+             fsdp_gather: str = typer.Option("layer", help="fsdp: layer (per-layer, FSDP2's "
+                                             "hooks: what training/fsdp.py runs) or update "
+                                             "(the whole model gathered once per update)."),
              as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON.")
              ) -> None:
     """Per-rank memory of a recipe from the model's config alone (no weights read), a verdict

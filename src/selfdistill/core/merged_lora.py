@@ -41,11 +41,17 @@ def _merged_weight(layer: Any, weight: torch.Tensor, names: list[str]) -> torch.
             merged += layer.get_delta_weight(a).to(merged.dtype)
         return merged
     # One fused pass over the weight per adapter: W + s * B @ A.
-    merged = torch.addmm(weight, layer.lora_B[names[0]].weight, layer.lora_A[names[0]].weight,
-                         alpha=layer.scaling[names[0]])
+    merged = torch.addmm(weight, _full(layer.lora_B[names[0]].weight),
+                         _full(layer.lora_A[names[0]].weight), alpha=layer.scaling[names[0]])
     for a in names[1:]:
-        merged.addmm_(layer.lora_B[a].weight, layer.lora_A[a].weight, alpha=layer.scaling[a])
+        merged.addmm_(_full(layer.lora_B[a].weight), _full(layer.lora_A[a].weight),
+                      alpha=layer.scaling[a])
     return merged
+
+
+def _full(t: torch.Tensor) -> torch.Tensor:
+    """An FSDP shard's full value (an all-gather: every rank calls it), a tensor as is."""
+    return t.full_tensor() if hasattr(t, "full_tensor") else t
 
 
 @contextlib.contextmanager
@@ -54,7 +60,9 @@ def merged_lora(model: Any) -> Iterator[int]:
 
     No gradients flow to the adapter inside (the merge is computed without autograd), so
     use it for sampling and teacher scoring, never for the student's training forward.
-    Models without LoRA layers, disabled adapters or already-merged layers pass through.
+    Models without LoRA layers, disabled adapters or already-merged layers pass through,
+    and so do layers whose weights are FSDP shards (training/fsdp.layerwise gathers them
+    per pass; the adapter runs live there, exact up to rounding).
     """
     swapped: list[tuple[Any, Any, torch.Tensor, list[str]]] = []
     try:
@@ -66,6 +74,8 @@ def merged_lora(model: Any) -> Iterator[int]:
                 if not names:
                     continue
                 base = layer.get_base_layer()
+                if hasattr(base.weight, "full_tensor"):
+                    continue  # an FSDP shard (per-layer gathering): the adapter stays live
                 original = base.weight.data
                 base.weight.data = _merged_weight(layer, original, names)
                 layer.merged_adapters.extend(names)
@@ -101,6 +111,6 @@ def iter_merged_state(model: Any, merge: bool = True) -> Iterator[tuple[str, tor
             hf = n.removeprefix("base_model.model.").replace(".base_layer.", ".")
             hit = merged_of.get(n)
             if hit is None:
-                yield hf, t.detach()
+                yield hf, _full(t.detach())
             else:
-                yield hf, _merged_weight(hit[0], t.detach(), hit[1])
+                yield hf, _merged_weight(hit[0], _full(t.detach()), hit[1])

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from selfdistill.core.distributed import all_reduce_sum
+from selfdistill.core.distributed import all_reduce_max, all_reduce_sum
 from selfdistill.core.merged_lora import merged_lora
 from selfdistill.distill.losses import (
     REDUCTIONS,
@@ -48,6 +48,7 @@ from selfdistill.distill.teacher_weights import Teacher
 from selfdistill.generation.base import Chat
 from selfdistill.generation.chat import chat_token_ids
 from selfdistill.rollouts import Group
+from selfdistill.training.fsdp import lockstep
 
 Algorithm = Literal["sdpo", "grpo", "hybrid"]
 ALGORITHMS: tuple[str, ...] = ("sdpo", "grpo", "hybrid")
@@ -261,6 +262,9 @@ def accumulate_samples(
         raise ValueError(f"algorithm {cfg.algorithm!r} needs a Teacher")
     backward = backward or (lambda loss: loss.backward())
     device = next(model.parameters()).device
+    together = lockstep(model)
+    if together:  # every rank runs the same layer passes (training/fsdp.py): packed rows
+        cfg = dataclasses.replace(cfg, share_prefix=False)
     denominator = _denominator(samples, cfg, device)
     work = [s for s in samples if contributes(s, cfg)]
     acc = {"loss": 0.0, "adv_sum": 0.0, "adv_abs_sum": 0.0, "kl_sum": 0.0, "kl_tokens": 0.0,
@@ -270,7 +274,12 @@ def accumulate_samples(
            "teacher_prompt_tokens": float(sum(len(s.teacher_ids or []) for s in samples)),
            "teacher_prompts": float(sum(s.teacher_ids is not None for s in samples))}
     k = cfg.support_size if cfg.support_size > 0 else None
-    for mb in micro_batches(work, cfg):
+    mbs = micro_batches(work, cfg)
+    for j in range(all_reduce_max(len(mbs), device) if together else len(mbs)):
+        if j >= len(mbs):  # this rank has fewer micro-batches: a zero-loss pass
+            _idle_micro_batch(model, teacher, cfg, pad_id, k, device)
+            continue
+        mb = mbs[j]
         t0 = time.perf_counter()
         st = score_rows(model, [s.prompt_ids for s in mb], [s.completion_ids for s in mb],
                         cfg, pad_id, topk=k if cfg.needs_teacher else None)
@@ -280,6 +289,8 @@ def accumulate_samples(
         tt: TokenScores | None = None
         if cfg.needs_teacher and bool(has_ctx.any()):
             tt = _teacher_scores(model, teacher, mb, st, pad_id, cfg, device)
+        elif cfg.needs_teacher and together:  # the other ranks may score their teacher
+            _idle_teacher_pass(model, teacher, cfg, pad_id, k, device)
         t2 = time.perf_counter()
         acc["t_teacher"] += t2 - t1
         w = _weights(st, mb, cfg, device, acc)
@@ -294,6 +305,38 @@ def accumulate_samples(
         acc["loss"] += float(loss.detach())
         acc["tokens_scored"] += float(st.mask.sum())
     return acc
+
+
+def idle_sample(pad_id: int, with_teacher: bool) -> LossSample:
+    """A one-token sample for the zero-loss passes that keep ranks in lockstep."""
+    return LossSample(prompt_ids=[pad_id], completion_ids=[pad_id],
+                      teacher_ids=[pad_id] if with_teacher else None, behaviour=None,
+                      adv_seq=0.0, has_ctx=with_teacher)
+
+
+def _idle_teacher_pass(model: nn.Module, teacher: Teacher | None, cfg: SDPOLossConfig,
+                       pad_id: int, k: int | None, device: torch.device) -> None:
+    """The teacher's passes of one micro-batch on a one-token row (result dropped)."""
+    st = TokenScores(logp_taken=torch.zeros((1, 1), device=device),
+                     mask=torch.ones((1, 1), dtype=torch.bool, device=device))
+    if k:
+        st.support_idx = torch.zeros((1, 1, k), dtype=torch.long, device=device)
+        st.support_logp = torch.zeros((1, 1, k), device=device)
+        st.tail_logp = torch.zeros((1, 1), device=device)
+    assert teacher is not None
+    _teacher_scores(model, teacher, [idle_sample(pad_id, True)], st, pad_id, cfg, device)
+
+
+def _idle_micro_batch(model: nn.Module, teacher: Teacher | None, cfg: SDPOLossConfig,
+                      pad_id: int, k: int | None, device: torch.device) -> None:
+    """A micro-batch's passes (student, teacher, backward) with a zero loss: a rank with
+    fewer micro-batches joins the others' per-layer gathers and reduce-scatters."""
+    s = idle_sample(pad_id, cfg.needs_teacher)
+    st = score_rows(model, [s.prompt_ids], [s.completion_ids], cfg, pad_id,
+                    topk=k if cfg.needs_teacher else None)
+    if cfg.needs_teacher:
+        _idle_teacher_pass(model, teacher, cfg, pad_id, k, device)
+    (st.logp_taken.sum() * 0.0).backward()
 
 
 @dataclass

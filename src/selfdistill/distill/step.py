@@ -8,8 +8,9 @@ Data flow of a step (Hübotter et al. 2026, "Reinforcement Learning via Self-Dis
       -> updates.split_mini_batches: ppo_mini_batch_size prompts per optimiser step,
          ppo_epochs passes (p_old recorded before the first update when there are several)
       -> per mini-batch, objective.accumulate_samples: student and teacher scores, per-token
-         loss, backward over micro-batches (inside training/fsdp.gathered when the model is
-         sharded: compute copies gathered once, fp32 gradients reduce-scattered once);
+         loss, backward over micro-batches (inside training/fsdp.layerwise when the model is
+         sharded: one layer's compute copy gathered at a time, fp32 gradients
+         reduce-scattered after each backward);
          optimizer_step: clip, optimiser step (skipped on a non-finite gradient norm)
       -> once per batch: scheduler step, teacher.update(); sdpo_step returns StepMetrics.
 
@@ -44,7 +45,7 @@ from selfdistill.distill.teacher_weights import Teacher
 from selfdistill.distill.updates import record_old_logprobs, split_mini_batches
 from selfdistill.generation.base import Chat
 from selfdistill.rollouts import Group, Rollout
-from selfdistill.training.fsdp import clip_and_norm, compute_dtype_of, gathered, sync_gradients
+from selfdistill.training.fsdp import clip_and_norm, compute_dtype_of, layerwise
 
 
 @dataclass
@@ -161,7 +162,7 @@ def _run_updates(model: nn.Module, teacher: Teacher | None, optimizer: torch.opt
     g = max((len(gr.rollouts) for gr in groups), default=1)
     mbs = split_mini_batches(samples, cfg, g, device)
     if len(mbs) > 1:  # the first mini-batch scores p_old itself
-        with gathered(model):
+        with layerwise(model):
             record_old_logprobs(model, [s for mb in mbs[1:] for s in mb], cfg, pad_id)
     total: dict[str, float] = {}
     norms: list[float] = []
@@ -170,9 +171,9 @@ def _run_updates(model: nn.Module, teacher: Teacher | None, optimizer: torch.opt
     for epoch in range(cfg.ppo_epochs):
         for mb in mbs:
             optimizer.zero_grad(set_to_none=True)
-            with gathered(model), _teacher_gathered(teacher, model):
+            # Sharded: one layer gathered at a time, gradients reduce-scattered per backward.
+            with layerwise(model), _teacher_gathered(teacher, model):
                 acc = accumulate_samples(model, teacher, mb, cfg, pad_id, backward=backward)
-                sync_gradients(model)
             norm, lr = optimizer_step(optimizer, cfg.max_grad_norm)
             if math.isfinite(norm):
                 norms.append(norm)

@@ -18,9 +18,13 @@ those are the adapter tensors, so the teacher costs one adapter-sized copy, neve
 base model; the teacher forward swaps the copies into the live model and swaps back.
 
 Under FSDP (training/fsdp.py) the parameters are sharded DTensors and so is the teacher's
-fp32 copy (1/N per rank); `gathered()` (entered by every rank once per update, inside
-fsdp.gathered) all-gathers it into full compute-dtype tensors that weights() swaps into
-the model's gathered compute copies.
+fp32 copy (1/N per rank). Inside fsdp.layerwise (the update) a decoder layer's parameter
+is its shard until FSDP2 gathers it for a pass: weights() exchanges the contents of the
+master shard and the teacher's shard (same shape, exact), so the layer's gather during a
+teacher pass casts the teacher's weights; leaving exchanges them back. Parameters that are
+gathered when weights() is entered (the root unit inside layerwise, everything inside
+fsdp.gathered) take full compute-dtype tensors that `gathered()` (entered by every rank)
+all-gathers from the teacher's shards, swapped in by storage pointer.
 """
 
 from __future__ import annotations
@@ -110,10 +114,11 @@ class Teacher:
             yield
             return
         keep32 = self.kind == "trust_region_params"
-        with torch.no_grad():
+        with torch.no_grad():  # only what is gathered now (a shard is exchanged in weights())
             self._full = {n: t.full_tensor().to(torch.float32 if keep32 or dtype is None
                                                 else dtype)
-                          for n, t in self._store.items()}
+                          for n, t in self._store.items()
+                          if not _is_shard(self.model.get_parameter(n))}
         try:
             yield
         finally:
@@ -123,8 +128,9 @@ class Teacher:
         """The tensor the teacher uses in place of parameter p (model dtype and device)."""
         stored = self._store[name]
         if self.sharded:
-            if self._full is None:
-                raise RuntimeError("a sharded teacher scores inside teacher.gathered()")
+            if self._full is None or name not in self._full:
+                raise RuntimeError("a sharded teacher scores inside teacher.gathered(), "
+                                   "entered after the model's fsdp.layerwise / gathered")
             stored = self._full[name]
         if self.kind == "trust_region_params":
             mixed = torch.lerp(stored.to(torch.float32), p.detach().to(torch.float32), self.rate)
@@ -144,12 +150,16 @@ class Teacher:
         """
         was_training = self.model.training
         saved: dict[str, Tensor] = {}
+        exchanged: list[tuple[Tensor, Tensor | None, Tensor]] = []
         with torch.no_grad():
             try:
                 if self.kind != "live":
                     for name in self._params:
-                        # The module's current tensor: the gathered compute copy under FSDP.
+                        # The module's current tensor: a gathered compute copy, or a shard.
                         p = self.model.get_parameter(name)
+                        if _is_shard(p):
+                            exchanged.append(self._exchange(name, p))
+                            continue
                         replacement = self._teacher_tensor(name, p)
                         saved[name] = p.data
                         p.data = replacement
@@ -159,7 +169,25 @@ class Teacher:
             finally:
                 for name, data in saved.items():
                     self.model.get_parameter(name).data = data
+                for local, store, kept in exchanged:
+                    _restore(local, store, kept)
                 self.model.train(was_training)
+
+    def _exchange(self, name: str, p: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """Put the teacher's weights into the master shard of p (in place, exact); returns
+        what _restore needs: (master shard, teacher shard, None) when the two were swapped,
+        (master shard, None, the master's copy) when the teacher's value is computed."""
+        local = p.to_local()  # a view of FSDP2's all-gather source
+        store = self._store[name].to_local()
+        if self.kind == "trust_region_params" or store.dtype != local.dtype:
+            kept = local.clone()
+            local.copy_(torch.lerp(store.float(), kept.float(), self.rate)
+                        if self.kind == "trust_region_params" else store)
+            return local, None, kept
+        _swap(local, store)  # no copy of the whole shard set kept: one parameter at a time
+        return local, store, None
+
+
 
     def state_dict(self) -> dict[str, Any]:
         """The teacher's own state, for checkpoints (the model's weights are saved separately)."""
@@ -181,6 +209,26 @@ class Teacher:
         with torch.no_grad():
             for k, v in state["tensors"].items():
                 self._store[k].copy_(v)
+
+
+def _is_shard(p: Tensor) -> bool:
+    """Is p an FSDP shard (a DTensor) rather than a gathered or plain tensor?"""
+    return hasattr(p, "full_tensor")
+
+
+def _swap(a: Tensor, b: Tensor) -> None:
+    """Exchange the contents of two same-shape tensors (exact; one transient copy)."""
+    tmp = a.clone()
+    a.copy_(b)
+    b.copy_(tmp)
+
+
+def _restore(local: Tensor, store: Tensor | None, kept: Tensor | None) -> None:
+    """Undo Teacher._exchange: the master shard back (and the teacher's, when swapped)."""
+    if store is not None:
+        _swap(local, store)
+    elif kept is not None:
+        local.copy_(kept)
 
 
 def validate_teacher_and_optim(teacher: TeacherConfig, optim: OptimConfig) -> None:

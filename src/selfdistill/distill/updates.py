@@ -11,13 +11,14 @@ the LR schedule advance once per batch, after all its updates (distill/step.py).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from selfdistill.core.distributed import all_reduce_sum, world_size
+from selfdistill.core.distributed import all_reduce_max, all_reduce_sum, world_size
 from selfdistill.distill.objective import (
     LossSample,
     SDPOLossConfig,
@@ -25,6 +26,7 @@ from selfdistill.distill.objective import (
     micro_batches,
 )
 from selfdistill.distill.prefix_scoring import score_rows
+from selfdistill.training.fsdp import lockstep
 
 
 def split_mini_batches(samples: Sequence[LossSample], cfg: SDPOLossConfig, group_size: int,
@@ -51,7 +53,16 @@ def record_old_logprobs(model: nn.Module, samples: Sequence[LossSample], cfg: SD
                         pad_id: int) -> None:
     """Set each sample's old_logp: log p of its tokens under the current (pre-update) weights."""
     work = [s for s in samples if contributes(s, cfg)]
-    for mb in micro_batches(work, cfg):
+    together = lockstep(model)
+    if together:  # the ranks run the same layer passes (training/fsdp.py): packed rows
+        cfg = dataclasses.replace(cfg, share_prefix=False)
+    mbs = micro_batches(work, cfg)
+    device = next(model.parameters()).device
+    for j in range(all_reduce_max(len(mbs), device) if together else len(mbs)):
+        if j >= len(mbs):  # fewer here than on another rank: a one-token pass
+            score_rows(model, [[pad_id]], [[pad_id]], cfg, pad_id)
+            continue
+        mb = mbs[j]
         st = score_rows(model, [s.prompt_ids for s in mb], [s.completion_ids for s in mb],
                         cfg, pad_id)
         for i, s in enumerate(mb):

@@ -10,10 +10,11 @@ one EngineSync around their generator:
     sync.invalidate()         after an update: the engine's weights are stale
 
 `source` is a WeightSource: a callable returning (HF name, full tensor) pairs as a
-stream, consumed one tensor at a time by VLLMGenerator.refresh_weights. The default,
-model_weights(model), merges a LoRA adapter one layer at a time; a sharded (FSDP2) model
-passes its gatherer instead (training/fsdp.py's iter_full_parameters, one unit at a
-time), so the full model never exists twice. The HF backend samples from the live
+stream, consumed one tensor at a time by VLLMGenerator.refresh_weights. model_weights(model)
+merges a LoRA adapter one layer at a time; for a sharded (FSDP2) model the same stream
+all-gathers each tensor (and its adapter's A and B) from the fp32 shards when the engine
+takes it (core/merged_lora.iter_merged_state), so the full model never exists twice; every
+rank then refreshes its own engine (the gathers are collectives). The HF backend samples from the live
 model and needs none of this: every method is a no-op there.
 """
 

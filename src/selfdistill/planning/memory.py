@@ -9,9 +9,14 @@ module tree. The rest is arithmetic over the recipe's settings:
   `replica` (one full copy per process, today's multi-process path) nothing is divided;
   under `fsdp` (FSDP2, issue 29) weights, gradients, optimiser state and teacher are
   sharded over the ranks and held in fp32 (master weights), plus what is all-gathered in
-  the compute dtype: with fsdp_gather "update" (selfdistill's engine, training/fsdp.py)
-  the whole model and its fp32 gradients once per update, with "layer" (FSDP2's per-layer
-  hooks) the root and two decoder layers at a time.
+  the compute dtype (optim.compute_dtype: bf16 copies beside the fp32 masters): with
+  fsdp_gather "layer" (what training/fsdp.layerwise runs) the root unit (embeddings, final
+  norm, head) for the whole update and two decoder layers at a time (current + FSDP2's
+  backward prefetch), with the root's and one layer's unsharded gradients while they are
+  reduce-scattered; "update" (the whole model and its fp32 gradients once per update) is
+  the engine before session 8, kept for comparison. HF sampling from a sharded model
+  gathers the whole compute copy (fsdp.gathered); a vLLM engine is refreshed from the
+  shards one tensor at a time.
 - phases, each a transient on top of the persistent state; the peak is the largest (on
   CPU their sum: freed heap pages stay resident, see plan_memory):
   backward (activations of one micro-batch + the largest logits chunk), teacher scoring
@@ -54,10 +59,10 @@ class PlanInputs:
     method: str = "lora"  # lora | full
     dtype: str = "float32"  # model.dtype: the compute dtype
     strategy: str = "fsdp"  # fsdp (sharded, fp32 master) | replica (full copy per process)
-    # fsdp only: "update" = selfdistill's engine (training/fsdp.py): the whole model is
-    # all-gathered once per update (full compute copy + full fp32 gradients during it);
-    # "layer" = per-layer all-gather as FSDP2 hooks do (2 layers + root in full at a time).
-    fsdp_gather: str = "update"
+    # fsdp only: "layer" = training/fsdp.layerwise, FSDP2's per-layer hooks (root + 2
+    # layers in full at a time); "update" = the whole model all-gathered once per update
+    # (full compute copy + full fp32 gradients during it; the engine before session 8).
+    fsdp_gather: str = "layer"
     master_dtype: str = "float32"  # fsdp: the sharded master weights' dtype (model.dtype)
     ranks: int = 1
     device: str = "cpu"  # cuda | cpu
@@ -128,9 +133,20 @@ def layer_forward_elems(s: ModelShape) -> int:
     return 2 * s.hidden + s.q_dim + 2 * s.kv_dim + 3 * s.intermediate
 
 
+def _layerwise(i: PlanInputs) -> bool:
+    """Does the update gather layer by layer (training/fsdp.layerwise)?"""
+    return i.strategy == "fsdp" and i.fsdp_gather == "layer"
+
+
+def _shares_prefix(i: PlanInputs) -> bool:
+    """Shared-prefix scoring runs unless several ranks gather per layer in lockstep (then
+    rows are packed: objective.accumulate_samples)."""
+    return i.share_prefix and not (_layerwise(i) and i.ranks > 1)
+
+
 def _tokens(i: PlanInputs, prompt: int) -> int:
     """Tokens of one micro-batch's forward: one prompt pass + the completions, or packed rows."""
-    if i.share_prefix:
+    if _shares_prefix(i):
         return prompt + i.micro_batch * i.completion_tokens
     return i.micro_batch * (prompt + i.completion_tokens)
 
@@ -171,7 +187,7 @@ def _persistent(s: ModelShape, i: PlanInputs) -> list[Row]:
         else:
             rows.append(Row("weights", _div(s.n_params * mb, n),
                             f"{i.master_dtype} master, sharded / {n} ranks"))
-        grad_note, grad_extra = f"fp32, sharded / {n}", 0
+        grad_note = f"fp32, sharded / {n}"
         if i.fsdp_gather == "update":
             rows.append(Row("gathered model", s.n_params * wb + trainable * 4,
                             f"during an update: full {i.dtype} compute copy + full fp32 "
@@ -179,16 +195,20 @@ def _persistent(s: ModelShape, i: PlanInputs) -> list[Row]:
                             phase="update"))
         else:
             rows.append(Row("gathered layers", (s.root_params + 2 * s.layer_params) * wb,
-                            f"{i.dtype} compute copy: embeddings/head + 2 decoder layers "
-                            "(current + prefetch)"))
-            grad_extra = 0 if lora else s.layer_params * (wb + 4)  # one layer unsharded
+                            f"during an update: {i.dtype} compute copy of embeddings/head + "
+                            "2 decoder layers (current + prefetch)", phase="update"))
+            if not lora:  # the root's and one layer's while they are reduce-scattered
+                rows.append(Row("unsharded gradients",
+                                (s.root_params + s.layer_params) * (wb + 4),
+                                f"{i.dtype} + fp32 (reduce input) of the root and one layer",
+                                phase="backward"))
     else:
         tb = 4 if lora else wb  # peft keeps adapters in fp32; full FT trains in model.dtype
         rows.append(Row("weights", s.n_params * wb + (trainable * tb if lora else 0),
                         f"{i.dtype}, one full copy per process"
                         + (" + fp32 adapter" if lora else "")))
-        grad_note, grad_extra = ("fp32 adapter" if lora else i.dtype), 0
-    rows.append(Row("gradients", _div(trainable * tb, n) + grad_extra, grad_note))
+        grad_note = "fp32 adapter" if lora else i.dtype
+    rows.append(Row("gradients", _div(trainable * tb, n), grad_note))
     rows.append(Row("optimizer", _div(2 * trainable * tb, n),
                     f"AdamW exp_avg + exp_avg_sq ({'fp32' if tb == 4 else i.dtype})"
                     + (f", sharded / {n}" if n > 1 else "")))
@@ -221,7 +241,18 @@ def _teacher_rows(s: ModelShape, i: PlanInputs) -> list[Row]:
                 f"no grad, {i.micro_batch} x ({i.teacher_prompt_tokens} re-prompt, "
                 f"{i.completion_tokens} answer) = {tt} tokens, KV cache + one layer",
                 phase="teacher")]
-    if i.method == "lora" and i.teacher not in ("none", "live"):
+    copies = i.teacher not in ("none", "live")
+    if _layerwise(i):  # layers: the teacher's shards are exchanged in place, adapter live
+        if i.method == "full" and copies:
+            rows.append(Row("teacher root", s.root_params * cb,
+                            f"the teacher's embeddings/head gathered in {i.dtype} for the "
+                            "update (layers: shards exchanged in place)", phase="update"))
+    elif i.strategy == "fsdp" and copies:
+        trainable = s.lora_params if i.method == "lora" else s.n_params
+        rows.append(Row("teacher gathered", trainable * cb,
+                        f"the teacher's trainables gathered in {i.dtype} for the update",
+                        phase="update"))
+    if i.method == "lora" and copies and not _layerwise(i):
         rows.append(Row("teacher merged weights", s.lora_base_params * cb,
                         "the adapter folded into copies of the targeted weights",
                         phase="teacher"))
@@ -255,8 +286,11 @@ def plan_memory(s: ModelShape, i: PlanInputs) -> MemoryPlan:
     seq = i.prompt_tokens + i.completion_tokens
     if i.backend == "hf":
         kv = i.gen_batch * seq * 2 * s.kv_dim * s.n_layers * cb
-        rows.append(Row("hf sampling", kv + i.gen_batch * s.vocab * 4 * 2,
-                        f"KV cache {i.gen_batch} rows x {seq} tokens + logits", phase="sampling"))
+        gather = s.n_params * cb if i.strategy == "fsdp" else 0  # fsdp.gathered to sample
+        rows.append(Row("hf sampling", kv + i.gen_batch * s.vocab * 4 * 2 + gather,
+                        f"KV cache {i.gen_batch} rows x {seq} tokens + logits"
+                        + (f" + the whole {i.dtype} compute copy (sharded model)" if gather
+                           else ""), phase="sampling"))
     elif i.backend == "none":  # the sampler runs elsewhere (or not at all)
         pass
     elif i.device == "cuda":

@@ -14,7 +14,7 @@ from selfdistill.planning.shape import model_shape
 
 
 def inputs_from_recipe(name: str, cfg: Any, *, gpus: int, budget_bytes: int, device: str,
-                       prompt_tokens: int, strategy: str, fsdp_gather: str = "update"
+                       prompt_tokens: int, strategy: str, fsdp_gather: str = "layer"
                        ) -> PlanInputs:
     """PlanInputs of an sdpo, discover or ssd config."""
     # training/fsdp.py: model.dtype is the master dtype, optim.compute_dtype the compute one
@@ -83,7 +83,7 @@ def local_budget(device: str) -> int:
 def plan_recipe(recipe: str, *, gpus: int = 1, gpu_mem: float | None = None,
                 overrides: list[str] | None = None, model_config: str | None = None,
                 prompt_tokens: int = 512, strategy: str | None = None,
-                fsdp_gather: str = "update") -> MemoryPlan:
+                fsdp_gather: str = "layer") -> MemoryPlan:
     """`selfdistill plan`: the recipe's per-rank memory, verdict and advice."""
     from selfdistill.core.config import load_config
 
@@ -98,7 +98,11 @@ def plan_recipe(recipe: str, *, gpus: int = 1, gpu_mem: float | None = None,
     budget = int(gpu_mem * GiB) if gpu_mem is not None else local_budget(device)
     if device == "cpu" and gpu_mem is None:
         budget //= gpus  # the ranks share this machine's RAM
-    strategy = strategy or ("fsdp" if gpus > 1 else "replica")
+    # What runs (training/fsdp.wants_sharding): FSDP with several ranks or a compute dtype
+    # other than the fp32 masters' (one process over a 1-rank group), else the plain model.
+    compute = getattr(cfg.train if name == "ssd" else cfg.optim, "compute_dtype", None)
+    strategy = strategy or ("fsdp" if gpus > 1 or compute not in (None, "float32")
+                            else "replica")
     if strategy not in ("fsdp", "replica"):
         raise UserError("--strategy must be fsdp or replica.")
     if fsdp_gather not in ("update", "layer"):

@@ -9,15 +9,23 @@ the fp32 shards to bf16 compute copies, gradients are accumulated and reduce-sca
 fp32. A single process gets the same path over a 1-rank group: that is how bf16 compute
 with fp32 master weights runs on one CPU (`optim.compute_dtype: bfloat16`).
 
-Why the whole model is gathered once per update (not per layer call): the SDPO scorer
-(distill/prefix_scoring.py) calls the decoder a data-dependent number of times per
-micro-batch (shared-prefix KV caches, length groups) and ranks hold different numbers of
-micro-batches, so per-call collectives would not line up across ranks. `gathered()` does
-one all-gather per unit at the start of an update (the bf16 copies are made once per
-optimiser step, never per micro-batch), runs every micro-batch with gradient sync off
-(fp32 accumulation), and `sync_gradients()` reduce-scatters once (a one-token pass that
-every rank runs; unused parameters contribute zeros). The price: during an update a rank
-holds the full compute copy and full fp32 gradients; at rest it holds 1/N of everything.
+An update gathers one decoder layer at a time (`layerwise()`): FSDP2's own hooks
+all-gather a layer's compute copy in its pre-forward and free it after (reshard_after_forward),
+gather it again in its pre-backward and reduce-scatter its fp32 gradient after
+(reshard_after_backward), one layer (+ the one FSDP prefetches in backward) at a time. The
+root unit (embeddings, final norm, LM head) stays gathered through the update: the scorer
+calls the decoder and the head directly. Gradients are reduce-scattered after every
+micro-batch's backward into the sharded fp32 .grad, so no full-size gradient exists either.
+The price is that every rank must run the same sequence of layer passes: with several
+processes the scorer then packs rows (no shared-prefix KV cache, whose backward order
+depends on the data) and the ranks pad to the same number of micro-batches and teacher
+passes with zero-loss passes (distill/objective.py, `lockstep`). The teacher's weights are
+swapped in shard by shard (distill/teacher_weights.py), so its passes are gathered the same way.
+
+`gathered()` keeps the whole-model gather for what the ranks do not run in step: HF
+sampling and evaluation, credit diagnostics, the assistant's update. A colocated vLLM
+engine is refreshed without it: the weight stream all-gathers one tensor at a time
+(core/merged_lora.iter_merged_state; `iter_full_parameters` here, per unit).
 """
 
 from __future__ import annotations
@@ -114,8 +122,8 @@ def shard_model(model: nn.Module, compute_dtype: str = "float32") -> nn.Module:
     mp = MixedPrecisionPolicy(param_dtype=getattr(torch, compute_dtype),
                               reduce_dtype=torch.float32)
     layers = decoder_layers(model)
-    for layer in layers:
-        fully_shard(layer, mp_policy=mp, reshard_after_forward=False)
+    for layer in layers:  # layers: gathered per call (layerwise); the root: by hand
+        fully_shard(layer, mp_policy=mp, reshard_after_forward=True)
     fully_shard(model, mp_policy=mp, reshard_after_forward=False)
     model.set_reduce_scatter_unused_params(True)  # a rank with no work still joins
     for unit in _units(model):  # SUM over ranks: the loss denominators are already global
@@ -143,9 +151,16 @@ def compute_dtype_of(model: nn.Module) -> torch.dtype:
     return getattr(torch, name) if name else next(model.parameters()).dtype
 
 
-def _set_sync(model: nn.Module, sync: bool) -> None:
-    model.set_requires_gradient_sync(sync)
-    model.set_reshard_after_backward(sync)
+def _set_mode(model: nn.Module, mode: str) -> None:
+    """FSDP2's knobs for "rest" / "gathered" (whole model, local gradient accumulation) /
+    "layerwise" (per-layer gather and reduce-scatter; the root stays gathered)."""
+    per_layer = mode != "gathered"
+    model.set_requires_gradient_sync(per_layer)
+    model.set_reshard_after_forward(per_layer)
+    model.set_reshard_after_forward(False, recurse=False)  # the root is gathered by hand
+    model.set_reshard_after_backward(per_layer)
+    if mode == "layerwise":
+        model.set_reshard_after_backward(False, recurse=False)
 
 
 def unshard_all(model: nn.Module) -> None:
@@ -160,25 +175,60 @@ def reshard_all(model: nn.Module) -> None:
         m.reshard()
 
 
+def gather_mode(model: nn.Module) -> str | None:
+    """"gathered" / "layerwise" inside those contexts, else None."""
+    return getattr(model, "_selfdistill_gather_mode", None)
+
+
+def lockstep(model: nn.Module) -> bool:
+    """Must every rank run the same layer passes? (layerwise with several processes)."""
+    from selfdistill.core.distributed import world_size
+
+    return gather_mode(model) == "layerwise" and world_size() > 1
+
+
 @contextlib.contextmanager
 def gathered(model: nn.Module) -> Iterator[nn.Module]:
     """Inside, the model holds full compute copies and accumulates gradients locally in fp32.
 
-    Every rank must enter (collectives). Call sync_gradients() inside, after the last
-    backward, to reduce-scatter; leaving reshards. A no-op for a model that is not sharded.
+    For work the ranks do not run in step (sampling, evaluation). Every rank must enter
+    (collectives). Call sync_gradients() inside, after the last backward, to
+    reduce-scatter; leaving reshards. A no-op for a model that is not sharded, or nested.
     """
-    depth = getattr(model, "_selfdistill_gather_depth", 0)
-    if not is_sharded(model) or depth:  # nested: the outer context gathers and reshards
+    if not is_sharded(model) or gather_mode(model):
         yield model
         return
-    _set_sync(model, False)
+    _set_mode(model, "gathered")
     unshard_all(model)
-    model._selfdistill_gather_depth = 1  # type: ignore[attr-defined]
+    model._selfdistill_gather_mode = "gathered"  # type: ignore[attr-defined]
     try:
         yield model
     finally:
-        model._selfdistill_gather_depth = 0  # type: ignore[attr-defined]
-        _set_sync(model, True)
+        model._selfdistill_gather_mode = None  # type: ignore[attr-defined]
+        _set_mode(model, "rest")
+        reshard_all(model)
+
+
+@contextlib.contextmanager
+def layerwise(model: nn.Module) -> Iterator[nn.Module]:
+    """An update with FSDP2's per-layer gathering (see the module docstring).
+
+    Inside, the root unit is gathered and every decoder layer is gathered only while it
+    runs; each backward reduce-scatters its fp32 gradients into the sharded .grad. Every
+    rank must enter and run the same layer passes (objective.accumulate_samples pads).
+    A no-op for a model that is not sharded, or nested in either context.
+    """
+    if not is_sharded(model) or gather_mode(model):
+        yield model
+        return
+    _set_mode(model, "layerwise")
+    model.unshard()  # the root unit only (embeddings, final norm, LM head)
+    model._selfdistill_gather_mode = "layerwise"  # type: ignore[attr-defined]
+    try:
+        yield model
+    finally:
+        model._selfdistill_gather_mode = None  # type: ignore[attr-defined]
+        _set_mode(model, "rest")
         reshard_all(model)
 
 
@@ -189,9 +239,10 @@ def sync_gradients(model: nn.Module) -> None:
     sync on: the accumulated fp32 gradients (+ exact zeros) are reduce-scattered (sum over
     ranks: the loss denominators are already global) into the sharded .grad.
     """
-    if not is_sharded(model):
+    if not is_sharded(model) or gather_mode(model) == "layerwise":  # reduced per backward
         return
-    _set_sync(model, True)
+    model.set_requires_gradient_sync(True)
+    model.set_reshard_after_backward(True)
     with torch.enable_grad():
         (_one_token_forward(model).float().sum() * 0.0).backward()
 

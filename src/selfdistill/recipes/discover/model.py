@@ -117,9 +117,16 @@ class Discoverer:
                   ) -> list[list[Completion]]:
         """n samples per chat with the discovery sampler, with or without the adapter."""
         params = self.cfg.sampling.sampling_params(n, seed, self.cfg.sampling.stop)
-        # sharded: the compute copies, gathered once per batch; vLLM refreshed if stale
-        with gathered(self.model), self._weights_for_sampling(adapter):
+        # sharded + HF: the compute copies, gathered once per batch; vLLM refreshed if
+        # stale, streamed from the shards one tensor at a time (no whole-model gather)
+        with self._gathered_for_sampling(), self._weights_for_sampling(adapter):
             return self.gen.generate(chats, params, progress=False)
+
+    def _gathered_for_sampling(self) -> Any:
+        """The whole-model gather the HF backend samples from (vLLM has its own weights)."""
+        import contextlib
+
+        return contextlib.nullcontext() if self.sync.engine else gathered(self.model)
 
     def _weights_for_sampling(self, adapter: bool) -> Any:
         """A context in which the generator samples the live weights (adapter) or the base:
@@ -141,7 +148,7 @@ class Discoverer:
         class _Base:
             def generate(self, chats: list[Chat], params: Any, *, progress: bool | None = None
                          ) -> list[list[Completion]]:
-                with gathered(disc.model), disc._weights_for_sampling(adapter=False):
+                with disc._gathered_for_sampling(), disc._weights_for_sampling(adapter=False):
                     return disc.gen.generate(chats, params, progress=False)
 
         return _Base()

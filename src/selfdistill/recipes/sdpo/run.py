@@ -311,7 +311,10 @@ def _train_step(cfg: SDPOConfig, tr: _Trainer, problems: list[Any], step: int, r
                       f"answers (rank 0 shard)", style="dim")
     from selfdistill.training.fsdp import gathered
 
-    with gathered(tr.model):  # sharded: the compute copies, gathered once for the sampling
+    # Sharded + HF backend: the compute copies, gathered once for the sampling (vLLM
+    # samples from its own engine, refreshed from the shards layer by layer after a step).
+    with gathered(tr.model) if not hasattr(tr.gen, "refresh_weights") else \
+            contextlib.nullcontext():
         batch = sample_and_grade(tr.gen, mine, params, reward=r.reward,
                                  sandbox_config=SandboxConfig(timeout_s=r.timeout_s),
                                  feedback_cfg=cfg.feedback)
