@@ -170,3 +170,26 @@ def test_agent_retries_in_the_teachers_chat_without_the_denied_call(
     assert up["source"] == "denial" and up["result"]["rejected_raised"] >= 0
     dec = [r for r in log if r["event"] == "agent_decision"][0]
     assert dec["reason"] == "Do not read README.md again; read mathx.py."  # logged as typed
+
+
+def test_denial_probe_runs_old_and_fixed_on_the_tiny_model(tmp_path: Path,
+                                                           tiny_model_dir: Path) -> None:
+    import json
+
+    from selfdistill.agent.probe import denial_probe
+
+    out = tmp_path / "probe.json"
+    rep = denial_probe(str(tiny_model_dir), out, [{"lr": 1e-3, "steps": 1, "fix": False},
+                                                  {"lr": 1e-3, "steps": 1, "fix": True}],
+                       max_new_tokens=8)
+    saved = json.loads(out.read_text())["runs"]
+    assert [(r["lr"], r["fix"]) for r in saved] == [(1e-3, False), (1e-3, True)]
+    assert "README.md" not in rep["feedback_fixed"] and "mathx.py" in rep["feedback_fixed"]
+    n = len(rep["denied_tokens"])
+    fixed = rep["runs"][1]
+    adv = rep["advantage_by_token_fixed"]  # rounded to 3 decimals
+    assert sum(a > 0.001 for a in adv) <= fixed["rejected_raised"] <= sum(a >= -0.001 for a in adv)
+    assert fixed["steps_taken"] == (1 if fixed["rejected_raised"] < n else 0)
+    assert rep["runs"][0]["rejected_raised"] == 0
+    for run in rep["runs"]:
+        assert set(run["after"]) == {"old", "fixed"} and isinstance(run["retry_proposal"], str)
