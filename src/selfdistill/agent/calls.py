@@ -161,9 +161,11 @@ def denial_feedback(call: ToolCall, reason: str, mask_tool: bool = True) -> str:
 
     Why: the teacher scores the denied call with this text in context, and a small model
     copies what its context names. With "Do not read README.md again; ..." Qwen2.5-Coder-0.5B
-    rated `read README.md` +4.76 nats *higher* and SmolLM2-135M +0.84 (docs/results.md); the
-    same reason with the call's words masked, -1.56 on SmolLM2. SDPO's teacher never sees
-    the attempt it scores either (only feedback and another, successful answer).
+    rated `read README.md` +4.4 to +4.8 nats *higher* and SmolLM2-135M +0.84; rendered here,
+    -1.72 on SmolLM2, and on Qwen still +2.65 (it raises `read` from "that tool mathx.py"),
+    which is why the update also leaves out a denied call's raised tokens
+    (`assist.update.rejected_mask`; docs/results.md). SDPO's teacher never sees the attempt
+    it scores either (only feedback and another, successful answer).
     """
     text = reason.strip()
     for value in call.args.values():
