@@ -84,7 +84,8 @@ def test_scripted_session_in_git_repo(tmp_path: Path, tiny_model_dir: Path) -> N
         assert events.count("agent_action") == 4 and events.count("agent_decision") == 4
         updates = [r for r in log if r["event"] == "update"]
         assert [u["source"] for u in updates] == ["denial", "environment"]
-        assert updates[0]["followup"] == "use pathlib, not os.path"
+        assert updates[0]["followup"] == ("The user denied the action you proposed. Reason: "
+                                      "use pathlib, not os.path")
         assert updates[0]["answer"] == DENIED_EDIT
         assert "exit code 2" in updates[1]["followup"]
         verdicts = [r["verdict"] for r in log if r["event"] == "agent_decision"]

@@ -150,6 +150,24 @@ def test_real_scores_on_the_tiny_model_give_an_action(tmp_path: Path,
     assert isinstance(p.action, ToolCall | Answer | Malformed)
 
 
+def test_cached_candidate_scores_equal_full_sequence_scores(tmp_path: Path,
+                                                            tiny_model_dir: Path) -> None:
+    """The chat encoded once (KV cache) gives each opening the scores of a full forward."""
+    from selfdistill.assist.update import answer_token_logprobs
+
+    with _session(tmp_path, str(tiny_model_dir), _Driver()) as s:
+        chat = request_chat("Fix the bug in a.py.", s.cfg.system_prompt)
+        texts = [*candidates().values(), "x", ""]
+        cached = decode.continuation_logprobs(s.model, s.tokenizer, chat, texts)
+        full = answer_token_logprobs(s.model, s.tokenizer, [chat] * 8, texts[:-1], eos=False)
+        again = decode.continuation_logprobs(s.model, s.tokenizer, chat, texts[::-1])
+    assert cached[-1] == []
+    for (_, lp), c in zip(full, cached[:-1], strict=True):
+        assert len(c) == len(lp) and c == pytest.approx(lp, abs=1e-4)
+    for a, c in zip(again[::-1], cached, strict=True):  # the cache is cut back after each text
+        assert a == pytest.approx(c, abs=1e-5)
+
+
 def test_denied_constrained_call_trains_on_the_full_text(
         tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = {k: (-1.0 if k == "bash" else -9.0) for k in candidates()}

@@ -145,6 +145,41 @@ CALL_FORMAT = '<tool_call>{"name": <tool name>, "arguments": {<argument>: <value
 DONE_LINE = "When the task is done, reply in plain words without a tool call."
 
 
+# What stands in for the denied call's own words in a denial's reason (denial_feedback).
+_MASK_VALUE, _MASK_TOOL, _MASK_PROGRAM = "that", "that tool", "that command"
+
+
+def _mask_words(text: str, word: str, by: str) -> str:
+    """`word` replaced by `by` where it stands alone (not inside a longer name)."""
+    return re.sub(rf"(?<![\w.]){re.escape(word)}(?![\w])", lambda _: by, text)
+
+
+def denial_feedback(call: ToolCall, reason: str, mask_tool: bool = True) -> str:
+    """A denial as the teacher (and the retry) reads it: the verdict and the user's reason
+    with the denied call's own words -- its argument values, a command's program, the tool
+    name -- replaced by "that", "that command", "that tool".
+
+    Why: the teacher scores the denied call with this text in context, and a small model
+    copies what its context names. With "Do not read README.md again; ..." Qwen2.5-Coder-0.5B
+    rated `read README.md` +4.4 to +4.8 nats *higher* and SmolLM2-135M +0.84; rendered here,
+    -1.72 on SmolLM2, and on Qwen still +2.65 (it raises `read` from "that tool mathx.py"),
+    which is why the update also leaves out a denied call's raised tokens
+    (`assist.update.rejected_mask`; docs/results.md). SDPO's teacher never sees the attempt
+    it scores either (only feedback and another, successful answer).
+    """
+    text = reason.strip()
+    for value in call.args.values():
+        if isinstance(value, str) and "\n" not in value and 3 <= len(value.strip()) <= 200:
+            text = _mask_words(text, value.strip(), _MASK_VALUE)
+    if call.name == "bash":
+        words = str(call.args.get("command", "")).split()
+        if words and len(words[0]) >= 2:
+            text = _mask_words(text, words[0], _MASK_PROGRAM)
+    if mask_tool:
+        text = _mask_words(text, call.name, _MASK_TOOL)
+    return f"The user denied the action you proposed. Reason: {text}"
+
+
 def tools_prompt() -> str:
     """The tool list and the call format (placeholders, no example call), for the system prompt."""
     lines = ["Tools (call exactly one per reply, nothing else in that reply):"]

@@ -107,12 +107,43 @@ def score_candidates(model: Any, tokenizer: Any, chat: Chat,
     Per token, not summed: the openings differ in length (lm-eval's length normalisation),
     and summed, the shorter fixed answer phrase won on every probe task.
     """
-    from selfdistill.assist.update import answer_token_logprobs
-
     cands = candidates(answer_prefix)
-    rows = answer_token_logprobs(model, tokenizer, [chat] * len(cands), list(cands.values()),
-                                 eos=False)
-    return {k: sum(lp) / max(1, len(lp)) for k, (_, lp) in zip(cands, rows, strict=True)}
+    rows = continuation_logprobs(model, tokenizer, chat, list(cands.values()))
+    return {k: sum(lp) / max(1, len(lp)) for k, lp in zip(cands, rows, strict=True)}
+
+
+def continuation_logprobs(model: Any, tokenizer: Any, chat: Chat, texts: list[str]
+                          ) -> list[list[float]]:
+    """Per-token log p of each text after the chat (no EOS), the chat encoded once.
+
+    The same numbers as `assist.update.answer_token_logprobs(..., eos=False)` on the chat
+    repeated per text, at about one chat's cost instead of one per text: the chat's keys
+    and values are cached and each short text runs on top of them (the cache is cut back
+    to the chat after each).
+    """
+    import torch
+
+    from selfdistill.core.lora import base_model
+    from selfdistill.core.models import cache_kwarg
+    from selfdistill.generation.chat import chat_token_ids
+
+    lm = base_model(model)
+    kw = cache_kwarg(lm)
+    prompt = torch.tensor([chat_token_ids(tokenizer, chat)])
+    out_rows: list[list[float]] = []
+    with torch.no_grad():
+        out = lm(input_ids=prompt, use_cache=True)
+        cache, first = out.past_key_values, torch.log_softmax(out.logits[0, -1].float(), -1)
+        for text in texts:
+            ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+            lps = [float(first[ids[0]])] if ids else []
+            if len(ids) > 1:
+                step = lm(input_ids=torch.tensor([ids[:-1]]), use_cache=True, **{kw: cache})
+                logp = torch.log_softmax(step.logits[0].float(), -1)
+                lps += [float(logp[i, t]) for i, t in enumerate(ids[1:])]
+                cache.crop(-(len(ids) - 1))  # back to the chat alone
+            out_rows.append(lps)
+    return out_rows
 
 
 def propose(session: Any, chat: Chat, answer_prefix: str = ANSWER_PREFIX) -> Proposal:

@@ -38,16 +38,20 @@ def _lp(model: Any, tok: Any, chat: Any, text: str) -> list[float]:
     return answer_token_logprobs(model, tok, [chat], [text], eos=True)[0][1]
 
 
-def denial_probe(model_spec: str, out: Path, settings: list[dict[str, Any]] | None = None,
+def denial_probe(model_spec: str | None, out: Path, settings: list[dict[str, Any]] | None = None,
                  max_new_tokens: int = 96) -> dict[str, Any]:
     """Measure what one hindsight update does to the denied call (see the module doc).
 
+    Each setting is an lr / steps / loss and `fix`: False is the denial as the agent handled
+    it before (the reason verbatim in the teacher's context, every token in the loss, the
+    retry after the denied call and the denial note), True as it does now
+    (`calls.denial_feedback`, `Example.rejected`, the retry in the teacher's chat).
     Long: one measurement script (workspace, session, the denied call, then per setting:
     scores before, the update step by step, scores after, the retry), read in order.
     """
     import torch
 
-    from selfdistill.agent.calls import ToolCall, format_call, parse_action
+    from selfdistill.agent.calls import ToolCall, denial_feedback, format_call
     from selfdistill.agent.session import AgentConfig, AgentSession
     from selfdistill.assist.config import session_config as _config
     from selfdistill.assist.model import load_adapter_weights
@@ -57,15 +61,17 @@ def denial_probe(model_spec: str, out: Path, settings: list[dict[str, Any]] | No
         UpdateConfig,
         _batch,
         distill_update,
+        hindsight_chat,
         hindsight_example,
+        rejected_mask,
     )
     from selfdistill.distill.losses import reduce_loss, topk_tail_distill_loss
     from selfdistill.distill.scoring import gather_logprobs_at, score_tokens
 
-    # retry: also train on the chat the agent retries in (denied call + denial appended).
-    settings = settings or [{"lr": 1e-4, "steps": 4}, {"lr": 1e-5, "steps": 4},
-                            {"lr": 1e-6, "steps": 4}, {"lr": 1e-4, "steps": 4, "retry": True},
-                            {"lr": 1e-4, "steps": 4, "loss": "advantage"}]
+    settings = settings or [{"lr": 1e-4, "steps": 4, "fix": False},
+                            {"lr": 1e-4, "steps": 4, "fix": True},
+                            {"lr": 3e-5, "steps": 4, "fix": True},
+                            {"lr": 1e-5, "steps": 4, "fix": True}]
     tmp = Path(tempfile.mkdtemp(prefix="sd-probe-"))
     ws = tmp / "repo"
     ws.mkdir()
@@ -89,45 +95,60 @@ def denial_probe(model_spec: str, out: Path, settings: list[dict[str, Any]] | No
             own_text, own = s.next_action(TASK, chat0)
             report["native"] = s.native
             report["first_proposal"] = own_text
-            denied = format_call(ToolCall("read", {"path": "README.md"}), s.call_style)
+            call = ToolCall("read", {"path": "README.md"})
+            denied = format_call(call, s.call_style)
             if s.native:  # the template's own layout of a call (Qwen: newlines inside)
                 denied = denied.replace("<tool_call>", "<tool_call>\n").replace(
                     "</tool_call>", "\n</tool_call>")
             wanted = denied.replace("README.md", "mathx.py")
-            retry = [*chat0, {"role": "assistant", "content": denied},
-                     {"role": s.tool_role, "content": DENIAL_NOTE.format(reason=REASON)}]
-            ids = tok(denied, add_special_tokens=False)["input_ids"]
+            feedback = {False: REASON, True: denial_feedback(call, REASON)}
+            retry = {False: [*chat0, {"role": "assistant", "content": denied},
+                             {"role": s.tool_role, "content": DENIAL_NOTE.format(reason=REASON)}],
+                     True: hindsight_chat(chat0, feedback[True])}
             report["denied"] = denied
-            report["denied_tokens"] = [tok.decode([i]) for i in ids] + ["<eos>"]
+            report["feedback_fixed"] = feedback[True]
+            report["denied_tokens"] = [tok.decode([i]) for i in
+                                       tok(denied, add_special_tokens=False)["input_ids"]] + ["<eos>"]
             v0 = s.profile.current_dir()
 
             def measure() -> dict[str, Any]:
-                d0, d1 = _lp(model, tok, chat0, denied), _lp(model, tok, retry, denied)
-                w0, w1 = _lp(model, tok, chat0, wanted), _lp(model, tok, retry, wanted)
-                return {"denied_sum": sum(d0), "denied_retry_sum": sum(d1),
-                        "wanted_sum": sum(w0), "wanted_retry_sum": sum(w1),
-                        "denied_tokens": [round(x, 3) for x in d0],
-                        "denied_retry_tokens": [round(x, 3) for x in d1]}
+                out = {}
+                for fix, name in ((False, "old"), (True, "fixed")):
+                    d0 = _lp(model, tok, chat0, denied)
+                    d1 = _lp(model, tok, retry[fix], denied)
+                    out[name] = {"denied_sum": sum(d0), "denied_retry_sum": sum(d1),
+                                 "wanted_sum": sum(_lp(model, tok, chat0, wanted)),
+                                 "wanted_retry_sum": sum(_lp(model, tok, retry[fix], wanted))}
+                return out
 
             report["before"] = measure()
-            ex = hindsight_example(tok, chat0, denied, REASON)
-            teacher = _lp(model, tok, ex.teacher_chat, denied)
-            stud = report["before"]["denied_tokens"]
-            report["teacher_denied_tokens"] = [round(x, 3) for x in teacher]
-            report["advantage_sum"] = sum(teacher) - sum(_lp(model, tok, chat0, denied))
-            report["advantage_by_token"] = [round(a - b, 3) for a, b in zip(teacher, stud, strict=True)]
-            student = _batch(tok, [ex.prompt_chat], [ex.completion_ids])
-            with torch.no_grad():  # the teacher's targets (v0 weights), as the update scores them
-                t = score_tokens(model, *_batch(tok, [ex.teacher_chat], [ex.completion_ids]),
-                                 topk=UpdateConfig().support_size)
+            ex = {fix: hindsight_example(tok, chat0, denied, feedback[fix], rejected=fix)
+                  for fix in (False, True)}
+            stud = _lp(model, tok, chat0, denied)
+            for fix, name in ((False, "old"), (True, "fixed")):
+                teacher = _lp(model, tok, ex[fix].teacher_chat, denied)
+                report[f"advantage_sum_{name}"] = sum(teacher) - sum(stud)
+                report[f"advantage_by_token_{name}"] = [round(a - b, 3) for a, b in
+                                                        zip(teacher, stud, strict=True)]
+            variants = {"verdict_only": denial_feedback(ToolCall("x", {}), REASON),
+                        "values_masked": denial_feedback(call, REASON, mask_tool=False)}
+            for name, fb in variants.items():
+                teacher = _lp(model, tok, hindsight_chat(chat0, fb), denied)
+                report[f"advantage_sum_{name}"] = sum(teacher) - sum(stud)
+            student = _batch(tok, [chat0], [ex[True].completion_ids])
             for st in settings:
+                fix = bool(st.get("fix", True))
                 load_adapter_weights(model, v0)
                 ucfg = UpdateConfig(lr=st["lr"], steps=st["steps"], loss=st.get("loss", "topk_kl"))
+                with torch.no_grad():  # the teacher's targets (v0 weights), as the update scores them
+                    t = score_tokens(model, *_batch(tok, [ex[fix].teacher_chat],
+                                                    [ex[fix].completion_ids]),
+                                     topk=ucfg.support_size)
+                    s0 = gather_logprobs_at(model, *student, t.support_idx)
+                mask, _, _ = rejected_mask(t.mask, t.logp_taken - s0.logp_taken, [fix])
                 losses: list[float] = []
                 t0 = time.perf_counter()
-                exs = [ex, hindsight_example(tok, retry, denied, REASON)] if st.get("retry") \
-                    else [ex]
-                res = distill_update(model, tok, exs, "feedback", ucfg,
+                res = distill_update(model, tok, [ex[fix]], "feedback", ucfg,
                                      on_step=lambda i, n, v, acc=losses: acc.append(v))
                 secs = time.perf_counter() - t0
                 # The loss after the last step (the logged ones are taken before each step).
@@ -135,23 +156,26 @@ def denial_probe(model_spec: str, out: Path, settings: list[dict[str, Any]] | No
                     sc = gather_logprobs_at(model, *student, t.support_idx)
                     final = float(reduce_loss(topk_tail_distill_loss(
                         sc.support_logp, t.support_logp, student_tail_logp=sc.tail_logp,
-                        teacher_tail_logp=t.tail_logp, mask=t.mask), t.mask, "token_mean"))
+                        teacher_tail_logp=t.tail_logp, mask=mask), mask, "token_mean"))
                 after = measure()
-                text = s.sample(retry)[0]
-                act = parse_action(text)
+                text, act = s.next_action(TASK, retry[fix])
                 run = {**st, "losses": [round(x, 5) for x in losses],
                        "loss_after_last_step": round(final, 5), "seconds": round(secs, 2),
-                       "update_seconds": round(res.seconds, 2),
-                       "disliked": res.disliked, "after": after,
-                       "retry_proposal": text,
+                       "update_seconds": round(res.seconds, 2), "disliked": res.disliked,
+                       "rejected_raised": res.rejected_raised, "steps_taken": res.steps,
+                       "after": after, "retry_proposal": text,
                        "retry_repeats_denied": isinstance(act, ToolCall) and act.name == "read"
                        and act.args.get("path") == "README.md"}
                 report["runs"].append(run)
                 out.write_text(json.dumps(report, indent=1))
-                print(json.dumps({k: v for k, v in run.items()
-                                  if k not in ("after",)}, default=str)[:600], flush=True)
-                print("  after:", {k: round(v, 3) for k, v in after.items()
-                                   if isinstance(v, float)}, flush=True)
+                name = "fixed" if fix else "old"
+                b, a = report["before"][name], after[name]
+                print(json.dumps({k: v for k, v in run.items() if k != "after"},
+                                 default=str)[:700], flush=True)
+                print(f"  {name}: log p(denied|chat) {b['denied_sum']:.2f} -> "
+                      f"{a['denied_sum']:.2f}; in the retry chat {b['denied_retry_sum']:.2f} "
+                      f"-> {a['denied_retry_sum']:.2f}; wanted in retry "
+                      f"{b['wanted_retry_sum']:.2f} -> {a['wanted_retry_sum']:.2f}", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     out.write_text(json.dumps(report, indent=1))

@@ -26,6 +26,7 @@ from selfdistill.agent.calls import (
     Answer,
     Malformed,
     ToolCall,
+    denial_feedback,
     format_call,
     malformed_feedback,
     parse_action,
@@ -41,7 +42,12 @@ from selfdistill.assist.model import load_adapter_weights
 from selfdistill.assist.output import Output
 from selfdistill.assist.profile import Profile
 from selfdistill.assist.session import Session, request_chat
-from selfdistill.assist.update import UpdateResult, demo_examples, hindsight_example
+from selfdistill.assist.update import (
+    UpdateResult,
+    demo_examples,
+    hindsight_chat,
+    hindsight_example,
+)
 from selfdistill.errors import UserError
 from selfdistill.generation.base import Chat
 from selfdistill.generation.chat import chat_template_kwargs, set_chat_template_kwargs
@@ -205,10 +211,10 @@ class AgentSession(Session):
                                   "error": act.error})
                 chat = self._extend(chat, text, note)
                 continue
-            reply = self._act(task, chat, text, act)
-            if reply is None:
+            nxt = self._act(task, chat, text, act)
+            if nxt is None:
                 return None
-            chat = self._extend(chat, reply[0], reply[1])
+            chat = nxt
         self.out.info(f"stopped: {self.acfg.max_actions} actions without a final answer")
         return None
 
@@ -284,8 +290,8 @@ class AgentSession(Session):
         return [*chat, {"role": "assistant", "content": action_text},
                 {"role": self.tool_role, "content": result}]
 
-    def _act(self, task: str, chat: Chat, text: str, call: ToolCall) -> tuple[str, str] | None:
-        """Approve, learn from and run one call; (action text, result text) for the chat."""
+    def _act(self, task: str, chat: Chat, text: str, call: ToolCall) -> Chat | None:
+        """Approve, learn from and run one call; the chat to continue in (None: stopped)."""
         self.out.info(f"proposed: {format_call(call)}")
         self.profile.log({"event": "agent_action", "task": task, "tool": call.name,
                           "args": call.args, "output": text, "version": self.profile.current})
@@ -298,9 +304,14 @@ class AgentSession(Session):
             self.out.info("stopped by the user")
             return None
         if d.verdict == "deny":
-            self._learn_feedback(step, task, chat, text, d.reason, "denial")
+            feedback = denial_feedback(call, d.reason)
+            self._learn_feedback(step, task, chat, text, feedback, "denial")
             self._push(step)
-            return text, f"The user denied this action. Reason: {d.reason}"
+            # The retry runs where the teacher stood: the chat before the denied call with
+            # the denial in its last user turn. Not the denied call and then the denial: a
+            # small model copies its previous turn (in that chat SmolLM2-135M rated the
+            # denied call +40 nats above the plain chat, Qwen2.5-Coder-0.5B +17).
+            return hindsight_chat(chat, feedback)
         if d.verdict == "edit" and d.edited is not None:
             self._learn_demo(step, task, chat, text, d.edited)
             call, text = d.edited, format_call(d.edited, self.call_style)
@@ -310,7 +321,7 @@ class AgentSession(Session):
             self._learn_feedback(step, task, chat, text,
                                  f"That action failed. The result was:\n{res.text}", "environment")
         self._push(step)
-        return text, f"[{call.name} {'ok' if res.ok else 'failed'}]\n{res.text}"
+        return self._extend(chat, text, f"[{call.name} {'ok' if res.ok else 'failed'}]\n{res.text}")
 
     def _decide(self, call: ToolCall) -> Decision:
         diff = preview_diff(self.ws, call)
@@ -344,7 +355,9 @@ class AgentSession(Session):
     def _learn_feedback(self, step: Step, task: str, chat: Chat, action: str, followup: str,
                         source: str) -> UpdateResult:
         """Hindsight self-distillation on `action` with `followup` as the teacher's hindsight."""
-        ex = hindsight_example(self.tokenizer, chat, action, followup)
+        # A denial is the user's verdict on exactly this call: the update may only lower it.
+        ex = hindsight_example(self.tokenizer, chat, action, followup,
+                               rejected=source == "denial")
         res = self._commit("feedback", [ex], {"request": task, "answer": action,
                                               "followup": followup, "source": source})
         step.updates += 1

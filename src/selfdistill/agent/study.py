@@ -315,8 +315,10 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m selfdistill.agent.study")
     sub = p.add_subparsers(dest="cmd", required=True)
     pr = sub.add_parser("probe")
-    pr.add_argument("--model", required=True)
+    pr.add_argument("--model", default=None, help="model spec (default: the embedded model)")
     pr.add_argument("--out", type=Path, required=True)
+    pr.add_argument("--lrs", default=None, help="comma-separated learning rates of the fixed "
+                    "denial (default 1e-4,3e-5,1e-5; the old handling runs at the first)")
     le = sub.add_parser("learn")
     le.add_argument("--model", required=True)
     le.add_argument("--out", type=Path, required=True)
@@ -344,9 +346,15 @@ def main(argv: list[str] | None = None) -> None:
                            budget_s=None if a.budget_min is None else 60 * a.budget_min)
         print(study_table(a.out, a.rule), flush=True)
     if a.cmd == "probe":
-        r = denial_probe(a.model, a.out)
+        lrs = [float(x) for x in a.lrs.split(",")] if a.lrs else [1e-4, 3e-5, 1e-5]
+        sets = [{"lr": lrs[0], "steps": 4, "fix": False},
+                *({"lr": lr, "steps": 4, "fix": True} for lr in lrs)]
+        from selfdistill.core.models import DEFAULT_MODEL
+
+        r = denial_probe(a.model or DEFAULT_MODEL, a.out, sets)
         print(json.dumps({k: r[k] for k in ("native", "first_proposal", "before",
-                                            "advantage_sum", "advantage_by_token")},
+                                            "advantage_sum_old", "advantage_sum_fixed",
+                                            "advantage_by_token_fixed")},
                          default=str), flush=True)
 
 

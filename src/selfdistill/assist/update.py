@@ -94,6 +94,10 @@ class Example:
     teacher_chat: Chat
     completion_ids: list[int]
     baseline_chat: Chat | None = None  # the teacher template with a neutral follow-up
+    # The user rejected this answer as a whole (the agent's denied call): the teacher then
+    # only says where the blame lies -- tokens it rates *higher* than the student are left
+    # out of the loss, so the update can only lower the rejected answer (see distill_update).
+    rejected: bool = False
 
 
 @dataclass
@@ -109,6 +113,10 @@ class UpdateResult:
     sequences: int = 0
     steps: int = 0
     seconds: float = 0.0
+    # Rejected answers: the summed advantage over them (< 0: the teacher dislikes them) and
+    # how many of their tokens the teacher rated higher (left out of the loss).
+    rejected_advantage: float = 0.0
+    rejected_raised: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -119,8 +127,10 @@ class UpdateResult:
     def summary(self) -> str:
         """One line: loss, mean advantage and the tokens the teacher disliked most."""
         worst = ", ".join(f"{t!r} ({a:+.2f})" for t, a in self.disliked) or "-"
+        rej = "" if not self.rejected_raised else (
+            f", {self.rejected_raised} denied tokens the teacher raised left out")
         return (f"{self.kind} update: loss {self.loss_first:.4f} -> {self.loss_last:.4f}, "
-                f"mean advantage {self.mean_advantage:+.4f} over {self.tokens} tokens, "
+                f"mean advantage {self.mean_advantage:+.4f} over {self.tokens} tokens{rej}, "
                 f"teacher disliked: {worst} [{self.seconds:.1f}s]")
 
 
@@ -136,15 +146,28 @@ def _reprompt(template: TeacherPromptTemplate) -> RepromptConfig:
     return RepromptConfig(template=template, strip_reasoning=False)
 
 
-def hindsight_example(tokenizer: Any, prompt_chat: Chat, answer: str, followup: str) -> Example:
-    """Feedback: teacher = request + the user's follow-up, scoring the original answer."""
+def hindsight_chat(prompt_chat: Chat, followup: str,
+                   template: TeacherPromptTemplate = HINDSIGHT_TEMPLATE) -> Chat:
+    """The hindsight teacher's chat: the prompt chat with the follow-up in its last user turn."""
+    chats, _ = build_teacher_chats(prompt_chat, [""], [False], [followup], _reprompt(template))
+    if chats[0] is None:
+        raise ValueError("empty feedback gives the teacher no hindsight")
+    return chats[0]
+
+
+def hindsight_example(tokenizer: Any, prompt_chat: Chat, answer: str, followup: str, *,
+                      rejected: bool = False) -> Example:
+    """Feedback: teacher = request + the user's follow-up, scoring the original answer.
+
+    rejected: the user turned the answer down as a whole (Example.rejected).
+    """
     chats, _ = build_teacher_chats(prompt_chat, [answer], [False], [followup],
                                    _reprompt(HINDSIGHT_TEMPLATE))
     if chats[0] is None:
         raise ValueError("empty feedback gives the teacher no hindsight")
     base, _ = build_teacher_chats(prompt_chat, [answer], [False], [NEUTRAL_FOLLOWUP],
                                   _reprompt(HINDSIGHT_TEMPLATE))
-    return Example(prompt_chat, chats[0], answer_ids(tokenizer, answer), base[0])
+    return Example(prompt_chat, chats[0], answer_ids(tokenizer, answer), base[0], rejected)
 
 
 def demo_examples(tokenizer: Any, prompt_chat: Chat, demonstration: str,
@@ -254,6 +277,7 @@ def distill_update(model: Any, tokenizer: Any, examples: Sequence[Example], kind
     n_tok = int(mask.sum())
     mean_adv = float((adv * mask).sum() / max(n_tok, 1))
     disliked = _disliked(tokenizer, comps, adv, mask)
+    mask, rej_adv, raised = rejected_mask(mask, adv, [e.rejected for e in examples])
 
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
@@ -261,7 +285,8 @@ def distill_update(model: Any, tokenizer: Any, examples: Sequence[Example], kind
     was_training = model.training
     model.train()
     try:
-        for step in range(cfg.steps):
+        # No token left to learn from (a denial whose every token the teacher raised): no step.
+        for step in range(cfg.steps if bool(mask.any()) else 0):
             opt.zero_grad(set_to_none=True)
             with gathered(model):  # sharded (bf16 compute): compute copies once per step
                 loss = _student_loss(model, student, tg, cfg, mask)
@@ -278,7 +303,27 @@ def distill_update(model: Any, tokenizer: Any, examples: Sequence[Example], kind
     return UpdateResult(kind=kind, loss_first=losses[0] if losses else 0.0,
                         loss_last=losses[-1] if losses else 0.0, mean_advantage=mean_adv,
                         disliked=disliked, tokens=n_tok, sequences=len(examples),
-                        steps=len(losses), seconds=time.perf_counter() - t0)
+                        steps=len(losses), seconds=time.perf_counter() - t0,
+                        rejected_advantage=rej_adv, rejected_raised=raised)
+
+
+def rejected_mask(mask: torch.Tensor, adv: torch.Tensor, rejected: Sequence[bool]
+                  ) -> tuple[torch.Tensor, float, int]:
+    """The loss mask with the rejected rows' tokens the teacher *raised* (A_t >= 0) left out.
+
+    A rejected answer (a denied call) is bad as a whole by the user's verdict; the teacher
+    in hindsight only assigns the blame. A small teacher with the reason in context copies
+    the words it names ("Do not read README.md" raised `read README.md` by +4.76 nats on
+    Qwen2.5-Coder-0.5B, issue 34), and pulling the student toward it would raise the very
+    call the user refused. Returns (mask, summed advantage over the rejected rows, tokens
+    left out).
+    """
+    rows = torch.tensor(list(rejected), dtype=torch.bool, device=mask.device)[:, None]
+    if not bool(rows.any()):
+        return mask, 0.0, 0
+    on_rej = mask & rows
+    raised = on_rej & (adv >= 0)
+    return mask & ~raised, float((adv * on_rej).sum()), int(raised.sum())
 
 
 def _student_loss(model: Any, student: tuple[torch.Tensor, ...], tg: _Targets,
