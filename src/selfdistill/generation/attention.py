@@ -31,7 +31,7 @@ NAME = "selfdistill_decode"
 # Row chunks of the current decode step: (row_start, row_end, first_column) triples.
 _CHUNKS: contextvars.ContextVar[list[tuple[int, int, int]] | None] = contextvars.ContextVar(
     "selfdistill_decode_chunks", default=None)
-_SWITCHABLE = {"sdpa", "eager"}  # implementations computing exactly this maths
+SWITCHABLE = {"sdpa", "eager"}  # implementations computing exactly this maths
 
 
 def decode_attention_forward(module: Any, query: torch.Tensor, key: torch.Tensor,
@@ -119,7 +119,7 @@ def decode_attention(model: Any, chunks: list[tuple[int, int, int]] | None) -> I
     """
     cfg = model.config
     current = getattr(cfg, "_attn_implementation", None)
-    if current not in _SWITCHABLE and current != NAME:
+    if current not in SWITCHABLE and current != NAME:
         yield False
         return
     token = _CHUNKS.set(chunks)

@@ -34,7 +34,7 @@ import torch
 from selfdistill.core.console import Progress
 from selfdistill.core.merged_lora import merged_lora
 from selfdistill.core.models import cache_kwarg
-from selfdistill.generation.attention import decode_attention, plan_chunks
+from selfdistill.generation.attention import SWITCHABLE, decode_attention, plan_chunks
 from selfdistill.generation.base import Chat, Completion
 from selfdistill.generation.batch import Batch, Seq, compact, maybe_compact, merge
 from selfdistill.generation.chat import chat_token_ids, eos_token_ids
@@ -107,8 +107,9 @@ class HFGenerator:
         """The KV cache's dtype: fp32 for a reduced-precision model on CPU whose decode
         attention is ours (kvcache.py says why), else the model's own (None)."""
         p = next(self.model.parameters())
-        if self.fast_attention and p.device.type == "cpu" and p.dtype in (torch.bfloat16,
-                                                                          torch.float16):
+        ours = getattr(self.model.config, "_attn_implementation", None) in SWITCHABLE
+        if (self.fast_attention and ours and p.device.type == "cpu"
+                and p.dtype in (torch.bfloat16, torch.float16)):
             return torch.float32
         return None
 
