@@ -78,6 +78,9 @@ def test_packed_linears_are_bit_identical_and_restored() -> None:
             assert n == len([m for m in model.modules() if type(m) is torch.nn.Linear])
             packed = model(x).logits
         after = model(x).logits
+        with packed_linears(model) as n_outer, packed_linears(model) as n_inner:
+            assert n_outer > 0 and n_inner == 0  # nested: the outer packing stays in charge
+            assert torch.equal(model(x).logits, before)
     assert torch.equal(before, packed) and torch.equal(before, after)
     assert all("forward" not in vars(m) for m in model.modules())  # patches removed
     with packed_linears(model.float()) as n:  # fp32 layers are left alone

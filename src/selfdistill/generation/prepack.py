@@ -45,8 +45,10 @@ def _packed_forward(packed: Tensor, bias: Tensor | None, out_features: int) -> A
 
 
 def _candidates(model: nn.Module) -> list[nn.Linear]:
+    # A layer whose forward is already replaced (e.g. by an outer packed_linears) is skipped.
     return [m for m in model.modules()
-            if type(m) is nn.Linear and m.weight.dtype == torch.bfloat16
+            if type(m) is nn.Linear and "forward" not in vars(m)
+            and m.weight.dtype == torch.bfloat16
             and m.weight.device.type == "cpu" and m.weight.dim() == 2
             and (m.bias is None or m.bias.dtype == torch.bfloat16)]
 
@@ -60,7 +62,7 @@ def packed_linears(model: nn.Module, enabled: bool = True) -> Iterator[int]:
     inside (they are packed once, on entry).
     """
     layers = _candidates(model) if enabled and packing_available() else []
-    patched: list[nn.Linear] = []
+    patched: list[tuple[nn.Linear, Any]] = []
     try:
         with torch.inference_mode():
             probe_cache: dict[int, Tensor] = {}
@@ -77,8 +79,9 @@ def packed_linears(model: nn.Module, enabled: bool = True) -> Iterator[int]:
                 if not torch.equal(fwd(x), nn.functional.linear(x, w, bias)):
                     continue  # a different kernel here: keep the layer's own path
                 m.forward = fwd  # type: ignore[method-assign]
-                patched.append(m)
+                patched.append((m, fwd))
         yield len(patched)
     finally:
-        for m in patched:
-            del m.forward  # back to the class's forward
+        for m, fwd in patched:
+            if vars(m).get("forward") is fwd:
+                del m.forward  # back to the class's forward
