@@ -260,15 +260,17 @@ def bench_dtype(dtype: str, args: argparse.Namespace) -> dict[str, dict[str, flo
 
 def profile_ours(gen: Any, ids: list[list[int]], args: argparse.Namespace,
                  dtype: str) -> dict[str, dict[str, float]]:
-    """Profile one sampled run of our backend (torch.profiler) and print where time goes."""
+    """Profile one run of our backend in the first of --modes (torch.profiler) and print
+    where time goes."""
     from torch.profiler import ProfilerActivity, profile
 
-    params = sampling_params(args, "sampled", 0)
+    mode = args.modes.split(",")[0]
+    params = sampling_params(args, mode, 0)
     gen.generate_from_ids(ids[:4], params, progress=False)  # warm-up
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         r = timed_generate(gen, ids, params)
     st = gen.last_stats
-    print(f"[{dtype} profile] {r['tokens']} tokens in {r['wall']:.1f} s = "
+    print(f"[{dtype} {mode} profile] {r['tokens']} tokens in {r['wall']:.1f} s = "
           f"{r['tokens'] / r['wall']:.1f} tok/s (profiler on); forward "
           f"{100 * st['forward_seconds'] / r['wall']:.0f}%, {st['decode_steps']:.0f} decode "
           f"steps, {st['row_steps'] / max(r['tokens'], 1):.2f} row-steps/token")
@@ -369,7 +371,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--vllm-eager", action="store_true",
                     help="vLLM without torch.compile (enforce_eager; the tests' setting)")
     ap.add_argument("--profile", type=int, default=0, metavar="ROWS",
-                    help="profile our backend once (sampled) and print the top ROWS ops")
+                    help="profile our backend once (first of --modes) and print the top ROWS ops")
     ap.add_argument("--vllm-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--json-out", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -103,7 +103,8 @@ class Ours:
     """selfdistill.distill.step on its own model copy."""
 
     def __init__(self, batch: list[dict[str, Any]], algorithm: str = "sdpo",
-                 student_only: bool = False, share_prefix: bool = True):
+                 student_only: bool = False, share_prefix: bool = True,
+                 compute_dtype: str = "float32"):
         import torch
         from peft import get_peft_model
 
@@ -117,6 +118,10 @@ class Ours:
         model, self.tok = load_model("smollm2-135m-instruct", dtype="float32")
         torch.manual_seed(0)
         self.model = get_peft_model(model, lora_config())
+        if compute_dtype != "float32":  # optim.compute_dtype: FSDP2 bf16 compute, fp32 masters
+            from selfdistill.training.fsdp import shard_model
+
+            self.model = shard_model(self.model, compute_dtype)
         if student_only:
             # The identical step with no teacher: no teacher state ("live" holds nothing)
             # and the teacher forward replaced by the detached student scores.

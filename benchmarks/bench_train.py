@@ -191,17 +191,25 @@ def _sdpo_bench() -> Any:
 
 def sdpo_run(kind: str, a: argparse.Namespace) -> dict[str, Any]:
     """One SDPO step (teacher contexts, student + EMA-teacher scoring, backward, AdamW, EMA) of
-    bench_sdpo_step's batch, LoRA r16: 1 warm-up + 2 timed steps."""
+    bench_sdpo_step's batch, LoRA r16: 1 warm-up + 2 timed steps.
+
+    kind: current-fp32 | autocast-bf16 | fsdp-bf16 (optim.compute_dtype bfloat16: FSDP2 bf16
+    compute, fp32 masters); a -unfused suffix scores through autograd instead of the fused
+    LM-head scores (distill/head_scores.py), to measure what the fusion changed."""
     import contextlib
 
     import torch
 
+    import selfdistill.distill.scoring as scoring
     from selfdistill.core.models import load_tokenizer
 
+    if kind.endswith("-unfused"):
+        scoring.fusable_head = lambda head, softcap: False  # type: ignore[assignment]
+        kind = kind[: -len("-unfused")]
     b = _sdpo_bench()
     batch = b.make_batch(load_tokenizer(MODEL), a.sdpo_prompts, a.sdpo_g, a.sdpo_tokens)
-    runner = b.Ours(batch)
-    ctx = (torch.autocast("cpu", dtype=torch.bfloat16) if kind.endswith("bf16")
+    runner = b.Ours(batch, compute_dtype="bfloat16" if kind == "fsdp-bf16" else "float32")
+    ctx = (torch.autocast("cpu", dtype=torch.bfloat16) if kind == "autocast-bf16"
            else contextlib.nullcontext())
     tokens = sum(len(r.prompt_ids) + len(r.completion_ids) for g in runner.groups for r in g.rollouts)
     comp = sum(len(r.completion_ids) for g in runner.groups for r in g.rollouts)
@@ -282,6 +290,10 @@ def main() -> None:
     ap.add_argument("--sdpo-prompts", type=int, default=2)
     ap.add_argument("--sdpo-g", type=int, default=4)
     ap.add_argument("--sdpo-tokens", type=int, default=192)
+    ap.add_argument("--sdpo-kinds", default="current-fp32,autocast-bf16",
+                    help="SDPO/assist variants: current-fp32, autocast-bf16, fsdp-bf16 (SDPO "
+                         "only), each optionally -unfused (SDPO only)")
+    ap.add_argument("--skip-assist", action="store_true")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -292,14 +304,7 @@ def main() -> None:
 
     import torch
 
-    path = Path(a.samples) if a.samples else samples_path(a.n_samples, a.max_new_tokens)
-    if not path.exists():
-        print(f"sampling the workload once -> {path}", flush=True)
-        make_samples(path, a.n_samples, a.max_new_tokens)
-    a.samples = str(path)
-    ex = load_examples(path, a.max_len, a.examples)
-    lens = sorted(len(e["input_ids"]) for e in ex)
-    answer = sum(sum(x != -100 for x in e["labels"]) for e in ex)
+    sft = not a.skip_sft and (a.rounds > 0 or a.ablation)
     n_params = 134_515_008  # SmolLM2-135M (tied embeddings counted once)
     with open("/proc/loadavg") as fh:
         load = " ".join(fh.read().split()[:3])
@@ -311,10 +316,19 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} "
           f"threads, load average {load}; matmul fp32 {g32:.0f} GFLOP/s, bf16 {g16:.0f} GFLOP/s "
           f"-> FLOP limit (6 x 135M per token) fp32 {lim32:.0f} tok/s, bf16 {lim16:.0f} tok/s")
-    print(f"workload: {len(ex)} SSD samples of {MODEL} ({path.name}), {sum(lens)} tokens "
-          f"({answer} answer tokens trained), lengths min {lens[0]} median "
-          f"{lens[len(lens) // 2]} max {lens[-1]} (max {a.max_len}); optimiser batch {a.batch}; "
-          f"full fine-tuning, lr 1e-5, one epoch per run")
+    if sft:  # the SFT workload (sampled once and cached; SDPO/assist bring their own)
+        path = Path(a.samples) if a.samples else samples_path(a.n_samples, a.max_new_tokens)
+        if not path.exists():
+            print(f"sampling the workload once -> {path}", flush=True)
+            make_samples(path, a.n_samples, a.max_new_tokens)
+        a.samples = str(path)
+        ex = load_examples(path, a.max_len, a.examples)
+        lens = sorted(len(e["input_ids"]) for e in ex)
+        answer = sum(sum(x != -100 for x in e["labels"]) for e in ex)
+        print(f"workload: {len(ex)} SSD samples of {MODEL} ({path.name}), {sum(lens)} tokens "
+              f"({answer} answer tokens trained), lengths min {lens[0]} median "
+              f"{lens[len(lens) // 2]} max {lens[-1]} (max {a.max_len}); optimiser batch "
+              f"{a.batch}; full fine-tuning, lr 1e-5, one epoch per run")
 
     def frac(r: dict[str, Any]) -> float:
         return r["tok_s"] / (lim16 if r.get("bf16") else lim32)
@@ -351,10 +365,12 @@ def main() -> None:
         print(f"\nSDPO step (bench_sdpo_step batch: {a.sdpo_prompts} prompts x G={a.sdpo_g}, "
               f"{a.sdpo_tokens}-token completions, LoRA r16, EMA teacher) and assistant update "
               "(2 hindsight examples, 4 AdamW steps, LoRA r16); tok/s = student tokens / s:")
-        for what in ("sdpo", "assist"):
-            for kind in ("current-fp32", "autocast-bf16"):
+        for what in ("sdpo",) + (() if a.skip_assist else ("assist",)):
+            for kind in a.sdpo_kinds.split(","):
+                if what == "assist" and (kind.endswith("-unfused") or kind == "fsdp-bf16"):
+                    continue
                 res = child(what, kind, a)
-                print(f"  {what:6s} {kind:13s} {res['seconds']:6.2f} s, {res['tok_s']:7.1f} tok/s, "
+                print(f"  {what:6s} {kind:19s} {res['seconds']:6.2f} s, {res['tok_s']:7.1f} tok/s, "
                       f"peak RSS {res['peak_mb'] / GiB:.2f} GiB, loss {res['loss']:.4g}", flush=True)
 
 

@@ -15,7 +15,16 @@ import typer
 from selfdistill.agent.demo import run_agent_demo
 from selfdistill.agent.run import run_agent
 from selfdistill.agent.session import AgentConfig
-from selfdistill.assist.cli import _BASELINE, _HOME, _LOSS, _LR, _MODEL, _STEPS, _THREADS
+from selfdistill.assist.cli import (
+    _BASELINE,
+    _COMPUTE,
+    _HOME,
+    _LOSS,
+    _LR,
+    _MODEL,
+    _STEPS,
+    _THREADS,
+)
 from selfdistill.core.console import friendly, quiet_hf
 from selfdistill.errors import UserError
 
@@ -57,7 +66,8 @@ def agent(ctx: typer.Context, workspace: Path | None = _WORKSPACE, model: str | 
                                      "unless the chat template has a tool format."),
           max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
           lr: float = _LR, steps: int = _STEPS, threads: int | None = _THREADS,
-          loss: str = _LOSS, baseline: str = _BASELINE, home: Path | None = _HOME) -> None:
+          loss: str = _LOSS, baseline: str = _BASELINE, home: Path | None = _HOME,
+          compute_dtype: str = _COMPUTE) -> None:
     """Give the agent tasks; approve, deny (it learns and retries) or edit each action."""
     if ctx.invoked_subcommand is not None:
         return
@@ -70,7 +80,7 @@ def agent(ctx: typer.Context, workspace: Path | None = _WORKSPACE, model: str | 
                        decode=decode)  # type: ignore[arg-type]
     run_agent(workspace, model, profile, script, replay=replay, agent=acfg,
               max_new_tokens=max_new_tokens, lr=lr, steps=steps, threads=threads, loss=loss,
-              baseline=baseline, home=home)
+              baseline=baseline, home=home, compute_dtype=compute_dtype)
 
 
 @agent_app.command("demo")

@@ -42,10 +42,11 @@ def run_agent(workspace: str | Path | None, model_spec: str | None, profile: str
               script: str | Path | None = None, *, replay: Path | None = None,
               agent: AgentConfig | None = None, max_new_tokens: int = 256, lr: float = 1e-4,
               steps: int = 4, threads: int | None = None, loss: str = "topk_kl",
-              baseline: str = "none", home: Path | None = None) -> None:
+              baseline: str = "none", home: Path | None = None,
+              compute_dtype: str = "float32") -> None:
     """Start the agent: the TUI on a terminal, plain lines when piped, or replay a script."""
     quiet_hf(all_warnings=True)
-    cfg = session_config(max_new_tokens, lr, steps, threads, loss, baseline)
+    cfg = session_config(max_new_tokens, lr, steps, threads, loss, baseline, compute_dtype)
     items: list[Any] | None = None
     if script is not None:
         settings, items = load_script(script)

@@ -42,6 +42,9 @@ _THREADS = typer.Option(None, "--threads", help="torch CPU threads (1 is faster 
 _LOSS = typer.Option("topk_kl", "--loss", help="topk_kl (top-K + tail reverse KL) or advantage.")
 _BASELINE = typer.Option("none", "--baseline", help="none (the paper's advantage) or neutral "
                          "(contrast with a neutral follow-up; see docs/assist.md).")
+_COMPUTE = typer.Option("float32", "--compute-dtype", help="Updates compute in float32, or in "
+                        "bfloat16 with fp32 master weights and AdamW state (faster where the "
+                        "CPU has native bf16).")
 _HOME = typer.Option(None, "--home", help="Profiles root (default $SELFDISTILL_HOME/profiles "
                      "or ~/.local/share/selfdistill/profiles).")
 
@@ -52,12 +55,14 @@ def assist(ctx: typer.Context, model: str | None = _MODEL, profile: str = _PROFI
            script: Path | None = typer.Option(None, "--script", help="Replay turns from YAML."),
            max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
            lr: float = _LR, steps: int = _STEPS, threads: int | None = _THREADS,
-           loss: str = _LOSS, baseline: str = _BASELINE, home: Path | None = _HOME) -> None:
+           loss: str = _LOSS, baseline: str = _BASELINE, home: Path | None = _HOME,
+           compute_dtype: str = _COMPUTE) -> None:
     """Chat with the assistant; correct it and it updates its adapter (see /help)."""
     if ctx.invoked_subcommand is not None:
         return
     run_assist(model, profile, script, max_new_tokens=max_new_tokens, lr=lr, steps=steps,
-               threads=threads, loss=loss, baseline=baseline, home=home)
+               threads=threads, loss=loss, baseline=baseline, home=home,
+               compute_dtype=compute_dtype)
 
 
 @assist_app.command("learn")
@@ -66,10 +71,12 @@ def learn(profile: str = _PROFILE, log: Path = typer.Option(..., "--log", help="
           "{prompt, answer, followup} or {messages: [..., user, assistant, user]}."),
           model: str | None = _MODEL, batch_size: int = typer.Option(4, "--batch-size"),
           lr: float = _LR, steps: int = _STEPS, threads: int | None = _THREADS,
-          loss: str = _LOSS, baseline: str = _BASELINE, home: Path | None = _HOME) -> None:
+          loss: str = _LOSS, baseline: str = _BASELINE, home: Path | None = _HOME,
+          compute_dtype: str = _COMPUTE) -> None:
     """Learn offline from logged (prompt, answer, follow-up) turns by hindsight self-distillation."""
     run_assist_learn(profile, log, model_spec=model, batch_size=batch_size, lr=lr, steps=steps,
-                     threads=threads, loss=loss, baseline=baseline, home=home)
+                     threads=threads, loss=loss, baseline=baseline, home=home,
+                     compute_dtype=compute_dtype)
 
 
 @assist_app.command("demo")

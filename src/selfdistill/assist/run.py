@@ -19,10 +19,11 @@ from selfdistill.core.console import quiet_hf
 def run_assist(model_spec: str | None, profile: str, script: str | Path | None = None, *,
                max_new_tokens: int = 256, lr: float = 1e-4, steps: int = 4,
                threads: int | None = None, loss: str = "topk_kl",
-               baseline: str = "none", home: Path | None = None) -> None:
+               baseline: str = "none", home: Path | None = None,
+               compute_dtype: str = "float32") -> None:
     """Start the chat: the TUI on a terminal, plain lines otherwise, or replay a script."""
     quiet_hf(all_warnings=True)
-    cfg = session_config(max_new_tokens, lr, steps, threads, loss, baseline)
+    cfg = session_config(max_new_tokens, lr, steps, threads, loss, baseline, compute_dtype)
     turns: list[Any] | None = None
     if script is not None:
         settings, turns = load_script(script)
@@ -49,10 +50,11 @@ def run_assist(model_spec: str | None, profile: str, script: str | Path | None =
 def run_assist_learn(profile: str, log_path: str | Path, *, model_spec: str | None = None,
                      batch_size: int = 4, lr: float = 1e-4, steps: int = 4,
                      threads: int | None = None, loss: str = "topk_kl",
-                     baseline: str = "none", home: Path | None = None) -> list[Any]:
+                     baseline: str = "none", home: Path | None = None,
+                     compute_dtype: str = "float32") -> list[Any]:
     """Offline hindsight self-distillation over logged turns; one committed version per batch."""
     quiet_hf(all_warnings=True)
-    cfg = session_config(256, lr, steps, threads, loss, baseline)
+    cfg = session_config(256, lr, steps, threads, loss, baseline, compute_dtype)
     with Session(profile, model_spec, cfg, PlainOutput(), root=home) as session:
         results = learn_from_log(session, log_path, batch_size=batch_size)
         print(f"done: {len(results)} updates, adapter v{session.profile.current}", flush=True)

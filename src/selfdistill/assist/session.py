@@ -226,7 +226,8 @@ class Session:
         with self.out.update_progress(self.cfg.update.steps) as cb:
             try:
                 res = distill_update(self.model, self.tokenizer, examples, kind,
-                                     self.cfg.update, on_step=cb)
+                                     self.cfg.update, on_step=cb,
+                                     compute_dtype=self.cfg.lora.compute_dtype)
                 entry = {"event": "update", "version": version, "parent": prev, "kind": kind,
                          **record, "result": res.to_dict()}
                 self.profile.commit_version(version, partial(self._write_version, entry))

@@ -24,10 +24,11 @@ persist, so /undo is just a pointer move).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -54,7 +55,13 @@ from selfdistill.prompts.templates import (
     NEUTRAL_FOLLOWUP,
     TeacherPromptTemplate,
 )
-from selfdistill.training.fsdp import compute_dtype_of, gathered, sync_gradients
+from selfdistill.training.fsdp import (
+    COMPUTE_DTYPES,
+    compute_dtype_of,
+    gathered,
+    is_sharded,
+    sync_gradients,
+)
 
 PAUSE_ENV = "SELFDISTILL_ASSIST_PAUSE_AT"
 
@@ -258,14 +265,44 @@ def _disliked(tokenizer: Any, comps: list[list[int]], adv: torch.Tensor, mask: t
 
 def distill_update(model: Any, tokenizer: Any, examples: Sequence[Example], kind: str,
                    cfg: UpdateConfig | None = None,
-                   on_step: Callable[[int, int, float], None] | None = None) -> UpdateResult:
+                   on_step: Callable[[int, int, float], None] | None = None,
+                   compute_dtype: str = "float32") -> UpdateResult:
     """Take cfg.steps optimiser steps pulling the student toward the hindsight teacher.
 
     The loss is the shared one (losses.py) and every step is distill.step.optimizer_step,
     as in SDPO; unlike sdpo_step the teacher's targets are scored once, on the teacher's
     own top-K support, and reused for all steps (a frozen pre-update teacher).
+    compute_dtype (the session's optim.compute_dtype): bfloat16 runs the scoring and the
+    student's forward/backward in bf16 while the weights, gradients and AdamW state stay
+    as they are (fp32 masters); a model sharded by training/fsdp.py computes in its own
+    policy's dtype already.
     """
     cfg = cfg or UpdateConfig()
+    if compute_dtype not in COMPUTE_DTYPES:
+        raise ValueError(f"compute_dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype!r}")
+    with _compute(model, compute_dtype):
+        return _distill_update(model, tokenizer, examples, kind, cfg, on_step)
+
+
+@contextlib.contextmanager
+def _compute(model: Any, compute_dtype: str) -> Iterator[None]:
+    """bf16 autocast around an update of an unsharded model when compute_dtype asks for it.
+
+    One student forward per optimiser step, so autocast casts each weight once per step:
+    the bf16 compute copy refreshed once per step that FSDP2's policy also gives.
+    """
+    if compute_dtype == "float32" or is_sharded(model):
+        yield
+        return
+    device = next(model.parameters()).device.type
+    with torch.autocast(device, dtype=getattr(torch, compute_dtype)):
+        yield
+
+
+def _distill_update(model: Any, tokenizer: Any, examples: Sequence[Example], kind: str,
+                    cfg: UpdateConfig,
+                    on_step: Callable[[int, int, float], None] | None) -> UpdateResult:
+    """distill_update's body (under the compute dtype)."""
     if not examples:
         raise ValueError("no examples to learn from")
     t0 = time.perf_counter()

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from selfdistill.core.lora import base_model
+from selfdistill.distill.head_scores import fusable_head, head_scores
 from selfdistill.distill.losses import log_floor
 
 DEFAULT_CHUNK_SIZE = 512  # tokens per LM-head chunk: 512 x 151,936 fp32 = 311 MB for Qwen
@@ -190,15 +191,19 @@ def scores_from_hidden(
     """TokenScores [B, T(, K)] from the hidden states h [N, H] that predict N completion tokens.
 
     Token i is targets[i] at (rows[i], slots[i]); idx [N, K] (optional) are given support
-    ids. The LM head runs a chunk of tokens at a time (checkpointed when grad is on).
+    ids. The LM head runs a chunk of tokens at a time (checkpointed when grad is on); a
+    plain linear head runs head_scores.py's fused version (no fp32 [N, V] kept for backward).
     """
     if checkpoint_chunks is None:
         checkpoint_chunks = torch.is_grad_enabled() and h.requires_grad
+    fused = fusable_head(head, softcap)
     parts: list[tuple[Tensor, ...]] = []
     for s in range(0, h.shape[0], chunk_size):
         e = s + chunk_size
         args = (h[s:e], targets[s:e], None if idx is None else idx[s:e])
-        if checkpoint_chunks:  # recompute the chunk's logits in backward instead of keeping them
+        if fused:
+            parts.append(head_scores(*args, head, topk, temperature))
+        elif checkpoint_chunks:  # recompute the chunk's logits in backward instead of keeping them
             parts.append(checkpoint(score_chunk, *args, head, topk, temperature, softcap,
                                     use_reentrant=False))
         else:

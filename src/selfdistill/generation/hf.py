@@ -14,6 +14,9 @@ the whole vocabulary each step. Here:
   uniforms (from params.seeds[i] when given, else the call seed and prompt index), so
   results do not depend on batch size or on which rows share a batch (up to
   floating-point differences in the batched forward).
+- a bf16 model on CPU runs its linear layers on weights packed once per call for oneDNN
+  (prepack.py; bit-identical outputs) and keeps its KV cache in fp32 (kvcache.py: the
+  decode attention then reads it in place instead of copying it every step).
 The cache buffers live in kvcache.py, row dropping and merging in batch.py.
 """
 
@@ -31,13 +34,16 @@ import torch
 from selfdistill.core.console import Progress
 from selfdistill.core.merged_lora import merged_lora
 from selfdistill.core.models import cache_kwarg
-from selfdistill.generation.attention import decode_attention, plan_chunks
+from selfdistill.generation.attention import SWITCHABLE, decode_attention, plan_chunks
 from selfdistill.generation.base import Chat, Completion
 from selfdistill.generation.batch import Batch, Seq, compact, maybe_compact, merge
 from selfdistill.generation.chat import chat_token_ids, eos_token_ids
 from selfdistill.generation.kvcache import GrowCache
 from selfdistill.generation.params import SamplingParams
+from selfdistill.generation.prepack import packed_linears
 from selfdistill.generation.sampling import prompt_seeds, sample_tokens, sequence_uniforms
+
+PREPACK_MIN_NEW_TOKENS = 8  # packing costs about one decode step (a copy of the weights)
 
 
 def _uses_only_full_attention(model: Any) -> bool:
@@ -55,12 +61,13 @@ class HFGenerator:
                  refill: bool = True, drop_finished: bool = True,
                  compact_fraction: float = 0.125, fast_attention: bool = True,
                  prefill_chunk: int = 16, min_shared_prefix: int = 16,
-                 share_identical_prompts: bool = True) -> None:
+                 share_identical_prompts: bool = True, prepack: bool = True) -> None:
         """batch_size: rows decoded together; compact_fraction: dead-row share that triggers
         compaction; fast_attention: decode steps use attention.decode_attention_forward;
         prefill_chunk: unique prompts per prefill forward (0 = all at once);
         min_shared_prefix: shortest common prompt prefix worth running once (0 = never);
-        share_identical_prompts: prompts with the same token ids are prefilled once."""
+        share_identical_prompts: prompts with the same token ids are prefilled once;
+        prepack: bf16 linear layers run on weights packed once per call (prepack.py)."""
         if not _uses_only_full_attention(model):
             raise ValueError("HFGenerator supports full-attention decoder models only "
                              "(sliding-window / hybrid caches are not handled).")
@@ -75,6 +82,7 @@ class HFGenerator:
         self.prefill_chunk = prefill_chunk
         self.min_shared_prefix = min_shared_prefix if min_shared_prefix > 0 else 10**9
         self.share_identical_prompts = share_identical_prompts
+        self.prepack = prepack
         # Streaming hook: called with (completion index, its token ids so far) after every
         # sampled token of a live row (a front end shows the reply as it is written).
         self.on_token: Callable[[int, list[int]], None] | None = None
@@ -94,6 +102,16 @@ class HFGenerator:
     def device(self) -> torch.device:
         """Device of the model's parameters."""
         return next(self.model.parameters()).device
+
+    def _store_dtype(self) -> torch.dtype | None:
+        """The KV cache's dtype: fp32 for a reduced-precision model on CPU whose decode
+        attention is ours (kvcache.py says why), else the model's own (None)."""
+        p = next(self.model.parameters())
+        ours = getattr(self.model.config, "_attn_implementation", None) in SWITCHABLE
+        if (self.fast_attention and ours and p.device.type == "cpu"
+                and p.dtype in (torch.bfloat16, torch.float16)):
+            return torch.float32
+        return None
 
     # ---- public API -----------------------------------------------------------------
     def generate(self, prompts: list[Chat], params: SamplingParams, *,
@@ -126,8 +144,11 @@ class HFGenerator:
         self._t_forward, self._rows_forward, self._steps = 0.0, 0, 0
         self._prefill_tokens = 0
         n_tokens = 0
-        # A peft LoRA adapter is folded into the weights while decoding (bit-exact restore).
-        with merged_lora(self.model), torch.inference_mode(), Progress(show, len(seqs)) as bar:
+        # A peft LoRA adapter is folded into the weights while decoding (bit-exact restore);
+        # bf16 linears are packed once for the whole call (a few short steps do not pay it).
+        pack = self.prepack and params.max_new_tokens >= PREPACK_MIN_NEW_TOKENS
+        with merged_lora(self.model), packed_linears(self.model, pack), torch.inference_mode(), \
+                Progress(show, len(seqs)) as bar:
             batch: Batch | None = None
             while queue or batch is not None:
                 free = self.batch_size - (sum(batch.alive) if batch else 0)
@@ -198,7 +219,7 @@ class HFGenerator:
 
     def _prefix_cache(self, prefix: list[int]) -> GrowCache:
         """A one-row cache holding the shared prefix."""
-        cache = GrowCache(self.num_layers, 0)
+        cache = GrowCache(self.num_layers, 0, self._store_dtype())
         ids = torch.tensor([prefix], dtype=torch.long, device=self.device)
         pos = torch.arange(len(prefix), device=self.device)[None]
         self._prefill_tokens += ids.numel()
@@ -222,7 +243,7 @@ class HFGenerator:
             mask[r, width - len(p):] = 1
         ids, mask = ids.to(dev), mask.to(dev)
         pos = (mask.cumsum(-1) - 1).clamp_min(0) + shared
-        cache = GrowCache(self.num_layers, params.max_new_tokens + 1)
+        cache = GrowCache(self.num_layers, params.max_new_tokens + 1, self._store_dtype())
         if prefix is not None:
             for layer, src in zip(cache.layers, prefix.layers, strict=True):
                 shape = (len(prompts), -1, -1, -1)

@@ -4,6 +4,13 @@ transformers' DynamicCache concatenates the whole cache every step; GrowLayer wr
 each step into a buffer with spare room (reserve) and only reallocates when it is full.
 It also drops rows (finished sequences), trims all-padding columns on the left, and
 merges another cache's rows (a refill), left-padding the shorter one with masked zeros.
+
+A bf16 model on CPU keeps its cache in float32 (`store_dtype`): CPU bf16 `bmm` copies any
+operand that is a view into a larger buffer (the cache with spare room always is), which
+cost a copy of the whole cache per layer and step (~10% of a decode step), while fp32
+`bmm` reads the views in place. The decode attention (attention.py) reads the fp32 cache
+directly (scores and softmax in fp32, as SDPA's bf16 kernel computes them); every other
+reader gets the cache back in the model's dtype (bf16 -> fp32 -> bf16 is exact).
 """
 
 from __future__ import annotations
@@ -14,10 +21,18 @@ import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
 
+def decode_reads_store() -> bool:
+    """True while a decode step whose attention reads the stored cache as it is runs."""
+    from selfdistill.generation.attention import _CHUNKS
+
+    return _CHUNKS.get() is not None
+
+
 class GrowLayer(DynamicLayer):
     """A DynamicLayer over a preallocated buffer: appends write in place, no per-step cat."""
 
     reserve: int = 0
+    store_dtype: torch.dtype | None = None  # None: the model's dtype
 
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
         self.dtype, self.device = key_states.dtype, key_states.device
@@ -33,8 +48,9 @@ class GrowLayer(DynamicLayer):
 
     def _realloc(self, cap: int, batch_like: torch.Tensor) -> None:
         b, h, _, d = batch_like.shape
-        k = batch_like.new_zeros((b, h, cap, d))
-        v = batch_like.new_zeros((b, h, cap, d))
+        dt = self.store_dtype or batch_like.dtype
+        k = batch_like.new_zeros((b, h, cap, d), dtype=dt)
+        v = batch_like.new_zeros((b, h, cap, d), dtype=dt)
         if self._k is not None and self.n:
             k[:, :, : self.n] = self._k[:, :, : self.n]
             v[:, :, : self.n] = self._v[:, :, : self.n]
@@ -53,7 +69,9 @@ class GrowLayer(DynamicLayer):
         self._v[:, :, self.n : self.n + q] = value_states
         self.n += q
         self._views()
-        return self.keys, self.values
+        if self.keys.dtype == key_states.dtype or (q == 1 and decode_reads_store()):
+            return self.keys, self.values
+        return self.keys.to(key_states.dtype), self.values.to(value_states.dtype)
 
     def get_seq_length(self) -> int:
         return self.n if self.is_initialized else 0
@@ -95,8 +113,12 @@ class GrowLayer(DynamicLayer):
 class GrowCache(DynamicCache):
     """A DynamicCache made of GrowLayer layers."""
 
-    def __init__(self, num_layers: int, reserve: int) -> None:
+    def __init__(self, num_layers: int, reserve: int, store_dtype: torch.dtype | None = None
+                 ) -> None:
+        """reserve: spare positions per reallocation; store_dtype: the buffers' dtype
+        (None: the model's)."""
         super().__init__()
         self.layers = [GrowLayer() for _ in range(num_layers)]
         for layer in self.layers:
             layer.reserve = reserve
+            layer.store_dtype = store_dtype
