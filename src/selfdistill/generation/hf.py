@@ -2,9 +2,9 @@
 
 Why not `model.generate`: it runs every batch to its longest sequence and its top-p sorts
 the whole vocabulary each step. Here:
-- prompts are sorted by length, left-padded, prefilled once per unique prompt (n>1 rows,
-  and identical prompts passed separately, share the prefill) with logits for the last
-  position only;
+- prompts are sorted by length and prefilled once per unique prompt (n>1 rows, and
+  identical prompts passed separately, share the prefill), each on its own by default
+  (no padding), with logits for the last position only;
 - the KV cache is preallocated (no torch.cat per step) and finished rows are dropped from
   it (lazily, when enough rows are done, because compaction copies the cache);
 - freed slots are refilled with waiting prompts (continuous batching): a new group is
@@ -12,13 +12,18 @@ the whole vocabulary each step. Here:
   explicit position_ids keep every row's RoPE positions right;
 - sampling is ours (sampling.py): exact temperature -> top-k -> top-p, per-sequence seeded
   uniforms (from params.seeds[i] when given, else the call seed and prompt index), so
-  results do not depend on batch size or on which rows share a batch (up to
-  floating-point differences in the batched forward).
+  results do not depend on batch size or on which rows share a batch;
+- and a row's forward does not either, bit for bit in bf16 on CPU (fp32: not the bits,
+  MKL's fp32 GEMM rounds by the row count): no padded prefill of several prompts (SDPA's
+  blocks shift with the padding), decode attention over each row's keys whatever its left
+  padding (attention.py), no one-row matmul (`_no_single_row_matmuls`). Measured:
+  docs/results.md, "Same numbers at any batch size".
 The cache buffers live in kvcache.py, row dropping and merging in batch.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import random
@@ -40,6 +45,35 @@ from selfdistill.generation.params import SamplingParams
 from selfdistill.generation.sampling import prompt_seeds, sample_tokens, sequence_uniforms
 
 
+def _double_rows(module: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (torch.cat([args[0], args[0]]), *args[1:])
+
+
+def _first_row(module: Any, args: tuple[Any, ...], out: torch.Tensor) -> torch.Tensor:
+    return out[:1]
+
+
+@contextlib.contextmanager
+def _no_single_row_matmuls(linears: list[torch.nn.Module], on: bool) -> Any:
+    """Run every Linear of a one-token forward on two copies of its row, keeping the first.
+
+    Why: on CPU a one-row bf16 matmul takes another kernel (a GEMV) that rounds otherwise
+    than the same row among others (measured on SmolLM2's 1536 -> 576 down_proj; rows 2..1100
+    agree bit for bit). Without this, a batch's last live row would decode differently from
+    the same row in company, and samples would depend on the batch after all.
+    """
+    if not on:
+        yield
+        return
+    handles = [h for m in linears for h in (m.register_forward_pre_hook(_double_rows),
+                                             m.register_forward_hook(_first_row))]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def _uses_only_full_attention(model: Any) -> bool:
     """True unless the config declares sliding-window or linear-attention layers."""
     cfg = model.config
@@ -54,11 +88,14 @@ class HFGenerator:
     def __init__(self, model: Any, tokenizer: Any, batch_size: int = 64, progress: bool = True,
                  refill: bool = True, drop_finished: bool = True,
                  compact_fraction: float = 0.125, fast_attention: bool = True,
-                 prefill_chunk: int = 16, min_shared_prefix: int = 16,
+                 prefill_chunk: int = 1, min_shared_prefix: int = 16,
                  share_identical_prompts: bool = True) -> None:
         """batch_size: rows decoded together; compact_fraction: dead-row share that triggers
         compaction; fast_attention: decode steps use attention.decode_attention_forward;
-        prefill_chunk: unique prompts per prefill forward (0 = all at once);
+        prefill_chunk: unique prompts per prefill forward (0 = all at once); 1 (the default)
+        keeps a row's numbers independent of the other prompts (>1 pads them to one width,
+        which changes bf16 results), fast_attention likewise (transformers' SDPA decode
+        does not ignore the padding bit for bit);
         min_shared_prefix: shortest common prompt prefix worth running once (0 = never);
         share_identical_prompts: prompts with the same token ids are prefilled once."""
         if not _uses_only_full_attention(model):
@@ -89,6 +126,7 @@ class HFGenerator:
         self._logits_kw = "logits_to_keep" if "logits_to_keep" in params else (
             "num_logits_to_keep" if "num_logits_to_keep" in params else None)
         self.last_stats: dict[str, float] = {}
+        self._linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
 
     @property
     def device(self) -> torch.device:
@@ -162,8 +200,9 @@ class HFGenerator:
         if self._logits_kw:
             kw[self._logits_kw] = 1
         t = time.perf_counter()
-        out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=pos,
-                         use_cache=True, **kw)
+        with _no_single_row_matmuls(self._linears, input_ids.numel() == 1):
+            out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=pos,
+                             use_cache=True, **kw)
         self._t_forward += time.perf_counter() - t
         self._rows_forward += input_ids.shape[0]
         return out.logits[:, -1]
