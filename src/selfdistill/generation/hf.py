@@ -13,11 +13,11 @@ the whole vocabulary each step. Here:
 - sampling is ours (sampling.py): exact temperature -> top-k -> top-p, per-sequence seeded
   uniforms (from params.seeds[i] when given, else the call seed and prompt index), so
   results do not depend on batch size or on which rows share a batch;
-- and a row's forward does not either, bit for bit in bf16 on CPU (fp32: not the bits,
-  MKL's fp32 GEMM rounds by the row count): no padded prefill of several prompts (SDPA's
-  blocks shift with the padding), decode attention over each row's keys whatever its left
-  padding (attention.py), no one-row matmul (`_no_single_row_matmuls`). Measured:
-  docs/results.md, "Same numbers at any batch size".
+- and (batch_invariant, the default) a row's forward does not either, bit for bit in bf16
+  on CPU (fp32: not the bits, MKL's fp32 GEMM rounds by the row count): no padded prefill
+  of several prompts, no prefix shared across prompts, decode attention over each row's
+  own keys, no one-row matmul (`_no_single_row_matmuls`). Measured: docs/results.md,
+  "Same seed, same samples".
 The cache buffers live in kvcache.py, row dropping and merging in batch.py.
 """
 
@@ -88,16 +88,18 @@ class HFGenerator:
     def __init__(self, model: Any, tokenizer: Any, batch_size: int = 64, progress: bool = True,
                  refill: bool = True, drop_finished: bool = True,
                  compact_fraction: float = 0.125, fast_attention: bool = True,
-                 prefill_chunk: int = 1, min_shared_prefix: int = 16,
-                 share_identical_prompts: bool = True) -> None:
+                 prefill_chunk: int = 16, min_shared_prefix: int = 16,
+                 share_identical_prompts: bool = True, batch_invariant: bool = True) -> None:
         """batch_size: rows decoded together; compact_fraction: dead-row share that triggers
         compaction; fast_attention: decode steps use attention.decode_attention_forward;
-        prefill_chunk: unique prompts per prefill forward (0 = all at once); 1 (the default)
-        keeps a row's numbers independent of the other prompts (>1 pads them to one width,
-        which changes bf16 results), fast_attention likewise (transformers' SDPA decode
-        does not ignore the padding bit for bit);
+        prefill_chunk: unique prompts per prefill forward (0 = all at once);
         min_shared_prefix: shortest common prompt prefix worth running once (0 = never);
-        share_identical_prompts: prompts with the same token ids are prefilled once."""
+        share_identical_prompts: prompts with the same token ids are prefilled once;
+        batch_invariant: a row's numbers depend on its own prompt only, bit for bit in bf16
+        (each prompt prefilled on its own, no prefix shared across prompts, decode
+        attention over each row's own keys, no one-row matmul; prefill_chunk and
+        min_shared_prefix are then not used). The same seed then gives the same samples
+        at any batch size and worker count; what it costs: docs/results.md."""
         if not _uses_only_full_attention(model):
             raise ValueError("HFGenerator supports full-attention decoder models only "
                              "(sliding-window / hybrid caches are not handled).")
@@ -108,9 +110,16 @@ class HFGenerator:
         self.refill = refill
         self.drop_finished = drop_finished
         self.compact_fraction = compact_fraction
+        if batch_invariant and not fast_attention:
+            raise ValueError("batch_invariant needs fast_attention (transformers' SDPA decode "
+                             "changes a row's numbers with its left padding)")
         self.fast_attention = fast_attention
-        self.prefill_chunk = prefill_chunk
-        self.min_shared_prefix = min_shared_prefix if min_shared_prefix > 0 else 10**9
+        self.batch_invariant = batch_invariant
+        # Padded prefills of several prompts change a row's bits (SDPA's blocks move with
+        # the padding), and so does where a shared prefix ends (it depends on the group).
+        self.prefill_chunk = 1 if batch_invariant else prefill_chunk
+        self.min_shared_prefix = (min_shared_prefix if min_shared_prefix > 0 and not
+                                  batch_invariant else 10**9)
         self.share_identical_prompts = share_identical_prompts
         # Streaming hook: called with (completion index, its token ids so far) after every
         # sampled token of a live row (a front end shows the reply as it is written).
@@ -200,7 +209,8 @@ class HFGenerator:
         if self._logits_kw:
             kw[self._logits_kw] = 1
         t = time.perf_counter()
-        with _no_single_row_matmuls(self._linears, input_ids.numel() == 1):
+        with _no_single_row_matmuls(self._linears,
+                                    self.batch_invariant and input_ids.numel() == 1):
             out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=pos,
                              use_cache=True, **kw)
         self._t_forward += time.perf_counter() - t
@@ -290,7 +300,11 @@ class HFGenerator:
             add = torch.zeros(b.mask.shape, dtype=dtype, device=b.mask.device)
             add.masked_fill_(b.mask == 0, torch.finfo(dtype).min)
             width = b.mask.shape[1]
-            chunks = plan_chunks((b.mask.cumsum(1) == 0).sum(1).tolist(), width)
+            first = (b.mask.cumsum(1) == 0).sum(1).tolist()
+            # Invariant: each row over exactly its own keys (a matmul over more, masked,
+            # columns rounds otherwise once the columns cross its blocks).
+            chunks = ([(r, r + 1, c) for r, c in enumerate(first)] if self.batch_invariant
+                      else plan_chunks(first, width))
             with decode_attention(self.model, chunks) as on:
                 logits = self._forward(b.next_tok[:, None], add[:, None, None, :] if on else b.mask,
                                        b.pos[:, None], b.cache)
