@@ -17,9 +17,15 @@ A SIGINT/SIGTERM must end the run with a non-zero exit within a grace period.
     python scripts/chaos.py --kills 2                  # CI size: every command >= 2 kills
     python scripts/chaos.py --kills 20 --out table.md  # nightly size
     python scripts/chaos.py --commands evaluate,sdpo-train --kills 3 --seed 1
+    # in 14-minute slices (a job limit): the same command again continues the campaign
+    python scripts/chaos.py --kills 20 --root DIR --budget 14 --out table.md
 
-Prints one table row per command: trials, kills (by signal), resumes, lost, duplicated
-and different records, leftovers. Exit 1 when any row is not all zeros.
+Prints one table row per command: kills reached (N), trials, kills (by signal), resumes,
+lost, duplicated and different records, leftovers. Exit 1 when any row is not all zeros,
+3 when --budget ran out first. With --budget, every start is one step of a campaign whose
+state (ROOT/chaos-state.json) is saved after it, and each start's moment and signal come
+from its own stream (seed, command, trial, start), so a campaign cut into slices draws
+what one uninterrupted campaign would.
 """
 
 from __future__ import annotations
