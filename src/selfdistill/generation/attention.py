@@ -98,6 +98,22 @@ def plan_chunks(first_col: list[int], width: int, max_chunks: int = 4,
     return best
 
 
+def own_key_chunks(first_col: list[int]) -> list[tuple[int, int, int]]:
+    """Chunks in which every row attends over exactly its own keys: runs of adjacent rows
+    with the same first column (a prompt's n samples) share one; no row sees padding.
+
+    Why: a row's numbers must not depend on its neighbours (HFGenerator(batch_invariant)),
+    and the matmul over keys rounds otherwise when masked columns shift its blocks.
+    """
+    chunks: list[tuple[int, int, int]] = []
+    for r, c in enumerate(first_col):
+        if chunks and chunks[-1][2] == c:
+            chunks[-1] = (chunks[-1][0], r + 1, c)
+        else:
+            chunks.append((r, r + 1, c))
+    return chunks
+
+
 @contextlib.contextmanager
 def decode_attention(model: Any, chunks: list[tuple[int, int, int]] | None) -> Iterator[bool]:
     """Route model's attention through decode_attention_forward with these row chunks.

@@ -36,7 +36,7 @@ import torch
 from selfdistill.core.console import Progress
 from selfdistill.core.merged_lora import merged_lora
 from selfdistill.core.models import cache_kwarg
-from selfdistill.generation.attention import decode_attention, plan_chunks
+from selfdistill.generation.attention import decode_attention, own_key_chunks, plan_chunks
 from selfdistill.generation.base import Chat, Completion
 from selfdistill.generation.batch import Batch, Seq, compact, maybe_compact, merge
 from selfdistill.generation.chat import chat_token_ids, eos_token_ids
@@ -303,8 +303,7 @@ class HFGenerator:
             first = (b.mask.cumsum(1) == 0).sum(1).tolist()
             # Invariant: each row over exactly its own keys (a matmul over more, masked,
             # columns rounds otherwise once the columns cross its blocks).
-            chunks = ([(r, r + 1, c) for r, c in enumerate(first)] if self.batch_invariant
-                      else plan_chunks(first, width))
+            chunks = own_key_chunks(first) if self.batch_invariant else plan_chunks(first, width)
             with decode_attention(self.model, chunks) as on:
                 logits = self._forward(b.next_tok[:, None], add[:, None, None, :] if on else b.mask,
                                        b.pos[:, None], b.cache)
