@@ -58,11 +58,12 @@ def test_a_rows_logprobs_are_bitwise_the_same_in_any_batch(tiny_model_dir):
              for i in range(12)]
 
     def run(bs: int, order: list[int]) -> dict[int, tuple]:
+        # n = 2: a prompt's two rows share an attention chunk unless decoded apart (batch 1)
         params = SamplingParams(temperature=1.0, max_new_tokens=24, return_logprobs=True,
-                                seeds=[100 + i for i in order])
+                                n=2, seeds=[100 + i for i in order])
         out = HFGenerator(model, tok, batch_size=bs, progress=False).generate(
             [chats[i] for i in order], params)
-        return {i: (c[0].token_ids, c[0].logprobs) for i, c in zip(order, out, strict=True)}
+        return {i: [(x.token_ids, x.logprobs) for x in c] for i, c in zip(order, out, strict=True)}
 
     base = run(8, list(range(12)))
     for bs, order in [(3, list(range(12))), (8, list(range(12))[::-1]), (1, list(range(12))),

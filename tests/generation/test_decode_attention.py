@@ -91,7 +91,4 @@ def test_plan_chunks_cover_rows_and_skip_only_padding(first: list[int], max_chun
 
 @given(st.lists(st.integers(0, 50), min_size=0, max_size=40))
 def test_own_key_chunks_give_every_row_exactly_its_own_keys(first: list[int]) -> None:
-    plan = own_key_chunks(first)
-    assert [r for a, z, _ in plan for r in range(a, z)] == list(range(len(first)))
-    assert all(first[r] == c for a, z, c in plan for r in range(a, z))
-    assert all(p[2] != q[2] for p, q in zip(plan, plan[1:], strict=False))  # runs are maximal
+    assert own_key_chunks(first) == [(r, r + 1, c) for r, c in enumerate(first)]
