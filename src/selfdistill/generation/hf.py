@@ -301,8 +301,7 @@ class HFGenerator:
             add.masked_fill_(b.mask == 0, torch.finfo(dtype).min)
             width = b.mask.shape[1]
             first = (b.mask.cumsum(1) == 0).sum(1).tolist()
-            # Invariant: each row over exactly its own keys (a matmul over more, masked,
-            # columns rounds otherwise once the columns cross its blocks).
+            # Invariant: each row over exactly its own keys, alone (see own_key_chunks).
             chunks = own_key_chunks(first) if self.batch_invariant else plan_chunks(first, width)
             with decode_attention(self.model, chunks) as on:
                 logits = self._forward(b.next_tok[:, None], add[:, None, None, :] if on else b.mask,
