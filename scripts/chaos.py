@@ -17,9 +17,15 @@ A SIGINT/SIGTERM must end the run with a non-zero exit within a grace period.
     python scripts/chaos.py --kills 2                  # CI size: every command >= 2 kills
     python scripts/chaos.py --kills 20 --out table.md  # nightly size
     python scripts/chaos.py --commands evaluate,sdpo-train --kills 3 --seed 1
+    # in 14-minute slices (a job limit): the same command again continues the campaign
+    python scripts/chaos.py --kills 20 --root DIR --budget 14 --out table.md
 
-Prints one table row per command: trials, kills (by signal), resumes, lost, duplicated
-and different records, leftovers. Exit 1 when any row is not all zeros.
+Prints one table row per command: kills reached (N), trials, kills (by signal), resumes,
+lost, duplicated and different records, leftovers. Exit 1 when any row is not all zeros,
+3 when --budget ran out first. With --budget, every start is one step of a campaign whose
+state (ROOT/chaos-state.json) is saved after it, and each start's moment and signal come
+from its own stream (seed, command, trial, start), so a campaign cut into slices draws
+what one uninterrupted campaign would.
 """
 
 from __future__ import annotations
@@ -360,8 +366,8 @@ def run_once(argv: list[str], cwd: Path, kill_at: float | None, sig: int, log: P
                         proc.wait()
                         killed += " (hung: SIGKILL after grace)"
         finally:
-            if proc.poll() is None:
-                proc.kill()
+            if proc.poll() is None:  # the harness itself is stopping: the whole tree goes
+                os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
     # What the dead process started must go too (PDEATHSIG, pool shutdown): give it 10 s.
     deadline = time.monotonic() + 10
@@ -459,6 +465,12 @@ class Row:
     different: int = 0
     leftovers: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # starts cut short by the harness's own stop (its time budget or a SIGTERM to it): not
+    # kills at a random moment, so not counted as kills; the next start resumes them
+    harness_stops: int = 0
+    # T, the window kill moments are drawn from: the fastest uninterrupted run from scratch
+    # (the reference's own start is often slower: cold file caches)
+    window_s: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -466,74 +478,154 @@ class Row:
         return not (self.lost or self.duplicated or self.different or self.leftovers
                     or self.errors)
 
+    @property
+    def n_kills(self) -> int:
+        """Kills made so far."""
+        return sum(self.kills.values())
+
+
+@dataclass
+class Progress:
+    """Where a command's campaign stands: one start (a kill-resume cycle) at a time, so a
+    campaign can stop after any start and continue in another process (--state)."""
+
+    row: Row
+    reference: bool = False  # the uninterrupted reference run is done
+    trial_start: int | None = None  # the open trial's next start (None: no trial open)
+    in_flight: bool = False  # a start was running when the harness last stopped
+    done: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The state file's entry."""
+        return {"row": self.row.__dict__, "reference": self.reference,
+                "trial_start": self.trial_start, "in_flight": self.in_flight,
+                "done": self.done}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Progress:
+        """Back from to_json."""
+        return cls(Row(**d["row"]), d["reference"], d["trial_start"], d["in_flight"],
+                   d["done"])
+
+
+def _signal_for(n_kills: int, kills: int, signals_every: int, rng: random.Random) -> int:
+    """Every signals_every-th kill (the last one of a short run) is SIGINT/SIGTERM."""
+    if (n_kills + 1) % min(signals_every, kills):
+        return signal.SIGKILL
+    return rng.choice([signal.SIGINT, signal.SIGTERM])
+
+
+def _new_log(log: Path, since: int) -> str:
+    """What a start wrote to its log (the log collects every start of a trial)."""
+    if not log.exists():
+        return ""
+    with log.open("rb") as fh:
+        fh.seek(since)
+        return fh.read().decode(errors="replace")
+
+
+def step(cmd: Command, st: Progress, root: Path, refs: dict[str, Path], kills: int,
+         seed: int, signals_every: int = 4, max_starts: int = 40,
+         say: Callable[[str], None] = print) -> None:
+    """One start of cmd: the reference run, or one (killed or final) start of a trial."""
+    row = st.row
+    ref = root / cmd.name / "reference"
+    if not st.reference:
+        _prepare(cmd, ref, refs)
+        out = run_once(cmd.argv(ref), root, None, signal.SIGKILL, ref / "chaos.log")
+        if out.rc != 0:
+            row.errors.append(f"reference run failed (exit {out.rc}): {out.stderr_tail}")
+            st.done = True
+            return
+        (ref / ".chaos-reference-ok").write_text(f"{out.seconds}\n")
+        refs[cmd.name] = ref
+        row.reference_s = out.seconds
+        row.leftovers += [f"reference: {x}" for x in leftovers(ref)]
+        st.reference = True
+        say(f"{cmd.name}: reference {out.seconds:.0f} s, {len(collect(cmd, ref))} records")
+        return
+    refs[cmd.name] = ref
+    if st.trial_start is None:
+        row.trials += 1
+        _prepare(cmd, root / cmd.name / f"trial-{row.trials}", refs)
+        st.trial_start = 0
+    run = root / cmd.name / f"trial-{row.trials}"
+    start = st.trial_start
+    # Each start's moment and signal from its own stream: a resumed campaign draws the same.
+    rng = random.Random(f"{seed}/{cmd.name}/{row.trials}/{start}")
+    log = run / "chaos.log"
+    if cmd.reopen is not None:  # a session: one kill, then its profile is reopened
+        _kill_session(cmd, run, row.reference_s, row.n_kills, kills, signals_every, rng, row,
+                      say)
+        _finish_trial(cmd, st, ref, run, say, prefix=True)
+    else:
+        sig = _signal_for(row.n_kills, kills, signals_every, rng)
+        window = row.window_s or row.reference_s
+        kill_at = rng.uniform(0, window) if row.n_kills < kills else None
+        since = log.stat().st_size if log.exists() else 0
+        res = run_once(cmd.argv(run), root, kill_at, sig, log)
+        st.trial_start = start + 1
+        if start:
+            row.resumes += 1
+        if res.orphans:
+            row.leftovers.append(f"trial {row.trials}: {len(res.orphans)} process(es) "
+                                 f"alive after {res.killed_with}")
+        if res.killed_with:
+            name = res.killed_with.split()[0]
+            row.kills[name] = row.kills.get(name, 0) + 1
+            if "hung" in res.killed_with:
+                row.errors.append(f"trial {row.trials}: {res.killed_with}")
+            elif res.rc == 0:
+                row.errors.append(f"trial {row.trials}: exit 0 after {name}")
+            elif name != "SIGKILL" and "Traceback" in _new_log(log, since):
+                row.errors.append(f"trial {row.trials}: a traceback after {name}")
+            say(f"  trial {row.trials}: {name} at {kill_at:.1f} s (exit {res.rc})")
+            if st.trial_start < max_starts:
+                return
+            row.errors.append(f"trial {row.trials}: still not finished after {max_starts} "
+                              "starts")
+        elif res.rc != 0:
+            row.errors.append(f"trial {row.trials}: resume failed (exit {res.rc}): "
+                              f"{res.stderr_tail}")
+        elif start == 0:  # a whole run, never killed: a truer T than a cold reference
+            row.window_s = min(window, res.seconds)
+        _finish_trial(cmd, st, ref, run, say)
+    if row.n_kills >= kills and st.trial_start is None:
+        st.done = True
+
+
+def _finish_trial(cmd: Command, st: Progress, ref: Path, run: Path,
+                  say: Callable[[str], None], prefix: bool = False) -> None:
+    """Compare a finished trial with the reference; close it."""
+    row = st.row
+    diff = compare(collect(cmd, ref), collect(cmd, run), prefix=prefix)
+    row.lost += len(diff["lost"])
+    row.duplicated += len(diff["duplicated"]) + len(diff["extra"])
+    row.different += len(diff["different"])
+    for kind, keys in diff.items():
+        if keys:
+            say(f"  trial {row.trials}: {kind}: {keys[:5]}")
+    row.leftovers += [f"trial {row.trials}: {x}" for x in leftovers(run)]
+    st.trial_start = None
+
 
 def chaos_command(cmd: Command, root: Path, refs: dict[str, Path], kills: int,
-                  rng: random.Random, signals_every: int = 4, max_starts: int = 40,
+                  seed: int = 0, signals_every: int = 4, max_starts: int = 40,
                   say: Callable[[str], None] = print) -> Row:
     """Reference run, then trials with random kills until `kills` kills; compare each trial."""
-    row = Row(cmd.name)
-    ref = root / cmd.name / "reference"
-    _prepare(cmd, ref, refs)
-    out = run_once(cmd.argv(ref), root, None, signal.SIGKILL, ref / "chaos.log")
-    if out.rc != 0:
-        row.errors.append(f"reference run failed (exit {out.rc}): {out.stderr_tail}")
-        return row
-    refs[cmd.name] = ref
-    row.reference_s = out.seconds
-    expected = collect(cmd, ref)
-    row.leftovers += [f"reference: {x}" for x in leftovers(ref)]
-    say(f"{cmd.name}: reference {out.seconds:.0f} s, {len(expected)} records")
-    n_kills = 0
-    while n_kills < kills:
-        row.trials += 1
-        run = root / cmd.name / f"trial-{row.trials}"
-        _prepare(cmd, run, refs)
-        if cmd.reopen is not None:  # a session: one kill, then its profile is reopened
-            n_kills += _kill_session(cmd, run, root, out.seconds, n_kills, kills,
-                                     signals_every, rng, row, say)
-        for start in range(max_starts if cmd.reopen is None else 0):
-            # every signals_every-th kill (the last one of a short run) is SIGINT/SIGTERM
-            sig = (signal.SIGKILL if (n_kills + 1) % min(signals_every, kills) else
-                   rng.choice([signal.SIGINT, signal.SIGTERM]))
-            kill_at = rng.uniform(0, out.seconds) if n_kills < kills else None
-            res = run_once(cmd.argv(run), root, kill_at, sig, run / "chaos.log")
-            if start:
-                row.resumes += 1
-            if res.orphans:
-                row.leftovers.append(f"trial {row.trials}: {len(res.orphans)} process(es) "
-                                     f"alive after {res.killed_with}")
-            if res.killed_with:
-                n_kills += 1
-                name = res.killed_with.split()[0]
-                row.kills[name] = row.kills.get(name, 0) + 1
-                if "hung" in res.killed_with:
-                    row.errors.append(f"trial {row.trials}: {res.killed_with}")
-                elif res.rc == 0:
-                    row.errors.append(f"trial {row.trials}: exit 0 after {name}")
-                say(f"  trial {row.trials}: {name} at {kill_at:.1f} s (exit {res.rc})")
-                continue
-            if res.rc != 0:
-                row.errors.append(f"trial {row.trials}: resume failed (exit {res.rc}): "
-                                  f"{res.stderr_tail}")
-            break
-        diff = compare(expected, collect(cmd, run), prefix=cmd.reopen is not None)
-        row.lost += len(diff["lost"])
-        row.duplicated += len(diff["duplicated"]) + len(diff["extra"])
-        row.different += len(diff["different"])
-        for kind, keys in diff.items():
-            if keys:
-                say(f"  trial {row.trials}: {kind}: {keys[:5]}")
-        row.leftovers += [f"trial {row.trials}: {x}" for x in leftovers(run)]
-    return row
+    st = Progress(Row(cmd.name))
+    while not st.done:
+        step(cmd, st, root, refs, kills, seed, signals_every, max_starts, say)
+    return st.row
 
 
-def _kill_session(cmd: Command, run: Path, root: Path, seconds: float, n_kills: int, kills: int,
+def _kill_session(cmd: Command, run: Path, seconds: float, n_kills: int, kills: int,
                   signals_every: int, rng: random.Random, row: Row,
                   say: Callable[[str], None]) -> int:
     """Kill a session once at a random moment, then reopen its profile; kills made (0/1)."""
-    sig = (signal.SIGKILL if (n_kills + 1) % min(signals_every, kills) else
-           rng.choice([signal.SIGINT, signal.SIGTERM]))
+    sig = _signal_for(n_kills, kills, signals_every, rng)
     kill_at = rng.uniform(0, seconds)
+    root = run.parents[1]
     res = run_once(cmd.argv(run), root, kill_at, sig, run / "chaos.log")
     if res.orphans:
         row.leftovers.append(f"trial {row.trials}: {len(res.orphans)} process(es) alive "
@@ -553,19 +645,19 @@ def _kill_session(cmd: Command, run: Path, root: Path, seconds: float, n_kills: 
 
 
 def table(rows: list[Row], kills: int) -> str:
-    """The markdown table docs/results.md shows."""
+    """The markdown table docs/results.md shows (N: the kills each command reached)."""
     lines = [f"Kills requested per command: {kills} (SIGKILL; every 4th, or the last of fewer, "
              "SIGINT or SIGTERM).", "",
-             "| command | reference s | trials | kills (signal) | resumes | lost | duplicated "
-             "| different | left behind | errors |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| command | reference s (kill window) | N | trials | kills (signal) | resumes | lost "
+             "| duplicated | different | left behind | errors |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ks = ", ".join(f"{v} {k}" for k, v in sorted(r.kills.items())) or "0"
-        lines.append(f"| {r.command} | {r.reference_s:.0f} | {r.trials} | {ks} | {r.resumes} "
-                     f"| {r.lost} | {r.duplicated} | {r.different} | {len(r.leftovers)} "
-                     f"| {len(r.errors)} |")
+        window = f" ({r.window_s:.0f})" if r.window_s and r.window_s < r.reference_s else ""
+        lines.append(f"| {r.command} | {r.reference_s:.0f}{window} | {r.n_kills} | {r.trials} | {ks} "
+                     f"| {r.resumes} | {r.lost} | {r.duplicated} | {r.different} "
+                     f"| {len(r.leftovers)} | {len(r.errors)} |")
     return "\n".join(lines)
-
 
 
 def _inputs_ready(cmd: Command, root: Path, refs: dict[str, Path]) -> bool:
@@ -575,18 +667,29 @@ def _inputs_ready(cmd: Command, root: Path, refs: dict[str, Path]) -> bool:
     dep = COMMANDS[cmd.needs]
     if not _inputs_ready(dep, root, refs):
         return False
-    _prepare(dep, root / dep.name / "reference", refs)
-    res = run_once(dep.argv(root / dep.name / "reference"), root, None, signal.SIGKILL,
-                   root / dep.name / "reference" / "chaos.log")
-    if res.rc != 0:
-        print(f"{cmd.name}: its input ({dep.name}) failed: {res.stderr_tail}")
-        return False
-    refs[dep.name] = root / dep.name / "reference"
+    ref = root / dep.name / "reference"
+    if not (ref / ".chaos-reference-ok").is_file():  # a resumed campaign made it already
+        _prepare(dep, ref, refs)
+        res = run_once(dep.argv(ref), root, None, signal.SIGKILL, ref / "chaos.log")
+        if res.rc != 0:
+            print(f"{cmd.name}: its input ({dep.name}) failed: {res.stderr_tail}")
+            return False
+        (ref / ".chaos-reference-ok").write_text(f"{res.seconds}\n")
+    refs[dep.name] = ref
     return True
 
 
+class _Stop(Exception):
+    """SIGTERM to the harness (e.g. a job limit): stop the current start, keep the state."""
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise _Stop
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the chosen commands' chaos trials and print the table (exit 1 on any finding)."""
+    """Run the chosen commands' chaos trials and print the table (exit 1 on any finding;
+    exit 3 when --budget ran out first: run the same command again to continue)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--commands", default=",".join(COMMANDS),
                     help=f"comma-separated, of: {', '.join(COMMANDS)}")
@@ -596,31 +699,92 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", default=None, help="work directory (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the run directories")
     ap.add_argument("--out", default=None, help="also write the table (and details) here")
+    ap.add_argument("--budget", type=float, default=None,
+                    help="minutes: start nothing that may not end in time; state is kept in "
+                    "ROOT/chaos-state.json, and the same command continues the campaign")
     args = ap.parse_args(argv)
     set_model(args.model)
     names = [c for c in args.commands.split(",") if c]
     unknown = [c for c in names if c not in COMMANDS]
     if unknown:
         ap.error(f"unknown command(s): {', '.join(unknown)}")
-    rng = random.Random(args.seed)
+    if args.budget is not None and args.root is None:
+        ap.error("--budget needs --root (the campaign continues there)")
+    t0 = time.monotonic()
     root = Path(args.root or tempfile.mkdtemp(prefix="sd-chaos-"))
     root.mkdir(parents=True, exist_ok=True)
+    state_path = root / "chaos-state.json"
+    key = {"commands": names, "kills": args.kills, "seed": args.seed, "model": MODEL}
+    state: dict[str, Progress] = {}
+    if args.budget is not None and state_path.is_file():
+        saved = json.loads(state_path.read_text())
+        if saved["key"] != key:
+            ap.error(f"{state_path} belongs to another campaign ({saved['key']}); "
+                     "use another --root")
+        state = {n: Progress.from_json(d) for n, d in saved["progress"].items()}
+        for p in state.values():
+            if p.in_flight:  # the last process stopped during this start; the next resumes it
+                p.row.harness_stops += 1
+                p.in_flight = False
+        print(f"continuing the campaign in {root}: "
+              + ", ".join(f"{n} {p.row.n_kills} kills" for n, p in state.items()))
+
+    def save() -> None:
+        if args.budget is not None:
+            tmp = state_path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps({"key": key, "progress": {
+                n: p.to_json() for n, p in state.items()}}, indent=1))
+            os.replace(tmp, state_path)
+
+    old_term = signal.signal(signal.SIGTERM, _stop)
     refs: dict[str, Path] = {}
-    rows = []
-    for name in names:
-        cmd = COMMANDS[name]
-        if not _inputs_ready(cmd, root, refs):
-            continue
-        rows.append(chaos_command(cmd, root, refs, args.kills, rng))
-        print(table(rows[-1:], args.kills).splitlines()[-1], flush=True)
-        for r in rows[-1].errors + rows[-1].leftovers:
-            print(f"  {name}: {r}")
+    stopped = False
+    try:
+        for name in names:
+            cmd = COMMANDS[name]
+            st = state.setdefault(name, Progress(Row(name)))
+            if st.done:
+                refs[name] = root / name / "reference"
+                continue
+            if not _inputs_ready(cmd, root, refs):
+                st.row.errors.append("its input command failed")
+                st.done = True
+                continue
+            while not st.done:
+                # the next start may take up to the reference time and a signal's grace
+                need = (st.row.reference_s or 120.0) * 1.5 + 60.0
+                if args.budget is not None and time.monotonic() - t0 + need > args.budget * 60:
+                    stopped = True
+                    break
+                st.in_flight = True
+                save()
+                step(cmd, st, root, refs, args.kills, args.seed)
+                st.in_flight = False
+                save()
+            if stopped:
+                break
+            print(table([st.row], args.kills).splitlines()[-1], flush=True)
+            for r in st.row.errors + st.row.leftovers:
+                print(f"  {name}: {r}")
+    except _Stop:
+        stopped = True
+        print("chaos: stopped by SIGTERM; the state is saved, run the same command again")
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+        save()
+    rows = [state[n].row for n in names if n in state]
     text = table(rows, args.kills)
     print(text)
     if args.out:
         details = [f"- {r.command}: {x}" for r in rows for x in r.errors + r.leftovers]
-        Path(args.out).write_text(text + ("\n\n" + "\n".join(details) if details else "") + "\n")
-    if not args.keep:
+        details += [f"- {r.command}: {r.harness_stops} start(s) cut short by the harness's "
+                    "own stop (not counted as kills)" for r in rows if r.harness_stops]
+        Path(args.out).write_text(text + ("\n\n" + "\n".join(details) if details else "")
+                                  + "\n")
+    if stopped:
+        print(f"chaos: budget used; run the same command again to continue ({state_path})")
+        return 3
+    if not args.keep and args.budget is None:
         shutil.rmtree(root, ignore_errors=True)
     return 0 if all(r.ok for r in rows) else 1
 

@@ -71,3 +71,43 @@ def test_bad_input_exits_2_without_traceback(args: tuple[str, ...]) -> None:
     res = _run(*args)
     assert res.exit_code == 2, res.output
     assert "Traceback" not in res.output and "error" in res.output.lower()
+
+
+_INTERRUPT_WHILE_IMPORTING = """
+import os, signal, sys
+class Interrupt:  # a real SIGINT, delivered while the app's imports run
+    def find_spec(self, name, path=None, target=None):
+        if name == {module!r}:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+            sum(range(1000))  # the handler runs between bytecodes: here, mid-import
+        return None
+sys.meta_path.insert(0, Interrupt())
+from selfdistill.cli import start
+start()
+"""
+
+
+@pytest.mark.parametrize("module", ["typer", "selfdistill.core.console"])
+def test_ctrl_c_during_startup_imports_is_one_line_and_exit_130(module: str) -> None:
+    import subprocess
+    import sys
+
+    from selfdistill.cli import STARTUP_INTERRUPTED
+
+    res = subprocess.run([sys.executable, "-c", _INTERRUPT_WHILE_IMPORTING.format(module=module),
+                          "--help"], capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "PYTHONPATH": str(REPO / "src")})
+    assert res.returncode == 130, res.stderr
+    assert res.stderr.strip() == STARTUP_INTERRUPTED and res.stdout == ""
+
+
+def test_console_script_is_the_light_entry_point() -> None:
+    """pyproject's `selfdistill` script is cli:start (imports the app inside its try)."""
+    import tomllib
+
+    from selfdistill.cli import start
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["selfdistill"] == "selfdistill.cli:start"
+    assert start.__module__ == "selfdistill.cli"

@@ -13,6 +13,7 @@ from selfdistill.generation.attention import (
     NAME,
     decode_attention,
     decode_attention_forward,
+    own_key_chunks,
     plan_chunks,
 )
 
@@ -86,3 +87,8 @@ def test_plan_chunks_cover_rows_and_skip_only_padding(first: list[int], max_chun
         assert a < z and c == min(first[a:z])  # never skips a real column
     cost = sum((z - a) * (width - c) for a, z, c in plan)
     assert cost <= len(first) * (width - min(first))
+
+
+@given(st.lists(st.integers(0, 50), min_size=0, max_size=40))
+def test_own_key_chunks_give_every_row_exactly_its_own_keys(first: list[int]) -> None:
+    assert own_key_chunks(first) == [(r, r + 1, c) for r, c in enumerate(first)]

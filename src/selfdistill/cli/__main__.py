@@ -1,4 +1,4 @@
 """`python -m selfdistill.cli`: the same as the `selfdistill` command."""
-from selfdistill.cli.main import main
+from selfdistill.cli import start
 
-main()
+start()

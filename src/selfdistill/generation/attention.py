@@ -110,6 +110,18 @@ def plan_chunks(first_col: list[int], width: int, max_chunks: int = 4,
     return best
 
 
+def own_key_chunks(first_col: list[int]) -> list[tuple[int, int, int]]:
+    """One chunk per row, each over exactly that row's keys (no padding column).
+
+    Why: a row's numbers must not depend on its neighbours (HFGenerator(batch_invariant)).
+    Chunks shared by several rows changed bf16 answers on the embedded model although each
+    of the ops alone (softmax, bmm, baddbmm) ignored leading masked columns in isolation;
+    one row per chunk is what was measured invariant (docs/results.md). Grouping a
+    prompt's n samples (same first column) would be cheaper but was not measured.
+    """
+    return [(r, r + 1, c) for r, c in enumerate(first_col)]
+
+
 @contextlib.contextmanager
 def decode_attention(model: Any, chunks: list[tuple[int, int, int]] | None) -> Iterator[bool]:
     """Route model's attention through decode_attention_forward with these row chunks.

@@ -2,9 +2,9 @@
 
 Why not `model.generate`: it runs every batch to its longest sequence and its top-p sorts
 the whole vocabulary each step. Here:
-- prompts are sorted by length, left-padded, prefilled once per unique prompt (n>1 rows,
-  and identical prompts passed separately, share the prefill) with logits for the last
-  position only;
+- prompts are sorted by length and prefilled once per unique prompt (n>1 rows, and
+  identical prompts passed separately, share the prefill), each on its own by default
+  (no padding), with logits for the last position only;
 - the KV cache is preallocated (no torch.cat per step) and finished rows are dropped from
   it (lazily, when enough rows are done, because compaction copies the cache);
 - freed slots are refilled with waiting prompts (continuous batching): a new group is
@@ -12,8 +12,12 @@ the whole vocabulary each step. Here:
   explicit position_ids keep every row's RoPE positions right;
 - sampling is ours (sampling.py): exact temperature -> top-k -> top-p, per-sequence seeded
   uniforms (from params.seeds[i] when given, else the call seed and prompt index), so
-  results do not depend on batch size or on which rows share a batch (up to
-  floating-point differences in the batched forward).
+  results do not depend on batch size or on which rows share a batch;
+- and (batch_invariant, the default) a row's forward does not either, bit for bit in bf16
+  on CPU (fp32: not the bits, MKL's fp32 GEMM rounds by the row count): no padded prefill
+  of several prompts, no prefix shared across prompts, decode attention over each row's
+  own keys, no one-row matmul (`_no_single_row_matmuls`). Measured: docs/results.md,
+  "Same seed, same samples".
 - a bf16 model on CPU runs its linear layers on weights packed once per call for oneDNN
   (prepack.py; bit-identical outputs) and keeps its KV cache in fp32 (kvcache.py: the
   decode attention then reads it in place instead of copying it every step).
@@ -22,6 +26,7 @@ The cache buffers live in kvcache.py, row dropping and merging in batch.py.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import random
@@ -34,7 +39,12 @@ import torch
 from selfdistill.core.console import Progress
 from selfdistill.core.merged_lora import merged_lora
 from selfdistill.core.models import cache_kwarg
-from selfdistill.generation.attention import SWITCHABLE, decode_attention, plan_chunks
+from selfdistill.generation.attention import (
+    SWITCHABLE,
+    decode_attention,
+    own_key_chunks,
+    plan_chunks,
+)
 from selfdistill.generation.base import Chat, Completion
 from selfdistill.generation.batch import Batch, Seq, compact, maybe_compact, merge
 from selfdistill.generation.chat import chat_token_ids, eos_token_ids
@@ -44,6 +54,35 @@ from selfdistill.generation.prepack import packed_linears
 from selfdistill.generation.sampling import prompt_seeds, sample_tokens, sequence_uniforms
 
 PREPACK_MIN_NEW_TOKENS = 8  # packing costs about one decode step (a copy of the weights)
+
+
+def _double_rows(module: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (torch.cat([args[0], args[0]]), *args[1:])
+
+
+def _first_row(module: Any, args: tuple[Any, ...], out: torch.Tensor) -> torch.Tensor:
+    return out[:1]
+
+
+@contextlib.contextmanager
+def _no_single_row_matmuls(linears: list[torch.nn.Module], on: bool) -> Any:
+    """Run every Linear of a one-token forward on two copies of its row, keeping the first.
+
+    Why: on CPU a one-row bf16 matmul takes another kernel (a GEMV) that rounds otherwise
+    than the same row among others (measured on SmolLM2's 1536 -> 576 down_proj; rows 2..1100
+    agree bit for bit). Without this, a batch's last live row would decode differently from
+    the same row in company, and samples would depend on the batch after all.
+    """
+    if not on:
+        yield
+        return
+    handles = [h for m in linears for h in (m.register_forward_pre_hook(_double_rows),
+                                             m.register_forward_hook(_first_row))]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
 
 
 def _uses_only_full_attention(model: Any) -> bool:
@@ -61,12 +100,18 @@ class HFGenerator:
                  refill: bool = True, drop_finished: bool = True,
                  compact_fraction: float = 0.125, fast_attention: bool = True,
                  prefill_chunk: int = 16, min_shared_prefix: int = 16,
-                 share_identical_prompts: bool = True, prepack: bool = True) -> None:
+                 share_identical_prompts: bool = True, batch_invariant: bool = True,
+                 prepack: bool = True) -> None:
         """batch_size: rows decoded together; compact_fraction: dead-row share that triggers
         compaction; fast_attention: decode steps use attention.decode_attention_forward;
         prefill_chunk: unique prompts per prefill forward (0 = all at once);
         min_shared_prefix: shortest common prompt prefix worth running once (0 = never);
         share_identical_prompts: prompts with the same token ids are prefilled once;
+        batch_invariant: a row's numbers depend on its own prompt only, bit for bit in bf16
+        (each prompt prefilled on its own, no prefix shared across prompts, decode
+        attention over each row's own keys, no one-row matmul; prefill_chunk and
+        min_shared_prefix are then not used). The same seed then gives the same samples
+        at any batch size and worker count; what it costs: docs/results.md.
         prepack: bf16 linear layers run on weights packed once per call (prepack.py)."""
         if not _uses_only_full_attention(model):
             raise ValueError("HFGenerator supports full-attention decoder models only "
@@ -78,9 +123,16 @@ class HFGenerator:
         self.refill = refill
         self.drop_finished = drop_finished
         self.compact_fraction = compact_fraction
+        if batch_invariant and not fast_attention:
+            raise ValueError("batch_invariant needs fast_attention (transformers' SDPA decode "
+                             "changes a row's numbers with its left padding)")
         self.fast_attention = fast_attention
-        self.prefill_chunk = prefill_chunk
-        self.min_shared_prefix = min_shared_prefix if min_shared_prefix > 0 else 10**9
+        self.batch_invariant = batch_invariant
+        # Padded prefills of several prompts change a row's bits (SDPA's blocks move with
+        # the padding), and so does where a shared prefix ends (it depends on the group).
+        self.prefill_chunk = 1 if batch_invariant else prefill_chunk
+        self.min_shared_prefix = (min_shared_prefix if min_shared_prefix > 0 and not
+                                  batch_invariant else 10**9)
         self.share_identical_prompts = share_identical_prompts
         self.prepack = prepack
         # Streaming hook: called with (completion index, its token ids so far) after every
@@ -97,6 +149,7 @@ class HFGenerator:
         self._logits_kw = "logits_to_keep" if "logits_to_keep" in params else (
             "num_logits_to_keep" if "num_logits_to_keep" in params else None)
         self.last_stats: dict[str, float] = {}
+        self._linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
 
     @property
     def device(self) -> torch.device:
@@ -183,8 +236,10 @@ class HFGenerator:
         if self._logits_kw:
             kw[self._logits_kw] = 1
         t = time.perf_counter()
-        out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=pos,
-                         use_cache=True, **kw)
+        with _no_single_row_matmuls(self._linears,
+                                    self.batch_invariant and input_ids.numel() == 1):
+            out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=pos,
+                             use_cache=True, **kw)
         self._t_forward += time.perf_counter() - t
         self._rows_forward += input_ids.shape[0]
         return out.logits[:, -1]
@@ -272,7 +327,10 @@ class HFGenerator:
             add = torch.zeros(b.mask.shape, dtype=dtype, device=b.mask.device)
             add.masked_fill_(b.mask == 0, torch.finfo(dtype).min)
             width = b.mask.shape[1]
-            chunks = plan_chunks((b.mask.cumsum(1) == 0).sum(1).tolist(), width)
+            first = (b.mask.cumsum(1) == 0).sum(1).tolist()
+            # Invariant: each row over exactly its own keys (a matmul over more, masked,
+            # columns rounds otherwise once the columns cross its blocks).
+            chunks = own_key_chunks(first) if self.batch_invariant else plan_chunks(first, width)
             with decode_attention(self.model, chunks) as on:
                 logits = self._forward(b.next_tok[:, None], add[:, None, None, :] if on else b.mask,
                                        b.pos[:, None], b.cache)
