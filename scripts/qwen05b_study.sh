@@ -32,6 +32,8 @@ LANE=${LANE:-/work/bin/lane}  # or e.g. LANE="flock /tmp/sd-lane2.lock" (wait in
 command -v "${LANE%% *}" >/dev/null || LANE=
 LCB_SLICE="lcb:$DATA/lcb_before_2025-02_public.jsonl?start=2025-01-01"
 EVAL_TEMPS=${EVAL_TEMPS:-0.4,0.8}
+EVAL_N=${EVAL_N:-5}            # samples per problem and T_eval (raising it later resumes: the
+                               # samples already drawn keep their seeds, new indices are added)
 EVAL_STEP=${EVAL_STEP:-4}      # problems per evaluation part (x 5 samples x 2 T_eval)
 SAMPLE_STEP=${SAMPLE_STEP:-16} # training prompts per sampling part
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
@@ -66,7 +68,7 @@ base_eval() {  # NAME BENCHMARK TOTAL: the base model's sweep; SSD runs link it 
     local lim
     for lim in $(steps "$3" "$EVAL_STEP"); do
         until part evaluate --model "$MODEL" --benchmark "$2" --harness selfdistill \
-            --n 5 --temperatures "$EVAL_TEMPS" --top-k 20 --top-p 0.8 --max-new-tokens 384 \
+            --n "$EVAL_N" --temperatures "$EVAL_TEMPS" --top-k 20 --top-p 0.8 --max-new-tokens 384 \
             --k 1,5 --dtype bfloat16 --batch-size 32 --limit "$lim" --run-dir "$ROOT/base-$1"
         do :; done
     done
@@ -86,7 +88,8 @@ ssd_run() {  # POLICY TTRAIN: sample (shared by the policies) -> train -> evalua
     src=$(sed -n 's/^  source: *"\(.*\)"$/\1/p' "$recipe")
     local args=("$recipe" "sample.temperature=$t" "model.spec=$MODEL"
                 "sample.source=${src//..\/shared\/datasets/$DATA}")
-    mkdir -p "$run/sample" "$run/eval" "$ROOT/samples-T$t" "$run/lcb/eval"
+    mkdir -p "$run/sample" "$run/eval" "$ROOT/samples-T$t" "$run/lcb/eval" \
+        "$ROOT/base-humaneval/model" "$ROOT/base-lcb/model"  # eval/base links here: no dangling link
     touch "$ROOT/samples-T$t/samples.jsonl"  # both policies train on the same samples
     [[ -L $run/sample/samples.jsonl ]] || ln -s "../../samples-T$t/samples.jsonl" "$run/sample/"
     [[ -L $run/eval/base ]] || ln -s ../../base-humaneval/model "$run/eval/base"
@@ -101,11 +104,11 @@ ssd_run() {  # POLICY TTRAIN: sample (shared by the policies) -> train -> evalua
     [[ -d $run/train/final ]] || until part ssd train "${args[@]}" "run_dir=$run"; do :; done
     for lim in $(steps 164 "$EVAL_STEP"); do
         until part ssd evaluate "${args[@]}" "run_dir=$run" "eval.temperatures=$EVAL_TEMPS" \
-            "eval.limit=$lim"; do :; done
+            "eval.n=$EVAL_N" "eval.limit=$lim"; do :; done
     done
     for lim in $(steps 51 "$EVAL_STEP"); do
         until part ssd evaluate "${args[@]}" "run_dir=$run/lcb" "eval.benchmark=$LCB_SLICE" \
-            "eval.temperatures=$EVAL_TEMPS" "eval.limit=$lim"; do :; done
+            "eval.temperatures=$EVAL_TEMPS" "eval.n=$EVAL_N" "eval.limit=$lim"; do :; done
     done
 }
 
