@@ -18,6 +18,7 @@
 #   python scripts/qwen05b_tables.py              # every table, from docs/studies/qwen05b
 #
 # PARTS=N runs up to N parts in a row (default 1); STOP_AT=HH:MM (UTC) starts none after.
+# EVAL_N, EVAL_TEMPS, EVAL_STEP: the evaluation's size; SSD_EVAL=humaneval skips the LCB slice.
 set -euo pipefail
 cd "${STUDY_REPO:-$(dirname "$0")/..}"  # STUDY_REPO: run a copy of this script from elsewhere
 PY=${PY:-python}
@@ -36,6 +37,7 @@ EVAL_N=${EVAL_N:-5}            # samples per problem and T_eval (raising it late
                                # samples already drawn keep their seeds, new indices are added)
 EVAL_STEP=${EVAL_STEP:-4}      # problems per evaluation part (x 5 samples x 2 T_eval)
 SAMPLE_STEP=${SAMPLE_STEP:-16} # training prompts per sampling part
+SSD_EVAL=${SSD_EVAL:-humaneval,lcb}  # the sets an SSD run evaluates on, in this order
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 [[ -f $MODEL/model.safetensors ]] || {
@@ -102,14 +104,15 @@ ssd_run() {  # POLICY TTRAIN: sample (shared by the policies) -> train -> evalua
         until part ssd sample "${args[@]}" "run_dir=$run" "sample.limit=$lim"; do :; done
     done
     [[ -d $run/train/final ]] || until part ssd train "${args[@]}" "run_dir=$run"; do :; done
-    for lim in $(steps 164 "$EVAL_STEP"); do
+    [[ ,$SSD_EVAL, == *,humaneval,* ]] && for lim in $(steps 164 "$EVAL_STEP"); do
         until part ssd evaluate "${args[@]}" "run_dir=$run" "eval.temperatures=$EVAL_TEMPS" \
             "eval.n=$EVAL_N" "eval.limit=$lim"; do :; done
     done
-    for lim in $(steps 51 "$EVAL_STEP"); do
+    [[ ,$SSD_EVAL, == *,lcb,* ]] && for lim in $(steps 51 "$EVAL_STEP"); do
         until part ssd evaluate "${args[@]}" "run_dir=$run/lcb" "eval.benchmark=$LCB_SLICE" \
             "eval.temperatures=$EVAL_TEMPS" "eval.n=$EVAL_N" "eval.limit=$lim"; do :; done
     done
+    return 0
 }
 
 grid_run() {  # the T_eff law: T_train x T_eval without truncation (ssd grid resumes per cell)
