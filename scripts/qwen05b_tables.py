@@ -187,7 +187,7 @@ def rates_table() -> str:
             out.append(["grade (sandbox)", f"{r['programs']} programs ({r['passed']} passed)",
                         r["seconds"], "-", f"{r['programs_per_s']} programs/s", "-",
                         f"{r['load_before'][0]} / {r['load_after'][0]}"])
-        elif r["part"] in ("evaluate", "peer"):
+        elif r["part"] in ("evaluate", "peer", "study"):
             out.append([r["what"], r["work"], r["seconds"], r["cpu_seconds"],
                         r["tokens_per_s"], round(r["new_tokens"] / r["cpu_seconds"], 1),
                         r["load"]])
@@ -221,6 +221,10 @@ def mde_table() -> str:
                         "-"])
             continue
         rs, m, t = got
+        if m < 2:  # one sample per problem: rates of 0 or 1 estimate no variance
+            out.append([bench, f"base model's sampled rates: n={m} per problem so far "
+                        "(>= 2 needed)", "-", "-", "-", "-"])
+            continue
         if len(rs) < 20:  # a rate mix from a handful of problems says nothing about the set
             out.append([bench, f"base model's sampled rates: only {len(rs)} of {n_total} "
                         "problems so far (>= 20 needed)", "-", "-", "-", "-"])

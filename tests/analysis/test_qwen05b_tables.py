@@ -64,3 +64,15 @@ def test_ssd_table_pairs_on_the_common_problems_with_pass_at_n(tmp_path):
     assert "0 / 0, p 1.00" in row
     assert "| humaneval | overall | 30 | 0.4 | 3 | 33.3 [" in out  # the base table: all 30
     assert "| 3: 33.3 [" in out  # its pass@3
+
+
+def test_mde_is_not_estimated_from_one_sample_per_problem(tmp_path):
+    """Rates from n=1 are 0 or 1 (no variance): the MDE table says so instead of printing 0."""
+    ids = [f"HumanEval/{i}" for i in range(40)]
+    write_rows(tmp_path / "base.jsonl",
+               [_row("base", "humaneval", 0.4, {i: [k % 2, 1] for k, i in enumerate(ids)})])
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "qwen05b_tables.py"),
+                          "--docs", str(tmp_path)], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}).stdout
+    assert "| humaneval | base model's sampled rates: n=1 per problem so far (>= 2 needed) |" in out
+    assert "measured at T 0.4 (n=1)" not in out
