@@ -18,6 +18,7 @@
 #   python scripts/qwen05b_tables.py              # every table, from docs/studies/qwen05b
 #
 # PARTS=N runs up to N parts in a row (default 1); STOP_AT=HH:MM (UTC) starts none after.
+# EVAL_N, EVAL_TEMPS, EVAL_STEP: the evaluation's size; SSD_EVAL=humaneval skips the LCB slice.
 set -euo pipefail
 cd "${STUDY_REPO:-$(dirname "$0")/..}"  # STUDY_REPO: run a copy of this script from elsewhere
 PY=${PY:-python}
@@ -32,8 +33,11 @@ LANE=${LANE:-/work/bin/lane}  # or e.g. LANE="flock /tmp/sd-lane2.lock" (wait in
 command -v "${LANE%% *}" >/dev/null || LANE=
 LCB_SLICE="lcb:$DATA/lcb_before_2025-02_public.jsonl?start=2025-01-01"
 EVAL_TEMPS=${EVAL_TEMPS:-0.4,0.8}
+EVAL_N=${EVAL_N:-5}            # samples per problem and T_eval (raising it later resumes: the
+                               # samples already drawn keep their seeds, new indices are added)
 EVAL_STEP=${EVAL_STEP:-4}      # problems per evaluation part (x 5 samples x 2 T_eval)
 SAMPLE_STEP=${SAMPLE_STEP:-16} # training prompts per sampling part
+SSD_EVAL=${SSD_EVAL:-humaneval,lcb}  # the sets an SSD run evaluates on, in this order
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 [[ -f $MODEL/model.safetensors ]] || {
@@ -66,7 +70,7 @@ base_eval() {  # NAME BENCHMARK TOTAL: the base model's sweep; SSD runs link it 
     local lim
     for lim in $(steps "$3" "$EVAL_STEP"); do
         until part evaluate --model "$MODEL" --benchmark "$2" --harness selfdistill \
-            --n 5 --temperatures "$EVAL_TEMPS" --top-k 20 --top-p 0.8 --max-new-tokens 384 \
+            --n "$EVAL_N" --temperatures "$EVAL_TEMPS" --top-k 20 --top-p 0.8 --max-new-tokens 384 \
             --k 1,5 --dtype bfloat16 --batch-size 32 --limit "$lim" --run-dir "$ROOT/base-$1"
         do :; done
     done
@@ -86,7 +90,8 @@ ssd_run() {  # POLICY TTRAIN: sample (shared by the policies) -> train -> evalua
     src=$(sed -n 's/^  source: *"\(.*\)"$/\1/p' "$recipe")
     local args=("$recipe" "sample.temperature=$t" "model.spec=$MODEL"
                 "sample.source=${src//..\/shared\/datasets/$DATA}")
-    mkdir -p "$run/sample" "$run/eval" "$ROOT/samples-T$t" "$run/lcb/eval"
+    mkdir -p "$run/sample" "$run/eval" "$ROOT/samples-T$t" "$run/lcb/eval" \
+        "$ROOT/base-humaneval/model" "$ROOT/base-lcb/model"  # eval/base links here: no dangling link
     touch "$ROOT/samples-T$t/samples.jsonl"  # both policies train on the same samples
     [[ -L $run/sample/samples.jsonl ]] || ln -s "../../samples-T$t/samples.jsonl" "$run/sample/"
     [[ -L $run/eval/base ]] || ln -s ../../base-humaneval/model "$run/eval/base"
@@ -99,14 +104,15 @@ ssd_run() {  # POLICY TTRAIN: sample (shared by the policies) -> train -> evalua
         until part ssd sample "${args[@]}" "run_dir=$run" "sample.limit=$lim"; do :; done
     done
     [[ -d $run/train/final ]] || until part ssd train "${args[@]}" "run_dir=$run"; do :; done
-    for lim in $(steps 164 "$EVAL_STEP"); do
+    [[ ,$SSD_EVAL, == *,humaneval,* ]] && for lim in $(steps 164 "$EVAL_STEP"); do
         until part ssd evaluate "${args[@]}" "run_dir=$run" "eval.temperatures=$EVAL_TEMPS" \
-            "eval.limit=$lim"; do :; done
+            "eval.n=$EVAL_N" "eval.limit=$lim"; do :; done
     done
-    for lim in $(steps 51 "$EVAL_STEP"); do
+    [[ ,$SSD_EVAL, == *,lcb,* ]] && for lim in $(steps 51 "$EVAL_STEP"); do
         until part ssd evaluate "${args[@]}" "run_dir=$run/lcb" "eval.benchmark=$LCB_SLICE" \
-            "eval.temperatures=$EVAL_TEMPS" "eval.limit=$lim"; do :; done
+            "eval.temperatures=$EVAL_TEMPS" "eval.n=$EVAL_N" "eval.limit=$lim"; do :; done
     done
+    return 0
 }
 
 grid_run() {  # the T_eff law: T_train x T_eval without truncation (ssd grid resumes per cell)

@@ -187,7 +187,7 @@ def rates_table() -> str:
             out.append(["grade (sandbox)", f"{r['programs']} programs ({r['passed']} passed)",
                         r["seconds"], "-", f"{r['programs_per_s']} programs/s", "-",
                         f"{r['load_before'][0]} / {r['load_after'][0]}"])
-        elif r["part"] in ("evaluate", "peer"):
+        elif r["part"] in ("evaluate", "peer", "study"):
             out.append([r["what"], r["work"], r["seconds"], r["cpu_seconds"],
                         r["tokens_per_s"], round(r["new_tokens"] / r["cpu_seconds"], 1),
                         r["load"]])
@@ -221,12 +221,16 @@ def mde_table() -> str:
                         "-"])
             continue
         rs, m, t = got
+        if m < 2:  # one sample per problem: rates of 0 or 1 estimate no variance
+            out.append([bench, f"base model's sampled rates: n={m} per problem so far "
+                        "(>= 2 needed)", "-", "-", "-", "-"])
+            continue
         if len(rs) < 20:  # a rate mix from a handful of problems says nothing about the set
             out.append([bench, f"base model's sampled rates: only {len(rs)} of {n_total} "
                         "problems so far (>= 20 needed)", "-", "-", "-", "-"])
             continue
         scale = (len(rs) / n_total) ** 0.5  # the same rate mix over the whole set
-        for n in (1, 2, 5, 10):
+        for n in (1, 2, 3, 5, 10):
             mde = paired_mde(rs, n, n_measured=m) * scale
             half = paired_mde(rs, n, power=0.5, n_measured=m) * scale
             tau = paired_mde(rs, n, tau=0.1, n_measured=m) * scale
@@ -330,8 +334,19 @@ def plan_table() -> str:
     return "\n\n".join(out)
 
 
+def _on(row: dict, ids: set[str]) -> dict:
+    """The row restricted to the problems in ids (both models of a pair on the same set)."""
+    return {**row, "counts": {k: v for k, v in row["counts"].items() if k in ids}}
+
+
+def _k(*rows: dict) -> int:
+    """The pass@k a table shows: k = 5, or the fewest samples per problem when fewer."""
+    return min([5] + [min(c[1] for c in r["counts"].values()) for r in rows if r["counts"]])
+
+
 def ssd_table() -> str:
-    """Each SSD model and the base at their best T_eval: pass@1/@5, paired gain, sign test."""
+    """Each SSD model and the base at their best T_eval on the problems both have answered:
+    pass@1 and pass@k (k = min(5, n)), paired gain, sign test."""
     base = read_rows(DOCS / "base.jsonl")
     ssd = read_rows(DOCS / "ssd.jsonl")
     if not ssd:
@@ -341,23 +356,27 @@ def ssd_table() -> str:
         b_rows = [r for r in base if r["benchmark"] == bench]
         if not b_rows:
             continue
-        b = max(b_rows, key=lambda r: pass_k(r)["mean"])
         for model in sorted({r["model"] for r in ssd if r["benchmark"] == bench}):
             s_rows = [r for r in ssd if r["benchmark"] == bench and r["model"] == model]
             s = max(s_rows, key=lambda r: pass_k(r)["mean"])
+            ids = set(s["counts"])  # a base sweep may cover more problems than the SSD one
+            b = max((_on(r, ids) for r in b_rows), key=lambda r: pass_k(r)["mean"])
+            s = _on(s, set(b["counts"]))
             p = paired(b, s)
-            out.append([bench, model, f"{b['t_eval']:g} / {s['t_eval']:g}", ci(pass_k(b)),
-                        ci(pass_k(s)), ci(pass_k(b, 5)), ci(pass_k(s, 5)),
+            k = _k(b, s)
+            out.append([bench, model, p["problems"], f"{b['t_eval']:g} / {s['t_eval']:g}",
+                        min(c[1] for c in s["counts"].values()), ci(pass_k(b)),
+                        ci(pass_k(s)), k, ci(pass_k(b, k)), ci(pass_k(s, k)),
                         f"{100 * p['diff']:+.1f} [{100 * p['ci'][0]:+.1f}, "
                         f"{100 * p['ci'][1]:+.1f}]",
                         f"{p['better']} / {p['worse']}, p {p['sign_p']:.2f}"])
-    return table(["benchmark", "SSD model", "best T_eval base / SSD", "base pass@1",
-                  "SSD pass@1", "base pass@5", "SSD pass@5", "SSD - base pass@1 [95% CI]",
-                  "better / worse, sign test"], out)
+    return table(["benchmark", "SSD model", "problems", "best T_eval base / SSD", "n",
+                  "base pass@1", "SSD pass@1", "k", "base pass@k", "SSD pass@k",
+                  "SSD - base pass@1 [95% CI]", "better / worse, sign test"], out)
 
 
 def base_table() -> str:
-    """The base model at every T_eval measured (pass@1, pass@5, cut answers)."""
+    """The base model at every T_eval measured (pass@1, pass@k with k = min(5, n), cut answers)."""
     rows = read_rows(DOCS / "base.jsonl")
     if not rows:
         return "(base model: not evaluated yet)"
@@ -369,11 +388,11 @@ def base_table() -> str:
         for g in groups:
             e = pass_k(r, 1, g)
             out.append([r["benchmark"], g, e["n_problems"] if e else "-",
-                        f"{r['t_eval']:g}", n, ci(e), ci(pass_k(r, 5, g)),
+                        f"{r['t_eval']:g}", n, ci(e), f"{_k(r)}: {ci(pass_k(r, _k(r), g))}",
                         f"{r['truncated']} of {r['samples']}",
                         round(r["new_tokens"] / max(r["samples"], 1))])
     return table(["benchmark", "difficulty", "problems", "T_eval", "n", "pass@1 [95% CI]",
-                  "pass@5 [95% CI]", "cut at 384 tokens", "mean tokens"], out)
+                  "k: pass@k [95% CI]", "cut at 384 tokens", "mean tokens"], out)
 
 
 def main() -> None:

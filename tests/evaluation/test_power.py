@@ -77,6 +77,14 @@ def test_samples_for_mde_is_the_first_n_that_reaches_the_target():
     assert samples_for_mde(ps, 0.01, tau=0.5, max_n=64) is None
 
 
+def test_rates_from_one_sample_per_problem_are_refused():
+    """One sample per problem gives rates of 0 or 1, whose p(1-p) is 0: an MDE of 0 would be
+    a false claim of precision, so the variance estimate is refused."""
+    with pytest.raises(ValueError, match="at least 2"):
+        paired_mde([0.0, 1.0, 1.0, 0.0], 5, n_measured=1)
+    assert paired_mde([0.0, 1.0, 0.5, 0.5], 5, n_measured=2) > 0
+
+
 @pytest.mark.parametrize("bad", [{"n_samples": 0}, {"rates": [1.5]}, {"rates": []}])
 def test_bad_input_is_refused(bad):
     with pytest.raises(ValueError):

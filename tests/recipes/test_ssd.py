@@ -298,6 +298,7 @@ def test_report_sentences_state_the_policy_and_the_ci_width() -> None:
     assert "40 problems and 2 sample(s)" in note and "±7.5 points" in note
     assert note.count(". ") == 1  # two sentences
     assert "rests on" not in note  # how many problems differ: not known here
+    assert "135M" not in note  # the report does not know the model's size (0.5B runs read it)
     few = _reading_note({"gain": 0.0125, "ci": [0.0, 0.038], "differing": 1},
                         SimpleNamespace(n=2), 40)
     assert "rests on the 1 problem(s) where the two models' pass rates differ" in few

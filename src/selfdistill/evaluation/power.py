@@ -28,7 +28,10 @@ def _z(q: float) -> float:
 
 def bernoulli_variances(rates: Sequence[float], n_measured: int | None = None) -> list[float]:
     """p (1 - p) per problem; unbiased (x m / (m - 1)) when rates came from m samples each."""
-    scale = n_measured / (n_measured - 1) if n_measured and n_measured > 1 else 1.0
+    if n_measured is not None and n_measured < 2:  # each rate is 0 or 1: variance 0, falsely
+        raise ValueError(f"rates measured from {n_measured} sample(s) per problem cannot "
+                         "estimate a variance; measure at least 2 per problem")
+    scale = n_measured / (n_measured - 1) if n_measured else 1.0
     out = []
     for p in rates:
         if not 0.0 <= p <= 1.0:

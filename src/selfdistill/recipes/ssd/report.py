@@ -115,6 +115,5 @@ def _reading_note(paired: dict[str, Any], base_best: Any, n_problems: int) -> st
             f"paired 95% CI of the gain is about ±{half:.1f} points wide{rests}: it can show that "
             "this regime trains without breaking the model (pass@1, truncation and no-code "
             "rates stay in range) and would catch a large change, but not a gain of a few "
-            "points. Whether SSD helps needs many more problems and samples (the study in "
-            "docs/results.md) or a larger model; a 135M model fine-tuned for a few optimiser "
-            "steps is expected to move little.")
+            "points. A smaller gain needs more problems or more samples per problem "
+            "(evaluation/power.py gives the minimum detectable effect of a planned size).")
