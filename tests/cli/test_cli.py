@@ -75,6 +75,8 @@ def test_bad_input_exits_2_without_traceback(args: tuple[str, ...]) -> None:
 
 _INTERRUPT_WHILE_IMPORTING = """
 import os, signal, sys
+# as a terminal starts it (a parent that ignores SIGINT would pass SIG_IGN on to us)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 class Interrupt:  # a real SIGINT, delivered while the app's imports run
     def find_spec(self, name, path=None, target=None):
         if name == {module!r}:

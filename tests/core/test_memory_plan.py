@@ -138,22 +138,22 @@ def _plan(*args: str):
 
 def test_cli_plan_qwen3_8b_on_8_gpus_prints_table_and_verdict() -> None:
     recipe = str(REPO / "recipes" / "sdpo_qwen3_8b_lcb_v6.yaml")
-    # per-layer gathering (FSDP2 hooks) with the engine asleep during updates: fits
-    res = _plan(recipe, "rollout.vllm_sleep=true", "--gpus", "8", "--gpu-mem", "80",
-                "--model-config", str(QWEN3_8B))
+    # as shipped: per-layer gathering (FSDP2 hooks), the engine asleep during updates: fits
+    res = _plan(recipe, "--gpus", "8", "--gpu-mem", "80", "--model-config", str(QWEN3_8B))
     assert res.exit_code == 0, res.output
     for word in ("weights", "gradients", "optimizer", "teacher", "activations",
                  "logits chunk", "vllm engine", "peak per rank", "FITS"):
         assert word in res.output
-    # as shipped (per-layer gathering is the default: what training/fsdp.py runs) the
-    # resident engine's 24 GiB tips it over; the cheapest change is the engine's sleep
-    res = _plan(recipe, "--gpus", "8", "--gpu-mem", "80", "--model-config", str(QWEN3_8B))
+    # with the engine resident (per-layer gathering is the default: what training/fsdp.py
+    # runs) its 24 GiB tips it over; the cheapest change is the engine's sleep
+    res = _plan(recipe, "rollout.vllm_sleep=false", "--gpus", "8", "--gpu-mem", "80",
+                "--model-config", str(QWEN3_8B))
     assert res.exit_code == 1 and "gathered layers" in res.output
     assert "DOES NOT FIT" in res.output and "vllm_sleep" in res.output
     # the whole model gathered per update (the engine before session 8): a full bf16 copy
     # + full fp32 gradients on every rank; the advice keeps full fine-tuning (micro-batch 1)
-    res = _plan(recipe, "--gpus", "8", "--gpu-mem", "80", "--model-config", str(QWEN3_8B),
-                "--fsdp-gather", "update")
+    res = _plan(recipe, "rollout.vllm_sleep=false", "--gpus", "8", "--gpu-mem", "80",
+                "--model-config", str(QWEN3_8B), "--fsdp-gather", "update")
     assert res.exit_code == 1 and "gathered model" in res.output
     assert "DOES NOT FIT" in res.output and "micro-batch 1" in res.output
 
