@@ -195,18 +195,8 @@ def gathered(model: nn.Module) -> Iterator[nn.Module]:
     (collectives). Call sync_gradients() inside, after the last backward, to
     reduce-scatter; leaving reshards. A no-op for a model that is not sharded, or nested.
     """
-    if not is_sharded(model) or gather_mode(model):
-        yield model
-        return
-    _set_mode(model, "gathered")
-    unshard_all(model)
-    model._selfdistill_gather_mode = "gathered"  # type: ignore[attr-defined]
-    try:
-        yield model
-    finally:
-        model._selfdistill_gather_mode = None  # type: ignore[attr-defined]
-        _set_mode(model, "rest")
-        reshard_all(model)
+    with _in_gather_mode(model, "gathered", unshard_all) as m:
+        yield m
 
 
 @contextlib.contextmanager
@@ -218,12 +208,20 @@ def layerwise(model: nn.Module) -> Iterator[nn.Module]:
     rank must enter and run the same layer passes (objective.accumulate_samples pads).
     A no-op for a model that is not sharded, or nested in either context.
     """
+    # model.unshard(): the root unit only (embeddings, final norm, LM head)
+    with _in_gather_mode(model, "layerwise", lambda m: m.unshard()) as m:
+        yield m
+
+
+@contextlib.contextmanager
+def _in_gather_mode(model: nn.Module, mode: str, unshard: Any) -> Iterator[nn.Module]:
+    """Enter a gather mode (unshard as it needs), leave it resharded; no-op if unsharded or nested."""
     if not is_sharded(model) or gather_mode(model):
         yield model
         return
-    _set_mode(model, "layerwise")
-    model.unshard()  # the root unit only (embeddings, final norm, LM head)
-    model._selfdistill_gather_mode = "layerwise"  # type: ignore[attr-defined]
+    _set_mode(model, mode)
+    unshard(model)
+    model._selfdistill_gather_mode = mode  # type: ignore[attr-defined]
     try:
         yield model
     finally:
