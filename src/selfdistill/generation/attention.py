@@ -34,6 +34,11 @@ _CHUNKS: contextvars.ContextVar[list[tuple[int, int, int]] | None] = contextvars
 SWITCHABLE = {"sdpa", "eager"}  # implementations computing exactly this maths
 
 
+def decode_reads_store() -> bool:
+    """True while a decode step whose attention reads the stored KV cache as it is runs."""
+    return _CHUNKS.get() is not None
+
+
 def decode_attention_forward(module: Any, query: torch.Tensor, key: torch.Tensor,
                              value: torch.Tensor, attention_mask: torch.Tensor | None,
                              scaling: float | None = None, dropout: float = 0.0,

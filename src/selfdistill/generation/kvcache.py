@@ -20,12 +20,7 @@ from typing import Any
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
-
-def decode_reads_store() -> bool:
-    """True while a decode step whose attention reads the stored cache as it is runs."""
-    from selfdistill.generation.attention import _CHUNKS
-
-    return _CHUNKS.get() is not None
+from selfdistill.generation.attention import decode_reads_store
 
 
 class GrowLayer(DynamicLayer):
