@@ -18,7 +18,10 @@
 #   python scripts/qwen05b_tables.py              # every table, from docs/studies/qwen05b
 #
 # PARTS=N runs up to N parts in a row (default 1); STOP_AT=HH:MM (UTC) starts none after.
-# EVAL_N, EVAL_TEMPS, EVAL_STEP: the evaluation's size; SSD_EVAL=humaneval skips the LCB slice.
+# EVAL_N, EVAL_TEMPS, EVAL_STEP: the evaluation's size; SSD_EVAL=humaneval skips the LCB slice,
+# SSD_EVAL=none every evaluation; SSD_ONLY=1 evaluates the SSD model alone (`--only-ssd`: the
+# base model's sweep came from another machine, docs/studies/qwen05b/base.jsonl). Every part
+# appends its wall and CPU seconds (its children's rusage) to $ROOT/parts.jsonl.
 set -euo pipefail
 cd "${STUDY_REPO:-$(dirname "$0")/..}"  # STUDY_REPO: run a copy of this script from elsewhere
 PY=${PY:-python}
@@ -43,15 +46,31 @@ export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 [[ -f $MODEL/model.safetensors ]] || {
     echo "no study model at $MODEL: run ../shared/models/get-qwen2.5-coder-0.5b.sh" >&2; exit 2; }
 
+CPU_TMP=$(mktemp)
+trap 'rm -f "$CPU_TMP" "$CPU_TMP.0"' EXIT
+child_cpu() {  # user + system CPU seconds of this shell's finished children (and theirs)
+    times > "$CPU_TMP"  # a builtin in this shell: $(times) would read a subshell's
+    awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] }
+                   printf "%.1f", s }' "$CPU_TMP"
+}
+
 part() {  # one resumable part of at most PART_MIN minutes; returns 1 when it was cut
     if [[ -n "$STOP_AT" && "$(date -u +%H:%M)" > "$STOP_AT" ]]; then
         echo "[qwen05b] past STOP_AT=$STOP_AT: not starting: $*"; exit 0
     fi
-    echo "[qwen05b] $(date -u +%H:%M:%S) start (load $(cut -d' ' -f1-3 /proc/loadavg)): $*"
-    local rc=0 t0=$SECONDS
+    local load0 start cpu0 cpu rc=0 t0=$SECONDS
+    child_cpu > "$CPU_TMP.0"
+    load0=$(cut -d' ' -f1 /proc/loadavg) start=$(date -u +%H:%M:%S) cpu0=$(cat "$CPU_TMP.0")
+    echo "[qwen05b] $start start (load $(cut -d' ' -f1-3 /proc/loadavg)): $*"
     $LANE timeout "${PART_MIN}m" "$PY" -m selfdistill.cli "$@" || rc=$?
-    echo "[qwen05b] $(date -u +%H:%M:%S) end rc=$rc after $((SECONDS - t0)) s" \
+    child_cpu > "$CPU_TMP.0"
+    cpu=$(awk -v a="$cpu0" -v b="$(cat "$CPU_TMP.0")" 'BEGIN { printf "%.1f", b - a }')
+    echo "[qwen05b] $(date -u +%H:%M:%S) end rc=$rc after $((SECONDS - t0)) s, $cpu CPU-s" \
         "(load $(cut -d' ' -f1-3 /proc/loadavg))"
+    mkdir -p "$ROOT"  # one line per part: what the results section's CPU table is made of
+    printf '{"date": "%s", "start": "%s", "end": "%s", "seconds": %d, "cpu_seconds": %s, "load": "%s-%s", "rc": %d, "args": "%s"}\n' \
+        "$(date -u +%F)" "$start" "$(date -u +%H:%M:%S)" $((SECONDS - t0)) "$cpu" "$load0" \
+        "$(cut -d' ' -f1 /proc/loadavg)" "$rc" "${*//\"/}" >> "$ROOT/parts.jsonl"
     [[ $rc == 0 || $rc == 124 ]] || exit $rc
     if ((SECONDS - t0 >= 60)); then  # a part that only found its work done does not count
         PARTS=$((PARTS - 1))
@@ -106,11 +125,12 @@ ssd_run() {  # POLICY TTRAIN: sample (shared by the policies) -> train -> evalua
     [[ -d $run/train/final ]] || until part ssd train "${args[@]}" "run_dir=$run"; do :; done
     [[ ,$SSD_EVAL, == *,humaneval,* ]] && for lim in $(steps 164 "$EVAL_STEP"); do
         until part ssd evaluate "${args[@]}" "run_dir=$run" "eval.temperatures=$EVAL_TEMPS" \
-            "eval.n=$EVAL_N" "eval.limit=$lim"; do :; done
+            "eval.n=$EVAL_N" "eval.limit=$lim" ${SSD_ONLY:+--only-ssd}; do :; done
     done
     [[ ,$SSD_EVAL, == *,lcb,* ]] && for lim in $(steps 51 "$EVAL_STEP"); do
         until part ssd evaluate "${args[@]}" "run_dir=$run/lcb" "eval.benchmark=$LCB_SLICE" \
-            "eval.temperatures=$EVAL_TEMPS" "eval.n=$EVAL_N" "eval.limit=$lim"; do :; done
+            "eval.temperatures=$EVAL_TEMPS" "eval.n=$EVAL_N" "eval.limit=$lim" \
+            ${SSD_ONLY:+--only-ssd}; do :; done
     done
     return 0
 }

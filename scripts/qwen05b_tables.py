@@ -20,10 +20,12 @@ from pathlib import Path
 
 from selfdistill.analysis.study_results import (
     compact_row,
+    merge_rows,
     paired,
     pass_k,
     rates,
     read_rows,
+    sample_set_id,
     write_rows,
 )
 from selfdistill.evaluation.power import paired_mde
@@ -65,6 +67,21 @@ def _difficulty(benchmark: str) -> dict[str, str]:
     return {p.id: p.difficulty for p in load_source(benchmark)}
 
 
+# What identifies a row of each compact file: a collect replaces the rows it measured again.
+KEYS = {"harness_check": ("harness", "benchmark", "t_eval"),
+        "base": ("model", "benchmark", "t_eval"),
+        "ssd": ("model", "benchmark", "t_eval", "sample_set"),
+        "ssd_samples": ("t_train", "sample_set")}
+
+
+def _sample_set(path: Path) -> str | None:
+    """The fingerprint of the samples an SSD run trained on (None: no samples here)."""
+    if not path.exists():
+        return None
+    recs = [json.loads(x) for x in path.read_text().splitlines() if x]
+    return sample_set_id(recs) if recs else None
+
+
 def collect(root: Path) -> None:
     """Compact files from the run directories under root (harness check, base, SSD runs)."""
     out: dict[str, list[dict]] = {"harness_check": [], "base": [], "ssd": []}
@@ -93,6 +110,7 @@ def collect(root: Path) -> None:
         _, policy, t_train = run.name.split("-", 2)
         stats_path = run / "sample" / "stats.json"
         stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
+        trained_on = _sample_set(run / "sample" / "samples.jsonl")
         for sub, bench in ((run, "humaneval"), (run / "lcb", "lcb-slice")):
             diff = _difficulty(lcb_bench) if bench == "lcb-slice" and lcb_bench else None
             for t in sorted((sub / "eval" / "ssd").glob("T*")):
@@ -100,7 +118,8 @@ def collect(root: Path) -> None:
                     out["ssd"].append(compact_row(
                         t, exp="ssd", model=f"ssd-{policy}-{t_train}", benchmark=bench,
                         harness="selfdistill", difficulty=diff, policy=policy,
-                        t_train=float(t_train[1:]), train_data={k: stats.get(k) for k in (
+                        t_train=float(t_train[1:]), sample_set=trained_on,
+                        train_data={k: stats.get(k) for k in (
                             "samples", "kept", "dropped", "truncation_rate", "no_code_rate")}))
     out["ssd_samples"] = []
     for d in sorted(root.glob("samples-T*")):
@@ -116,11 +135,13 @@ def collect(root: Path) -> None:
                 c[3] += r.get("code") is None
             out["ssd_samples"].append({
                 "benchmark": "train", "t_train": float(d.name[9:]), "samples": len(recs),
+                "sample_set": sample_set_id(recs),
                 "new_tokens": sum(int(r["n_tokens"]) for r in recs),
                 "by_source": {k: dict(zip(("samples", "tokens", "cut", "no_code"), v,
                                           strict=True)) for k, v in sorted(by_src.items())}})
     for name, rows in out.items():
-        if rows:
+        if rows:  # rows of run directories this machine no longer has are kept
+            rows = merge_rows(read_rows(DOCS / f"{name}.jsonl"), rows, KEYS[name])
             write_rows(DOCS / f"{name}.jsonl", rows)
             print(f"{DOCS / name}.jsonl: {len(rows)} rows")
     costs = root.parent / "costs" / "rates.jsonl"
@@ -356,9 +377,8 @@ def ssd_table() -> str:
         b_rows = [r for r in base if r["benchmark"] == bench]
         if not b_rows:
             continue
-        for model in sorted({r["model"] for r in ssd if r["benchmark"] == bench}):
-            s_rows = [r for r in ssd if r["benchmark"] == bench and r["model"] == model]
-            s = max(s_rows, key=lambda r: pass_k(r)["mean"])
+        for model, sset in _ssd_models(ssd, bench):
+            s = _best(ssd, bench, model, sset)
             ids = set(s["counts"])  # a base sweep may cover more problems than the SSD one
             b = max((_on(r, ids) for r in b_rows), key=lambda r: pass_k(r)["mean"])
             s = _on(s, set(b["counts"]))
@@ -369,10 +389,60 @@ def ssd_table() -> str:
                         ci(pass_k(s)), k, ci(pass_k(b, k)), ci(pass_k(s, k)),
                         f"{100 * p['diff']:+.1f} [{100 * p['ci'][0]:+.1f}, "
                         f"{100 * p['ci'][1]:+.1f}]",
-                        f"{p['better']} / {p['worse']}, p {p['sign_p']:.2f}"])
+                        f"{p['better']} / {p['worse']}, p {p['sign_p']:.2f}", sset or "-"])
     return table(["benchmark", "SSD model", "problems", "best T_eval base / SSD", "n",
                   "base pass@1", "SSD pass@1", "k", "base pass@k", "SSD pass@k",
-                  "SSD - base pass@1 [95% CI]", "better / worse, sign test"], out)
+                  "SSD - base pass@1 [95% CI]", "better / worse, sign test",
+                  "trained on samples"], out)
+
+
+def _ssd_models(ssd: list[dict], bench: str) -> list[tuple[str, str | None]]:
+    """(model, training sample set) of every SSD model evaluated on bench."""
+    return sorted({(r["model"], r.get("sample_set")) for r in ssd if r["benchmark"] == bench},
+                  key=lambda m: (m[0], m[1] or ""))
+
+
+def _best(ssd: list[dict], bench: str, model: str, sset: str | None) -> dict:
+    """One SSD model's row at its best T_eval on bench."""
+    return max((r for r in ssd if r["benchmark"] == bench and r["model"] == model
+                and r.get("sample_set") == sset), key=lambda r: pass_k(r)["mean"])
+
+
+def _kept(r: dict) -> str:
+    d = r.get("train_data") or {}
+    return f"{d['kept']} of {d['samples']}" if d.get("samples") else "-"
+
+
+def policy_table() -> str:
+    """The two data policies at one T_train: default minus paper, paired per problem, each at
+    its best T_eval, on the problems both answered; whether they trained on the same samples."""
+    ssd = read_rows(DOCS / "ssd.jsonl")
+    out = []
+    for bench in ("humaneval", "lcb-slice"):
+        models = _ssd_models(ssd, bench)
+        for dm, dset in models:
+            if not dm.startswith("ssd-default-"):
+                continue
+            for pm, pset in models:
+                if pm != dm.replace("ssd-default-", "ssd-paper-"):
+                    continue
+                d, p_row = _best(ssd, bench, dm, dset), _best(ssd, bench, pm, pset)
+                ids = set(d["counts"]) & set(p_row["counts"])
+                d, p_row = _on(d, ids), _on(p_row, ids)
+                p = paired(p_row, d)
+                out.append([bench, dm[len("ssd-default-"):], p["problems"],
+                            f"{p_row['t_eval']:g} / {d['t_eval']:g}",
+                            f"{_kept(p_row)} / {_kept(d)}", ci(pass_k(p_row)), ci(pass_k(d)),
+                            f"{100 * p['diff']:+.1f} [{100 * p['ci'][0]:+.1f}, "
+                            f"{100 * p['ci'][1]:+.1f}]",
+                            f"{p['better']} / {p['worse']}, p {p['sign_p']:.2f}",
+                            "yes" if pset and pset == dset else f"no ({pset} / {dset})"])
+    if not out:
+        return "(no default-policy model beside a paper-policy one yet)"
+    return table(["benchmark", "T_train", "problems", "best T_eval paper / default",
+                  "trained on (kept of sampled) paper / default", "paper pass@1",
+                  "default pass@1", "default - paper pass@1 [95% CI]",
+                  "better / worse, sign test", "same training samples"], out)
 
 
 def base_table() -> str:
@@ -415,7 +485,8 @@ def main() -> None:
                       ("Measured rates", rates_table), ("Cost of the issue's experiments",
                                                         plan_table),
                       ("Minimum detectable effects", mde_table),
-                      ("Base model", base_table), ("SSD vs base", ssd_table)):
+                      ("Base model", base_table), ("SSD vs base", ssd_table),
+                      ("Data policies: default vs paper", policy_table)):
         print(f"### {title}\n\n{fn()}\n")
 
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from selfdistill.analysis.study_results import write_rows
+from selfdistill.analysis.study_results import read_rows, write_rows
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,3 +76,81 @@ def test_mde_is_not_estimated_from_one_sample_per_problem(tmp_path):
                          env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}).stdout
     assert "| humaneval | base model's sampled rates: n=1 per problem so far (>= 2 needed) |" in out
     assert "measured at T 0.4 (n=1)" not in out
+
+
+def _tables(docs: Path) -> str:
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "qwen05b_tables.py"),
+                           "--docs", str(docs)], capture_output=True, text=True, check=True,
+                          env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}).stdout
+
+
+def test_policy_table_pairs_default_against_paper_and_says_if_samples_differ(tmp_path):
+    """default - paper per problem on the problems both answered; 'same training samples'
+    compares the two runs' sample-set fingerprints."""
+    ids = [f"HumanEval/{i}" for i in range(30)]
+    paper = {i: [1, 3] for i in ids}
+    default = {i: [2, 3] for i in ids[:20]}  # better on its 20 problems
+    write_rows(tmp_path / "base.jsonl", [_row("base", "humaneval", 0.4, paper)])
+    data = {"samples": 128, "kept": 126}
+    write_rows(tmp_path / "ssd.jsonl", [
+        _row("ssd-paper-T1.6", "humaneval", 0.4, paper, sample_set="old",
+             train_data={"samples": 128, "kept": 128}),
+        _row("ssd-default-T1.6", "humaneval", 0.4, default, sample_set="new",
+             train_data=data)])
+    out = _tables(tmp_path)
+    row = next(x for x in out.splitlines() if x.startswith("| humaneval | T1.6 |"))
+    assert row.startswith("| humaneval | T1.6 | 20 | 0.4 / 0.4 | 128 of 128 / 126 of 128 |")
+    assert "| +33.3 [+33.3, +33.3] | 20 / 0, p 0.00 | no (old / new) |" in row
+    # both SSD models against the base, each labelled with its training samples
+    assert "| 20 / 0, p 0.00 | new |" in out and "| 0 / 0, p 1.00 | old |" in out
+    write_rows(tmp_path / "ssd.jsonl", [
+        _row("ssd-paper-T1.6", "humaneval", 0.4, paper, sample_set="s"),
+        _row("ssd-default-T1.6", "humaneval", 0.4, default, sample_set="s")])
+    assert "| yes |" in _tables(tmp_path)
+
+
+def test_collect_adds_new_runs_without_erasing_committed_rows(tmp_path):
+    """A machine without the old run directories collects its own runs: the committed rows
+    stay, the new SSD model is added with the fingerprint of the samples it trained on."""
+    import json
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import qwen05b_tables as qt
+
+    docs = tmp_path / "docs"
+    committed = _row("ssd-paper-T1.6", "humaneval", 0.4, {"HumanEval/0": [1, 3]},
+                     sample_set="session8")
+    write_rows(docs / "ssd.jsonl", [committed])
+    write_rows(docs / "base.jsonl", [_row("base", "humaneval", 0.4, {"HumanEval/0": [2, 3]})])
+    write_rows(docs / "ssd_samples.jsonl", [{"benchmark": "train", "t_train": 1.6,
+                                             "samples": 128, "sample_set": "session8"}])
+    root = tmp_path / "runs"
+    samples = [{"problem_id": "mbpp/1", "sample_idx": 0, "text": "x", "n_tokens": 3,
+                "finish_reason": "stop", "code": "x"}]
+    (root / "samples-T1.6").mkdir(parents=True)
+    (root / "samples-T1.6" / "samples.jsonl").write_text(json.dumps(samples[0]) + "\n")
+    run = root / "ssd-default-T1.6"
+    (run / "sample").mkdir(parents=True)
+    (run / "sample" / "samples.jsonl").symlink_to("../../samples-T1.6/samples.jsonl")
+    tdir = run / "eval" / "ssd" / "T0.40"
+    tdir.mkdir(parents=True)
+    (tdir / "samples.jsonl").write_text(json.dumps(
+        {"problem_id": "HumanEval/0", "sample_idx": 0, "temperature": 0.4, "n_tokens": 5,
+         "finish_reason": "stop", "code": "x"}) + "\n")
+    (tdir / "verdicts.jsonl").write_text(json.dumps(
+        {"problem_id": "HumanEval/0", "sample_idx": 0, "passed": True}) + "\n")
+    (root / "base-humaneval" / "model").mkdir(parents=True)  # made by qwen05b_study.sh: empty
+    before = qt.DOCS
+    qt.set_docs(docs)
+    try:
+        qt.collect(root)
+    finally:
+        qt.set_docs(before)
+    ssd = read_rows(docs / "ssd.jsonl")
+    assert ssd[0] == committed and len(ssd) == 2
+    new_id = qt.sample_set_id(samples)
+    assert ssd[1]["model"] == "ssd-default-T1.6" and ssd[1]["sample_set"] == new_id
+    assert ssd[1]["counts"] == {"HumanEval/0": [1, 1]}
+    assert len(read_rows(docs / "base.jsonl")) == 1  # no base sweep here: committed one kept
+    sets = [r["sample_set"] for r in read_rows(docs / "ssd_samples.jsonl")]
+    assert sets == ["session8", new_id]

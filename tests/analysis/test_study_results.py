@@ -63,3 +63,26 @@ def test_paired_difference_counts_problems_that_moved():
     assert (res["better"], res["worse"]) == (2, 1)
     assert res["ci"][0] <= res["diff"] <= res["ci"][1]
     assert rates(other, ["e", "a"]) == [1.0, 1.0]
+
+
+def test_merge_rows_replaces_rows_measured_again_and_keeps_the_rest():
+    from selfdistill.analysis.study_results import merge_rows
+
+    old = [{"model": "a", "t": 0.4, "v": 1}, {"model": "b", "t": 0.4, "v": 2}]
+    new = [{"model": "b", "t": 0.4, "v": 3}, {"model": "c", "t": 0.4, "v": 4}]
+    got = merge_rows(old, new, ("model", "t"))
+    assert got == [{"model": "a", "t": 0.4, "v": 1}, {"model": "b", "t": 0.4, "v": 3},
+                   {"model": "c", "t": 0.4, "v": 4}]
+    # a key field absent from an old row counts as its own value (None), not a wildcard
+    assert len(merge_rows([{"model": "a"}], [{"model": "a", "set": "x"}], ("model", "set"))) == 2
+
+
+def test_sample_set_id_is_order_free_and_sees_one_changed_answer():
+    from selfdistill.analysis.study_results import sample_set_id
+
+    recs = [{"problem_id": f"p{i}", "sample_idx": 0, "text": f"def f(): return {i}"}
+            for i in range(5)]
+    assert sample_set_id(recs) == sample_set_id(list(reversed(recs)))
+    changed = [*recs[:4], {**recs[4], "text": "def f(): return 5"}]
+    assert sample_set_id(changed) != sample_set_id(recs)
+    assert len(sample_set_id(recs)) == 12

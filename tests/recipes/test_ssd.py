@@ -328,3 +328,30 @@ def test_paired_gain_counts_problems_that_moved_and_their_sign_test() -> None:
     assert g["ci"][0] <= g["gain"] <= g["ci"][1]
     empty = _paired_gain(res([]), res([]))
     assert empty["problems"] == 0 and empty["sign_p"] == 1.0
+
+
+def test_only_ssd_sweeps_the_ssd_model_alone_and_writes_no_report(tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    """`ssd evaluate --only-ssd`: the base model is not loaded or sampled (its sweep came
+    from elsewhere); the SSD model is swept exactly as in the paired run (same function)."""
+    from selfdistill.recipes.ssd import run as ssd_run
+    from selfdistill.recipes.ssd.config import SSDConfig
+
+    seen: list[dict] = []
+    monkeypatch.setattr(ssd_run, "_sweep_models",
+                        lambda cfg, problems, specs, run_dir: seen.append(specs) or {})
+    monkeypatch.setattr(ssd_run, "write_report", lambda *a, **k: pytest.fail("report written"))
+    adapter = tmp_path / "train" / "final"
+    adapter.mkdir(parents=True)
+    cfg = SSDConfig(run_dir=str(tmp_path))
+    cfg.eval.benchmark, cfg.eval.limit = "builtin:dev", 2
+    out = ssd_run.run_compare(cfg, tmp_path, only_ssd=True)
+    assert seen == [{"ssd": str(adapter)}]
+    assert out == tmp_path / "eval" / "ssd" / "summary.json"
+
+
+def test_only_ssd_is_a_cli_flag_of_ssd_evaluate(tmp_path: Path) -> None:
+    """The flag is part of `ssd evaluate` (scripts/qwen05b_study.sh passes it with SSD_ONLY)."""
+    res = subprocess.run(_cli("ssd", "evaluate", "--help"), env=_env(tmp_path),
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "--only-ssd" in res.stdout

@@ -58,6 +58,33 @@ def write_rows(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
     Path(path).write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
 
 
+def merge_rows(old: Iterable[dict[str, Any]], new: Iterable[dict[str, Any]],
+               key: Sequence[str]) -> list[dict[str, Any]]:
+    """old with every row whose key fields match a new row replaced by it; new rows after.
+
+    A collect on another machine adds its rows without erasing the committed ones it no
+    longer has the run directories of.
+    """
+    def k(r: dict[str, Any]) -> tuple:
+        return tuple(json.dumps(r.get(f), sort_keys=True) for f in key)
+
+    fresh = {k(r): r for r in new}
+    out = [fresh.pop(k(r), r) for r in old]
+    return out + list(fresh.values())
+
+
+def sample_set_id(records: Iterable[dict[str, Any]]) -> str:
+    """A short fingerprint of a set of sampled answers (order-free): two training sets with
+    the same id hold the same answers to the same prompts."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for line in sorted(json.dumps([r["problem_id"], r.get("sample_idx", 0), r["text"]])
+                       for r in records):
+        h.update(line.encode() + b"\n")
+    return h.hexdigest()[:12]
+
+
 def rates(row: dict[str, Any], ids: Sequence[str] | None = None) -> list[float]:
     """Per-problem pass rates c/n in the order of ids (default: the row's own order)."""
     counts = row["counts"]

@@ -53,11 +53,14 @@ def ssd_train(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES) -> N
 @app.command("evaluate")
 @friendly
 def ssd_evaluate(recipe: str = _RECIPE_ARG, overrides: list[str] = _OVERRIDES,
-                 ssd_model: str = typer.Option(None, help="Default: RUN/train/final.")) -> None:
+                 ssd_model: str = typer.Option(None, help="Default: RUN/train/final."),
+                 only_ssd: bool = typer.Option(
+                     False, "--only-ssd", help="Sweep the SSD model alone (no base model, no "
+                     "paired report): its base sweep is elsewhere.")) -> None:
     """Base vs SSD over the T_eval sweep; the gain over the best-tuned base temperature."""
     cfg, run_dir = _config(recipe, overrides)
-    report = run_compare(cfg, run_dir, ssd_model)
-    result_console.print(f"[green]report:[/] {report.resolve()}")
+    report = run_compare(cfg, run_dir, ssd_model, only_ssd=only_ssd)
+    result_console.print(f"[green]{'results' if only_ssd else 'report'}:[/] {report.resolve()}")
 
 
 @app.command("grid")

@@ -142,12 +142,20 @@ def run_train(cfg: SSDConfig, run_dir: Path) -> Path:
 # ---------------------------------------------------------------- evaluate
 
 
-def run_compare(cfg: SSDConfig, run_dir: Path, ssd_model: str | None = None) -> Path:
-    """`ssd evaluate`: base vs SSD over the T_eval sweep; the gain over the best-tuned base."""
+def run_compare(cfg: SSDConfig, run_dir: Path, ssd_model: str | None = None,
+                only_ssd: bool = False) -> Path:
+    """`ssd evaluate`: base vs SSD over the T_eval sweep; the gain over the best-tuned base.
+
+    only_ssd: sweep the SSD model alone (the base model's sweep exists elsewhere, e.g. from
+    another machine, and is compared outside); returns RUN/eval/ssd/summary.json, no report.
+    """
     ssd_model = ssd_model or str(run_dir / "train" / "final")
     if not Path(ssd_model).exists() and "/" not in ssd_model:
         raise UserError(f"No SSD model at {ssd_model}: run `selfdistill ssd train` first.")
     problems = load_benchmark(cfg.eval.benchmark, cfg.eval.limit)
+    if only_ssd:
+        _sweep_models(cfg, problems, {"ssd": ssd_model}, run_dir)
+        return run_dir / "eval" / "ssd" / "summary.json"
     results = _sweep_models(cfg, problems, {"base": cfg.model.spec, "ssd": ssd_model}, run_dir)
     base_best, ssd_best = best_temperature(results["base"]), best_temperature(results["ssd"])
     paired = paired_gain(base_best, ssd_best, seed=cfg.eval.seed)
