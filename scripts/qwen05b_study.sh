@@ -90,7 +90,7 @@ base_eval() {  # NAME BENCHMARK TOTAL: the base model's sweep; SSD runs link it 
     for lim in $(steps "$3" "$EVAL_STEP"); do
         until part evaluate --model "$MODEL" --benchmark "$2" --harness selfdistill \
             --n "$EVAL_N" --temperatures "$EVAL_TEMPS" --top-k 20 --top-p 0.8 --max-new-tokens 384 \
-            --k 1,5 --dtype bfloat16 --batch-size 32 --limit "$lim" --run-dir "$ROOT/base-$1"
+            --k "1,$((EVAL_N < 5 ? EVAL_N : 5))" --dtype bfloat16 --batch-size 32 --limit "$lim" --run-dir "$ROOT/base-$1"
         do :; done
     done
 }
