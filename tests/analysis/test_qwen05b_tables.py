@@ -154,3 +154,20 @@ def test_collect_adds_new_runs_without_erasing_committed_rows(tmp_path):
     assert len(read_rows(docs / "base.jsonl")) == 1  # no base sweep here: committed one kept
     sets = [r["sample_set"] for r in read_rows(docs / "ssd_samples.jsonl")]
     assert sets == ["session8", new_id]
+
+
+def test_a_base_t_eval_swept_on_a_prefix_is_not_taken_as_the_best_tuned_base(tmp_path):
+    """The base at T 0.8 on 10 of 30 problems scores higher there than T 0.4 over all 30; the
+    SSD comparison stays on all 30 problems against T 0.4 (the only T_eval that covers them)."""
+    ids = [f"HumanEval/{i}" for i in range(30)]
+    write_rows(tmp_path / "base.jsonl", [
+        _row("base", "humaneval", 0.4, {i: [1 if k < 10 else 0, 2] for k, i in enumerate(ids)}),
+        _row("base", "humaneval", 0.8, {i: [2, 2] for i in ids[:10]})])
+    write_rows(tmp_path / "ssd.jsonl", [_row("ssd-paper-T1.6", "humaneval", 0.4,
+                                             {i: [1, 2] for i in ids})])
+    out = _tables(tmp_path)
+    assert "| humaneval | ssd-paper-T1.6 | 30 | 0.4 / 0.4 | 2 |" in out
+    assert "| humaneval | overall | 10 | 0.8 | 2 | 100.0 [" in out  # the prefix row is shown
+    # T 0.8 against T 0.4 on the 10 problems both swept: +50 points, 10 better
+    assert "| humaneval | 10 | 0.4 / 0.8 | 2 / 2 | 50.0 [50.0, 50.0] | 100.0 [100.0, 100.0] " \
+        "| +50.0 [+50.0, +50.0] | 10 / 0, p 0.00 |" in out
