@@ -182,9 +182,12 @@ _SAMPLES = [jsonl("sample/samples.jsonl", _key_sample), json_file("sample/stats.
 _EVAL = [jsonl("eval/*/T*/samples.jsonl", _key_sample),
          jsonl("eval/*/T*/verdicts.jsonl", _key_sample), json_file("results.json")]
 
+# Settings as small as still meaningful: each command has at least two units of work it
+# resumes between (batches, steps, runs, updates); start-up (imports, model load, the
+# sandbox) is most of a run on the embedded model, so smaller still would not be cheaper.
 COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("evaluate", lambda d: _cli(
-        "evaluate", "--model", MODEL, "--benchmark", "humaneval", "--limit", "3", "--n", "2",
+        "evaluate", "--model", MODEL, "--benchmark", "humaneval", "--limit", "2", "--n", "2",
         "--temperature", "0.8", "--max-new-tokens", "40", "--batch-size", "2",
         "--run-dir", str(d)),
         [jsonl("model/T*/samples.jsonl", _key_sample),
@@ -203,8 +206,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
          jsonl("grid/*/eval/T*/verdicts.jsonl", _key_sample), json_file("grid.json")]),
     Command("sdpo-train", lambda d: _cli(
         "sdpo", "train", str(REPO / "recipes" / "sdpo_cpu.yaml"), f"run_dir={d}",
-        f"model.spec={MODEL}", "steps=3",
-        "save_every=2", "data.limit=3", "data.prompts_per_step=1", "rollout.n=2",
+        f"model.spec={MODEL}", "steps=2",
+        "save_every=1", "data.limit=3", "data.prompts_per_step=1", "rollout.n=2",
         "rollout.max_new_tokens=40", "rollout.batch_size=2", "loss.micro_batch_size=2"),
         [jsonl("metrics.jsonl", lambda r: f"{r['kind']}@{r['step']}"),
          jsonl("rollouts.jsonl", lambda r: f"{r['step']}/{r['rank']}/{_key_sample(r)}"),
@@ -212,7 +215,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("discover", lambda d: _cli(
         "discover", "--problem", "builtin/easy-average", "--source", "builtin:dev",
         "--method", "sdpo,best_of_k,multiturn", "--budget", "4", "--batch", "2",
-        "--seeds", "2", "--max-new-tokens", "40", "--model", MODEL, "--run-dir", str(d)),
+        "--seeds", "1", "--max-new-tokens", "40", "--model", MODEL, "--run-dir", str(d)),
         [jsonl("results.jsonl", lambda r: f"{r['method']}/{r['problem_id']}/{r['seed']}"),
          jsonl("runs/*/*/seed-*.jsonl", lambda r: f"{r.get('step', r.get('event'))}")]),
     Command("discover-bench", lambda d: _cli(
