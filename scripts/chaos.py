@@ -12,7 +12,11 @@ directories until the command has been killed --kills times. After each finished
 - nothing is left behind: no *.tmp / *.part* / .tmp-* / tmp-checkpoint files, no
   process of the killed run's process tree still alive after the kill, no lock held.
 
-A SIGINT/SIGTERM must end the run with a non-zero exit within a grace period.
+A SIGINT/SIGTERM must end the run with a non-zero exit within a grace period, and without
+a traceback. Exit 0 after one is right only when the work was complete when it arrived (it
+landed while a finished run tore down): none of the run's record files may be written after
+the signal (else the command swallowed it and carried on; a write under way may finish within
+WRITE_SLACK_S), and the records must then equal the reference's.
 
     python scripts/chaos.py --kills 2                  # CI size: every command >= 2 kills
     python scripts/chaos.py --kills 20 --out table.md  # nightly size
@@ -98,6 +102,7 @@ def jsonl(rel: str, key: Callable[[dict[str, Any]], Any]) -> Callable[[Path], di
                 out[k if k not in out else k + "#DUP" + str(len(out))] = _strip(r)
         return out
 
+    read.pattern = rel  # type: ignore[attr-defined]
     return read
 
 
@@ -108,6 +113,7 @@ def json_file(rel: str) -> Callable[[Path], dict[str, Any]]:
         return {str(p.relative_to(run)): _strip(json.loads(p.read_text()))
                 for p in sorted(run.glob(rel))}
 
+    read.pattern = rel  # type: ignore[attr-defined]
     return read
 
 
@@ -128,6 +134,7 @@ def weights(rel: str) -> Callable[[Path], dict[str, Any]]:
             out[str(p.relative_to(run))] = h.hexdigest()
         return out
 
+    read.pattern = rel  # type: ignore[attr-defined]
     return read
 
 
@@ -175,9 +182,12 @@ _SAMPLES = [jsonl("sample/samples.jsonl", _key_sample), json_file("sample/stats.
 _EVAL = [jsonl("eval/*/T*/samples.jsonl", _key_sample),
          jsonl("eval/*/T*/verdicts.jsonl", _key_sample), json_file("results.json")]
 
+# Settings as small as still meaningful: each command has at least two units of work it
+# resumes between (batches, steps, runs, updates); start-up (imports, model load, the
+# sandbox) is most of a run on the embedded model, so smaller still would not be cheaper.
 COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("evaluate", lambda d: _cli(
-        "evaluate", "--model", MODEL, "--benchmark", "humaneval", "--limit", "3", "--n", "2",
+        "evaluate", "--model", MODEL, "--benchmark", "humaneval", "--limit", "2", "--n", "2",
         "--temperature", "0.8", "--max-new-tokens", "40", "--batch-size", "2",
         "--run-dir", str(d)),
         [jsonl("model/T*/samples.jsonl", _key_sample),
@@ -196,8 +206,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
          jsonl("grid/*/eval/T*/verdicts.jsonl", _key_sample), json_file("grid.json")]),
     Command("sdpo-train", lambda d: _cli(
         "sdpo", "train", str(REPO / "recipes" / "sdpo_cpu.yaml"), f"run_dir={d}",
-        f"model.spec={MODEL}", "steps=3",
-        "save_every=2", "data.limit=3", "data.prompts_per_step=1", "rollout.n=2",
+        f"model.spec={MODEL}", "steps=2",
+        "save_every=1", "data.limit=3", "data.prompts_per_step=1", "rollout.n=2",
         "rollout.max_new_tokens=40", "rollout.batch_size=2", "loss.micro_batch_size=2"),
         [jsonl("metrics.jsonl", lambda r: f"{r['kind']}@{r['step']}"),
          jsonl("rollouts.jsonl", lambda r: f"{r['step']}/{r['rank']}/{_key_sample(r)}"),
@@ -205,7 +215,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("discover", lambda d: _cli(
         "discover", "--problem", "builtin/easy-average", "--source", "builtin:dev",
         "--method", "sdpo,best_of_k,multiturn", "--budget", "4", "--batch", "2",
-        "--seeds", "2", "--max-new-tokens", "40", "--model", MODEL, "--run-dir", str(d)),
+        "--seeds", "1", "--max-new-tokens", "40", "--model", MODEL, "--run-dir", str(d)),
         [jsonl("results.jsonl", lambda r: f"{r['method']}/{r['problem_id']}/{r['seed']}"),
          jsonl("runs/*/*/seed-*.jsonl", lambda r: f"{r.get('step', r.get('event'))}")]),
     Command("discover-bench", lambda d: _cli(
@@ -329,6 +339,7 @@ class Outcome:
     seconds: float
     orphans: list[int]
     stderr_tail: str
+    signalled_at: float | None = None  # wall clock (time.time()) when the signal was sent
 
 
 def run_once(argv: list[str], cwd: Path, kill_at: float | None, sig: int, log: Path,
@@ -342,6 +353,7 @@ def run_once(argv: list[str], cwd: Path, kill_at: float | None, sig: int, log: P
                                 start_new_session=True, preexec_fn=_default_signals)
         tree: set[int] = set()
         killed = None
+        signalled_at = None
         try:
             if kill_at is None:
                 try:
@@ -357,6 +369,7 @@ def run_once(argv: list[str], cwd: Path, kill_at: float | None, sig: int, log: P
                     time.sleep(0.05)
                 if proc.poll() is None:
                     tree |= _children(proc.pid)
+                    signalled_at = time.time()
                     proc.send_signal(sig)
                     killed = signal.Signals(sig).name
                     try:
@@ -383,7 +396,7 @@ def run_once(argv: list[str], cwd: Path, kill_at: float | None, sig: int, log: P
     tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
     rc = None if killed == "timeout" else proc.returncode
     return Outcome(rc, None if killed == "timeout" else killed, time.monotonic() - t0, orphans,
-                   "\n".join(tail))
+                   "\n".join(tail), signalled_at)
 
 
 # ---------------------------------------------------------------- checks
@@ -424,6 +437,24 @@ def collect(cmd: Command, run: Path) -> dict[str, Any]:
     for read in cmd.records:
         out.update(read(run))
     return _relative(out, str(run))
+
+
+# A write already under way when a signal arrives may still complete: Python runs its
+# handler only when the C call it is in (a file write, a rename) returns.
+WRITE_SLACK_S = 1.0
+
+
+def written_after(cmd: Command, run: Path, when: float, slack: float = WRITE_SLACK_S
+                  ) -> list[tuple[str, float]]:
+    """The command's record files last written more than slack seconds after `when` (wall
+    clock), with how long after: what a run did after a signal arrived."""
+    late = []
+    for read in cmd.records:
+        for p in sorted(run.glob(read.pattern)):  # type: ignore[attr-defined]
+            after = p.stat().st_mtime - when
+            if after > slack:
+                late.append((str(p.relative_to(run)), after))
+    return late
 
 
 def compare(ref: dict[str, Any], got: dict[str, Any], prefix: bool = False
@@ -578,9 +609,11 @@ def step(cmd: Command, st: Progress, root: Path, refs: dict[str, Path], kills: i
             elif res.rc == 0 and name == "SIGKILL":
                 row.errors.append(f"trial {row.trials}: exit 0 after {name}")
             elif res.rc == 0:
-                # SIGINT/SIGTERM that lands while a finished run tears down: exit 0 is right
-                # then; the records are still compared with the reference's at the end.
-                say(f"  trial {row.trials}: {name} landed after the work was done (exit 0)")
+                say(f"  trial {row.trials}: {name} at {kill_at:.1f} s (exit 0)")
+                _exit_0_after_signal(cmd, st, ref, run, name, res.signalled_at, say)
+                if row.n_kills >= kills:
+                    st.done = True
+                return
             elif name != "SIGKILL" and "Traceback" in _new_log(log, since):
                 row.errors.append(f"trial {row.trials}: a traceback after {name}")
             say(f"  trial {row.trials}: {name} at {kill_at:.1f} s (exit {res.rc})")
@@ -596,6 +629,26 @@ def step(cmd: Command, st: Progress, root: Path, refs: dict[str, Path], kills: i
         _finish_trial(cmd, st, ref, run, say)
     if row.n_kills >= kills and st.trial_start is None:
         st.done = True
+
+
+def _exit_0_after_signal(cmd: Command, st: Progress, ref: Path, run: Path, name: str,
+                         signalled_at: float | None, say: Callable[[str], None]) -> None:
+    """A SIGINT/SIGTERM after which the run exited 0: right only if its work was complete
+    when the signal arrived (it landed while a finished run tore down). Decided from the
+    run's own records: none may have been written after the signal (else the command
+    swallowed it and carried on), and they must equal the reference's now (a run that
+    stopped early must not say it succeeded). Either way the trial is over."""
+    row = st.row
+    late = written_after(cmd, run, signalled_at) if signalled_at is not None else []
+    if late:
+        what = ", ".join(f"{f} {s:.1f} s" for f, s in late[:3])
+        row.errors.append(f"trial {row.trials}: exit 0 after {name}, but the work was not "
+                          f"done when it arrived (written after it: {what}): the command "
+                          "carried on")
+    else:
+        say(f"  trial {row.trials}: {name} landed after the work was done (its records "
+            "predate it)")
+    _finish_trial(cmd, st, ref, run, say)
 
 
 def _finish_trial(cmd: Command, st: Progress, ref: Path, run: Path,

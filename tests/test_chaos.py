@@ -111,3 +111,69 @@ def test_a_campaign_stopped_mid_start_continues_where_it_stopped(tmp_path, monke
     # another campaign's settings are refused, not mixed in
     with pytest.raises(SystemExit):
         chaos.main([*args[:4], "6", *args[5:]])
+
+
+_SWALLOWS = """
+import json, signal, sys, time
+from pathlib import Path
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C swallowed: the run carries on
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+out = Path(sys.argv[1]) / "rows.jsonl"
+have = len(out.read_bytes().splitlines()) if out.exists() else 0
+with out.open("a") as fh:
+    for i in range(have, 30):
+        time.sleep(0.1)
+        fh.write(json.dumps({"problem_id": "p", "sample_idx": i}) + "\\n")
+        fh.flush()
+"""
+
+_FINISHED = """
+import json, signal, sys, time
+from pathlib import Path
+out = Path(sys.argv[1]) / "rows.jsonl"
+have = len(out.read_bytes().splitlines()) if out.exists() else 0
+with out.open("a") as fh:
+    for i in range(have, 12):
+        fh.write(json.dumps({"problem_id": "p", "sample_idx": i}) + "\\n")
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # the work is done: a slow tear-down
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+time.sleep(2)
+"""
+
+
+def _signal_mid_window(name: str) -> int:
+    """A seed whose first trial's signal (SIGINT/SIGTERM: one kill asked) falls at 20-40% of
+    the kill window: after start-up, before the end of the work or tear-down."""
+    import random
+    import signal
+
+    for seed in range(1000):
+        rng = random.Random(f"{seed}/{name}/1/0")
+        rng.choice([signal.SIGINT, signal.SIGTERM])
+        if 0.2 <= rng.random() <= 0.4:
+            return seed
+    raise AssertionError("no seed")
+
+
+@pytest.mark.parametrize("script,flagged", [(_SWALLOWS, True), (_FINISHED, False)],
+                         ids=["swallows-ctrl-c", "finished-before-the-signal"])
+def test_exit_0_after_sigint_is_judged_by_what_was_written_after_it(script, flagged, tmp_path):
+    """Exit 0 after SIGINT/SIGTERM: a finding when the run's records were still being written
+    after the signal (it swallowed Ctrl-C and carried on), not when they all predate it (the
+    signal landed in a finished run's tear-down). Both runs' records equal the reference's."""
+    name = "swallow" if flagged else "finished"
+    fake = chaos.Command(name, lambda d: [sys.executable, "-c", script, str(d)],
+                         [chaos.jsonl("rows.jsonl", chaos._key_sample)])
+    st, refs, said = chaos.Progress(chaos.Row(name)), {}, []
+    seed = _signal_mid_window(name)
+    while not st.done:
+        chaos.step(fake, st, tmp_path, refs, kills=1, seed=seed, say=said.append)
+    row = st.row
+    assert row.n_kills == 1 and row.trials == 1 and row.resumes == 0, said
+    assert (row.lost, row.duplicated, row.different, row.leftovers) == (0, 0, 0, [])
+    if flagged:
+        assert len(row.errors) == 1 and "carried on" in row.errors[0], row.errors
+        assert "rows.jsonl" in row.errors[0]
+    else:
+        assert row.errors == [], row.errors
+        assert any("landed after the work was done" in s for s in said), said
