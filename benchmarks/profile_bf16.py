@@ -93,7 +93,7 @@ def profile_one(name: str, step: Callable[[], Any], rows: int, python: bool = Fa
 
     step()
     t = time.perf_counter()
-    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
         step()
     wall = time.perf_counter() - t
     events = prof.key_averages()
@@ -105,12 +105,12 @@ def profile_one(name: str, step: Callable[[], Any], rows: int, python: bool = Fa
     for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:rows]:
         print(f"| `{e.key}` | {e.self_cpu_time_total / 1e6:.2f} | "
               f"{100 * e.self_cpu_time_total / total:.1f}% | {e.count} |")
-    shaped = [e for e in prof.key_averages(group_by_input_shape=True) if e.key in MATMUL_OPS]
-    print("matmuls by input shapes (top 8 by self CPU time):")
-    for e in sorted(shaped, key=lambda e: -e.self_cpu_time_total)[:8]:
-        shapes = str(e.input_shapes)[:90]
-        print(f"  `{e.key}` {shapes}: {e.self_cpu_time_total / 1e6:.2f} s "
-              f"({100 * e.self_cpu_time_total / total:.1f}%), {e.count} calls")
+    spans = [e for e in events if e.key.startswith("span:")]
+    if spans:  # labelled parts (record_function), their total CPU time incl. children
+        print("labelled parts (CPU time incl. the ops inside):")
+        for e in sorted(spans, key=lambda e: -e.cpu_time_total):
+            print(f"  {e.key[5:]}: {e.cpu_time_total / 1e6:.2f} s "
+                  f"({100 * e.cpu_time_total / total:.1f}%), {e.count} calls")
     if python:
         import cProfile
         import io
@@ -172,6 +172,38 @@ def sdpo_step() -> Callable[[], Any]:
     return runner.step
 
 
+def label_parts(model: Any, gen: Any) -> None:
+    """Label the LM head, attention blocks, MLPs and the sampler as profiler spans
+    (record_function via hooks), so the table can say which part the time went to."""
+    from torch.profiler import record_function
+
+    def around(mod: Any, name: str) -> None:
+        open_spans: list[Any] = []
+
+        def pre(m: Any, args: Any) -> None:
+            r = record_function(name)
+            r.__enter__()
+            open_spans.append(r)
+
+        def post(m: Any, args: Any, out: Any) -> None:
+            open_spans.pop().__exit__(None, None, None)
+        mod.register_forward_pre_hook(pre)
+        mod.register_forward_hook(post)
+
+    around(model.get_output_embeddings(), "span:lm_head")
+    for name, mod in model.named_modules():
+        if name.endswith(".self_attn"):
+            around(mod, "span:attention block (q/k/v/o + rotary + attention)")
+        elif name.endswith(".mlp"):
+            around(mod, "span:mlp")
+    inner = gen._sample_into
+
+    def sample_into(*args: Any, **kw: Any) -> None:
+        with record_function("span:sampling (sample_tokens + bookkeeping)"):
+            inner(*args, **kw)
+    gen._sample_into = sample_into
+
+
 def sample_step(a: argparse.Namespace) -> Callable[[], Any]:
     """One bf16 HF-backend call of the default engine, greedy or sampled."""
     sys.path.insert(0, str(HERE))
@@ -189,6 +221,8 @@ def sample_step(a: argparse.Namespace) -> Callable[[], Any]:
     params = SamplingParams(temperature=0.0 if greedy else a.temperature,
                             top_k=0 if greedy else 20, top_p=1.0 if greedy else 0.8,
                             max_new_tokens=a.new_tokens, seed=0, n=a.n)
+
+    label_parts(model, gen)
 
     def step() -> None:
         t, c = time.perf_counter(), time.process_time()
