@@ -91,4 +91,33 @@ def test_plan_chunks_cover_rows_and_skip_only_padding(first: list[int], max_chun
 
 @given(st.lists(st.integers(0, 50), min_size=0, max_size=40))
 def test_own_key_chunks_give_every_row_exactly_its_own_keys(first: list[int]) -> None:
-    assert own_key_chunks(first) == [(r, r + 1, c) for r, c in enumerate(first)]
+    """Every row in exactly one chunk whose first column is its own; a chunk of several
+    rows only where they share that column (then their key spans are the same)."""
+    chunks = own_key_chunks(first)
+    rows = [r for a, z, _ in chunks for r in range(a, z)]
+    assert rows == list(range(len(first)))
+    for a, z, c in chunks:
+        assert all(first[r] == c for r in range(a, z))
+    for (_, z, c), (a2, _, c2) in zip(chunks, chunks[1:], strict=False):
+        assert z == a2 and c != c2  # maximal runs
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("length", [1, 5, 16, 17, 63, 64, 65, 127, 257])
+def test_a_group_of_rows_with_one_key_span_equals_each_row_alone(dtype, length) -> None:
+    """Bit for bit, for fp32 and bf16 queries: grouping a prompt's samples changes nothing."""
+    torch.manual_seed(length)
+    n, kv, grp, d = 5, 2, 7, 64
+    q = torch.randn(n, kv * grp, 1, d).to(dtype)
+    k = torch.randn(n, kv, length + 9, d)[:, :, 4 : length + 4]
+    v = torch.randn(n, kv, length + 9, d)[:, :, 4 : length + 4]
+    mask = torch.zeros(n, 1, 1, length, dtype=dtype)
+    outs = []
+    for chunks in ([(r, r + 1, 0) for r in range(n)], [(0, 2, 0), (2, 5, 0)], [(0, n, 0)]):
+        token = _CHUNKS.set(chunks)
+        try:
+            outs.append(decode_attention_forward(_Module(grp), q, k, v, mask,
+                                                 scaling=d**-0.5)[0])
+        finally:
+            _CHUNKS.reset(token)
+    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
