@@ -264,13 +264,10 @@ class HFGenerator:
         prefix = self._prefix_cache(prompts[0][:shared]) if shared else None
         groups = list(order.values())
         size = self.prefill_chunk or len(groups)
-        batch: Batch | None = None
-        for i in range(0, len(groups), size):
-            chunk = [s for rows in groups[i : i + size] for s in rows]
-            new = self._prefill_chunk(chunk, params, prefix, shared)
-            batch = new if batch is None else merge(batch, new)
-        assert batch is not None
-        return batch
+        parts = [self._prefill_chunk([s for rows in groups[i : i + size] for s in rows],
+                                     params, prefix, shared)
+                 for i in range(0, len(groups), size)]
+        return merge(*parts)  # one copy of the caches, not one per part
 
     def _prefix_cache(self, prefix: list[int]) -> GrowCache:
         """A one-row cache holding the shared prefix."""
