@@ -31,6 +31,10 @@ NAME = "selfdistill_decode"
 # Row chunks of the current decode step: (row_start, row_end, first_column) triples.
 _CHUNKS: contextvars.ContextVar[list[tuple[int, int, int]] | None] = contextvars.ContextVar(
     "selfdistill_decode_chunks", default=None)
+# True while every chunk's columns are unmasked (each row over its own keys, no padding
+# between them): the mask then adds +0.0, which changes no exp below, and is skipped.
+_UNMASKED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "selfdistill_decode_unmasked", default=False)
 SWITCHABLE = {"sdpa", "eager"}  # implementations computing exactly this maths
 
 
@@ -63,14 +67,19 @@ def decode_attention_forward(module: Any, query: torch.Tensor, key: torch.Tensor
     # reads the cache views in place; scores and softmax in fp32 as in SDPA's bf16 kernel.
     out = torch.empty((b, kv, g, d), dtype=key.dtype, device=query.device)
     q = query.reshape(b, kv, g, d).to(key.dtype)
+    unmasked = _UNMASKED.get()
     for r0, r1, c0 in chunks:
         n = r1 - r0
         k = key[r0:r1, :, c0:]
         v = value[r0:r1, :, c0:]
         length = k.shape[2]
         s = torch.bmm(q[r0:r1].reshape(n * kv, g, d), k.reshape(n * kv, length, d).transpose(1, 2))
-        # [n, 1, 1, L] additive mask broadcast over the kv heads and their query groups.
-        s = s.view(n, kv, g, length).mul_(scale).add_(attention_mask[r0:r1, :, :, c0:])
+        # [n, 1, 1, L] additive mask broadcast over the kv heads and their query groups
+        # (all +0.0 when unmasked: s + 0.0 only turns -0.0 into +0.0, and exp(s - max)
+        # is the same either way).
+        s = s.view(n, kv, g, length).mul_(scale)
+        if not unmasked:
+            s.add_(attention_mask[r0:r1, :, :, c0:])
         # Softmax as SDPA's flash kernel: unnormalised exp (in the model's dtype for the
         # matmul with V), normalised after it (bf16 greedy then differs from plain generate
         # at near-ties only: tests/generation/test_bf16_generation.py).
@@ -78,8 +87,10 @@ def decode_attention_forward(module: Any, query: torch.Tensor, key: torch.Tensor
         total = e.sum(-1, keepdim=True)
         if query.dtype != key.dtype:
             e = e.to(query.dtype).to(key.dtype)
-        o = torch.bmm(e.view(n * kv, g, length), v.reshape(n * kv, length, d))
-        out[r0:r1] = o.view(n, kv, g, d).div_(total)
+        o = out[r0:r1]  # contiguous: the matmul writes its rows in place
+        torch.bmm(e.view(n * kv, g, length), v.reshape(n * kv, length, d),
+                  out=o.view(n * kv, g, d))
+        o.div_(total)
     # Same layout as SDPA's output after its transpose: [B, q_len, H, D].
     return out.view(b, h, d).unsqueeze(1).to(query.dtype), None
 
@@ -165,8 +176,10 @@ def _grouping_is_exact() -> bool:
 
 
 @contextlib.contextmanager
-def decode_attention(model: Any, chunks: list[tuple[int, int, int]] | None) -> Iterator[bool]:
-    """Route model's attention through decode_attention_forward with these row chunks.
+def decode_attention(model: Any, chunks: list[tuple[int, int, int]] | None,
+                     unmasked: bool = False) -> Iterator[bool]:
+    """Route model's attention through decode_attention_forward with these row chunks
+    (unmasked: the mask is 0 over every chunk's columns, so it is not added).
 
     Yields False (and changes nothing) when the model uses an implementation we must not
     replace (flash attention, flex, paged, ...).
@@ -177,9 +190,11 @@ def decode_attention(model: Any, chunks: list[tuple[int, int, int]] | None) -> I
         yield False
         return
     token = _CHUNKS.set(chunks)
+    token_u = _UNMASKED.set(unmasked)
     cfg._attn_implementation = NAME
     try:
         yield True
     finally:
         cfg._attn_implementation = current
         _CHUNKS.reset(token)
+        _UNMASKED.reset(token_u)

@@ -328,7 +328,10 @@ class HFGenerator:
             # Invariant: each row over exactly its own keys (a matmul over more, masked,
             # columns rounds otherwise once the columns cross its blocks).
             chunks = own_key_chunks(first) if self.batch_invariant else plan_chunks(first, width)
-            with decode_attention(self.model, chunks) as on:
+            # No padding after a row's first key (each prompt prefilled alone): the mask
+            # is 0 over every chunk and is not added.
+            unmasked = self.batch_invariant and int(b.mask.sum()) == b.mask.numel() - sum(first)
+            with decode_attention(self.model, chunks, unmasked) as on:
                 logits = self._forward(b.next_tok[:, None], add[:, None, None, :] if on else b.mask,
                                        b.pos[:, None], b.cache)
         else:
