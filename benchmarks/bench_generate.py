@@ -106,7 +106,8 @@ def sampling_params(args: argparse.Namespace, mode: str, seed: int) -> Any:
 
     return SamplingParams(temperature=0.0 if mode == "greedy" else args.temperature,
                           top_k=args.top_k, top_p=args.top_p,
-                          max_new_tokens=args.max_new_tokens, n=1, seed=seed)
+                          max_new_tokens=args.max_new_tokens,
+                          n=1 if mode == "greedy" else args.n, seed=seed)
 
 
 def timed_generate(gen: Any, ids: list[list[int]], params: Any,
@@ -176,7 +177,7 @@ class VLLMPeer:
                 "--temperature", str(args.temperature), "--top-k", str(args.top_k),
                 "--top-p", str(args.top_p), "--max-new-tokens", str(args.max_new_tokens),
                 "--vllm-kv-gb", str(args.vllm_kv_gb),
-                "--vllm-max-model-len", str(args.vllm_max_model_len)] + (
+                "--vllm-max-model-len", str(args.vllm_max_model_len), "--n", str(args.n)] + (
                     ["--vllm-eager"] if args.vllm_eager else [])
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, env=env, cwd=REPO)
@@ -240,7 +241,8 @@ def bench_dtype(dtype: str, args: argparse.Namespace) -> dict[str, dict[str, flo
     chats, source = load_prompts(args.n_prompts, args.prompts)
     n_params = sum(p.numel() for p in model.parameters())
     eos = eos_token_ids(tok, model)
-    gen = HFGenerator(model, tok, batch_size=args.batch_size or args.n_prompts, progress=False)
+    gen = HFGenerator(model, tok, batch_size=args.batch_size or args.n_prompts * args.n,
+                      progress=False)
     ids = [chat_token_ids(tok, c) for c in chats]
     enc = tok.pad({"input_ids": ids}, return_tensors="pt")  # left padding, attention mask
     print(f"[{dtype}] prompts: {source}, {len(chats)} used, mean prompt "
@@ -367,6 +369,8 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--n-prompts", type=int, default=64)
+    ap.add_argument("--n", type=int, default=1,
+                    help="samples per prompt in sampled mode (a batch holds prompts x n rows)")
     ap.add_argument("--prompts", default="builtin", choices=["builtin", "humaneval"],
                     help="prompt source: the built-in train set or HumanEval (cycled)")
     ap.add_argument("--ids-out", default=None, metavar="FILE",
@@ -404,6 +408,8 @@ def main() -> None:
     from selfdistill.core.machine import machine_line
 
     args = parse_args()
+    if args.n > 1 and not args.no_plain:
+        sys.exit("bench_generate: --n > 1 needs --no-plain (plain generate runs n = 1)")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if args.vllm_worker:
         return vllm_worker(args)
