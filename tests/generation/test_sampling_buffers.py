@@ -103,3 +103,27 @@ def test_candidate_logprobs_do_not_alias_the_buffers() -> None:
     kept = first.clone()
     candidate_logprobs(_rows("bf16", rows=8, seed=9).to(torch.bfloat16), p)
     assert torch.equal(first, kept)
+
+
+def test_threads_sampling_at_once_do_not_share_buffers() -> None:
+    import threading
+
+    p = SamplingParams(temperature=0.4, top_k=20, top_p=0.8)
+    inputs = [_rows("bf16", rows=8, seed=s).to(torch.bfloat16) for s in range(4)]
+    u = torch.rand(8, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    want = [_old_sample(x, p, u) for x in inputs]
+    got: dict[int, list] = {}
+    barrier = threading.Barrier(len(inputs))
+
+    def work(i: int) -> None:
+        barrier.wait()
+        got[i] = [sample_tokens(inputs[i], p, u) for _ in range(3)]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, w in enumerate(want):
+        for res in got[i]:
+            assert all(torch.equal(a, b) for a, b in zip(res, w, strict=True))

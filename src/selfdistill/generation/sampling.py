@@ -13,13 +13,15 @@ tried first and is used only if it already holds top_p of the mass for every row
 
 from __future__ import annotations
 
+import threading
+
 import torch
 
 from selfdistill.generation.params import SamplingParams
 
 PARTIAL_TOP_P_CANDIDATES = 256
 SCRATCH_MIN = 1 << 20  # vocabulary-sized temporaries from this many elements reuse buffers
-_SCRATCH: dict[str, torch.Tensor] = {}
+_SCRATCH = threading.local()  # per thread: two samplers never share a buffer
 
 
 def _scratch(name: str, like: torch.Tensor) -> torch.Tensor:
@@ -31,9 +33,10 @@ def _scratch(name: str, like: torch.Tensor) -> torch.Tensor:
     division itself. The same kernels write into the buffer, so the numbers are the same.
     """
     n = like.numel()
-    buf = _SCRATCH.get(name)
+    bufs: dict[str, torch.Tensor] = _SCRATCH.__dict__.setdefault("bufs", {})
+    buf = bufs.get(name)
     if buf is None or buf.numel() < n:
-        buf = _SCRATCH[name] = torch.empty(n, dtype=torch.float32)
+        buf = bufs[name] = torch.empty(n, dtype=torch.float32)
     return buf[:n].view(like.shape)
 
 
