@@ -100,6 +100,7 @@ def test_own_key_chunks_give_every_row_exactly_its_own_keys(first: list[int]) ->
         assert all(first[r] == c for r in range(a, z))
     for (_, z, c), (a2, _, c2) in zip(chunks, chunks[1:], strict=False):
         assert z == a2 and c != c2  # maximal runs
+    assert own_key_chunks(first, group=False) == [(r, r + 1, c) for r, c in enumerate(first)]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

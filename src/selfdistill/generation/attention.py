@@ -126,9 +126,10 @@ def plan_chunks(first_col: list[int], width: int, max_chunks: int = 4,
     return best
 
 
-def own_key_chunks(first_col: list[int]) -> list[tuple[int, int, int]]:
-    """Chunks over exactly each row's own keys (no padding column): runs of adjacent rows
-    with the same first column share one chunk (a prompt's n samples), others are alone.
+def own_key_chunks(first_col: list[int], group: bool = True) -> list[tuple[int, int, int]]:
+    """Chunks over exactly each row's own keys (no padding column): with group, runs of
+    adjacent rows with the same first column share one chunk (a prompt's n samples),
+    others are alone (group is for CPU, where it was measured; elsewhere one row each).
 
     Why: a row's numbers must not depend on its neighbours (HFGenerator(batch_invariant)).
     Chunks mixing rows with different first columns changed bf16 answers on the embedded
@@ -138,7 +139,7 @@ def own_key_chunks(first_col: list[int]) -> list[tuple[int, int, int]]:
     (measured: 332 shapes, spans 1-1000, groups of 2-8, fp32 and bf16 queries; checked
     once per process at run time by `_grouping_is_exact`, one row per chunk otherwise).
     """
-    if not _grouping_is_exact():
+    if not group or not _grouping_is_exact():
         return [(r, r + 1, c) for r, c in enumerate(first_col)]
     chunks: list[tuple[int, int, int]] = []
     for r, c in enumerate(first_col):

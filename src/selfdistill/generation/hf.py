@@ -327,7 +327,8 @@ class HFGenerator:
             first = (b.mask.cumsum(1) == 0).sum(1).tolist()
             # Invariant: each row over exactly its own keys (a matmul over more, masked,
             # columns rounds otherwise once the columns cross its blocks).
-            chunks = own_key_chunks(first) if self.batch_invariant else plan_chunks(first, width)
+            chunks = (own_key_chunks(first, group=b.mask.device.type == "cpu")
+                      if self.batch_invariant else plan_chunks(first, width))
             # No padding after a row's first key (each prompt prefilled alone): the mask
             # is 0 over every chunk and is not added.
             unmasked = self.batch_invariant and int(b.mask.sum()) == b.mask.numel() - sum(first)
