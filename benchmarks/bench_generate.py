@@ -52,8 +52,14 @@ FALLBACK_PROMPTS = [
 ]
 
 
-def load_prompts(n: int) -> tuple[list[list[dict[str, str]]], str]:
-    """n chat prompts from the built-in train set (cycled), or the fallback list."""
+def load_prompts(n: int, source: str = "builtin") -> tuple[list[list[dict[str, str]]], str]:
+    """n chat prompts from the built-in train set or HumanEval (cycled), or the fallback list."""
+    if source == "humaneval":
+        from selfdistill.problems.humaneval import load_humaneval
+        from selfdistill.prompts.task import build_chat
+
+        chats = [build_chat(p) for p in load_humaneval()]
+        return [chats[i % len(chats)] for i in range(n)], f"HumanEval ({len(chats)} problems)"
     try:
         from selfdistill.problems.builtin import load_builtin
         from selfdistill.prompts.task import build_chat
@@ -100,14 +106,19 @@ def sampling_params(args: argparse.Namespace, mode: str, seed: int) -> Any:
 
     return SamplingParams(temperature=0.0 if mode == "greedy" else args.temperature,
                           top_k=args.top_k, top_p=args.top_p,
-                          max_new_tokens=args.max_new_tokens, n=1, seed=seed)
+                          max_new_tokens=args.max_new_tokens,
+                          n=1 if mode == "greedy" else args.n, seed=seed)
 
 
-def timed_generate(gen: Any, ids: list[list[int]], params: Any) -> dict[str, float]:
-    """Useful new tokens, wall and CPU seconds of one generate_from_ids call."""
+def timed_generate(gen: Any, ids: list[list[int]], params: Any,
+                   keep: list[Any] | None = None) -> dict[str, float]:
+    """Useful new tokens, wall and CPU seconds of one generate_from_ids call (its token ids
+    and logprobs appended to keep when given)."""
     t, c = time.perf_counter(), time.process_time()
     out = gen.generate_from_ids(ids, params, progress=False)
     wall, cpu = time.perf_counter() - t, time.process_time() - c
+    if keep is not None:
+        keep.append([[c.token_ids, c.logprobs, c.base_logprobs] for g in out for c in g])
     return {"tokens": sum(len(c.token_ids) for g in out for c in g), "wall": wall, "cpu": cpu}
 
 
@@ -166,7 +177,7 @@ class VLLMPeer:
                 "--temperature", str(args.temperature), "--top-k", str(args.top_k),
                 "--top-p", str(args.top_p), "--max-new-tokens", str(args.max_new_tokens),
                 "--vllm-kv-gb", str(args.vllm_kv_gb),
-                "--vllm-max-model-len", str(args.vllm_max_model_len)] + (
+                "--vllm-max-model-len", str(args.vllm_max_model_len), "--n", str(args.n)] + (
                     ["--vllm-eager"] if args.vllm_eager else [])
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, env=env, cwd=REPO)
@@ -227,10 +238,11 @@ def bench_dtype(dtype: str, args: argparse.Namespace) -> dict[str, dict[str, flo
     from selfdistill.generation.chat import chat_token_ids, eos_token_ids
 
     model, tok = load_model(args.model, dtype=dtype)
-    chats, source = load_prompts(args.n_prompts)
+    chats, source = load_prompts(args.n_prompts, args.prompts)
     n_params = sum(p.numel() for p in model.parameters())
     eos = eos_token_ids(tok, model)
-    gen = HFGenerator(model, tok, batch_size=args.batch_size or args.n_prompts, progress=False)
+    gen = HFGenerator(model, tok, batch_size=args.batch_size or args.n_prompts * args.n,
+                      progress=False)
     ids = [chat_token_ids(tok, c) for c in chats]
     enc = tok.pad({"input_ids": ids}, return_tensors="pt")  # left padding, attention mask
     print(f"[{dtype}] prompts: {source}, {len(chats)} used, mean prompt "
@@ -285,6 +297,7 @@ def _interleaved(dtype: str, args: argparse.Namespace, gen: Any, peer: VLLMPeer 
     engines = ["ours"] + (["plain"] if not args.no_plain else []) + (
         ["vllm"] if peer is not None else [])
     results: dict[str, dict[str, float]] = {}
+    kept: dict[str, list[Any]] = {}
     for mode in args.modes.split(","):
         tps: dict[str, list[float]] = {e: [] for e in engines}
         cps: dict[str, list[float]] = {e: [] for e in engines}
@@ -299,7 +312,8 @@ def _interleaved(dtype: str, args: argparse.Namespace, gen: Any, peer: VLLMPeer 
                 load = os.getloadavg()[0]
                 extra = ""
                 if which == "ours":
-                    r = timed_generate(gen, ids, params)
+                    r = timed_generate(gen, ids, params, kept.setdefault(f"{mode} rep {rep}", [])
+                                       if args.ids_out else None)
                     st = gen.last_stats
                     extra = (f" (forward {100 * st['forward_seconds'] / r['wall']:.0f}% of "
                              f"time, {st['row_steps'] / max(r['tokens'], 1):.2f} row-steps/token)")
@@ -329,6 +343,9 @@ def _interleaved(dtype: str, args: argparse.Namespace, gen: Any, peer: VLLMPeer 
         print(f"[{dtype} {mode}] matmul limit {g:.0f} GFLOP/s; ours uses "
               f"{o * 2 * n_params / 1e9:.1f} GFLOP/s = {100 * o * 2 * n_params / (g * 1e9):.1f}%"
               " of it", flush=True)
+    if args.ids_out:  # our samples, to compare two versions of the engine token for token
+        Path(args.ids_out).write_text(json.dumps(kept))
+        print(f"[{dtype}] our token ids and logprobs written to {args.ids_out}", flush=True)
     return results
 
 
@@ -352,6 +369,12 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--n-prompts", type=int, default=64)
+    ap.add_argument("--n", type=int, default=1,
+                    help="samples per prompt in sampled mode (a batch holds prompts x n rows)")
+    ap.add_argument("--prompts", default="builtin", choices=["builtin", "humaneval"],
+                    help="prompt source: the built-in train set or HumanEval (cycled)")
+    ap.add_argument("--ids-out", default=None, metavar="FILE",
+                    help="write our token ids and logprobs per mode and rep (JSON)")
     ap.add_argument("--batch-size", type=int, default=0, help="0 = all prompts in one batch")
     ap.add_argument("--max-new-tokens", type=int, default=256)
     ap.add_argument("--dtype", default="both", choices=["float32", "bfloat16", "both"])
@@ -385,6 +408,8 @@ def main() -> None:
     from selfdistill.core.machine import machine_line
 
     args = parse_args()
+    if args.n > 1 and not args.no_plain:
+        sys.exit("bench_generate: --n > 1 needs --no-plain (plain generate runs n = 1)")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if args.vllm_worker:
         return vllm_worker(args)

@@ -7,13 +7,18 @@ Three workloads, each warmed up once, then profiled once:
           (the SSD path's setting on a CPU with native bf16);
   sdpo    one SDPO step of bench_sdpo_step's batch (2 prompts x G=4, 192 tokens, LoRA r16, EMA
           teacher) with optim.compute_dtype bfloat16 (FSDP2 bf16 compute, fp32 masters);
-  sample  one bf16 HF-backend call: --prompts prompts, greedy, --new-tokens new tokens.
+  sample  one bf16 HF-backend call (the default batch-invariant engine): --prompts prompts x
+          --n samples in one batch, --mode greedy or sampled (--temperature, top-k 20, top-p 0.8, as the
+          0.5B study), --new-tokens new tokens, of --model (default the embedded model)
+          on --source prompts (builtin train set or humaneval).
 For each: the top ops by self CPU time, the matmul share (aten mm/addmm/bmm/baddbmm and
 oneDNN's linear) and, from oneDNN's verbose log of the same step, the kernels that ran the
 matmul primitives (e.g. brg_matmul:avx512_core_bf16 = the native bf16 kernel; `ref` or a
 gemm:jit fp32 kernel on bf16 data would be a fallback).
 
     OMP_NUM_THREADS=1 python benchmarks/profile_bf16.py [--rows 12] [--only sft,sdpo,sample]
+    OMP_NUM_THREADS=1 python benchmarks/profile_bf16.py --only sample --model DIR \
+        --source humaneval --prompts 32 --mode sampled --temperature 0.4 --new-tokens 32
 """
 
 from __future__ import annotations
@@ -81,8 +86,9 @@ def kernel_summary(lines: list[str]) -> list[tuple[str, int, float]]:
     return sorted(((k, int(v[0]), v[1]) for k, v in agg.items()), key=lambda r: -r[2])
 
 
-def profile_one(name: str, step: Callable[[], Any], rows: int) -> None:
-    """Warm-up, one profiled run (ops table + matmul share), one oneDNN-verbose run."""
+def profile_one(name: str, step: Callable[[], Any], rows: int, python: bool = False) -> None:
+    """Warm-up, one profiled run (ops table + matmul share + matmuls by shape), one
+    oneDNN-verbose run, and with python one cProfile run (functions by own time)."""
     from torch.profiler import ProfilerActivity, profile
 
     step()
@@ -99,6 +105,26 @@ def profile_one(name: str, step: Callable[[], Any], rows: int) -> None:
     for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:rows]:
         print(f"| `{e.key}` | {e.self_cpu_time_total / 1e6:.2f} | "
               f"{100 * e.self_cpu_time_total / total:.1f}% | {e.count} |")
+    spans = [e for e in events if e.key.startswith("span:")]
+    if spans:  # labelled parts (record_function), their total CPU time incl. children
+        print("labelled parts (CPU time incl. the ops inside):")
+        for e in sorted(spans, key=lambda e: -e.cpu_time_total):
+            print(f"  {e.key[5:]}: {e.cpu_time_total / 1e6:.2f} s "
+                  f"({100 * e.cpu_time_total / total:.1f}%), {e.count} calls")
+    if python:
+        import cProfile
+        import io
+        import pstats
+
+        pr = cProfile.Profile()
+        pr.enable()
+        step()
+        pr.disable()
+        buf = io.StringIO()
+        pstats.Stats(pr, stream=buf).sort_stats("tottime").print_stats(rows)
+        print("cProfile of one more run (functions by own time, then ours by cumulative time):")
+        pstats.Stats(pr, stream=buf).sort_stats("cumulative").print_stats("selfdistill", rows)
+        print("\n".join(ln for ln in buf.getvalue().splitlines()[4:] if ln.strip()))
     with onednn_log() as lines:
         step()
     summary = kernel_summary(lines)
@@ -146,8 +172,40 @@ def sdpo_step() -> Callable[[], Any]:
     return runner.step
 
 
-def sample_step(prompts: int, new_tokens: int) -> Callable[[], Any]:
-    """One bf16 greedy HF-backend call."""
+def label_parts(model: Any, gen: Any) -> None:
+    """Label the LM head, attention blocks, MLPs and the sampler as profiler spans
+    (record_function via hooks), so the table can say which part the time went to."""
+    from torch.profiler import record_function
+
+    def around(mod: Any, name: str) -> None:
+        open_spans: list[Any] = []
+
+        def pre(m: Any, args: Any) -> None:
+            r = record_function(name)
+            r.__enter__()
+            open_spans.append(r)
+
+        def post(m: Any, args: Any, out: Any) -> None:
+            open_spans.pop().__exit__(None, None, None)
+        mod.register_forward_pre_hook(pre)
+        mod.register_forward_hook(post)
+
+    around(model.get_output_embeddings(), "span:lm_head")
+    for name, mod in model.named_modules():
+        if name.endswith(".self_attn"):
+            around(mod, "span:attention block (q/k/v/o + rotary + attention)")
+        elif name.endswith(".mlp"):
+            around(mod, "span:mlp")
+    inner = gen._sample_into
+
+    def sample_into(*args: Any, **kw: Any) -> None:
+        with record_function("span:sampling (sample_tokens + bookkeeping)"):
+            inner(*args, **kw)
+    gen._sample_into = sample_into
+
+
+def sample_step(a: argparse.Namespace) -> Callable[[], Any]:
+    """One bf16 HF-backend call of the default engine, greedy or sampled."""
     sys.path.insert(0, str(HERE))
     from bench_generate import load_prompts
 
@@ -155,12 +213,27 @@ def sample_step(prompts: int, new_tokens: int) -> Callable[[], Any]:
     from selfdistill.generation import HFGenerator, SamplingParams
     from selfdistill.generation.chat import chat_token_ids
 
-    model, tok = load_model(MODEL, dtype="bfloat16")
-    chats, _ = load_prompts(prompts)
+    model, tok = load_model(a.model, dtype="bfloat16")
+    chats, _ = load_prompts(a.prompts, a.source)
     ids = [chat_token_ids(tok, c) for c in chats]
-    gen = HFGenerator(model, tok, batch_size=prompts, progress=False)
-    params = SamplingParams(temperature=0.0, max_new_tokens=new_tokens)
-    return lambda: gen.generate_from_ids(ids, params, progress=False)
+    gen = HFGenerator(model, tok, batch_size=a.prompts * a.n, progress=False)
+    greedy = a.mode == "greedy"
+    params = SamplingParams(temperature=0.0 if greedy else a.temperature,
+                            top_k=0 if greedy else 20, top_p=1.0 if greedy else 0.8,
+                            max_new_tokens=a.new_tokens, seed=0, n=a.n)
+
+    label_parts(model, gen)
+
+    def step() -> None:
+        t, c = time.perf_counter(), time.process_time()
+        out = gen.generate_from_ids(ids, params, progress=False)
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        n = sum(len(x.token_ids) for g in out for x in g)
+        st = gen.last_stats
+        print(f"  [{a.mode}] {n} tokens in {wall:.1f} s = {n / wall:.1f} tok/s, "
+              f"{n / cpu:.1f} tok/CPU-s; forward {100 * st['forward_seconds'] / wall:.0f}%, "
+              f"{st['decode_steps']:.0f} decode steps", flush=True)
+    return step
 
 
 def main() -> None:
@@ -170,14 +243,22 @@ def main() -> None:
     ap.add_argument("--only", default="sft,sdpo,sample")
     ap.add_argument("--prompts", type=int, default=32)
     ap.add_argument("--new-tokens", type=int, default=64)
+    ap.add_argument("--n", type=int, default=1,
+                    help="samples per prompt (rows = prompts x n, one batch; prefill shared)")
+    ap.add_argument("--model", default=MODEL, help="the sample workload's model")
+    ap.add_argument("--source", default="builtin", choices=["builtin", "humaneval"])
+    ap.add_argument("--mode", default="greedy", choices=["greedy", "sampled"])
+    ap.add_argument("--temperature", type=float, default=0.4)
+    ap.add_argument("--python", action="store_true",
+                    help="also one cProfile run (Python functions by own time)")
     a = ap.parse_args()
     from selfdistill.core.machine import machine_line
 
     print(machine_line(), flush=True)
     build = {"sft": sft_step, "sdpo": sdpo_step,
-             "sample": lambda: sample_step(a.prompts, a.new_tokens)}
+             "sample": lambda: sample_step(a)}
     for name in a.only.split(","):
-        profile_one(name, build[name](), a.rows)
+        profile_one(name, build[name](), a.rows, python=a.python)
 
 
 if __name__ == "__main__":

@@ -91,4 +91,85 @@ def test_plan_chunks_cover_rows_and_skip_only_padding(first: list[int], max_chun
 
 @given(st.lists(st.integers(0, 50), min_size=0, max_size=40))
 def test_own_key_chunks_give_every_row_exactly_its_own_keys(first: list[int]) -> None:
-    assert own_key_chunks(first) == [(r, r + 1, c) for r, c in enumerate(first)]
+    """Every row in exactly one chunk whose first column is its own; a chunk of several
+    rows only where they share that column (then their key spans are the same)."""
+    chunks = own_key_chunks(first)
+    rows = [r for a, z, _ in chunks for r in range(a, z)]
+    assert rows == list(range(len(first)))
+    for a, z, c in chunks:
+        assert all(first[r] == c for r in range(a, z))
+    for (_, z, c), (a2, _, c2) in zip(chunks, chunks[1:], strict=False):
+        assert z == a2 and c != c2  # maximal runs
+    assert own_key_chunks(first, group=False) == [(r, r + 1, c) for r, c in enumerate(first)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("length", [1, 5, 16, 17, 63, 64, 65, 127, 257])
+def test_a_group_of_rows_with_one_key_span_equals_each_row_alone(dtype, length) -> None:
+    """Bit for bit, for fp32 and bf16 queries: grouping a prompt's samples changes nothing."""
+    torch.manual_seed(length)
+    n, kv, grp, d = 5, 2, 7, 64
+    q = torch.randn(n, kv * grp, 1, d).to(dtype)
+    k = torch.randn(n, kv, length + 9, d)[:, :, 4 : length + 4]
+    v = torch.randn(n, kv, length + 9, d)[:, :, 4 : length + 4]
+    mask = torch.zeros(n, 1, 1, length, dtype=dtype)
+    outs = []
+    for chunks in ([(r, r + 1, 0) for r in range(n)], [(0, 2, 0), (2, 5, 0)], [(0, n, 0)]):
+        token = _CHUNKS.set(chunks)
+        try:
+            outs.append(decode_attention_forward(_Module(grp), q, k, v, mask,
+                                                 scaling=d**-0.5)[0])
+        finally:
+            _CHUNKS.reset(token)
+    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
+
+
+def _plain_decode_attention(query, key, value, mask, chunks, scale):
+    """The decode attention as it was before issue 37's trims (one row per chunk, mask
+    added, a fresh output per chunk copied in): the bits the engine must keep."""
+    b, h, _, d = query.shape
+    kv = key.shape[1]
+    g = h // kv
+    out = torch.empty((b, kv, g, d), dtype=key.dtype)
+    q = query.reshape(b, kv, g, d).to(key.dtype)
+    for r0, r1, c0 in chunks:
+        n = r1 - r0
+        k, v = key[r0:r1, :, c0:], value[r0:r1, :, c0:]
+        length = k.shape[2]
+        s = torch.bmm(q[r0:r1].reshape(n * kv, g, d), k.reshape(n * kv, length, d).transpose(1, 2))
+        s = s.view(n, kv, g, length).mul_(scale).add_(mask[r0:r1, :, :, c0:])
+        e = (s - s.amax(-1, keepdim=True)).exp_()
+        total = e.sum(-1, keepdim=True)
+        if query.dtype != key.dtype:
+            e = e.to(query.dtype).to(key.dtype)
+        o = torch.bmm(e.view(n * kv, g, length), v.reshape(n * kv, length, d))
+        out[r0:r1] = o.view(n, kv, g, d).div_(total)
+    return out.view(b, h, d).unsqueeze(1).to(query.dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_grouped_unmasked_attention_keeps_the_old_bits(dtype) -> None:
+    """Rows grouped by first column, the zero mask not added, the output written in place:
+    bit for bit the old one-row-per-chunk computation."""
+    from selfdistill.generation.attention import _UNMASKED
+
+    torch.manual_seed(1)
+    b, kv, grp, d, width = 7, 2, 7, 64, 90
+    first = [3, 3, 3, 10, 10, 0, 41]
+    q = torch.randn(b, kv * grp, 1, d).to(dtype)
+    k = torch.randn(b, kv, width + 6, d)[:, :, :width]
+    v = torch.randn(b, kv, width + 6, d)[:, :, :width]
+    k[:, :, 0] = -0.0  # a zero score: -0.0 + 0.0 is +0.0, which must change nothing
+    mask = torch.zeros(b, 1, 1, width, dtype=dtype)
+    for r, c in enumerate(first):
+        mask[r, ..., :c] = torch.finfo(dtype).min
+    want = _plain_decode_attention(q, k, v, mask, [(r, r + 1, c) for r, c in enumerate(first)],
+                                   d**-0.5)
+    for unmasked in (False, True):
+        token, token_u = _CHUNKS.set(own_key_chunks(first)), _UNMASKED.set(unmasked)
+        try:
+            got = decode_attention_forward(_Module(grp), q, k, v, mask, scaling=d**-0.5)[0]
+        finally:
+            _CHUNKS.reset(token)
+            _UNMASKED.reset(token_u)
+        assert torch.equal(got, want), unmasked

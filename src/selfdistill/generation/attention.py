@@ -31,6 +31,10 @@ NAME = "selfdistill_decode"
 # Row chunks of the current decode step: (row_start, row_end, first_column) triples.
 _CHUNKS: contextvars.ContextVar[list[tuple[int, int, int]] | None] = contextvars.ContextVar(
     "selfdistill_decode_chunks", default=None)
+# True while every chunk's columns are unmasked (each row over its own keys, no padding
+# between them): the mask then adds +0.0, which changes no exp below, and is skipped.
+_UNMASKED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "selfdistill_decode_unmasked", default=False)
 SWITCHABLE = {"sdpa", "eager"}  # implementations computing exactly this maths
 
 
@@ -63,14 +67,19 @@ def decode_attention_forward(module: Any, query: torch.Tensor, key: torch.Tensor
     # reads the cache views in place; scores and softmax in fp32 as in SDPA's bf16 kernel.
     out = torch.empty((b, kv, g, d), dtype=key.dtype, device=query.device)
     q = query.reshape(b, kv, g, d).to(key.dtype)
+    unmasked = _UNMASKED.get()
     for r0, r1, c0 in chunks:
         n = r1 - r0
         k = key[r0:r1, :, c0:]
         v = value[r0:r1, :, c0:]
         length = k.shape[2]
         s = torch.bmm(q[r0:r1].reshape(n * kv, g, d), k.reshape(n * kv, length, d).transpose(1, 2))
-        # [n, 1, 1, L] additive mask broadcast over the kv heads and their query groups.
-        s = s.view(n, kv, g, length).mul_(scale).add_(attention_mask[r0:r1, :, :, c0:])
+        # [n, 1, 1, L] additive mask broadcast over the kv heads and their query groups
+        # (all +0.0 when unmasked: s + 0.0 only turns -0.0 into +0.0, and exp(s - max)
+        # is the same either way).
+        s = s.view(n, kv, g, length).mul_(scale)
+        if not unmasked:
+            s.add_(attention_mask[r0:r1, :, :, c0:])
         # Softmax as SDPA's flash kernel: unnormalised exp (in the model's dtype for the
         # matmul with V), normalised after it (bf16 greedy then differs from plain generate
         # at near-ties only: tests/generation/test_bf16_generation.py).
@@ -78,8 +87,10 @@ def decode_attention_forward(module: Any, query: torch.Tensor, key: torch.Tensor
         total = e.sum(-1, keepdim=True)
         if query.dtype != key.dtype:
             e = e.to(query.dtype).to(key.dtype)
-        o = torch.bmm(e.view(n * kv, g, length), v.reshape(n * kv, length, d))
-        out[r0:r1] = o.view(n, kv, g, d).div_(total)
+        o = out[r0:r1]  # contiguous: the matmul writes its rows in place
+        torch.bmm(e.view(n * kv, g, length), v.reshape(n * kv, length, d),
+                  out=o.view(n * kv, g, d))
+        o.div_(total)
     # Same layout as SDPA's output after its transpose: [B, q_len, H, D].
     return out.view(b, h, d).unsqueeze(1).to(query.dtype), None
 
@@ -115,21 +126,61 @@ def plan_chunks(first_col: list[int], width: int, max_chunks: int = 4,
     return best
 
 
-def own_key_chunks(first_col: list[int]) -> list[tuple[int, int, int]]:
-    """One chunk per row, each over exactly that row's keys (no padding column).
+def own_key_chunks(first_col: list[int], group: bool = True) -> list[tuple[int, int, int]]:
+    """Chunks over exactly each row's own keys (no padding column): with group, runs of
+    adjacent rows with the same first column share one chunk (a prompt's n samples),
+    others are alone (group is for CPU, where it was measured; elsewhere one row each).
 
     Why: a row's numbers must not depend on its neighbours (HFGenerator(batch_invariant)).
-    Chunks shared by several rows changed bf16 answers on the embedded model although each
-    of the ops alone (softmax, bmm, baddbmm) ignored leading masked columns in isolation;
-    one row per chunk is what was measured invariant (docs/results.md). Grouping a
-    prompt's n samples (same first column) would be cheaper but was not measured.
+    Chunks mixing rows with different first columns changed bf16 answers on the embedded
+    model although each op alone ignored the leading masked columns. Rows with the same
+    first column attend over the same key span (no masked column): every op then runs the
+    same per-row shapes, and a group gives each row the numbers it gets alone, bit for bit
+    (measured: 332 shapes, spans 1-1000, groups of 2-8, fp32 and bf16 queries; checked
+    once per process at run time by `_grouping_is_exact`, one row per chunk otherwise).
     """
-    return [(r, r + 1, c) for r, c in enumerate(first_col)]
+    if not group or not _grouping_is_exact():
+        return [(r, r + 1, c) for r, c in enumerate(first_col)]
+    chunks: list[tuple[int, int, int]] = []
+    for r, c in enumerate(first_col):
+        if chunks and chunks[-1][2] == c and chunks[-1][1] == r:
+            chunks[-1] = (chunks[-1][0], r + 1, c)
+        else:
+            chunks.append((r, r + 1, c))
+    return chunks
+
+
+_GROUPING_CHECKED: list[bool] = []
+
+
+def _grouping_is_exact() -> bool:
+    """Once per process: rows attended as one group equal the same rows attended alone."""
+    if not _GROUPING_CHECKED:
+        g = torch.Generator().manual_seed(0)
+        ok = True
+        for n, kv, grp, d, length in ((5, 2, 7, 64, 37), (3, 2, 7, 64, 300), (4, 3, 3, 64, 129)):
+            q = torch.randn(n, kv * grp, 1, d, generator=g).to(torch.bfloat16)
+            k = torch.randn(n, kv, length + 3, d, generator=g)[:, :, :length]
+            v = torch.randn(n, kv, length + 3, d, generator=g)[:, :, :length]
+            mask = torch.zeros(n, 1, 1, length, dtype=torch.bfloat16)
+            outs = []
+            for chunks in ([(r, r + 1, 0) for r in range(n)], [(0, n, 0)]):
+                token = _CHUNKS.set(chunks)
+                try:
+                    outs.append(decode_attention_forward(None, q, k, v, mask,
+                                                         scaling=d**-0.5)[0])
+                finally:
+                    _CHUNKS.reset(token)
+            ok = ok and torch.equal(outs[0], outs[1])
+        _GROUPING_CHECKED.append(ok)
+    return _GROUPING_CHECKED[0]
 
 
 @contextlib.contextmanager
-def decode_attention(model: Any, chunks: list[tuple[int, int, int]] | None) -> Iterator[bool]:
-    """Route model's attention through decode_attention_forward with these row chunks.
+def decode_attention(model: Any, chunks: list[tuple[int, int, int]] | None,
+                     unmasked: bool = False) -> Iterator[bool]:
+    """Route model's attention through decode_attention_forward with these row chunks
+    (unmasked: the mask is 0 over every chunk's columns, so it is not added).
 
     Yields False (and changes nothing) when the model uses an implementation we must not
     replace (flash attention, flex, paged, ...).
@@ -140,9 +191,11 @@ def decode_attention(model: Any, chunks: list[tuple[int, int, int]] | None) -> I
         yield False
         return
     token = _CHUNKS.set(chunks)
+    token_u = _UNMASKED.set(unmasked)
     cfg._attn_implementation = NAME
     try:
         yield True
     finally:
         cfg._attn_implementation = current
         _CHUNKS.reset(token)
+        _UNMASKED.reset(token_u)

@@ -76,21 +76,27 @@ def compact(b: Batch) -> Batch:
     return b
 
 
-def merge(a: Batch, new: Batch) -> Batch:
-    """Append new's rows to a (both caches and masks left-padded to one width)."""
-    la, ln = a.mask.shape[1], new.mask.shape[1]
-    n = max(la, ln)
-    mask = torch.zeros((len(a.seqs) + len(new.seqs), n), dtype=a.mask.dtype,
+def merge(a: Batch, *news: Batch) -> Batch:
+    """Append the rows of news to a, in order (every cache and mask left-padded to the
+    widest), with one copy of each cache: merging k prefilled prompts one at a time
+    copied the growing cache k times."""
+    parts = [a, *news]
+    if len(parts) == 1:
+        return a
+    n = max(p.mask.shape[1] for p in parts)
+    mask = torch.zeros((sum(len(p.seqs) for p in parts), n), dtype=a.mask.dtype,
                        device=a.mask.device)
-    mask[: len(a.seqs), n - la:] = a.mask
-    mask[len(a.seqs):, n - ln:] = new.mask
-    for la_, ln_ in zip(a.cache.layers, new.cache.layers, strict=True):
-        la_.merge(ln_)
+    r = 0
+    for p in parts:
+        mask[r : r + len(p.seqs), n - p.mask.shape[1]:] = p.mask
+        r += len(p.seqs)
+    for layers in zip(*(p.cache.layers for p in parts), strict=True):
+        layers[0].merge(*layers[1:])
     a.mask = mask
-    a.seqs = a.seqs + new.seqs
-    a.alive = a.alive + new.alive
-    a.pos = torch.cat([a.pos, new.pos])
-    a.next_tok = torch.cat([a.next_tok, new.next_tok])
+    a.seqs = [s for p in parts for s in p.seqs]
+    a.alive = [x for p in parts for x in p.alive]
+    a.pos = torch.cat([p.pos for p in parts])
+    a.next_tok = torch.cat([p.next_tok for p in parts])
     if a.uniforms is not None:
-        a.uniforms = torch.cat([a.uniforms, new.uniforms])
+        a.uniforms = torch.cat([p.uniforms for p in parts])
     return a

@@ -264,13 +264,10 @@ class HFGenerator:
         prefix = self._prefix_cache(prompts[0][:shared]) if shared else None
         groups = list(order.values())
         size = self.prefill_chunk or len(groups)
-        batch: Batch | None = None
-        for i in range(0, len(groups), size):
-            chunk = [s for rows in groups[i : i + size] for s in rows]
-            new = self._prefill_chunk(chunk, params, prefix, shared)
-            batch = new if batch is None else merge(batch, new)
-        assert batch is not None
-        return batch
+        parts = [self._prefill_chunk([s for rows in groups[i : i + size] for s in rows],
+                                     params, prefix, shared)
+                 for i in range(0, len(groups), size)]
+        return merge(*parts)  # one copy of the caches, not one per part
 
     def _prefix_cache(self, prefix: list[int]) -> GrowCache:
         """A one-row cache holding the shared prefix."""
@@ -330,8 +327,12 @@ class HFGenerator:
             first = (b.mask.cumsum(1) == 0).sum(1).tolist()
             # Invariant: each row over exactly its own keys (a matmul over more, masked,
             # columns rounds otherwise once the columns cross its blocks).
-            chunks = own_key_chunks(first) if self.batch_invariant else plan_chunks(first, width)
-            with decode_attention(self.model, chunks) as on:
+            chunks = (own_key_chunks(first, group=b.mask.device.type == "cpu")
+                      if self.batch_invariant else plan_chunks(first, width))
+            # No padding after a row's first key (each prompt prefilled alone): the mask
+            # is 0 over every chunk and is not added.
+            unmasked = self.batch_invariant and int(b.mask.sum()) == b.mask.numel() - sum(first)
+            with decode_attention(self.model, chunks, unmasked) as on:
                 logits = self._forward(b.next_tok[:, None], add[:, None, None, :] if on else b.mask,
                                        b.pos[:, None], b.cache)
         else:

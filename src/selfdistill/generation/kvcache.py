@@ -87,20 +87,23 @@ class GrowLayer(DynamicLayer):
             self.n -= m
             self._views()
 
-    def merge(self, other: GrowLayer) -> None:
-        """Append other's rows; the shorter cache is left-padded with zeros (masked out)."""
-        n = max(self.n, other.n)
-        cap = n + max(self.reserve, other.reserve, 16)
-        parts_k, parts_v = [], []
-        for layer in (self, other):
-            b, h, _, d = layer._k.shape
-            k = layer._k.new_zeros((b, h, cap, d))
-            v = layer._v.new_zeros((b, h, cap, d))
-            k[:, :, n - layer.n : n] = layer._k[:, :, : layer.n]
-            v[:, :, n - layer.n : n] = layer._v[:, :, : layer.n]
-            parts_k.append(k)
-            parts_v.append(v)
-        self._k, self._v = torch.cat(parts_k), torch.cat(parts_v)
+    def merge(self, *others: GrowLayer) -> None:
+        """Append the others' rows in order; shorter caches are left-padded with zeros
+        (masked out). One buffer is written once, whatever the number of others."""
+        parts = [self, *others]
+        n = max(layer.n for layer in parts)
+        cap = n + max(max(layer.reserve for layer in parts), 16)
+        b = sum(layer._k.shape[0] for layer in parts)
+        _, h, _, d = self._k.shape
+        k = self._k.new_zeros((b, h, cap, d))
+        v = self._v.new_zeros((b, h, cap, d))
+        r = 0
+        for layer in parts:
+            rows = layer._k.shape[0]
+            k[r : r + rows, :, n - layer.n : n] = layer._k[:, :, : layer.n]
+            v[r : r + rows, :, n - layer.n : n] = layer._v[:, :, : layer.n]
+            r += rows
+        self._k, self._v = k, v
         self.n = n
         self._views()
 
