@@ -39,6 +39,7 @@ import io
 import itertools  # noqa: F401
 import json
 import linecache
+import marshal
 import math  # noqa: F401
 import os
 import random  # noqa: F401
@@ -369,17 +370,18 @@ _SYS_CAPSET = 126 if os.uname().machine == "x86_64" else 91
 
 
 def _read_job(fd: int) -> dict:
-    """The job's own data, from the memfd its supervisor wrote (the template never reads it)."""
-    chunks = []
-    pos = 0
-    while True:
-        chunk = os.pread(fd, 1 << 20, pos)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        pos += len(chunk)
+    """The job's own data, from the memfd its supervisor wrote (the template never reads it).
+
+    marshal, not json: written by the trusted supervisor, read by the job itself, and it
+    touches far fewer of the template's pages than the json decoder (each one a copy-on-write
+    fault in a forked job: ~50 fewer per job).
+    """
+    size = os.fstat(fd).st_size
+    data = os.pread(fd, size, 0) if size else b""
     os.close(fd)
-    return json.loads(b"".join(chunks))
+    if len(data) != size:
+        raise OSError("the job's data is incomplete")
+    return marshal.loads(data)
 
 
 def _child_c(fds: list[int], uid: int | None, state: dict) -> None:
@@ -879,7 +881,7 @@ def _run_job(job: dict, state: dict, passed: list[int], tsock: socket.socket) ->
         # template, which never reads it (so no later job can find it in inherited memory).
         job_fd = os.memfd_create("sd-job", os.MFD_CLOEXEC)
         fds.append(job_fd)
-        blob = json.dumps({**job, "wd": wd}).encode()
+        blob = marshal.dumps({**job, "wd": wd})
         while blob:
             blob = blob[os.write(job_fd, blob):]
         out_r, out_w = os.pipe()
