@@ -1407,7 +1407,7 @@ def _template_main(tsock: socket.socket, cfg: dict, parts: list[str], error: str
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     # The worker's own, empty session keyring (not the host's), then the syscall filter:
     # installed here once, every job inherits it from its first instruction (installing it
-    # per job cost ~0.7 ms: the kernel prepares its action cache for every call number).
+    # per job cost ~0.8 ms: the kernel prepares its action cache for every call number).
     _libc.syscall(_SYS_KEYCTL, KEYCTL_JOIN_SESSION_KEYRING, None)
     _drop_bounding_set()
     if seccomp and not error:
