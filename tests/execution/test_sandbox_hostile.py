@@ -361,6 +361,28 @@ def test_isolation_has_the_issue30_layers() -> None:
         assert {"ipcns", "keyring", "seccomp"} <= set(parts), parts
 
 
+_STATUS_PROBE = """
+fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
+print(" ".join(fields[k].strip() for k in ("Seccomp", "CapBnd", "CapEff", "NoNewPrivs")))
+"""
+
+
+def test_isolation_filter_and_no_capabilities_in_every_job() -> None:
+    """The filter, the empty bounding set and NO_NEW_PRIVS (set once on the template and
+    inherited) are in force in every job, of every kind, on every worker."""
+    parts = get_pool(CONFIG).isolation().split("+")
+    if "seccomp" not in parts or "proc" not in parts:
+        pytest.skip(f"no filter or no /proc here: {parts}")
+    want = "2 0000000000000000 0000000000000000 1"
+    stdio = (Problem("st", "", [TestCase("stdio", "", want)]), _STATUS_PROBE)
+    call = (Problem("ca", "", [TestCase("call", "1", json.dumps(want))], entry_point="add"),
+            "def add(a):\n    import io, contextlib\n    buf = io.StringIO()\n"
+            "    with contextlib.redirect_stdout(buf):\n"
+            f"        exec({_STATUS_PROBE!r}, {{}})\n    return buf.getvalue().strip()\n")
+    verdicts = grade_many([stdio, call] * 4, config=CONFIG)
+    assert [v.status for v in verdicts] == ["accepted"] * 8, [(v.actual, v.message) for v in verdicts]
+
+
 # Prints the job's uid, the uid it is on the host (through its user namespace's map) and what
 # kill(1, 0) (may this job signal the template, pid 1?) returned.
 _UID_PROBE = """

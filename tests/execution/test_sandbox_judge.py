@@ -38,6 +38,17 @@ def test_honest_assert_job_queued_behind_slow_ones_keeps_its_verdict() -> None:
     assert [v.status for v in verdicts] == ["time_limit", "accepted"] * 2, [v.message for v in verdicts]
 
 
+def test_honest_assert_job_queued_behind_a_hanging_assert_job_keeps_its_verdict() -> None:
+    """The same behind a job whose candidate hangs inside a call (the judge itself waits on it
+    until its deadline): the next check, queued in the same judge, gets its own full clock."""
+    cfg = CFG.with_(workers=1)
+    hang = (_assert("assert add(2, 3) == 5"), "def add(a, b):\n    while True:\n        pass\n")
+    honest = (_assert("assert add(2, 3) == 5\nassert add(1, 1) == 2"),
+              "import time\ntime.sleep(1.5)\n" + ADD)
+    verdicts = grade_many([hang, honest, hang, honest], config=cfg, workers=1)
+    assert [v.status for v in verdicts] == ["time_limit", "accepted"] * 2, [v.message for v in verdicts]
+
+
 def test_output_past_the_limit_after_exit_is_judged() -> None:
     """A wrong tail written after the program exits (by a leftover process) still counts
     against the output limit: the verdict is not decided on a cut stdout."""
@@ -53,6 +64,43 @@ def test_output_past_the_limit_after_exit_is_judged() -> None:
     honest = "import fcntl, os\nfcntl.fcntl(1, 1031, 1 << 20)\nos.write(1, b'5\\n' + b' ' * 60000)\n"
     assert grade(_stdio("", "5"), honest, config=cfg).status == "accepted"
     for _ in range(3):
+        v = grade(_stdio("", "5"), code, config=cfg)
+        assert v.status == "runtime_error" and "Output limit" in v.message, v
+
+
+# More programs of the same class: the wrong tail written by a child the program waited for,
+# and by a leftover child the program did not wait for (which the template kills), each with
+# everything in the (enlarged) pipe before the job ends.
+_TAIL_BY_CHILD = (
+    "import fcntl, os\n"
+    "fcntl.fcntl(1, 1031, 1 << 20)\n"
+    "os.write(1, b'5\\n' + b' ' * 60000)\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    os.write(1, b'WRONG\\n' * 20000)\n"
+    "    os._exit(0)\n"
+    "os.waitpid(pid, 0)\n"
+)
+_TAIL_BY_LEFTOVER = (
+    "import fcntl, os, time\n"
+    "fcntl.fcntl(1, 1031, 1 << 20)\n"
+    "os.write(1, b'5\\n' + b' ' * 60000)\n"
+    "r, w = os.pipe()\n"
+    "if os.fork() == 0:\n"
+    "    os.setsid()\n"
+    "    os.write(1, b'WRONG\\n' * 20000)\n"
+    "    os.write(w, b'x')\n"
+    "    time.sleep(30)\n"
+    "    os._exit(0)\n"
+    "os.read(r, 1)\n"
+)
+
+
+@pytest.mark.parametrize("code", [_TAIL_BY_CHILD, _TAIL_BY_LEFTOVER], ids=["child", "leftover"])
+def test_output_past_the_limit_from_other_processes_is_judged(code: str) -> None:
+    """Output over the limit counts whoever wrote it and whenever it is read."""
+    cfg = CFG.with_(max_output_bytes=64 * 1024)
+    for _ in range(2):
         v = grade(_stdio("", "5"), code, config=cfg)
         assert v.status == "runtime_error" and "Output limit" in v.message, v
 
