@@ -23,7 +23,8 @@ seconds per adapter update.
 
 `python -m selfdistill.agent.study probe --model SPEC --out FILE.json`
 `python -m selfdistill.agent.study learn --model SPEC --out DIR --rule edit-not-write
-    --condition base|in_context|learned|no_reason [--budget-min 14]`  (resumable)
+    --condition base|in_context|learned|no_reason|all [--budget-min 14]
+    [--compute-dtype bfloat16] [--base-from-bench runs/agent-bench]`  (resumable)
 """
 
 from __future__ import annotations
@@ -75,38 +76,57 @@ CONDITIONS = ("base", "in_context", "learned", "no_reason")
 
 class RuleUser:
     """Denies every call that breaks the rule (reason: the rule, or NO_REASON), approves the
-    rest; counts violations and whether a denied call is proposed again unchanged."""
+    rest; counts violations and how often a denied call is proposed again unchanged later in
+    the same task (`repeats`; `repeats_next`: as the very next proposal, the issue's case).
 
-    def __init__(self, rule: Rule, ws_of: Any, deny: bool, reason: str | None = None) -> None:
+    cap: after this many denials the next asked call stops the task (exactly N denials).
+    replies: scripted model replies per task (tests), taken before the model is sampled.
+    """
+
+    def __init__(self, rule: Rule, ws_of: Any, deny: bool, reason: str | None = None,
+                 cap: int | None = None, replies: list[str] | None = None) -> None:
         self.rule, self.ws_of, self.deny = rule, ws_of, deny
         self.reason = reason or rule.text
+        self.cap = cap
+        self.replies: list[str] = list(replies or [])
         self.proposals = 0
         self.violations = 0
         self.denials = 0
         self.repeats = 0
+        self.repeats_next = 0
+        self._denied: set[tuple[str, str]] = set()  # this task's denied calls
         self._last_denied: tuple[str, str] | None = None
 
-    def model_output(self) -> None:
-        """The model always proposes."""
-        return None
+    def new_task(self, replies: list[str] | None = None) -> None:
+        """A new task starts: denied calls of the last one no longer count as repeats."""
+        self._denied.clear()
+        self._last_denied = None
+        self.replies = list(replies or [])
+
+    def model_output(self) -> str | None:
+        """A scripted reply while there are any, else None (the model proposes)."""
+        return self.replies.pop(0) if self.replies else None
 
     def observe(self, call: Any) -> bool:
-        """Count a proposal (read-only ones too); True when it breaks the rule."""
+        """Count an asked proposal; True when it breaks the rule."""
         key = (call.name, json.dumps(call.args, sort_keys=True))
         self.proposals += 1
-        if self._last_denied is not None and key == self._last_denied:
-            self.repeats += 1
+        self.repeats += key in self._denied
+        self.repeats_next += key == self._last_denied
         self._last_denied = None
         bad = self.rule.broken_by(call, self.ws_of())
         self.violations += bad
         if bad and self.deny:
             self._last_denied = key
+            self._denied.add(key)
         return bad
 
     def decide(self, call: Any) -> Any:
-        """Deny a rule-breaking call (when denying), else approve."""
+        """Deny a rule-breaking call (when denying), else approve; stop once capped."""
         from selfdistill.agent.session import Decision
 
+        if self.cap is not None and self.denials >= self.cap:
+            return Decision("stop")
         if self.observe(call) and self.deny:
             self.denials += 1
             return Decision("deny", self.reason)
@@ -124,8 +144,15 @@ def _split(train_n: int) -> tuple[list[Any], list[Any]]:
 def learning_study(model_spec: str, out: Path, rule_name: str, condition: str, *,
                    n_denials: int = 4, train_n: int = 12, max_actions: int = 8,
                    max_new_tokens: int = 256, budget_s: float | None = None,
-                   lr: float = 1e-4, steps: int = 4, test_n: int | None = None) -> Path:
-    """One condition of the study (resumable): training pass if it learns, then held-out."""
+                   lr: float = 1e-4, steps: int = 4, test_n: int | None = None,
+                   compute_dtype: str = "float32",
+                   scripted: dict[str, list[str]] | None = None) -> Path:
+    """One condition of the study, resumable at task granularity: the training pass if the
+    condition learns (until N denials), then the held-out tasks with learning off.
+
+    budget_s: start no new task after this many seconds (the next call continues).
+    scripted: task id -> model replies taken before sampling (tests; None in real runs).
+    """
     from selfdistill.agent.bench import make_workspace
     from selfdistill.agent.session import AgentConfig, AgentSession
     from selfdistill.assist.config import session_config as _config
@@ -134,6 +161,8 @@ def learning_study(model_spec: str, out: Path, rule_name: str, condition: str, *
 
     if condition not in CONDITIONS:
         raise UserError(f"condition must be one of {', '.join(CONDITIONS)}")
+    if rule_name not in RULES:
+        raise UserError(f"rule must be one of {', '.join(RULES)}")
     rule = RULES[rule_name]
     train, test = _split(train_n)
     test = test[:test_n] if test_n else test
@@ -141,16 +170,26 @@ def learning_study(model_spec: str, out: Path, rule_name: str, condition: str, *
     cdir.mkdir(parents=True, exist_ok=True)
     results = cdir / "heldout.jsonl"
     train_file = cdir / "train.json"
-    done = {json.loads(x)["task"] for x in results.read_text().splitlines()} \
-        if results.is_file() else set()
+    progress = cdir / "train_progress.jsonl"
+    done = {r["task"] for r in _jsonl(results)}
     t_start = time.perf_counter()
+
+    def over() -> bool:
+        if budget_s is not None and time.perf_counter() - t_start > budget_s:
+            print(f"[{condition}] time budget reached; run again to continue", flush=True)
+            return True
+        return False
+
     learns = condition in ("learned", "no_reason")
-    cfg = _config(max_new_tokens, lr, steps, 1)
+    if (not learns or train_file.is_file()) and all(t.id in done for t in test):
+        return results  # finished: no model to load
+    cfg = _config(max_new_tokens, lr, steps, 1, compute_dtype=compute_dtype)
     note = rule.text if condition == "in_context" else ""
     acfg = AgentConfig(max_actions=max_actions, learn_from_errors=False, system_note=note)
     box = cdir / "ws"
     first = make_workspace(train[0] if learns else test[0], box / "first")
     holder: dict[str, Any] = {}
+    script = scripted or {}
 
     def ws_of() -> Path:
         return holder["s"].ws.root
@@ -158,29 +197,16 @@ def learning_study(model_spec: str, out: Path, rule_name: str, condition: str, *
                       PlainOutput(echo=False), root=cdir / "home") as s:
         holder["s"] = s
         if learns and not train_file.is_file():
-            user = RuleUser(rule, ws_of, deny=True,
-                            reason=None if condition == "learned" else NO_REASON)
-            s.driver = user
-            used = []
-            for task in train:
-                if user.denials >= n_denials:
-                    break
-                _run_task(s, task, box / task.id)
-                used.append(task.id)
-                print(f"[{condition}] train {task.id}: denials {user.denials}", flush=True)
-            ups = [r for r in _read_log(s) if r.get("event") == "update"]
-            train_file.write_text(json.dumps({
-                "tasks": used, "denials": user.denials, "proposals": user.proposals,
-                "violations": user.violations, "repeats_after_denial": user.repeats,
-                "version": s.profile.current,
-                "update_seconds": [r["result"]["seconds"] for r in ups]}))
+            if not _train(s, rule, train, n_denials, condition, progress, train_file, box,
+                          script, ws_of, over):
+                return results
         for task in test:
             if task.id in done:
                 continue
-            if budget_s is not None and time.perf_counter() - t_start > budget_s:
-                print(f"[{condition}] time budget reached; run again to continue", flush=True)
+            if over():
                 break
             user = RuleUser(rule, ws_of, deny=False)
+            user.new_task(script.get(task.id))
             s.driver = user
             rec = _run_task(s, task, box / task.id)
             rec.update({"condition": condition, "proposals": user.proposals,
@@ -190,6 +216,80 @@ def learning_study(model_spec: str, out: Path, rule_name: str, condition: str, *
             print(f"[{condition}] held-out {task.id}: success {rec['success']}, violations "
                   f"{user.violations}/{user.proposals}", flush=True)
     return results
+
+
+_COUNTS = ("denials", "proposals", "violations", "repeats", "repeats_next")
+
+
+def _train(s: Any, rule: Rule, train: list[Any], n_denials: int, condition: str,
+           progress: Path, train_file: Path, box: Path, script: dict[str, list[str]],
+           ws_of: Any, over: Any) -> bool:
+    """The training pass until n_denials, one progress line per finished task; True when
+    done (train.json written). A task cut short by a kill runs again from the adapter the
+    last finished task left (the profile is rewound to it)."""
+    past = _jsonl(progress)
+    restore_version(s, past[-1]["version"] if past else 0)
+    user = RuleUser(rule, ws_of, deny=True, cap=n_denials,
+                    reason=None if condition == "learned" else NO_REASON)
+    for k in _COUNTS:
+        setattr(user, k, sum(r[k] for r in past))
+    s.driver = user
+    finished = {r["task"] for r in past}
+    for task in train:
+        if user.denials >= n_denials:
+            break
+        if task.id in finished:
+            continue
+        if over():
+            return False
+        before = {k: getattr(user, k) for k in _COUNTS}
+        n_log = len(_read_log(s))
+        user.new_task(script.get(task.id))
+        rec = _run_task(s, task, box / task.id)
+        ups = [r for r in _read_log(s)[n_log:] if r.get("event") == "update"]
+        line = {"task": task.id, "version": s.profile.current, "success": rec["success"],
+                "error": rec["error"], "update_seconds": [u["result"]["seconds"] for u in ups],
+                **{k: getattr(user, k) - before[k] for k in _COUNTS}}
+        with progress.open("a") as f:
+            f.write(json.dumps(line) + "\n")
+        past.append(line)
+        print(f"[{condition}] train {task.id}: denials {user.denials}", flush=True)
+    train_file.write_text(json.dumps({
+        "tasks": [r["task"] for r in past], "version": s.profile.current,
+        **{k: sum(r[k] for r in past) for k in _COUNTS},
+        "repeats_after_denial": sum(r["repeats"] for r in past),
+        "update_seconds": [x for r in past for x in r["update_seconds"]]}))
+    return True
+
+
+def restore_version(s: Any, version: int) -> None:
+    """Rewind the session's profile (pointer and live weights) to `version`, an ancestor of
+    the current one on the undo stack (0: the fresh adapter)."""
+    from selfdistill.assist.model import load_adapter_weights
+    from selfdistill.errors import UserError
+
+    if s.profile.current == version:
+        return
+    if version == 0:
+        s.profile.reset()
+    else:
+        if version not in s.profile.state()["stack"]:
+            raise UserError(f"adapter v{version} is not on the profile's undo stack")
+        while s.profile.current != version:
+            s.profile.undo()
+    load_adapter_weights(s.model, s.profile.current_dir())
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSONL file (a line cut by a kill is skipped)."""
+    out = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+    return out
 
 
 def base_from_bench(bench_dir: Path, label: str, out: Path, rule_name: str) -> Path:
@@ -267,44 +367,50 @@ def _run_task(s: Any, task: Any, ws: Path) -> dict[str, Any]:
 
 
 def study_table(out: Path, rule_name: str) -> str:
-    """Held-out violation rate and success per condition, paired against base (bootstrap)."""
-    from selfdistill.evaluation.metrics import bootstrap_ci
+    """Held-out violation rate and success per condition, paired against base: mean
+    difference with a bootstrap 95% CI over held-out tasks and the sign test's p."""
+    from selfdistill.evaluation.metrics import bootstrap_ci, sign_test_p
 
     rows: dict[str, dict[str, dict[str, Any]]] = {}
     for cond in CONDITIONS:
-        f = out / rule_name / cond / "heldout.jsonl"
-        if f.is_file():
-            rows[cond] = {r["task"]: r for r in map(json.loads, f.read_text().splitlines())}
+        recs = _jsonl(out / rule_name / cond / "heldout.jsonl")
+        if recs:
+            rows[cond] = {r["task"]: r for r in recs}
     if "base" not in rows:
         return "no base condition yet"
+
+    def paired(d: list[float]) -> str:
+        lo, hi = bootstrap_ci(d)
+        p = sign_test_p(sum(x > 0 for x in d), sum(x < 0 for x in d))
+        return f"{100 * sum(d) / len(d):+6.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] p={p:.2f}"
+
     lines = [f"rule {rule_name}: {RULES[rule_name].text}",
              "condition     tasks  violating tasks  viol./proposal  success   "
-             "d(violating) vs base [95% CI]   d(success) vs base [95% CI]"]
+             "d(violating tasks) vs base [95% CI] sign p   d(success) vs base [95% CI] sign p"]
     for cond, recs in rows.items():
         common = [t for t in recs if t in rows["base"]]
         if not common:
             continue
+        base = rows["base"]
         viol = [float(recs[t]["violations"] > 0) for t in common]
         succ = [float(recs[t]["success"]) for t in common]
         props = sum(recs[t]["proposals"] for t in common)
         vrate = sum(recs[t]["violations"] for t in common) / max(props, 1)
-        dv = [v - float(rows["base"][t]["violations"] > 0) for v, t in zip(viol, common, strict=True)]
-        ds = [v - float(rows["base"][t]["success"]) for v, t in zip(succ, common, strict=True)]
-        lo_v, hi_v = bootstrap_ci(dv)
-        lo_s, hi_s = bootstrap_ci(ds)
+        dv = [v - float(base[t]["violations"] > 0) for v, t in zip(viol, common, strict=True)]
+        ds = [v - float(base[t]["success"]) for v, t in zip(succ, common, strict=True)]
         lines.append(f"{cond:12} {len(common):6}  {100 * sum(viol) / len(viol):14.1f}%  "
                      f"{vrate:14.3f}  {100 * sum(succ) / len(succ):6.1f}%   "
-                     f"{100 * sum(dv) / len(dv):+6.1f} [{100 * lo_v:+.1f}, {100 * hi_v:+.1f}]"
-                     f"            {100 * sum(ds) / len(ds):+6.1f} [{100 * lo_s:+.1f}, "
-                     f"{100 * hi_s:+.1f}]")
+                     f"{paired(dv):36}  {paired(ds)}")
         tf = out / rule_name / cond / "train.json"
         if tf.is_file():
             t = json.loads(tf.read_text())
             ups = t["update_seconds"]
             lines.append(f"    training: {len(t['tasks'])} tasks, {t['denials']} denials, "
                          f"{t['violations']} violations / {t['proposals']} proposals, denied "
-                         f"call proposed again unchanged: {t['repeats_after_denial']}/"
-                         f"{t['denials']}, s/update {sum(ups) / max(len(ups), 1):.1f}")
+                         f"call proposed again unchanged in the same task: "
+                         f"{t['repeats_after_denial']} (as the next proposal: "
+                         f"{t.get('repeats_next', '?')}), s/update "
+                         f"{sum(ups) / max(len(ups), 1):.1f} over {len(ups)}")
     return "\n".join(lines)
 
 
@@ -323,9 +429,17 @@ def main(argv: list[str] | None = None) -> None:
     le.add_argument("--model", required=True)
     le.add_argument("--out", type=Path, required=True)
     le.add_argument("--rule", default="edit-not-write", choices=sorted(RULES))
-    le.add_argument("--condition", choices=CONDITIONS)
+    le.add_argument("--condition", choices=(*CONDITIONS, "all"),
+                    help="all: every condition not yet finished, in order (base from "
+                    "--base-from-bench when given), until --budget-min")
     le.add_argument("--denials", type=int, default=4)
     le.add_argument("--max-actions", type=int, default=8)
+    le.add_argument("--max-new-tokens", type=int, default=256)
+    le.add_argument("--lr", type=float, default=1e-4)
+    le.add_argument("--steps", type=int, default=4)
+    le.add_argument("--compute-dtype", default="float32", choices=("float32", "bfloat16"),
+                    help="the updates' compute dtype (fp32 adapter and AdamW either way)")
+    le.add_argument("--test-n", type=int, default=None, help="only the first N held-out tasks")
     le.add_argument("--base-from-bench", type=Path, help="bench OUT dir: take the base "
                     "condition from its records of --bench-label (same settings)")
     le.add_argument("--bench-label", default="qwen2.5-coder-0.5b-instruct")
@@ -336,14 +450,25 @@ def main(argv: list[str] | None = None) -> None:
 
     quiet_hf(all_warnings=True)
     if a.cmd == "learn":
+        t0 = time.perf_counter()
         if a.base_from_bench is not None:
             base_from_bench(a.base_from_bench, a.bench_label, a.out, a.rule)
-        elif not a.table:
-            if a.condition is None:
-                p.error("--condition is needed unless --table")
-            learning_study(a.model, a.out, a.rule, a.condition, n_denials=a.denials,
-                           max_actions=a.max_actions,
-                           budget_s=None if a.budget_min is None else 60 * a.budget_min)
+        if not a.table and a.condition is not None:
+            conds = CONDITIONS if a.condition == "all" else (a.condition,)
+            for cond in conds:
+                if cond == "base" and a.base_from_bench is not None:
+                    continue
+                left = None if a.budget_min is None else \
+                    60 * a.budget_min - (time.perf_counter() - t0)
+                if left is not None and left <= 0:
+                    print("time budget reached; run again to continue", flush=True)
+                    break
+                learning_study(a.model, a.out, a.rule, cond, n_denials=a.denials,
+                               max_actions=a.max_actions, max_new_tokens=a.max_new_tokens,
+                               lr=a.lr, steps=a.steps, compute_dtype=a.compute_dtype,
+                               test_n=a.test_n, budget_s=left)
+        elif not a.table and a.base_from_bench is None:
+            p.error("--condition is needed unless --table or --base-from-bench")
         print(study_table(a.out, a.rule), flush=True)
     if a.cmd == "probe":
         lrs = [float(x) for x in a.lrs.split(",")] if a.lrs else [1e-4, 3e-5, 1e-5]
