@@ -120,3 +120,41 @@ def test_agent_session_uses_the_template_tools(tmp_path: Path, tiny_model_dir: P
     log = list(read_jsonl(tmp_path / "home" / "native" / "updates.jsonl"))
     assert [r["tool"] for r in log if r.get("event") == "agent_action"] == ["read", "edit", "edit"]
     assert [r["source"] for r in log if r.get("event") == "update"] == ["denial"]
+
+
+class _Replies:
+    """Sample the model for the first reply, then the scripted ones; approve everything."""
+
+    def __init__(self, replies: list[str | None]) -> None:
+        self.replies = list(replies)
+
+    def model_output(self) -> str | None:
+        return self.replies.pop(0) if self.replies else "Done."
+
+    def decide(self, call: ToolCall):  # type: ignore[no-untyped-def]
+        from selfdistill.agent.session import Decision
+
+        return Decision("approve")
+
+
+def test_first_call_forces_the_template_call_opening(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """--first-call: the first reply opens with the template's own call format whatever the
+    model would have written (the tiny random model never opens one on its own)."""
+    model_dir = tmp_path / "native-model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    _tok(tiny_model_dir).save_pretrained(model_dir)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "mathx.py").write_text("x = 1\n")
+    cfg = SessionConfig(max_new_tokens=12, update=UpdateConfig(steps=1))
+    with AgentSession("first", ws, _Replies([None]), str(model_dir), cfg,
+                      AgentConfig(first_call=True), PlainOutput(echo=False),
+                      root=tmp_path / "home") as s:
+        assert s.native
+        assert s.run_task("Look at mathx.py.") == "Done."
+    log = list(read_jsonl(tmp_path / "home" / "first" / "updates.jsonl"))
+    first = next(r for r in log if r.get("event") in ("agent_action", "agent_malformed",
+                                                       "agent_answer"))
+    assert first["event"] != "agent_answer"
+    assert first["output"].startswith('<tool_call>\n{"name": "')
+    assert sum(r.get("event") == "agent_answer" for r in log) == 1  # the scripted "Done."

@@ -53,6 +53,10 @@ from selfdistill.generation.base import Chat
 from selfdistill.generation.chat import chat_template_kwargs, set_chat_template_kwargs
 from selfdistill.prompts.templates import AGENT_SYSTEM_PROMPT
 
+# The forced opening of a call per call style and the stop string that closes it.
+CALL_OPENINGS = {"hermes": ('<tool_call>\n{"name": "', "</tool_call>"),
+                 "llama3": ('{"name": "', None)}
+
 CUT_RESULT = "[earlier tool result cut to fit the context; run the tool again if needed]"
 CUT_MARK = "[... cut to fit the context]"
 
@@ -95,6 +99,10 @@ class AgentConfig:
     # The prompt budget in tokens (None: the model's context length); before each proposal
     # the chat is compacted to fit it minus max_new_tokens (older tool results cut first).
     context_tokens: int | None = None
+    # Free decoding: the first reply of a task (and a retry after a denial) must be a tool
+    # call -- the assistant turn starts with the template's call opening and the model
+    # writes the tool name and arguments (OpenAI's tool_choice "required", for one step).
+    first_call: bool = False
 
 
 @dataclass
@@ -221,6 +229,8 @@ class AgentSession(Session):
     def next_action(self, task: str, chat: Chat) -> tuple[str, Action]:
         """The model's next action: constrained (scored choice + prefill) or sampled freely."""
         if not self.constrained:
+            if self.acfg.first_call and not any(m["role"] == "assistant" for m in chat):
+                return self._forced_call(chat)
             if hasattr(self.out, "stream"):  # the reply appears as it is written
                 with self.streaming():
                     text = self.sample(chat)[0]
@@ -234,6 +244,27 @@ class AgentSession(Session):
         self.profile.log({"event": "agent_choice", "task": task, "choice": p.choice,
                           "scores": p.scores})
         return p.text, p.action
+
+    def _forced_call(self, chat: Chat) -> tuple[str, Action]:
+        """A reply that opens with the template's call format; the model writes the rest."""
+        from selfdistill.generation.chat import chat_token_ids
+        from selfdistill.generation.params import sampling_params
+
+        opening, close = CALL_OPENINGS[self.call_style]
+        tok = self.tokenizer
+        ids = chat_token_ids(tok, chat) + list(tok(opening, add_special_tokens=False)["input_ids"])
+        params = sampling_params(self.cfg.temperature, n=1, max_new_tokens=self.cfg.max_new_tokens,
+                                 seed=self.cfg.seed, stop=[close] if close else None,
+                                 return_logprobs=False)
+        show = self.streaming(opening) if hasattr(self.out, "stream") else \
+            self.out.busy("thinking")
+        with show:
+            comp = self.generator().generate_from_ids([ids], params)[0][0]
+        body = comp.text
+        if close and comp.finish_reason == "stop" and not body.rstrip().endswith(close):
+            body = body + close  # the stop string is not part of the returned text
+        text = (opening + body).strip()
+        return text, parse_action(text)
 
     def context_limit(self) -> int:
         """Prompt tokens a proposal may use: the context budget minus the reply's room."""
