@@ -144,3 +144,41 @@ def test_training_resumes_from_the_last_finished_task(tmp_path: Path,
     log = [json.loads(x) for x in (cdir / "home" / "no_reason" / "updates.jsonl")
            .read_text().splitlines()]
     assert [r["followup"] for r in log if r.get("event") == "update"][-1].endswith(NO_REASON)
+
+
+OS_ANSWER = "```python\nimport os\n\ndef f(d):\n    return os.listdir(d)\n```"
+PL_ANSWER = "```python\nfrom pathlib import Path\n\ndef f(d):\n    return list(Path(d).iterdir())\n```"
+
+
+def test_assist_rule_study_with_scripted_answers(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from selfdistill.agent.study import (
+        ASSIST,
+        ASSIST_RULE,
+        ASSIST_TRAIN_N,
+        PATH_REQUESTS,
+        answer_compiles,
+        assist_rule_study,
+        assist_violates,
+    )
+
+    assert assist_violates(OS_ANSWER) and not assist_violates(PL_ANSWER)
+    assert answer_compiles(PL_ANSWER) and not answer_compiles("```python\ndef f(:\n```")
+    train, test = PATH_REQUESTS[:ASSIST_TRAIN_N], PATH_REQUESTS[ASSIST_TRAIN_N:]
+    script = {train[0]: OS_ANSWER, train[1]: PL_ANSWER, train[2]: OS_ANSWER,
+              **{r: (OS_ANSWER if i % 2 else PL_ANSWER) for i, r in enumerate(test)}}
+    out = tmp_path / "study"
+    kw: dict[str, Any] = {"max_new_tokens": 4, "steps": 1, "scripted": script}
+    assist_rule_study(str(tiny_model_dir), out, "learned", n_corrections=2, **kw)
+    t = json.loads((out / ASSIST / "learned" / "train.json").read_text())
+    assert t["tasks"] == list(train[:3]) and t["denials"] == 2 and t["violations"] == 2
+    assert len(t["update_seconds"]) == 2 and t["version"] == 2
+    log = [json.loads(x) for x in (out / ASSIST / "learned" / "home" / "learned" /
+                                   "updates.jsonl").read_text().splitlines()]
+    assert [r["followup"] for r in log if r.get("event") == "update"] == [ASSIST_RULE] * 2
+    recs = [json.loads(x) for x in
+            (out / ASSIST / "learned" / "heldout.jsonl").read_text().splitlines()]
+    assert [r["violations"] for r in recs] == [i % 2 for i in range(len(test))]
+    assert all(r["success"] == (not r["violations"]) for r in recs)
+    assist_rule_study(str(tiny_model_dir), out, "base", **kw)
+    table = study_table(out, ASSIST)
+    assert ASSIST_RULE in table and "learned" in table and "s/update" in table

@@ -30,6 +30,7 @@ seconds per adapter update.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tempfile
 import time
@@ -366,6 +367,135 @@ def _run_task(s: Any, task: Any, ws: Path) -> dict[str, Any]:
     return {"task": task.id, "success": check.passed, "seconds": round(secs, 1), "error": err}
 
 
+# ---------------------------------------------------------------- the same for `assist`
+
+# Requests of the corrected kind (file-system code, where os.path is the habit): the first
+# ASSIST_TRAIN_N train, the rest are held out.
+PATH_REQUESTS = (
+    "Write a Python function that returns the names of all .txt files in a directory.",
+    "Write a Python function that returns the size of a file in bytes.",
+    "Write a Python function that returns the extension of a file name.",
+    "Write a Python function that creates a directory and its parents if it is missing.",
+    "Write a Python function that returns the parent directory of a path.",
+    "Write a Python function that lists the subdirectories of a directory.",
+    "Write a Python function that returns a file name without its extension.",
+    "Write a Python function that finds every .py file under a directory, recursively.",
+    "Write a Python function that checks whether a file exists.",
+    "Write a Python function that joins a directory name and a file name into a path.",
+    "Write a Python function that returns the absolute path of a relative path.",
+    "Write a Python function that counts the files in a directory.",
+    "Write a Python function that deletes every empty file in a directory.",
+    "Write a Python function that changes the extension of a file name to .bak.",
+    "Write a Python function that returns the total size of all files in a directory.",
+    "Write a Python function that reads a text file given its directory and file name.",
+)
+ASSIST_TRAIN_N = 6
+ASSIST = "assist-pathlib"  # its directory under OUT and its --rule name
+ASSIST_RULE = "Use pathlib, not os.path or os.listdir."
+ASSIST_NO_REASON = "That is not what I wanted."
+_OS_CALL = re.compile(r"\bos\.(?:path|listdir|walk|makedirs|mkdir|remove|unlink|rename|"
+                      r"scandir|stat|getcwd|rmdir)\b")
+
+
+def assist_violates(answer: str) -> bool:
+    """Whether an answer breaks ASSIST_RULE: it calls os.path / os.listdir / ..."""
+    return _OS_CALL.search(answer) is not None
+
+
+def answer_compiles(answer: str) -> bool:
+    """Whether the answer's first code block (or the whole answer) is valid Python."""
+    import ast
+
+    m = re.search(r"```(?:python|py)?\s*\n(.*?)```", answer, re.S)
+    try:
+        ast.parse(m.group(1) if m else answer)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
+def assist_rule_study(model_spec: str, out: Path, condition: str, *, n_corrections: int = 4,
+                      max_new_tokens: int = 256, budget_s: float | None = None,
+                      lr: float = 1e-4, steps: int = 4, compute_dtype: str = "float32",
+                      scripted: dict[str, str] | None = None) -> Path:
+    """The agent study's measurement for `assist` (resumable by request): on training
+    requests the scripted user corrects every answer that breaks ASSIST_RULE (the rule as
+    the feedback; `no_reason`: ASSIST_NO_REASON) until N corrections, then the held-out
+    requests are answered with learning off; `in_context` puts the rule in the system
+    prompt. scripted: request -> answer, used instead of sampling (tests)."""
+    from selfdistill.assist.config import session_config as _config
+    from selfdistill.assist.output import PlainOutput
+    from selfdistill.assist.session import Session
+    from selfdistill.errors import UserError
+
+    if condition not in CONDITIONS:
+        raise UserError(f"condition must be one of {', '.join(CONDITIONS)}")
+    train, test = PATH_REQUESTS[:ASSIST_TRAIN_N], PATH_REQUESTS[ASSIST_TRAIN_N:]
+    cdir = out / ASSIST / condition
+    cdir.mkdir(parents=True, exist_ok=True)
+    results, progress = cdir / "heldout.jsonl", cdir / "train_progress.jsonl"
+    train_file = cdir / "train.json"
+    done = {r["task"] for r in _jsonl(results)}
+    learns = condition in ("learned", "no_reason")
+    if (not learns or train_file.is_file()) and all(r in done for r in test):
+        return results
+    t_start = time.perf_counter()
+    cfg = _config(max_new_tokens, lr, steps, 1, compute_dtype=compute_dtype)
+    if condition == "in_context":
+        from dataclasses import replace
+
+        cfg = replace(cfg, system_prompt=f"{cfg.system_prompt or ''}\n\n{ASSIST_RULE}".strip())
+    script = scripted or {}
+
+    def over() -> bool:
+        return budget_s is not None and time.perf_counter() - t_start > budget_s
+
+    with Session(condition, model_spec, cfg, PlainOutput(echo=False), root=cdir / "home") as s:
+        if learns and not train_file.is_file():
+            past = _jsonl(progress)
+            restore_version(s, past[-1]["version"] if past else 0)
+            n = sum(r["corrected"] for r in past)
+            for req in train:
+                if n >= n_corrections or req in {r["task"] for r in past}:
+                    continue
+                if over():
+                    print(f"[assist {condition}] time budget reached; run again", flush=True)
+                    return results
+                answer = s.ask(req, script.get(req))
+                bad = assist_violates(answer)
+                secs = None
+                if bad:
+                    res = s.feedback(ASSIST_RULE if condition == "learned" else ASSIST_NO_REASON)
+                    secs, n = res.seconds, n + 1
+                line = {"task": req, "violates": bad, "corrected": bad,
+                        "version": s.profile.current, "update_seconds": secs}
+                with progress.open("a") as f:
+                    f.write(json.dumps(line) + "\n")
+                past.append(line)
+            ups = [r["update_seconds"] for r in past if r["update_seconds"] is not None]
+            train_file.write_text(json.dumps({
+                "tasks": [r["task"] for r in past], "denials": n, "version": s.profile.current,
+                "violations": sum(r["violates"] for r in past), "proposals": len(past),
+                "repeats_after_denial": None, "update_seconds": ups}))
+        for req in test:
+            if req in done:
+                continue
+            if over():
+                print(f"[assist {condition}] time budget reached; run again", flush=True)
+                break
+            t0 = time.perf_counter()
+            answer = s.ask(req, script.get(req))
+            bad = assist_violates(answer)
+            rec = {"task": req, "condition": condition, "violations": int(bad), "proposals": 1,
+                   "success": answer_compiles(answer) and not bad, "compiles":
+                   answer_compiles(answer), "answer": answer, "version": s.profile.current,
+                   "seconds": round(time.perf_counter() - t0, 1), "error": None}
+            with results.open("a") as f:
+                f.write(json.dumps(rec) + "\n")
+            print(f"[assist {condition}] held-out: os.path {bad}", flush=True)
+    return results
+
+
 def study_table(out: Path, rule_name: str) -> str:
     """Held-out violation rate and success per condition, paired against base: mean
     difference with a bootstrap 95% CI over held-out tasks and the sign test's p."""
@@ -384,7 +514,8 @@ def study_table(out: Path, rule_name: str) -> str:
         p = sign_test_p(sum(x > 0 for x in d), sum(x < 0 for x in d))
         return f"{100 * sum(d) / len(d):+6.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] p={p:.2f}"
 
-    lines = [f"rule {rule_name}: {RULES[rule_name].text}",
+    text = RULES[rule_name].text if rule_name in RULES else ASSIST_RULE
+    lines = [f"rule {rule_name}: {text}",
              "condition     tasks  violating tasks  viol./proposal  success   "
              "d(violating tasks) vs base [95% CI] sign p   d(success) vs base [95% CI] sign p"]
     for cond, recs in rows.items():
@@ -405,12 +536,13 @@ def study_table(out: Path, rule_name: str) -> str:
         if tf.is_file():
             t = json.loads(tf.read_text())
             ups = t["update_seconds"]
+            again = "" if t.get("repeats_after_denial") is None else (
+                f"denied call proposed again unchanged in the same task: "
+                f"{t['repeats_after_denial']} (as the next proposal: "
+                f"{t.get('repeats_next', '?')}), ")
             lines.append(f"    training: {len(t['tasks'])} tasks, {t['denials']} denials, "
-                         f"{t['violations']} violations / {t['proposals']} proposals, denied "
-                         f"call proposed again unchanged in the same task: "
-                         f"{t['repeats_after_denial']} (as the next proposal: "
-                         f"{t.get('repeats_next', '?')}), s/update "
-                         f"{sum(ups) / max(len(ups), 1):.1f} over {len(ups)}")
+                         f"{t['violations']} violations / {t['proposals']} proposals, "
+                         f"{again}s/update {sum(ups) / max(len(ups), 1):.1f} over {len(ups)}")
     return "\n".join(lines)
 
 
@@ -428,7 +560,9 @@ def main(argv: list[str] | None = None) -> None:
     le = sub.add_parser("learn")
     le.add_argument("--model", required=True)
     le.add_argument("--out", type=Path, required=True)
-    le.add_argument("--rule", default="edit-not-write", choices=sorted(RULES))
+    le.add_argument("--rule", default="edit-not-write", choices=[*sorted(RULES), ASSIST],
+                    help=f"{ASSIST}: the same measurement for `assist` (ASSIST_RULE on "
+                    "file-system requests; --denials is the number of corrections)")
     le.add_argument("--condition", choices=(*CONDITIONS, "all"),
                     help="all: every condition not yet finished, in order (base from "
                     "--base-from-bench when given), until --budget-min")
@@ -451,6 +585,8 @@ def main(argv: list[str] | None = None) -> None:
     quiet_hf(all_warnings=True)
     if a.cmd == "learn":
         t0 = time.perf_counter()
+        if a.rule == ASSIST and a.base_from_bench is not None:
+            p.error(f"--base-from-bench is for the agent's rules, not {ASSIST}")
         if a.base_from_bench is not None:
             base_from_bench(a.base_from_bench, a.bench_label, a.out, a.rule)
         if not a.table and a.condition is not None:
@@ -463,6 +599,11 @@ def main(argv: list[str] | None = None) -> None:
                 if left is not None and left <= 0:
                     print("time budget reached; run again to continue", flush=True)
                     break
+                if a.rule == ASSIST:
+                    assist_rule_study(a.model, a.out, cond, n_corrections=a.denials,
+                                      max_new_tokens=a.max_new_tokens, lr=a.lr, steps=a.steps,
+                                      compute_dtype=a.compute_dtype, budget_s=left)
+                    continue
                 learning_study(a.model, a.out, a.rule, cond, n_denials=a.denials,
                                max_actions=a.max_actions, max_new_tokens=a.max_new_tokens,
                                lr=a.lr, steps=a.steps, compute_dtype=a.compute_dtype,
