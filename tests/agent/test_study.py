@@ -182,3 +182,16 @@ def test_assist_rule_study_with_scripted_answers(tmp_path: Path, tiny_model_dir:
     assist_rule_study(str(tiny_model_dir), out, "base", **kw)
     table = study_table(out, ASSIST)
     assert ASSIST_RULE in table and "learned" in table and "s/update" in table
+
+
+def test_study_cli_table_and_bad_combination(tmp_path: Path, capsys: Any) -> None:
+    import pytest
+
+    from selfdistill.agent.study import main
+
+    main(["learn", "--model", "x", "--out", str(tmp_path), "--table"])
+    assert "no base condition yet" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main(["learn", "--model", "x", "--out", str(tmp_path), "--rule", "assist-pathlib",
+              "--base-from-bench", str(tmp_path)])
+    assert e.value.code == 2 and "--base-from-bench" in capsys.readouterr().err
