@@ -138,8 +138,9 @@ class _Replies:
 
 
 def test_first_call_forces_the_template_call_opening(tmp_path: Path, tiny_model_dir: Path) -> None:
-    """--first-call: the first reply opens with the template's own call format whatever the
-    model would have written (the tiny random model never opens one on its own)."""
+    """--first-call: the first reply opens with the template's own call format and a tool
+    chosen by the model's scores (the tiny random model never opens one on its own); after
+    an unreadable reply the next one is forced again; later replies are free."""
     model_dir = tmp_path / "native-model"
     shutil.copytree(tiny_model_dir, model_dir)
     _tok(tiny_model_dir).save_pretrained(model_dir)
@@ -147,14 +148,24 @@ def test_first_call_forces_the_template_call_opening(tmp_path: Path, tiny_model_
     ws.mkdir()
     (ws / "mathx.py").write_text("x = 1\n")
     cfg = SessionConfig(max_new_tokens=12, update=UpdateConfig(steps=1))
-    with AgentSession("first", ws, _Replies([None]), str(model_dir), cfg,
+    replies: list[str | None] = [None, '<tool_call>{"name": "read", "arguments": 7</tool_call>',
+                                 None, NATIVE_READ]
+    with AgentSession("first", ws, _Replies(replies), str(model_dir), cfg,
                       AgentConfig(first_call=True), PlainOutput(echo=False),
                       root=tmp_path / "home") as s:
         assert s.native
         assert s.run_task("Look at mathx.py.") == "Done."
     log = list(read_jsonl(tmp_path / "home" / "first" / "updates.jsonl"))
-    first = next(r for r in log if r.get("event") in ("agent_action", "agent_malformed",
-                                                       "agent_answer"))
-    assert first["event"] != "agent_answer"
-    assert first["output"].startswith('<tool_call>\n{"name": "')
-    assert sum(r.get("event") == "agent_answer" for r in log) == 1  # the scripted "Done."
+    replies_logged = [r for r in log if r.get("event") in ("agent_action", "agent_malformed",
+                                                            "agent_answer")]
+    choices = [r for r in log if r.get("event") == "agent_choice"]
+    assert len(choices) == 2 and all(c["forced"] and set(c["scores"]) == set(TOOLS)
+                                     for c in choices)
+    forced = [replies_logged[0], replies_logged[2]]
+    for r, c in zip(forced, choices, strict=True):
+        assert r["event"] != "agent_answer"
+        opening = '<tool_call>\n{"name": "' + c["choice"] + '", "arguments": {'
+        assert r["output"].startswith(opening)
+    assert replies_logged[1]["event"] == "agent_malformed"
+    assert replies_logged[3]["event"] == "agent_action" and replies_logged[3]["tool"] == "read"
+    assert replies_logged[-1]["event"] == "agent_answer"  # the scripted "Done."

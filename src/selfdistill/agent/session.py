@@ -22,6 +22,8 @@ from typing import Any, Literal, Protocol
 
 from selfdistill.agent.calls import (
     DONE_LINE,
+    MALFORMED_PREFIX,
+    TOOLS,
     Action,
     Answer,
     Malformed,
@@ -53,9 +55,9 @@ from selfdistill.generation.base import Chat
 from selfdistill.generation.chat import chat_template_kwargs, set_chat_template_kwargs
 from selfdistill.prompts.templates import AGENT_SYSTEM_PROMPT
 
-# The forced opening of a call per call style and the stop string that closes it.
-CALL_OPENINGS = {"hermes": ('<tool_call>\n{"name": "', "</tool_call>"),
-                 "llama3": ('{"name": "', None)}
+# The forced opening of a call per call style, its arguments key, and the stop string.
+CALL_OPENINGS = {"hermes": ('<tool_call>\n{"name": "', "arguments", "</tool_call>"),
+                 "llama3": ('{"name": "', "parameters", None)}
 
 CUT_RESULT = "[earlier tool result cut to fit the context; run the tool again if needed]"
 CUT_MARK = "[... cut to fit the context]"
@@ -229,8 +231,8 @@ class AgentSession(Session):
     def next_action(self, task: str, chat: Chat) -> tuple[str, Action]:
         """The model's next action: constrained (scored choice + prefill) or sampled freely."""
         if not self.constrained:
-            if self.acfg.first_call and not any(m["role"] == "assistant" for m in chat):
-                return self._forced_call(chat)
+            if self._must_call(chat):
+                return self._forced_call(chat, task)
             if hasattr(self.out, "stream"):  # the reply appears as it is written
                 with self.streaming():
                     text = self.sample(chat)[0]
@@ -245,26 +247,46 @@ class AgentSession(Session):
                           "scores": p.scores})
         return p.text, p.action
 
-    def _forced_call(self, chat: Chat) -> tuple[str, Action]:
-        """A reply that opens with the template's call format; the model writes the rest."""
+    def _forced_call(self, chat: Chat, task: str) -> tuple[str, Action]:
+        """A reply in the template's call format whose tool is chosen by the model's scores
+        (summed log p of each tool's opening after the chat: a small model forced to open a
+        call writes a file or test name as the tool); the model writes the arguments."""
+        from selfdistill.agent.decode import choose, continuation_logprobs
         from selfdistill.generation.chat import chat_token_ids
         from selfdistill.generation.params import sampling_params
 
-        opening, close = CALL_OPENINGS[self.call_style]
+        opening, key, close = CALL_OPENINGS[self.call_style]
         tok = self.tokenizer
-        ids = chat_token_ids(tok, chat) + list(tok(opening, add_special_tokens=False)["input_ids"])
+        with self.out.busy("choosing a tool"):
+            rows = continuation_logprobs(self.model, tok, chat,
+                                         [f'{opening}{name}"' for name in TOOLS])
+        scores = {name: round(sum(r), 3) for name, r in zip(TOOLS, rows, strict=True)}
+        pick = choose(scores, self.cfg.temperature, self.rng)
+        self.profile.log({"event": "agent_choice", "task": task, "choice": pick,
+                          "scores": scores, "forced": True})
+        prefix = f'{opening}{pick}", "{key}": {{'
+        ids = chat_token_ids(tok, chat) + list(tok(prefix, add_special_tokens=False)["input_ids"])
         params = sampling_params(self.cfg.temperature, n=1, max_new_tokens=self.cfg.max_new_tokens,
                                  seed=self.cfg.seed, stop=[close] if close else None,
                                  return_logprobs=False)
-        show = self.streaming(opening) if hasattr(self.out, "stream") else \
+        show = self.streaming(prefix) if hasattr(self.out, "stream") else \
             self.out.busy("thinking")
         with show:
             comp = self.generator().generate_from_ids([ids], params)[0][0]
         body = comp.text
         if close and comp.finish_reason == "stop" and not body.rstrip().endswith(close):
-            body = body + close  # the stop string is not part of the returned text
-        text = (opening + body).strip()
+            body = body.rstrip() + "\n" + close  # the stop string is not in the returned text
+        text = (prefix + body).strip()
         return text, parse_action(text)
+
+    def _must_call(self, chat: Chat) -> bool:
+        """--first-call: no reply yet in this chat (a task's start, a retry after a denial),
+        or the last reply could not be read (a small model repeats an unreadable call)."""
+        if not self.acfg.first_call:
+            return False
+        if not any(m["role"] == "assistant" for m in chat):
+            return True
+        return str(chat[-1].get("content", "")).startswith(MALFORMED_PREFIX)
 
     def context_limit(self) -> int:
         """Prompt tokens a proposal may use: the context budget minus the reply's room."""
