@@ -65,6 +65,7 @@ def test_qwen_style_template_renders_tools_and_a_native_call_parses(tiny_model_d
     assert [t["function"]["name"] for t in rendered] == list(TOOLS)
     edit = rendered[list(TOOLS).index("edit")]["function"]["parameters"]
     assert edit["required"] == ["path", "old", "new"] and edit["properties"]["all"]["type"] == "boolean"
+    assert set(rendered[0]["function"]["parameters"]["properties"]) == {"path"}  # no limit
     assert "<tools>" not in render_chat(tok, chat)  # without tools= the template has none
     assert text.endswith("<|im_start|>assistant\n")
 
@@ -169,3 +170,22 @@ def test_first_call_forces_the_template_call_opening(tmp_path: Path, tiny_model_
     assert replies_logged[1]["event"] == "agent_malformed"
     assert replies_logged[3]["event"] == "agent_action" and replies_logged[3]["tool"] == "read"
     assert replies_logged[-1]["event"] == "agent_answer"  # the scripted "Done."
+
+
+def test_a_repeated_read_is_answered_with_a_note(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """The same read-only call twice in a row: the second result says it is the same call."""
+    from selfdistill.agent.session import REPEAT_NOTE
+    from selfdistill.assist.session import request_chat
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "mathx.py").write_text("x = 1\n")
+    other = '<tool_call>\n{"name": "list", "arguments": {}}\n</tool_call>'
+    with AgentSession("rep", ws, _Replies([]), str(tiny_model_dir), SessionConfig(),
+                      AgentConfig(), PlainOutput(echo=False), root=tmp_path / "home") as s:
+        chat = request_chat("Look at mathx.py.", s.cfg.system_prompt)
+        for text, noted in ((NATIVE_READ, False), (NATIVE_READ, True), (other, False),
+                            (NATIVE_READ, False)):
+            chat = s._act("t", chat, text, parse_action(text))  # type: ignore[arg-type, assignment]
+            assert (REPEAT_NOTE in chat[-1]["content"]) is noted
+            assert "x = 1" in chat[-1]["content"] or text == other

@@ -127,12 +127,17 @@ def format_call(call: ToolCall, style: CallStyle = "hermes") -> str:
     return f"<tool_call>{body}</tool_call>"
 
 
+# Arguments left out of the schemas: Qwen2.5-Coder-0.5B given read's optional integer
+# `limit` wrote it as a run of some 200 zeros in every read (the parser still takes them).
+_UNLISTED = ("offset", "limit")
+
+
 def tool_schemas() -> list[dict[str, Any]]:
     """Every tool as a JSON schema (OpenAI function form), for a chat template's `tools=`."""
     out = []
     for t in TOOLS.values():
         props = {a: {"type": _ARG_INFO[a][0], "description": _ARG_INFO[a][1]}
-                 for a in (*t.required, *t.optional)}
+                 for a in (*t.required, *t.optional) if a not in _UNLISTED}
         out.append({"type": "function", "function": {
             "name": t.name, "description": t.description,
             "parameters": {"type": "object", "properties": props,

@@ -156,6 +156,23 @@ class Step:
     changes: Changes = field(default_factory=Changes)
 
 
+REPEAT_NOTE = ("[This is the same call as your previous one, with the same result. Use what "
+               "it shows and take the next step.]")
+
+
+def _last_call(chat: Chat) -> ToolCall | None:
+    """The call of the chat's last assistant turn, if it was one."""
+    for m in reversed(chat):
+        if m["role"] == "assistant":
+            act = parse_action(str(m.get("content", "")))
+            return act if isinstance(act, ToolCall) else None
+    return None
+
+
+def _same_call(a: ToolCall, b: ToolCall | None) -> bool:
+    return b is not None and a.name == b.name and a.args == b.args
+
+
 class AgentSession(Session):
     """A coding agent in one workspace, learning into one assist profile."""
 
@@ -374,7 +391,12 @@ class AgentSession(Session):
             self._learn_feedback(step, task, chat, text,
                                  f"That action failed. The result was:\n{res.text}", "environment")
         self._push(step)
-        return self._extend(chat, text, f"[{call.name} {'ok' if res.ok else 'failed'}]\n{res.text}")
+        result = f"[{call.name} {'ok' if res.ok else 'failed'}]\n{res.text}"
+        if call.read_only and _same_call(call, _last_call(chat)):
+            # A small model copies its previous turn: Qwen2.5-Coder-0.5B read the same test
+            # file again and again; the result says so instead of only repeating itself.
+            result += f"\n{REPEAT_NOTE}"
+        return self._extend(chat, text, result)
 
     def _decide(self, call: ToolCall) -> Decision:
         diff = preview_diff(self.ws, call)
