@@ -146,7 +146,7 @@ def learning_study(model_spec: str, out: Path, rule_name: str, condition: str, *
                    n_denials: int = 4, train_n: int = 12, max_actions: int = 8,
                    max_new_tokens: int = 256, budget_s: float | None = None,
                    lr: float = 1e-4, steps: int = 4, test_n: int | None = None,
-                   compute_dtype: str = "float32",
+                   compute_dtype: str = "float32", first_call: bool = False,
                    scripted: dict[str, list[str]] | None = None) -> Path:
     """One condition of the study, resumable at task granularity: the training pass if the
     condition learns (until N denials), then the held-out tasks with learning off.
@@ -186,7 +186,8 @@ def learning_study(model_spec: str, out: Path, rule_name: str, condition: str, *
         return results  # finished: no model to load
     cfg = _config(max_new_tokens, lr, steps, 1, compute_dtype=compute_dtype)
     note = rule.text if condition == "in_context" else ""
-    acfg = AgentConfig(max_actions=max_actions, learn_from_errors=False, system_note=note)
+    acfg = AgentConfig(max_actions=max_actions, learn_from_errors=False, system_note=note,
+                       first_call=first_call)
     box = cdir / "ws"
     first = make_workspace(train[0] if learns else test[0], box / "first")
     holder: dict[str, Any] = {}
@@ -555,6 +556,7 @@ def main(argv: list[str] | None = None) -> None:
     pr = sub.add_parser("probe")
     pr.add_argument("--model", default=None, help="model spec (default: the embedded model)")
     pr.add_argument("--out", type=Path, required=True)
+    pr.add_argument("--first-call", action="store_true", help="the agent's --first-call")
     pr.add_argument("--lrs", default=None, help="comma-separated learning rates of the fixed "
                     "denial (default 1e-4,3e-5,1e-5; the old handling runs at the first)")
     le = sub.add_parser("learn")
@@ -573,6 +575,8 @@ def main(argv: list[str] | None = None) -> None:
     le.add_argument("--steps", type=int, default=4)
     le.add_argument("--compute-dtype", default="float32", choices=("float32", "bfloat16"),
                     help="the updates' compute dtype (fp32 adapter and AdamW either way)")
+    le.add_argument("--first-call", action="store_true", help="the agent's --first-call "
+                    "(a setting of its own: use a separate --out)")
     le.add_argument("--test-n", type=int, default=None, help="only the first N held-out tasks")
     le.add_argument("--base-from-bench", type=Path, help="bench OUT dir: take the base "
                     "condition from its records of --bench-label (same settings)")
@@ -607,7 +611,7 @@ def main(argv: list[str] | None = None) -> None:
                 learning_study(a.model, a.out, a.rule, cond, n_denials=a.denials,
                                max_actions=a.max_actions, max_new_tokens=a.max_new_tokens,
                                lr=a.lr, steps=a.steps, compute_dtype=a.compute_dtype,
-                               test_n=a.test_n, budget_s=left)
+                               test_n=a.test_n, budget_s=left, first_call=a.first_call)
         elif not a.table and a.base_from_bench is None:
             p.error("--condition is needed unless --table or --base-from-bench")
         print(study_table(a.out, a.rule), flush=True)
@@ -617,7 +621,7 @@ def main(argv: list[str] | None = None) -> None:
                 *({"lr": lr, "steps": 4, "fix": True} for lr in lrs)]
         from selfdistill.core.models import DEFAULT_MODEL
 
-        r = denial_probe(a.model or DEFAULT_MODEL, a.out, sets)
+        r = denial_probe(a.model or DEFAULT_MODEL, a.out, sets, first_call=a.first_call)
         print(json.dumps({k: r[k] for k in ("native", "first_proposal", "before",
                                             "advantage_sum_old", "advantage_sum_fixed",
                                             "advantage_by_token_fixed")},
