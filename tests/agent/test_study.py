@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from selfdistill.agent.calls import ToolCall, format_call
-from selfdistill.agent.study import NO_REASON, RULES, RuleUser, learning_study, study_table
+from selfdistill.agent.learning import NO_REASON, RULES, RuleUser, learning_study
+from selfdistill.agent.study import study_table
 
 
 def test_rule_user_denies_breaking_calls_and_counts_repeats(tmp_path: Path) -> None:
@@ -42,7 +43,7 @@ def test_base_condition_records_and_resumes(tmp_path: Path, tiny_model_dir: Path
 
 
 def test_base_from_bench_counts_violations_on_trajectories(tmp_path: Path) -> None:
-    from selfdistill.agent.study import _split, base_from_bench
+    from selfdistill.agent.learning import _split, base_from_bench
 
     _, test = _split(12)
     bench = tmp_path / "bench" / "m"

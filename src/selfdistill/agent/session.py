@@ -23,7 +23,6 @@ from typing import Any, Literal, Protocol
 from selfdistill.agent.calls import (
     DONE_LINE,
     MALFORMED_PREFIX,
-    TOOLS,
     Action,
     Answer,
     Malformed,
@@ -35,7 +34,15 @@ from selfdistill.agent.calls import (
     tool_schemas,
     tools_prompt,
 )
-from selfdistill.agent.decode import describe, propose, tool_format
+from selfdistill.agent.decode import (
+    REPEAT_NOTE,
+    compact_chat,
+    describe,
+    forced_call,
+    propose,
+    repeats_last_call,
+    tool_format,
+)
 from selfdistill.agent.tools import ToolResult, execute, preview_diff
 from selfdistill.agent.undo import StepStore
 from selfdistill.agent.workspace import Changes, Workspace
@@ -54,13 +61,6 @@ from selfdistill.errors import UserError
 from selfdistill.generation.base import Chat
 from selfdistill.generation.chat import chat_template_kwargs, set_chat_template_kwargs
 from selfdistill.prompts.templates import AGENT_SYSTEM_PROMPT
-
-# The forced opening of a call per call style, its arguments key, and the stop string.
-CALL_OPENINGS = {"hermes": ('<tool_call>\n{"name": "', "arguments", "</tool_call>"),
-                 "llama3": ('{"name": "', "parameters", None)}
-
-CUT_RESULT = "[earlier tool result cut to fit the context; run the tool again if needed]"
-CUT_MARK = "[... cut to fit the context]"
 
 HELP = """\
 <task>          give the agent a task in the workspace
@@ -156,23 +156,6 @@ class Step:
     changes: Changes = field(default_factory=Changes)
 
 
-REPEAT_NOTE = ("[This is the same call as your previous one, with the same result. Use what "
-               "it shows and take the next step.]")
-
-
-def _last_call(chat: Chat) -> ToolCall | None:
-    """The call of the chat's last assistant turn, if it was one."""
-    for m in reversed(chat):
-        if m["role"] == "assistant":
-            act = parse_action(str(m.get("content", "")))
-            return act if isinstance(act, ToolCall) else None
-    return None
-
-
-def _same_call(a: ToolCall, b: ToolCall | None) -> bool:
-    return b is not None and a.name == b.name and a.args == b.args
-
-
 class AgentSession(Session):
     """A coding agent in one workspace, learning into one assist profile."""
 
@@ -249,7 +232,7 @@ class AgentSession(Session):
         """The model's next action: constrained (scored choice + prefill) or sampled freely."""
         if not self.constrained:
             if self._must_call(chat):
-                return self._forced_call(chat, task)
+                return forced_call(self, chat, task)
             if hasattr(self.out, "stream"):  # the reply appears as it is written
                 with self.streaming():
                     text = self.sample(chat)[0]
@@ -263,38 +246,6 @@ class AgentSession(Session):
         self.profile.log({"event": "agent_choice", "task": task, "choice": p.choice,
                           "scores": p.scores})
         return p.text, p.action
-
-    def _forced_call(self, chat: Chat, task: str) -> tuple[str, Action]:
-        """A reply in the template's call format whose tool is chosen by the model's scores
-        (summed log p of each tool's opening after the chat: a small model forced to open a
-        call writes a file or test name as the tool); the model writes the arguments."""
-        from selfdistill.agent.decode import choose, continuation_logprobs
-        from selfdistill.generation.chat import chat_token_ids
-        from selfdistill.generation.params import sampling_params
-
-        opening, key, close = CALL_OPENINGS[self.call_style]
-        tok = self.tokenizer
-        with self.out.busy("choosing a tool"):
-            rows = continuation_logprobs(self.model, tok, chat,
-                                         [f'{opening}{name}"' for name in TOOLS])
-        scores = {name: round(sum(r), 3) for name, r in zip(TOOLS, rows, strict=True)}
-        pick = choose(scores, self.cfg.temperature, self.rng)
-        self.profile.log({"event": "agent_choice", "task": task, "choice": pick,
-                          "scores": scores, "forced": True})
-        prefix = f'{opening}{pick}", "{key}": {{'
-        ids = chat_token_ids(tok, chat) + list(tok(prefix, add_special_tokens=False)["input_ids"])
-        params = sampling_params(self.cfg.temperature, n=1, max_new_tokens=self.cfg.max_new_tokens,
-                                 seed=self.cfg.seed, stop=[close] if close else None,
-                                 return_logprobs=False)
-        show = self.streaming(prefix) if hasattr(self.out, "stream") else \
-            self.out.busy("thinking")
-        with show:
-            comp = self.generator().generate_from_ids([ids], params)[0][0]
-        body = comp.text
-        if close and comp.finish_reason == "stop" and not body.rstrip().endswith(close):
-            body = body.rstrip() + "\n" + close  # the stop string is not in the returned text
-        text = (prefix + body).strip()
-        return text, parse_action(text)
 
     def _must_call(self, chat: Chat) -> bool:
         """--first-call: no reply yet in this chat (a task's start, a retry after a denial),
@@ -320,36 +271,10 @@ class AgentSession(Session):
         """The chat compacted to fit context_limit(), instead of failing at the template's
         limit: older tool results become a marker first, then the oldest (action, result)
         pairs are dropped (noted in the task message), then the last result is shortened."""
-        from selfdistill.generation.chat import chat_token_ids
-
         limit = self.context_limit()
-
-        def size(c: Chat) -> int:
-            return len(chat_token_ids(self.tokenizer, c))
-
-        if size(chat) <= limit:
+        out, before, after, dropped = compact_chat(self.tokenizer, chat, limit)
+        if out is chat:
             return chat
-        before = size(chat)
-        out = [dict(m) for m in chat]
-        first = 2 if out and out[0]["role"] == "system" else 1  # the first action's index
-        results = [i for i in range(first + 1, len(out), 2)]
-        for i in results[:-1]:  # 1. older results -> a marker, oldest first
-            if out[i]["content"] != CUT_RESULT:
-                out[i]["content"] = CUT_RESULT
-                if size(out) <= limit:
-                    break
-        dropped = 0
-        while size(out) > limit and len(out) - first > 2:  # 2. drop the oldest pairs
-            del out[first:first + 2]
-            dropped += 1
-        if dropped:
-            task = out[first - 1]
-            task["content"] = (f"{task['content']}\n\n[{dropped} earlier action(s) and their "
-                               "results were dropped to fit the context]")
-        while size(out) > limit and len(out) - first == 2 and len(out[-1]["content"]) > 200:
-            text = out[-1]["content"]  # 3. shorten the last result, keeping its start
-            out[-1]["content"] = text[: len(text) // 2] + "\n" + CUT_MARK
-        after = size(out)
         self.out.info(f"[context] compacted the chat from {before} to {after} tokens "
                       f"(limit {limit})")
         self.profile.log({"event": "agent_compact", "tokens_before": before,
@@ -392,7 +317,7 @@ class AgentSession(Session):
                                  f"That action failed. The result was:\n{res.text}", "environment")
         self._push(step)
         result = f"[{call.name} {'ok' if res.ok else 'failed'}]\n{res.text}"
-        if call.read_only and _same_call(call, _last_call(chat)):
+        if call.read_only and repeats_last_call(call, chat):
             # A small model copies its previous turn: Qwen2.5-Coder-0.5B read the same test
             # file again and again; the result says so instead of only repeating itself.
             result += f"\n{REPEAT_NOTE}"
