@@ -189,3 +189,19 @@ def test_a_repeated_read_is_answered_with_a_note(tmp_path: Path, tiny_model_dir:
             chat = s._act("t", chat, text, parse_action(text))  # type: ignore[arg-type, assignment]
             assert (REPEAT_NOTE in chat[-1]["content"]) is noted
             assert "x = 1" in chat[-1]["content"] or text == other
+
+
+def test_bench_with_first_call_on_a_native_template(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """The bench path of the Qwen run: native template, --first-call, its own results label."""
+    from selfdistill.agent.bench import load_results, run_bench_model, select_tasks
+
+    model_dir = tmp_path / "native-model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    _tok(tiny_model_dir).save_pretrained(model_dir)
+    run_bench_model(str(model_dir), tmp_path / "bench", select_tasks(["fix-mean"]),
+                    max_actions=2, max_new_tokens=8, echo=False, first_call=True)
+    (rec,) = load_results(tmp_path / "bench")["native-model-first-call"]
+    assert rec["error"] is None and rec["success"] is False
+    first = next(r for r in rec["trajectory"] if r.get("event") in ("agent_action",
+                                                                     "agent_malformed"))
+    assert first["output"].startswith('<tool_call>\n{"name": "')
