@@ -205,3 +205,27 @@ def test_bench_with_first_call_on_a_native_template(tmp_path: Path, tiny_model_d
     first = next(r for r in rec["trajectory"] if r.get("event") in ("agent_action",
                                                                      "agent_malformed"))
     assert first["output"].startswith('<tool_call>\n{"name": "')
+
+
+def test_native_free_reply_stops_after_one_call(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """Free native decoding asks the generator to stop at the end of the first call (Qwen
+    0.5B wrote three calls per reply and copied them), and closes an open <tool_call>."""
+    from selfdistill.assist.session import request_chat
+
+    model_dir = tmp_path / "native-model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    _tok(tiny_model_dir).save_pretrained(model_dir)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    seen: list[object] = []
+    with AgentSession("stop", ws, _Replies([]), str(model_dir), SessionConfig(max_new_tokens=4),
+                      AgentConfig(), PlainOutput(echo=False), root=tmp_path / "home") as s:
+        def fake(chat, n=1, temperature=None, seed=None, stop=None):  # type: ignore[no-untyped-def]
+            seen.append(stop)
+            return ['<tool_call>\n{"name": "read", "arguments": {"path": "a.py"}}\n']
+
+        s.sample = fake  # type: ignore[method-assign]
+        text, act = s.next_action("t", request_chat("t", s.cfg.system_prompt))
+        assert seen == [["</tool_call>", '\n{"name"']]
+        assert text.endswith("</tool_call>") and act == ToolCall("read", {"path": "a.py"}, text)
+        assert len(s.sample(request_chat("t", None), stop=None)) == 1

@@ -233,12 +233,17 @@ class AgentSession(Session):
         if not self.constrained:
             if self._must_call(chat):
                 return forced_call(self, chat, task)
+            # One call per reply: stop after the first (Qwen 0.5B wrote three bare calls in
+            # every reply, 256 tokens, and copied them from its previous turn).
+            stop = ["</tool_call>", '\n{"name"'] if self.native else None
             if hasattr(self.out, "stream"):  # the reply appears as it is written
                 with self.streaming():
-                    text = self.sample(chat)[0]
+                    text = self.sample(chat, stop=stop)[0]
             else:
                 with self.out.busy("thinking"):
-                    text = self.sample(chat)[0]
+                    text = self.sample(chat, stop=stop)[0]
+            if stop and "<tool_call>" in text and "</tool_call>" not in text:
+                text += "\n</tool_call>"  # the stop string is not in the returned text
             return text, parse_action(text)
         with self.out.busy("thinking"):
             p = propose(self, chat)
