@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from selfdistill.agent.calls import ToolCall
+from selfdistill.agent.decode import CUT_RESULT
 from selfdistill.agent.script import ScriptDriver, play_agent_script
-from selfdistill.agent.session import CUT_RESULT, AgentConfig, AgentSession
+from selfdistill.agent.session import AgentConfig, AgentSession
 from selfdistill.agent.tools import execute, preview_diff
 from selfdistill.agent.workspace import Workspace
 from selfdistill.assist.config import SessionConfig

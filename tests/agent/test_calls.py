@@ -105,3 +105,17 @@ def test_prompt_lists_every_tool_and_no_call_to_copy() -> None:
     assert "README" not in p
     note = malformed_feedback(Malformed("x"))
     assert "README" not in note and not isinstance(parse_action(note), ToolCall)
+
+
+def test_small_model_slips_in_json_are_repaired() -> None:
+    """A regex's backslash JSON does not allow, and a reply that stops before its closing
+    braces (both seen from Qwen2.5-Coder-0.5B), still read as the call meant."""
+    act = parse_action('{"name": "bash", "arguments": {"command": "grep -P \'\\d+\' a.py"}')
+    assert act == ToolCall("bash", {"command": "grep -P '\\d+' a.py"}, act.raw)
+    act = parse_action('<tool_call>\n{"name": "grep", "arguments": {"pattern": "def \\w+\\(", '
+                       '"path": "a.py"}}\n</tool_call>')
+    assert isinstance(act, ToolCall) and act.args == {"pattern": "def \\w+\\(", "path": "a.py"}
+    act = parse_action('<tool_call>\n{"name": "read", "arguments": {"path": "mathx.py')
+    assert isinstance(act, ToolCall) and act.args == {"path": "mathx.py"}
+    ok = parse_action('{"name": "bash", "arguments": {"command": "printf \\"a\\\\n\\""}}')
+    assert isinstance(ok, ToolCall) and ok.args["command"] == 'printf "a\\n"'  # valid: kept

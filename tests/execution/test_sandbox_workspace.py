@@ -53,6 +53,13 @@ def test_no_network_and_time_limit(ws: Workspace) -> None:
     assert not ok and "time limit" in text
 
 
+def test_python_is_python3(ws: Workspace) -> None:
+    """`python` works in a command (the root has only python3; models write `python`)."""
+    (ws.root / "t.py").write_text("import sys\nprint(sys.version_info[0])\n")
+    ok, text = run_shell(ws, "python t.py && python -c 'print(40 + 2)'", 20)
+    assert ok and "3\n42" in text, text
+
+
 def test_exit_status_and_stderr_come_back(ws: Workspace) -> None:
     ok, text = run_shell(ws, "echo oops >&2; exit 7", 20)
     assert not ok and "exit code 7" in text and "oops" in text

@@ -154,10 +154,12 @@ def run_bench_model(model_spec: str | None, out: Path, tasks: Sequence[BenchTask
                     max_actions: int = 8, decode: str = "auto", max_new_tokens: int = 256,
                     budget_s: float | None = None, threads: int | None = 1,
                     shell_timeout_s: float = 30.0, label: str | None = None,
-                    echo: bool = True) -> Path:
+                    echo: bool = True, first_call: bool = False) -> Path:
     """Run the tasks not yet recorded for one model; returns its results file.
 
     budget_s: start no new task after this many seconds (the rest run on the next call).
+    first_call: the first reply of a task must be a tool call (recorded under
+    `<model>-first-call`, a setting of its own).
     """
     from selfdistill.agent.session import AgentConfig, AgentSession
     from selfdistill.assist.config import session_config as _config
@@ -165,7 +167,7 @@ def run_bench_model(model_spec: str | None, out: Path, tasks: Sequence[BenchTask
     from selfdistill.core.models import DEFAULT_MODEL
 
     spec = model_spec or DEFAULT_MODEL
-    name = label or model_slug(spec)
+    name = label or model_slug(spec) + ("-first-call" if first_call else "")
     mdir = out / name
     mdir.mkdir(parents=True, exist_ok=True)
     results = mdir / "results.jsonl"
@@ -174,7 +176,8 @@ def run_bench_model(model_spec: str | None, out: Path, tasks: Sequence[BenchTask
         return results
     cfg = _config(max_new_tokens, 1e-4, 1, threads)
     acfg = AgentConfig(max_actions=max_actions, auto_approve_reads=True, learn_from_errors=False,
-                       shell_timeout_s=shell_timeout_s, decode=decode)  # type: ignore[arg-type]
+                       shell_timeout_s=shell_timeout_s, decode=decode,  # type: ignore[arg-type]
+                       first_call=first_call)
     t_start = time.perf_counter()
     ws_root = mdir / "workspaces"
     # The profile is throw-away: nothing is learnt, it only holds v0 and the log.

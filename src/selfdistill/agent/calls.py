@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,12 +127,17 @@ def format_call(call: ToolCall, style: CallStyle = "hermes") -> str:
     return f"<tool_call>{body}</tool_call>"
 
 
+# Arguments left out of the schemas: Qwen2.5-Coder-0.5B given read's optional integer
+# `limit` wrote it as a run of some 200 zeros in every read (the parser still takes them).
+_UNLISTED = ("offset", "limit")
+
+
 def tool_schemas() -> list[dict[str, Any]]:
     """Every tool as a JSON schema (OpenAI function form), for a chat template's `tools=`."""
     out = []
     for t in TOOLS.values():
         props = {a: {"type": _ARG_INFO[a][0], "description": _ARG_INFO[a][1]}
-                 for a in (*t.required, *t.optional)}
+                 for a in (*t.required, *t.optional) if a not in _UNLISTED}
         out.append({"type": "function", "function": {
             "name": t.name, "description": t.description,
             "parameters": {"type": "object", "properties": props,
@@ -206,7 +212,9 @@ def _loads(text: str) -> Any:
     except (ValueError, RecursionError):
         pass
     try:
-        return ast.literal_eval(text)
+        with warnings.catch_warnings():  # "invalid escape sequence": read as Python does
+            warnings.simplefilter("ignore")
+            return ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         pass
     try:
@@ -224,12 +232,54 @@ def _objects(text: str, start: int = 0, limit: int = 8) -> list[Any]:
             obj, end = _DECODER.raw_decode(text, i)
         except (ValueError, RecursionError):
             obj, end = _balanced_literal(text, i)
+            if obj is None:
+                obj, end = _repaired(text, i)
         if isinstance(obj, dict):
             found.append(obj)
             i = text.find("{", end)
         else:
             i = text.find("{", i + 1)
     return found
+
+
+_ESCAPE = re.compile(r"\\(.?)", re.S)
+
+
+def _fix_escape(m: re.Match[str]) -> str:
+    """A JSON escape kept; a backslash JSON does not allow (\\d, \\.) doubled."""
+    c = m.group(1)
+    return m.group(0) if c and c in '\\/"bfnrtu' else "\\\\" + c
+
+
+def _repaired(text: str, i: int) -> tuple[Any, int]:
+    """The JSON object at i read with the two slips small models make in calls repaired:
+    backslashes JSON does not allow (a regex's \\d in a command) and missing closing
+    braces or quote at the end of the reply. (None, i) when that does not help either."""
+    end = text.find("</tool_call>", i)
+    end = len(text) if end == -1 else end
+    frag = _ESCAPE.sub(_fix_escape, text[i:end][:100_000])
+    closers, quote, esc = [], False, False
+    for c in frag:
+        if quote:
+            if esc:
+                esc = False
+            elif c == "\\":
+                esc = True
+            elif c == '"':
+                quote = False
+        elif c == '"':
+            quote = True
+        elif c in "{[":
+            closers.append("}" if c == "{" else "]")
+        elif c in "}]" and closers:
+            closers.pop()
+    frag = frag.rstrip() if not quote else frag
+    frag += ('"' if quote else "") + "".join(reversed(closers))
+    try:
+        obj, _ = _DECODER.raw_decode(frag)
+    except (ValueError, RecursionError):
+        return None, i
+    return obj, end
 
 
 def _balanced_literal(text: str, i: int) -> tuple[Any, int]:
@@ -377,7 +427,10 @@ def _parse(raw: str) -> Action:
     return Answer(raw.strip())
 
 
+MALFORMED_PREFIX = "Your tool call could not be used:"
+
+
 def malformed_feedback(m: Malformed) -> str:
     """The message the model sees after a malformed call (the format, no copyable call)."""
-    return (f"Your tool call could not be used: {m.error}. Write exactly one call in the "
+    return (f"{MALFORMED_PREFIX} {m.error}. Write exactly one call in the "
             f"format {CALL_FORMAT}, or answer in plain words when you are done.")

@@ -43,6 +43,9 @@ def mount(root: typer.Typer) -> None:
                    help="A coding agent in your workspace that learns when you say no (LoRA, local).")
 
 
+_FIRST_CALL = typer.Option(False, "--first-call/--no-first-call", help="Free decoding (a "
+                           "template with a tool format): the first reply of a task, and a "
+                           "retry after a denial, must be a tool call.")
 _WORKSPACE = typer.Option(None, "--workspace", "-w", help="The directory the agent works in "
                           "(default: the current directory).")
 
@@ -65,6 +68,7 @@ def agent(ctx: typer.Context, workspace: Path | None = _WORKSPACE, model: str | 
                                      "the call; free: sample and parse; auto: constrained "
                                      "unless the chat template has a tool format."),
           max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
+          first_call: bool = _FIRST_CALL,
           lr: float = _LR, steps: int = _STEPS, threads: int | None = _THREADS,
           loss: str = _LOSS, baseline: str = _BASELINE, home: Path | None = _HOME,
           compute_dtype: str = _COMPUTE) -> None:
@@ -77,7 +81,7 @@ def agent(ctx: typer.Context, workspace: Path | None = _WORKSPACE, model: str | 
         raise UserError(f"--decode must be auto, constrained or free, not {decode!r}.")
     acfg = AgentConfig(max_actions=max_actions, auto_approve_reads=auto_read,
                        learn_from_errors=learn_errors, shell_timeout_s=timeout,
-                       decode=decode)  # type: ignore[arg-type]
+                       decode=decode, first_call=first_call)  # type: ignore[arg-type]
     run_agent(workspace, model, profile, script, replay=replay, agent=acfg,
               max_new_tokens=max_new_tokens, lr=lr, steps=steps, threads=threads, loss=loss,
               baseline=baseline, home=home, compute_dtype=compute_dtype)
@@ -108,7 +112,7 @@ def bench(model: list[str] = typer.Option(None, "--model", help="Model spec; rep
           max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
           budget_min: float | None = typer.Option(None, "--budget-min", help="Start no new "
                                                   "task after this many minutes (resume later)."),
-          threads: int | None = _THREADS,
+          threads: int | None = _THREADS, first_call: bool = _FIRST_CALL,
           report_only: bool = typer.Option(False, "--report-only", help="Only write the "
                                            "summary and the HTML report.")) -> None:
     """Run the agent on the bench's repository tasks; hidden checks decide success."""
@@ -124,7 +128,7 @@ def bench(model: list[str] = typer.Option(None, "--model", help="Model spec; rep
         for spec in model or [None]:
             run_bench_model(spec, out, chosen, max_actions=max_actions, decode=decode,
                             max_new_tokens=max_new_tokens, threads=threads,
-                            budget_s=None if budget_min is None else 60 * budget_min)
+                            first_call=first_call, budget_s=None if budget_min is None else 60 * budget_min)
     print(summary_table(out), flush=True)
     print(f"report: {write_report(out)}", flush=True)
 

@@ -166,6 +166,97 @@ def propose(session: Any, chat: Chat, answer_prefix: str = ANSWER_PREFIX) -> Pro
     return Proposal(pick, scores, text, act)
 
 
+# The forced opening of a call per call style, its arguments key, and the stop string.
+CALL_OPENINGS = {"hermes": ('<tool_call>\n{"name": "', "arguments", "</tool_call>"),
+                 "llama3": ('{"name": "', "parameters", None)}
+
+
+def forced_call(session: Any, chat: Chat, task: str) -> tuple[str, Action]:
+    """A reply in the template's call format (--first-call) whose tool is chosen by the
+    model's scores (summed log p of each tool's opening after the chat: a small model forced
+    to open a call wrote a test name as the tool); the model writes the arguments."""
+    from selfdistill.generation.chat import chat_token_ids
+    from selfdistill.generation.params import sampling_params
+
+    opening, key, close = CALL_OPENINGS[session.call_style]
+    tok, cfg = session.tokenizer, session.cfg
+    with session.out.busy("choosing a tool"):
+        rows = continuation_logprobs(session.model, tok, chat,
+                                     [f'{opening}{name}"' for name in TOOLS])
+    scores = {name: round(sum(r), 3) for name, r in zip(TOOLS, rows, strict=True)}
+    pick = choose(scores, cfg.temperature, session.rng)
+    session.profile.log({"event": "agent_choice", "task": task, "choice": pick,
+                         "scores": scores, "forced": True})
+    prefix = f'{opening}{pick}", "{key}": {{'
+    ids = chat_token_ids(tok, chat) + list(tok(prefix, add_special_tokens=False)["input_ids"])
+    params = sampling_params(cfg.temperature, n=1, max_new_tokens=cfg.max_new_tokens,
+                             seed=cfg.seed, stop=[close] if close else None,
+                             return_logprobs=False)
+    show = session.streaming(prefix) if hasattr(session.out, "stream") else \
+        session.out.busy("thinking")
+    with show:
+        comp = session.generator().generate_from_ids([ids], params)[0][0]
+    body = comp.text
+    if close and comp.finish_reason == "stop" and not body.rstrip().endswith(close):
+        body = body.rstrip() + "\n" + close  # the stop string is not in the returned text
+    text = (prefix + body).strip()
+    return text, parse_action(text)
+
+
+# A small model copies its previous turn: Qwen2.5-Coder-0.5B read the same test file again
+# and again. A read-only call that repeats the last one gets this note in its result.
+REPEAT_NOTE = ("[This is the same call as your previous one, with the same result. Use what "
+               "it shows and take the next step.]")
+
+
+def repeats_last_call(call: ToolCall, chat: Chat) -> bool:
+    """Whether `call` is exactly the call of the chat's last assistant turn."""
+    for m in reversed(chat):
+        if m["role"] == "assistant":
+            last = parse_action(str(m.get("content", "")))
+            return isinstance(last, ToolCall) and (last.name, last.args) == (call.name, call.args)
+    return False
+
+
+CUT_RESULT = "[earlier tool result cut to fit the context; run the tool again if needed]"
+CUT_MARK = "[... cut to fit the context]"
+
+
+def compact_chat(tokenizer: Any, chat: Chat, limit: int) -> tuple[Chat, int, int, int]:
+    """(chat fitted to `limit` tokens, tokens before, after, pairs dropped): older tool
+    results become a marker first, then the oldest (action, result) pairs are dropped
+    (noted in the task message), then the last result is shortened. Unchanged if it fits."""
+    from selfdistill.generation.chat import chat_token_ids
+
+    def size(c: Chat) -> int:
+        return len(chat_token_ids(tokenizer, c))
+
+    before = size(chat)
+    if before <= limit:
+        return chat, before, before, 0
+    out = [dict(m) for m in chat]
+    first = 2 if out and out[0]["role"] == "system" else 1  # the first action's index
+    results = [i for i in range(first + 1, len(out), 2)]
+    for i in results[:-1]:  # 1. older results -> a marker, oldest first
+        if out[i]["content"] != CUT_RESULT:
+            out[i]["content"] = CUT_RESULT
+            if size(out) <= limit:
+                break
+    dropped = 0
+    while size(out) > limit and len(out) - first > 2:  # 2. drop the oldest pairs
+        del out[first:first + 2]
+        dropped += 1
+    if dropped:
+        task = out[first - 1]
+        task["content"] = (f"{task['content']}\n\n[{dropped} earlier action(s) and their "
+                           "results were dropped to fit the context]")
+    while size(out) > limit and len(out) - first == 2 and len(out[-1]["content"]) > 200:
+        text = out[-1]["content"]  # 3. shorten the last result, keeping its start
+        out[-1]["content"] = text[: len(text) // 2] + "\n" + CUT_MARK
+    after = size(out)
+    return out, before, after, dropped
+
+
 def has_tool_format(tokenizer: Any) -> bool:
     """Whether the chat template renders tool definitions (then free decoding is used)."""
     return tool_format(tokenizer) is not None

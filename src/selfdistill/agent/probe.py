@@ -39,8 +39,11 @@ def _lp(model: Any, tok: Any, chat: Any, text: str) -> list[float]:
 
 
 def denial_probe(model_spec: str | None, out: Path, settings: list[dict[str, Any]] | None = None,
-                 max_new_tokens: int = 96) -> dict[str, Any]:
+                 max_new_tokens: int = 96, first_call: bool = False) -> dict[str, Any]:
     """Measure what one hindsight update does to the denied call (see the module doc).
+
+    first_call: the agent's --first-call (the first proposal and the retry open a call whose
+    tool the model's scores choose).
 
     Each setting is an lr / steps / loss and `fix`: False is the denial as the agent handled
     it before (the reason verbatim in the teacher's context, every token in the loss, the
@@ -85,10 +88,12 @@ def denial_probe(model_spec: str | None, out: Path, settings: list[dict[str, Any
         def decide(self, call: Any) -> Any:
             raise AssertionError("the probe runs no actions")
 
-    report: dict[str, Any] = {"model": model_spec, "task": TASK, "reason": REASON, "runs": []}
+    report: dict[str, Any] = {"model": model_spec, "task": TASK, "reason": REASON, "runs": [],
+                              "first_call": first_call}
     cfg = _config(max_new_tokens, 1e-4, 4, 1)
     try:
-        with AgentSession("probe", ws, _Approve(), model_spec, cfg, AgentConfig(),
+        with AgentSession("probe", ws, _Approve(), model_spec, cfg,
+                          AgentConfig(first_call=first_call),
                           PlainOutput(echo=False), root=tmp / "home") as s:
             model, tok = s.model, s.tokenizer
             chat0 = request_chat(TASK, s.cfg.system_prompt)

@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol
 
 from selfdistill.agent.calls import (
     DONE_LINE,
+    MALFORMED_PREFIX,
     Action,
     Answer,
     Malformed,
@@ -33,7 +34,15 @@ from selfdistill.agent.calls import (
     tool_schemas,
     tools_prompt,
 )
-from selfdistill.agent.decode import describe, propose, tool_format
+from selfdistill.agent.decode import (
+    REPEAT_NOTE,
+    compact_chat,
+    describe,
+    forced_call,
+    propose,
+    repeats_last_call,
+    tool_format,
+)
 from selfdistill.agent.tools import ToolResult, execute, preview_diff
 from selfdistill.agent.undo import StepStore
 from selfdistill.agent.workspace import Changes, Workspace
@@ -52,9 +61,6 @@ from selfdistill.errors import UserError
 from selfdistill.generation.base import Chat
 from selfdistill.generation.chat import chat_template_kwargs, set_chat_template_kwargs
 from selfdistill.prompts.templates import AGENT_SYSTEM_PROMPT
-
-CUT_RESULT = "[earlier tool result cut to fit the context; run the tool again if needed]"
-CUT_MARK = "[... cut to fit the context]"
 
 HELP = """\
 <task>          give the agent a task in the workspace
@@ -95,6 +101,10 @@ class AgentConfig:
     # The prompt budget in tokens (None: the model's context length); before each proposal
     # the chat is compacted to fit it minus max_new_tokens (older tool results cut first).
     context_tokens: int | None = None
+    # Free decoding: the first reply of a task (and a retry after a denial) must be a tool
+    # call -- the assistant turn starts with the template's call opening and the model
+    # writes the tool name and arguments (OpenAI's tool_choice "required", for one step).
+    first_call: bool = False
 
 
 @dataclass
@@ -221,12 +231,19 @@ class AgentSession(Session):
     def next_action(self, task: str, chat: Chat) -> tuple[str, Action]:
         """The model's next action: constrained (scored choice + prefill) or sampled freely."""
         if not self.constrained:
+            if self._must_call(chat):
+                return forced_call(self, chat, task)
+            # One call per reply: stop after the first (Qwen 0.5B wrote three bare calls in
+            # every reply, 256 tokens, and copied them from its previous turn).
+            stop = ["</tool_call>", '\n{"name"'] if self.native else None
             if hasattr(self.out, "stream"):  # the reply appears as it is written
                 with self.streaming():
-                    text = self.sample(chat)[0]
+                    text = self.sample(chat, stop=stop)[0]
             else:
                 with self.out.busy("thinking"):
-                    text = self.sample(chat)[0]
+                    text = self.sample(chat, stop=stop)[0]
+            if stop and "<tool_call>" in text and "</tool_call>" not in text:
+                text += "\n</tool_call>"  # the stop string is not in the returned text
             return text, parse_action(text)
         with self.out.busy("thinking"):
             p = propose(self, chat)
@@ -234,6 +251,15 @@ class AgentSession(Session):
         self.profile.log({"event": "agent_choice", "task": task, "choice": p.choice,
                           "scores": p.scores})
         return p.text, p.action
+
+    def _must_call(self, chat: Chat) -> bool:
+        """--first-call: no reply yet in this chat (a task's start, a retry after a denial),
+        or the last reply could not be read (a small model repeats an unreadable call)."""
+        if not self.acfg.first_call:
+            return False
+        if not any(m["role"] == "assistant" for m in chat):
+            return True
+        return str(chat[-1].get("content", "")).startswith(MALFORMED_PREFIX)
 
     def context_limit(self) -> int:
         """Prompt tokens a proposal may use: the context budget minus the reply's room."""
@@ -250,36 +276,10 @@ class AgentSession(Session):
         """The chat compacted to fit context_limit(), instead of failing at the template's
         limit: older tool results become a marker first, then the oldest (action, result)
         pairs are dropped (noted in the task message), then the last result is shortened."""
-        from selfdistill.generation.chat import chat_token_ids
-
         limit = self.context_limit()
-
-        def size(c: Chat) -> int:
-            return len(chat_token_ids(self.tokenizer, c))
-
-        if size(chat) <= limit:
+        out, before, after, dropped = compact_chat(self.tokenizer, chat, limit)
+        if out is chat:
             return chat
-        before = size(chat)
-        out = [dict(m) for m in chat]
-        first = 2 if out and out[0]["role"] == "system" else 1  # the first action's index
-        results = [i for i in range(first + 1, len(out), 2)]
-        for i in results[:-1]:  # 1. older results -> a marker, oldest first
-            if out[i]["content"] != CUT_RESULT:
-                out[i]["content"] = CUT_RESULT
-                if size(out) <= limit:
-                    break
-        dropped = 0
-        while size(out) > limit and len(out) - first > 2:  # 2. drop the oldest pairs
-            del out[first:first + 2]
-            dropped += 1
-        if dropped:
-            task = out[first - 1]
-            task["content"] = (f"{task['content']}\n\n[{dropped} earlier action(s) and their "
-                               "results were dropped to fit the context]")
-        while size(out) > limit and len(out) - first == 2 and len(out[-1]["content"]) > 200:
-            text = out[-1]["content"]  # 3. shorten the last result, keeping its start
-            out[-1]["content"] = text[: len(text) // 2] + "\n" + CUT_MARK
-        after = size(out)
         self.out.info(f"[context] compacted the chat from {before} to {after} tokens "
                       f"(limit {limit})")
         self.profile.log({"event": "agent_compact", "tokens_before": before,
@@ -321,7 +321,12 @@ class AgentSession(Session):
             self._learn_feedback(step, task, chat, text,
                                  f"That action failed. The result was:\n{res.text}", "environment")
         self._push(step)
-        return self._extend(chat, text, f"[{call.name} {'ok' if res.ok else 'failed'}]\n{res.text}")
+        result = f"[{call.name} {'ok' if res.ok else 'failed'}]\n{res.text}"
+        if call.read_only and repeats_last_call(call, chat):
+            # A small model copies its previous turn: Qwen2.5-Coder-0.5B read the same test
+            # file again and again; the result says so instead of only repeating itself.
+            result += f"\n{REPEAT_NOTE}"
+        return self._extend(chat, text, result)
 
     def _decide(self, call: ToolCall) -> Decision:
         diff = preview_diff(self.ws, call)

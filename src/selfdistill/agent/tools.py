@@ -18,10 +18,19 @@ SANDBOX_WORKDIR = "/workspace"
 RESULT_LIMIT_CHARS = 3000  # per result in the chat: the context stays short on CPU
 
 # The sandbox runs Python programs; this one runs the command with /bin/sh in the workspace
-# and exits with its status (fds 3+ of the harness are not inherited: close_fds).
+# and exits with its status (fds 3+ of the harness are not inherited: close_fds). `python`
+# is the sandbox's Python 3 (a symlink in a fresh /tmp dir put first on PATH): the root has
+# only python3, and models write `python test_x.py` (Qwen2.5-Coder-0.5B did).
 _SHELL_JOB = """\
-import os, subprocess, sys
-r = subprocess.run(["/bin/sh", "-c", {command!r}], cwd={workdir!r})
+import os, subprocess, sys, tempfile
+env = dict(os.environ)
+try:
+    b = tempfile.mkdtemp(prefix="bin-")
+    os.symlink(sys.executable, os.path.join(b, "python"))
+    env["PATH"] = b + os.pathsep + env.get("PATH", "/usr/local/bin:/usr/bin:/bin")
+except OSError:
+    pass
+r = subprocess.run(["/bin/sh", "-c", {command!r}], cwd={workdir!r}, env=env)
 sys.stdout.flush(); sys.stderr.flush()
 os._exit(r.returncode if r.returncode >= 0 else 128 - r.returncode)
 """

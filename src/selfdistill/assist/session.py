@@ -146,11 +146,11 @@ class Session:
                 end()
 
     def sample(self, chat: Chat, n: int = 1, temperature: float | None = None,
-               seed: int | None = None) -> list[str]:
+               seed: int | None = None, stop: list[str] | None = None) -> list[str]:
         """n answers from the current model (greedy unless temperature > 0)."""
         t = self.cfg.temperature if temperature is None else temperature
         params = sampling_params(t, n=n, max_new_tokens=self.cfg.max_new_tokens,
-                                 seed=self.cfg.seed if seed is None else seed,
+                                 seed=self.cfg.seed if seed is None else seed, stop=stop,
                                  return_logprobs=False)
         return [c.text.strip() for c in self.generator().generate([chat], params)[0]]
 
