@@ -93,15 +93,21 @@ def test_llama3_style_calls() -> None:
     assert tool_format(type("T", (), {"chat_template": "{{ messages }}"})()) is None
 
 
-def test_agent_session_uses_the_template_tools(tmp_path: Path, tiny_model_dir: Path) -> None:
-    """Same agent code, only the model changed: tools via the template, native calls run,
-    a denial's update scores the same tools-rendered prompt."""
+def _native_workspace(tmp_path: Path, tiny_model_dir: Path, mathx: str) -> tuple[Path, Path]:
+    """The tiny model with a Qwen2.5-style tools template, and a workspace holding mathx.py."""
     model_dir = tmp_path / "native-model"
     shutil.copytree(tiny_model_dir, model_dir)
     _tok(tiny_model_dir).save_pretrained(model_dir)
     ws = tmp_path / "ws"
     ws.mkdir()
-    (ws / "mathx.py").write_text("def add(a, b):\n    return a - b\n")
+    (ws / "mathx.py").write_text(mathx)
+    return model_dir, ws
+
+
+def test_agent_session_uses_the_template_tools(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """Same agent code, only the model changed: tools via the template, native calls run,
+    a denial's update scores the same tools-rendered prompt."""
+    model_dir, ws = _native_workspace(tmp_path, tiny_model_dir, "def add(a, b):\n    return a - b\n")
     items = [{"user": "Fix add in mathx.py."}, {"model": NATIVE_READ},
              {"model": NATIVE_EDIT}, {"deny": "Run the tests first."},
              {"model": NATIVE_EDIT}, "approve", {"model": "Fixed: add now adds."}]
@@ -142,12 +148,7 @@ def test_first_call_forces_the_template_call_opening(tmp_path: Path, tiny_model_
     """--first-call: the first reply opens with the template's own call format and a tool
     chosen by the model's scores (the tiny random model never opens one on its own); after
     an unreadable reply the next one is forced again; later replies are free."""
-    model_dir = tmp_path / "native-model"
-    shutil.copytree(tiny_model_dir, model_dir)
-    _tok(tiny_model_dir).save_pretrained(model_dir)
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    (ws / "mathx.py").write_text("x = 1\n")
+    model_dir, ws = _native_workspace(tmp_path, tiny_model_dir, "x = 1\n")
     cfg = SessionConfig(max_new_tokens=12, update=UpdateConfig(steps=1))
     replies: list[str | None] = [None, '<tool_call>{"name": "read", "arguments": 7</tool_call>',
                                  None, NATIVE_READ]
