@@ -43,7 +43,8 @@ def _scratch(name: str, like: torch.Tensor) -> torch.Tensor:
 def _float(logits: torch.Tensor, name: str = "float",
            divide_by: float | None = None) -> torch.Tensor:
     """logits.float() (then / divide_by), into a reused buffer when large on CPU."""
-    if logits.device.type != "cpu" or logits.numel() < SCRATCH_MIN:
+    # out= buffers carry no autograd history: a tensor that needs gradients gets fresh ones.
+    if logits.device.type != "cpu" or logits.numel() < SCRATCH_MIN or logits.requires_grad:
         x = logits.float()
         return x / divide_by if divide_by is not None else x
     x = logits if logits.dtype == torch.float32 else _scratch(name, logits).copy_(logits)
